@@ -1,0 +1,41 @@
+# carbonlink — two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint bench install dev clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import carbonlink" && touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev,dask]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import carbonlink, pytest, hypothesis" && touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## The main job on shipped example data (SQLite default): the EU–Switzerland link assessment.
+demo: $(VENV)/.installed
+	$(BIN)/carbonlink assess examples/agreements/eu-switzerland.yaml --out build/eu-switzerland-report.html
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+## Lint, then pytest against SQLite and a throwaway PostgreSQL (started when the server exists).
+test: $(VENV)/.installed-dev lint
+	bash scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-dev
+	bash scripts/with-postgres.sh $(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m carbonlink``."""
+
+from carbonlink.cli import main
+
+main()

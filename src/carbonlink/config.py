@@ -1,0 +1,26 @@
+"""Settings read from the environment (prefix ``CARBONLINK_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set as ``CARBONLINK_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CARBONLINK_", extra="ignore")
+
+    #: SQLAlchemy URL of the registry database (SQLite file by default, PostgreSQL by URL).
+    database_url: str = "sqlite:///carbonlink-registry.db"
+    #: Folder with the shipped reference data (ETS fact sheets, jurisdictions, rules).
+    data_dir: Path = Path(__file__).parent / "data"
+    #: Equilibrium engine: ``fast`` (merit-order aggregation + windowed HiGHS) or ``plain``
+    #: (every option its own HiGHS variable, the reference formulation).
+    engine: str = "fast"
+
+
+def get_settings() -> Settings:
+    """Fresh settings (reads the environment each call, so tests can monkeypatch it)."""
+    return Settings()

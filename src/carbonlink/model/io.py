@@ -1,0 +1,58 @@
+"""Reading documents (YAML or JSON) into typed models, with errors that name the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from carbonlink.errors import DocumentError, from_validation_error
+from carbonlink.model.scenario import Scenario
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_document(path: str | Path) -> Any:
+    """Parse a YAML or JSON file; a missing or malformed file raises :class:`DocumentError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DocumentError("<file>", f"no such file: {p}", source=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DocumentError("<file>", f"cannot read: {exc}", source=str(p)) from None
+    try:
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"line {exc.lineno}", f"malformed JSON: {exc.msg}", source=str(p)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "<document>"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DocumentError(where, f"malformed YAML: {problem}", source=str(p)) from None
+
+
+def validate_document(model: type[M], data: Any, *, source: str | None = None,
+                      base_dir: str | Path | None = None) -> M:
+    """Validate parsed data as ``model``; errors name the field path and the reason."""
+    if not isinstance(data, dict):
+        raise DocumentError("<document>", f"must be a mapping, got {type(data).__name__}", source=source)
+    try:
+        return model.model_validate(data, context={"base_dir": str(base_dir) if base_dir else None})
+    except ValidationError as exc:
+        raise from_validation_error(exc, source=source) from None
+
+
+def load_scenario(path_or_data: str | Path | dict[str, Any] | Scenario) -> Scenario:
+    """A :class:`Scenario` from a file path, a parsed mapping, or a scenario (returned as is)."""
+    if isinstance(path_or_data, Scenario):
+        return path_or_data
+    if isinstance(path_or_data, dict):
+        return validate_document(Scenario, path_or_data)
+    p = Path(path_or_data)
+    return validate_document(Scenario, read_document(p), source=str(p), base_dir=p.parent)

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real PostgreSQL (throwaway cluster) and the database URL per backend."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _pgbin() -> Path | None:
+    if env := os.environ.get("PGBIN"):
+        return Path(env)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    return found[-1] if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server: ``TEST_DATABASE_URL`` (set by ``make test``) or a cluster
+    started here. Skips when no server programs exist, except under ``CI=true`` (a failure)."""
+    if env := os.environ.get("TEST_DATABASE_URL"):
+        yield env
+        return
+    pgbin = _pgbin()
+    if pgbin is None or not (pgbin / "initdb").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no PostgreSQL server programs are installed")
+        pytest.skip("PostgreSQL server programs not installed")
+    tmp = Path(tempfile.mkdtemp(prefix="carbonlink-pgtest-"))
+    if os.geteuid() == 0:
+        shutil.chown(tmp, "postgres", "postgres")
+    data, port = tmp / "data", _free_port()
+    subprocess.run(_as_pg_user([str(pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A",
+                                "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
+                   check=True, capture_output=True)
+    opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    subprocess.run(_as_pg_user([str(pgbin / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"),
+                                "-w", "-t", "30", "-o", opts, "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_pg_user([str(pgbin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w",
+                                    "stop"]), check=False, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = pg_server_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every registry test runs once on a SQLite file and once on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    return str(request.getfixturevalue("pg_database_url"))
