@@ -1,0 +1,132 @@
+"""Rich tables for ``carbonlink simulate`` (and the assess summary on the console)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import pandas as pd
+from rich.table import Table
+
+
+class ResultLike(Protocol):
+    """What the tables read from a :class:`carbonlink.markets.SimulationResult`."""
+
+    status: str
+    markets: pd.DataFrame
+    links: pd.DataFrame
+    offsets: pd.DataFrame
+    totals: dict[str, Any]
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """A number as a reader sees it: thousands separators, ``digits`` significant figures."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float):
+        return str(value)
+    x = float(value)
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x == 0:
+        return "0"
+    mag = abs(x)
+    if mag >= 10 ** digits:
+        return f"{x:,.0f}"
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(mag))))
+    return f"{x:,.{decimals}f}"
+
+
+_MARKET_COLUMNS: list[tuple[str, str]] = [
+    ("price", "price"),
+    ("autarky_price", "autarky price"),
+    ("emissions", "emissions"),
+    ("abatement", "abatement"),
+    ("net_imports", "net imports"),
+    ("offsets_used", "offsets used"),
+    ("abatement_cost", "abatement cost"),
+    ("compliance_cost", "compliance cost"),
+    ("autarky_compliance_cost", "autarky compl. cost"),
+    ("gain", "gain vs autarky"),
+    ("tax_revenue", "tax revenue"),
+    ("ceiling_released", "ceiling released"),
+    ("floor_withheld", "floor withheld"),
+]
+
+_LINK_COLUMNS: list[tuple[str, str]] = [
+    ("flow", "flow (from-units)"),
+    ("credited", "credited (to-units)"),
+    ("tax_revenue", "tax revenue"),
+    ("quota_rent", "quota rent"),
+    ("binding", "binding"),
+]
+
+
+def _optional_zero_column(df: pd.DataFrame, col: str) -> bool:
+    """Columns that are all zero (offsets, ceilings, floors, tax) are left out of the table."""
+    if col not in df.columns:
+        return True
+    values = pd.to_numeric(df[col], errors="coerce").fillna(0.0)
+    return bool((values.abs() < 1e-12).all())
+
+
+def market_table(result: ResultLike, title: str = "Markets") -> Table:
+    df = result.markets
+    optional = {"offsets_used", "ceiling_released", "floor_withheld", "tax_revenue"}
+    cols = [(c, h) for c, h in _MARKET_COLUMNS
+            if c in df.columns and not (c in optional and _optional_zero_column(df, c))]
+    table = Table(title=title, title_justify="left")
+    table.add_column("market", style="bold")
+    for _, header in cols:
+        table.add_column(header, justify="right")
+    for market_id, row in df.iterrows():
+        table.add_row(str(market_id), *(fmt_num(row[c]) for c, _ in cols))
+    return table
+
+
+def link_table(result: ResultLike, title: str = "Links") -> Table:
+    df = result.links
+    table = Table(title=title, title_justify="left")
+    table.add_column("from", style="bold")
+    table.add_column("to", style="bold")
+    cols = [(c, h) for c, h in _LINK_COLUMNS if c in df.columns]
+    for _, header in cols:
+        table.add_column(header, justify="right")
+    for _, row in df.iterrows():
+        table.add_row(str(row["from"]), str(row["to"]), *(fmt_num(row[c]) for c, _ in cols))
+    return table
+
+
+def offset_table(result: ResultLike, title: str = "Offsets") -> Table:
+    df = result.offsets
+    table = Table(title=title, title_justify="left")
+    table.add_column("offset", style="bold")
+    table.add_column("price", justify="right")
+    table.add_column("used", justify="right")
+    for oid, row in df.iterrows():
+        table.add_row(str(oid), fmt_num(row.get("price")), fmt_num(row.get("used")))
+    return table
+
+
+def totals_table(result: ResultLike, title: str = "Totals") -> Table:
+    table = Table(title=f"{title} (status: {result.status})", title_justify="left")
+    table.add_column("quantity", style="bold")
+    table.add_column("value", justify="right")
+    for key, value in result.totals.items():
+        table.add_row(key.replace("_", " "), fmt_num(value))
+    return table
+
+
+def simulation_tables(result: ResultLike) -> list[Table]:
+    """The tables ``carbonlink simulate`` prints: markets, links, offsets (if any), totals."""
+    tables = [market_table(result)]
+    if result.links is not None and len(result.links):
+        tables.append(link_table(result))
+    if result.offsets is not None and len(result.offsets):
+        tables.append(offset_table(result))
+    tables.append(totals_table(result))
+    return tables
