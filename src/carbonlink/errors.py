@@ -42,7 +42,7 @@ class DocumentError(CarbonlinkError):
     @property
     def message(self) -> str:
         head = f"{self.source}: " if self.source else ""
-        lines = [f"{p or '<document>'}: {r}" for p, r in self.problems]
+        lines = [r if p == "<file>" else f"{p or '<document>'}: {r}" for p, r in self.problems]
         if len(lines) == 1:
             return head + lines[0]
         return head + "invalid document\n" + "\n".join(f"  - {line}" for line in lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
+import typer
 from rich.console import Console
 
 # command modules register themselves on `app` when imported (one line each)
@@ -28,10 +28,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CarbonlinkError as exc:
         err.print(f"[bold red]error:[/] {exc}", markup=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors (click vendored by typer): exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(str(exc))
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     sys.exit(rv if isinstance(rv, int) else 0)

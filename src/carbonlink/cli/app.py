@@ -12,3 +12,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Linking carbon markets: simulate · check · assess · sweep · data · registry."""

@@ -1,0 +1,157 @@
+"""Cost curves: marginal abatement cost (MAC) of a market, supply of an offset.
+
+A curve is either *linear* (marginal cost ``slope · q``, total cost ``slope · q² / 2``) or
+*piecewise linear in total cost*: options ``(quantity, unit_cost)`` sorted into merit order
+(cheapest first, O(n log n)), so that the marginal cost is a step function. Firm-level files are
+aggregated the same way: the merit order of all options of all firms.
+
+Tie-break on a step edge: when a quantity falls exactly on the edge between two options with
+costs ``c_j < c_{j+1}``, every price in ``[c_j, c_{j+1}]`` is a marginal cost. :meth:`Curve.marginal`
+reports ``c_j``, the cost of the last option used (the lowest price that clears).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from carbonlink.errors import DocumentError
+from carbonlink.model.scenario import CurveSpec, FirmsSpec, LinearSpec, StepsSpec
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class Curve:
+    """An aggregated cost curve.
+
+    For ``kind == "linear"``: ``slope`` and ``capacity`` (upper bound on the quantity, ``inf``
+    for an offset supply). For ``kind == "steps"``: ``q`` (cumulative quantity at each
+    breakpoint, ``q[0] = 0``, length n+1), ``unit_cost`` (cost of each merit-order segment,
+    non-decreasing, length n) and ``cum_cost`` (total cost at each breakpoint, length n+1).
+    """
+
+    kind: str
+    slope: float = 0.0
+    capacity: float = math.inf
+    q: FloatArray | None = None
+    unit_cost: FloatArray | None = None
+    cum_cost: FloatArray | None = None
+    n_options: int = 0
+    #: the raw options (quantity, unit_cost) before aggregation, for the plain formulation
+    options: tuple[FloatArray, FloatArray] | None = None
+
+    # ---- constructors -------------------------------------------------------------------
+    @staticmethod
+    def linear(slope: float, capacity: float = math.inf) -> Curve:
+        return Curve(kind="linear", slope=float(slope), capacity=float(capacity))
+
+    @staticmethod
+    def from_options(quantity: npt.ArrayLike, unit_cost: npt.ArrayLike,
+                     capacity: float = math.inf) -> Curve:
+        """Merit order of options; quantities beyond ``capacity`` are dropped (the last option
+        is cut at it). Options with equal cost are merged into one segment."""
+        raw_qty = np.asarray(quantity, dtype=np.float64)
+        raw_cost = np.asarray(unit_cost, dtype=np.float64)
+        qty, cost = raw_qty, raw_cost
+        order = np.argsort(cost, kind="stable")
+        qty, cost = qty[order], cost[order]
+        keep = qty > 0
+        qty, cost = qty[keep], cost[keep]
+        if qty.size:
+            # merge equal costs: one segment per distinct unit cost
+            new = np.empty(cost.size, dtype=bool)
+            new[0] = True
+            np.not_equal(cost[1:], cost[:-1], out=new[1:])
+            starts = np.flatnonzero(new)
+            qty = np.add.reduceat(qty, starts)
+            cost = cost[starts]
+        cum_q = np.concatenate(([0.0], np.cumsum(qty)))
+        if math.isfinite(capacity) and cum_q[-1] > capacity:
+            n = int(np.searchsorted(cum_q, capacity, side="left"))  # cum_q[n-1] < cap <= cum_q[n]
+            cum_q = np.concatenate((cum_q[:n], [capacity]))
+            cost = cost[:n]
+        cum_cost = np.concatenate(([0.0], np.cumsum(np.diff(cum_q) * cost)))
+        return Curve(kind="steps", capacity=float(cum_q[-1]), q=cum_q, unit_cost=cost,
+                     cum_cost=cum_cost, n_options=int(np.count_nonzero(keep)),
+                     options=(raw_qty, raw_cost))
+
+    # ---- evaluation ---------------------------------------------------------------------
+    @property
+    def n_segments(self) -> int:
+        return 0 if self.unit_cost is None else int(self.unit_cost.size)
+
+    def cost(self, quantity: float) -> float:
+        """Total cost of the cheapest ``quantity``."""
+        if self.kind == "linear":
+            return 0.5 * self.slope * quantity * quantity
+        assert self.q is not None and self.cum_cost is not None and self.unit_cost is not None
+        x = min(max(quantity, 0.0), float(self.q[-1]))
+        j = int(np.searchsorted(self.q, x, side="right")) - 1
+        if j >= self.n_segments:
+            return float(self.cum_cost[-1])
+        return float(self.cum_cost[j] + (x - self.q[j]) * self.unit_cost[j])
+
+    def marginal(self, quantity: float, tol: float = 1e-9) -> float:
+        """Marginal cost at ``quantity`` (on a step edge: the cost of the last option used)."""
+        if self.kind == "linear":
+            return self.slope * quantity
+        assert self.q is not None and self.unit_cost is not None
+        if self.n_segments == 0 or quantity <= tol * max(1.0, float(self.q[-1])):
+            return 0.0
+        j = int(np.searchsorted(self.q, quantity - tol * max(1.0, abs(quantity)), side="left"))
+        return float(self.unit_cost[min(max(j - 1, 0), self.n_segments - 1)])
+
+    def quantity_at(self, price: float) -> float:
+        """Largest cost-minimising quantity when each unit is worth ``price`` (options costing
+        at most ``price`` are all taken)."""
+        if self.kind == "linear":
+            return min(max(price, 0.0) / self.slope, self.capacity)
+        assert self.q is not None and self.unit_cost is not None
+        j = int(np.searchsorted(self.unit_cost, price, side="right"))
+        return float(self.q[j])
+
+
+def read_firms(path: str | Path, where: str) -> tuple[FloatArray, FloatArray]:
+    """Read a CSV or Parquet file of firm-level options (``firm, quantity, unit_cost``)."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(p, columns=None)
+        else:
+            df = pd.read_csv(p)
+    except FileNotFoundError:
+        raise DocumentError(where, f"firms file not found: {p}") from None
+    except Exception as exc:  # any parser error is the document's fault
+        raise DocumentError(where, f"unreadable firms file {p}: {exc}") from None
+    missing = [c for c in ("firm", "quantity", "unit_cost") if c not in df.columns]
+    if missing:
+        raise DocumentError(where, f"firms file {p} lacks column(s) {', '.join(missing)}")
+    out = []
+    for col in ("quantity", "unit_cost"):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+        if bad.size:
+            row = int(bad[0])
+            raise DocumentError(where, f"firms file {p}, row {row + 2}: {col} must be a number "
+                                f">= 0, got {df[col].iloc[row]!r}")
+        out.append(values)
+    return out[0], out[1]
+
+
+def build_curve(spec: CurveSpec, where: str, capacity: float = math.inf) -> Curve:
+    """The aggregated curve of a document's ``mac`` or ``supply``."""
+    if isinstance(spec, LinearSpec):
+        return Curve.linear(spec.linear.slope, capacity)
+    if isinstance(spec, StepsSpec):
+        arr = np.asarray(spec.steps, dtype=np.float64).reshape(-1, 2)
+        return Curve.from_options(arr[:, 0], arr[:, 1], capacity)
+    if isinstance(spec, FirmsSpec):
+        qty, cost = read_firms(spec.firms, f"{where}.firms")
+        return Curve.from_options(qty, cost, capacity)
+    raise TypeError(spec)  # pragma: no cover - the document model admits only these

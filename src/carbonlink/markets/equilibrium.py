@@ -1,0 +1,229 @@
+"""Linked-market equilibrium: prices, flows, costs and gains, beside autarky.
+
+Definitions (the README explains them with the scenario document):
+
+* **price** of a market — the value of one more domestic allowance (dual of its compliance
+  balance); **mac** — the marginal abatement cost actually reached (it is below the price when
+  an entity-level limit binds: the mac is then a blend of the domestic and the foreign price).
+* **compliance cost** of a market's entities (free allocation; domestic trades net out) =
+  abatement cost + payments for units imported (at the exporter's price plus the transfer tax;
+  a binding quota's rent is paid to the exporter when ``rent_holder: exporter``) − receipts for
+  units exported + offsets bought at the offset price + ceiling purchases.
+* **gain** = autarky compliance cost − compliance cost. **autarky** = the same markets with no
+  links and no offsets (price controls stay).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from carbonlink.markets.network import Network, compile_network, integrity_cycles
+from carbonlink.markets.solvers import Engine, RawSolution, SolveStatus, solve_network
+from carbonlink.model.io import load_scenario
+from carbonlink.model.scenario import Scenario
+
+MARKET_COLUMNS = [
+    "price", "mac", "emissions", "abatement", "abatement_cost", "net_imports", "offsets_used",
+    "ceiling_released", "floor_withheld", "compliance_cost", "tax_revenue", "autarky_price",
+    "autarky_compliance_cost", "gain",
+]
+LINK_COLUMNS = ["from", "to", "flow", "credited", "tax_revenue", "quota_rent", "binding"]
+TOTAL_KEYS = ["emissions", "autarky_emissions", "emissions_change", "abatement_cost", "gain"]
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`simulate` returns: tables of markets, links and offsets, and totals."""
+
+    status: str
+    scenario: Scenario
+    markets: pd.DataFrame
+    links: pd.DataFrame
+    offsets: pd.DataFrame
+    totals: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``carbonlink simulate --format json``."""
+
+        def num(v: Any) -> Any:
+            if isinstance(v, bool | np.bool_):
+                return bool(v)
+            if isinstance(v, str):
+                return v
+            f = float(v)
+            if not math.isfinite(f):
+                return None
+            return 0.0 if f == 0 else f  # no "-0.0"
+
+        return {
+            "status": self.status,
+            "markets": {
+                str(mid): {c: num(row[c]) for c in MARKET_COLUMNS}
+                for mid, row in self.markets.iterrows()
+            },
+            "links": [{c: num(row[c]) for c in LINK_COLUMNS} for _, row in self.links.iterrows()],
+            "offsets": {str(oid): {"price": num(row["price"]), "used": num(row["used"])}
+                        for oid, row in self.offsets.iterrows()},
+            "totals": {k: num(self.totals[k]) for k in TOTAL_KEYS},
+            "warnings": list(self.warnings),
+        }
+
+
+def _market_costs(net: Network, sol: RawSolution) -> dict[str, np.ndarray]:
+    """Per-market emissions, abatement cost, trade payments and compliance cost."""
+    nm = len(net.markets)
+    abatement_cost = np.array([m.curve.cost(a) for m, a in zip(net.markets, sol.abatement,
+                                                               strict=True)])
+    mac = np.array([m.curve.marginal(a) for m, a in zip(net.markets, sol.abatement, strict=True)])
+    payments = np.zeros(nm)
+    tax_revenue = np.zeros(nm)
+    net_imports = np.zeros(nm)
+    offsets_used = np.zeros(nm)
+    for li, lk in enumerate(net.links):
+        x = float(sol.flow[li])
+        rent = float(sol.quota_rent_unit[li]) * x
+        to_exporter = rent if lk.rent_holder == "exporter" else 0.0
+        unit_price = float(sol.price[lk.src])
+        payments[lk.dst] += x * (unit_price + lk.tax) + to_exporter
+        payments[lk.src] -= x * unit_price + to_exporter
+        tax_revenue[lk.dst] += lk.tax * x
+        net_imports[lk.dst] += lk.factor * x
+        net_imports[lk.src] -= x
+    for k, off in enumerate(net.offsets):
+        for a_i, acc in enumerate(off.accepted):
+            used = float(sol.offset_use[k][a_i])
+            offsets_used[acc.market] += used
+            payments[acc.market] += used * float(sol.offset_price[k])
+    ceiling_cost = np.array([
+        0.0 if m.ceiling_price is None else m.ceiling_price * r
+        for m, r in zip(net.markets, sol.released, strict=True)
+    ])
+    return {
+        "emissions": np.array([m.bau for m in net.markets]) - sol.abatement,
+        "abatement_cost": abatement_cost,
+        "mac": mac,
+        "net_imports": net_imports,
+        "offsets_used": offsets_used,
+        "tax_revenue": tax_revenue,
+        "compliance_cost": abatement_cost + payments + ceiling_cost,
+    }
+
+
+def _clean(a: np.ndarray, scale: float) -> np.ndarray:
+    """Round solver noise (|v| below 1e-9 of the problem's scale) to exactly zero."""
+    out = np.array(a, dtype=np.float64)
+    out[np.abs(out) < 1e-9 * scale] = 0.0
+    return out
+
+
+def simulate(scenario: Scenario | str | Path | dict[str, Any], *,
+             engine: Engine | str = Engine.fast) -> SimulationResult:
+    """Solve the equilibrium of a scenario (and its autarky).
+
+    ``scenario`` is a :class:`Scenario`, a parsed document or a path to a YAML/JSON file.
+    ``engine`` is ``fast`` (merit order + windowed HiGHS, default) or ``plain`` (every option
+    its own HiGHS column; the reference).
+    """
+    t0 = time.perf_counter()
+    sc = load_scenario(scenario)
+    net = compile_network(sc)
+    t1 = time.perf_counter()
+    sol = solve_network(net, engine)
+    t2 = time.perf_counter()
+    aut = solve_network(net.without_links(), engine) if (net.links or net.offsets) else sol
+    t3 = time.perf_counter()
+
+    warnings = [
+        "integrity: the cycle " + " -> ".join(c) + " credits more units than it moves "
+        "(credit factors multiply to more than 1): allowances are made out of nothing"
+        for c in integrity_cycles(sc)
+    ]
+    ids = list(net.ids)
+    qscale = max([m.bau for m in net.markets] + [m.cap for m in net.markets] + [1.0])
+    pscale = max([1.0] + [float(p) for p in sol.price if math.isfinite(p)])
+
+    if sol.status is not SolveStatus.optimal:
+        nan = np.full(len(ids), np.nan)
+        markets = pd.DataFrame({c: nan for c in MARKET_COLUMNS}, index=pd.Index(ids, name="id"))
+        links = pd.DataFrame(
+            [{"from": ids[lk.src], "to": ids[lk.dst], "flow": np.nan, "credited": np.nan,
+              "tax_revenue": np.nan, "quota_rent": np.nan, "binding": False} for lk in net.links],
+            columns=LINK_COLUMNS)
+        offsets = pd.DataFrame({"price": [np.nan] * len(net.offsets),
+                                "used": [np.nan] * len(net.offsets)},
+                               index=pd.Index([o.id for o in net.offsets], name="id"))
+        totals = dict.fromkeys(TOTAL_KEYS, math.nan)
+        warnings.append("infeasible: the caps cannot be met with the abatement options, links, "
+                        "offsets and price ceilings available")
+        return SimulationResult(status=sol.status.value, scenario=sc, markets=markets,
+                                links=links, offsets=offsets, totals=totals, warnings=warnings)
+
+    cur = _market_costs(net, sol)
+    if aut.status is SolveStatus.optimal:
+        base = _market_costs(net.without_links(), aut)
+        autarky_price = aut.price
+        autarky_cost = base["compliance_cost"]
+        autarky_emissions = float(base["emissions"].sum())
+    else:
+        autarky_price = autarky_cost = np.full(len(ids), np.nan)
+        autarky_emissions = math.nan
+        warnings.append("autarky is infeasible: some market cannot meet its cap alone")
+    markets = pd.DataFrame({
+        "price": _clean(sol.price, pscale),
+        "mac": _clean(cur["mac"], pscale),
+        "emissions": _clean(cur["emissions"], qscale),
+        "abatement": _clean(sol.abatement, qscale),
+        "abatement_cost": cur["abatement_cost"],
+        "net_imports": _clean(cur["net_imports"], qscale),
+        "offsets_used": _clean(cur["offsets_used"], qscale),
+        "ceiling_released": _clean(sol.released, qscale),
+        "floor_withheld": _clean(sol.withheld, qscale),
+        "compliance_cost": cur["compliance_cost"],
+        "tax_revenue": cur["tax_revenue"],
+        "autarky_price": _clean(autarky_price, pscale),
+        "autarky_compliance_cost": autarky_cost,
+        "gain": autarky_cost - cur["compliance_cost"],
+    }, index=pd.Index(ids, name="id"))
+    rows = []
+    for li, lk in enumerate(net.links):
+        x = float(_clean(sol.flow[li:li + 1], qscale)[0])
+        binding_quota = math.isfinite(lk.quota) and x >= lk.quota * (1 - 1e-7) and lk.quota > 0
+        binding_entity = bool(sol.entity_dual[li] > 1e-9 * pscale)
+        rows.append({
+            "from": ids[lk.src], "to": ids[lk.dst], "flow": x, "credited": lk.factor * x,
+            "tax_revenue": lk.tax * x,
+            "quota_rent": float(sol.quota_rent_unit[li]) * x if binding_quota else 0.0,
+            "binding": bool(binding_quota or binding_entity or
+                            (math.isfinite(lk.quota) and lk.quota == 0)),
+        })
+    links = pd.DataFrame(rows, columns=LINK_COLUMNS)
+    offsets = pd.DataFrame(
+        {"price": [float(p) for p in sol.offset_price],
+         "used": _clean(np.array([float(u.sum()) for u in sol.offset_use]), qscale)},
+        index=pd.Index([o.id for o in net.offsets], name="id"))
+    emissions = float(markets["emissions"].sum())
+    totals = {
+        "emissions": emissions,
+        "autarky_emissions": autarky_emissions,
+        "emissions_change": emissions - autarky_emissions,
+        "abatement_cost": float(markets["abatement_cost"].sum()),
+        "gain": float(markets["gain"].sum()),
+    }
+    diagnostics = {
+        "engine": Engine(engine).value, "solves": sol.solves + aut.solves,
+        "refinements": sol.refinements, "columns": sol.columns,
+        "options": sum(m.curve.n_options for m in net.markets),
+        "seconds": {"aggregate": t1 - t0, "solve": t2 - t1, "autarky": t3 - t2},
+    }
+    return SimulationResult(status="optimal", scenario=sc, markets=markets, links=links,
+                            offsets=offsets, totals=totals, warnings=warnings,
+                            diagnostics=diagnostics)

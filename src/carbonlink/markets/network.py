@@ -1,0 +1,144 @@
+"""The compiled network of markets, links and offsets that the solvers work on.
+
+A :class:`Network` holds plain arrays (no documents): each market's BAU, cap, aggregated MAC
+curve and price controls; each link's endpoints, credit factor and restrictions; each offset's
+supply curve and acceptances. :func:`compile_network` builds it from a :class:`Scenario`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from carbonlink.markets.curves import Curve, build_curve
+from carbonlink.model.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class MarketData:
+    id: str
+    bau: float
+    cap: float
+    curve: Curve  # MAC curve, capacity ≤ bau
+    ceiling_price: float | None = None
+    ceiling_max: float = math.inf
+    floor_price: float | None = None
+    floor_max: float = 0.0
+
+
+@dataclass(frozen=True)
+class LinkData:
+    src: int  # index of `from`
+    dst: int  # index of `to`
+    factor: float  # to-units credited per from-unit
+    quota: float = math.inf
+    entity_share: float | None = None
+    tax: float = 0.0
+    rent_holder: str = "importer"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    market: int
+    limit: float = math.inf
+    limit_share: float | None = None
+    factor: float = 1.0  # 1 − discount
+
+
+@dataclass(frozen=True)
+class OffsetData:
+    id: str
+    curve: Curve
+    accepted: tuple[Acceptance, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    markets: tuple[MarketData, ...]
+    links: tuple[LinkData, ...] = ()
+    offsets: tuple[OffsetData, ...] = ()
+    ids: tuple[str, ...] = field(default=())
+
+    def index(self, market_id: str) -> int:
+        return self.ids.index(market_id)
+
+    def without_links(self) -> Network:
+        """Autarky: the same markets, no links, no offsets."""
+        return Network(markets=self.markets, ids=self.ids)
+
+
+def compile_network(scenario: Scenario) -> Network:
+    """Aggregate every curve (merit order) and index the links; errors name the field."""
+    markets = []
+    for i, m in enumerate(scenario.markets):
+        curve = build_curve(m.mac, f"markets[{i}].mac", capacity=m.bau)
+        markets.append(MarketData(
+            id=m.id, bau=m.bau, cap=m.cap, curve=curve,
+            ceiling_price=m.price_ceiling.price if m.price_ceiling else None,
+            ceiling_max=(m.price_ceiling.max_release if m.price_ceiling
+                         and m.price_ceiling.max_release is not None else math.inf),
+            floor_price=m.price_floor.price if m.price_floor else None,
+            floor_max=(m.price_floor.max_withheld if m.price_floor
+                       and m.price_floor.max_withheld is not None else m.cap),
+        ))
+    ids = tuple(m.id for m in scenario.markets)
+    links = tuple(
+        LinkData(src=ids.index(lk.from_), dst=ids.index(lk.to), factor=lk.factor,
+                 quota=math.inf if lk.quota is None else lk.quota,
+                 entity_share=lk.entity_share, tax=lk.transfer_tax, rent_holder=lk.rent_holder)
+        for lk in scenario.links
+    )
+    offsets = []
+    for k, off in enumerate(scenario.offsets):
+        curve = build_curve(off.supply, f"offsets[{k}].supply")
+        acc = tuple(
+            Acceptance(market=ids.index(mid), limit=math.inf if a.limit is None else a.limit,
+                       limit_share=a.limit_share, factor=1.0 - a.discount)
+            for mid, a in off.accepted_by.items()
+        )
+        offsets.append(OffsetData(id=off.id, curve=curve, accepted=acc))
+    return Network(markets=tuple(markets), links=links, offsets=tuple(offsets), ids=ids)
+
+
+def integrity_cycles(scenario: Scenario) -> list[list[str]]:
+    """Cycles of links whose credit factors multiply to more than 1 (allowances made out of
+    nothing). Bellman–Ford on weights −log(factor) finds a negative cycle; each one found is
+    reported once, as the list of markets along it (first market repeated at the end)."""
+    ids = [m.id for m in scenario.markets]
+    edges = [(ids.index(lk.from_), ids.index(lk.to), -math.log(lk.factor)) for lk in scenario.links]
+    found: list[list[str]] = []
+    seen: set[frozenset[int]] = set()
+    n = len(ids)
+    for _attempt in range(max(len(edges), 1)):
+        dist = [0.0] * n  # virtual source to every node
+        pred = [-1] * n
+        last = -1
+        for _ in range(n):
+            last = -1
+            for u, v, w in edges:
+                if dist[u] + w < dist[v] - 1e-12:
+                    dist[v] = dist[u] + w
+                    pred[v] = u
+                    last = v
+            if last == -1:
+                break
+        if last == -1:
+            break
+        v = last
+        for _ in range(n):
+            v = pred[v]
+        cycle = [v]
+        u = pred[v]
+        while u != v:
+            cycle.append(u)
+            u = pred[u]
+        cycle.reverse()
+        key = frozenset(cycle)
+        if key in seen:
+            break
+        seen.add(key)
+        found.append([ids[c] for c in cycle] + [ids[cycle[0]]])
+        # remove one edge of this cycle and look for another
+        a, b = cycle[0], cycle[1 % len(cycle)]
+        edges = [e for e in edges if not (e[0] == a and e[1] == b)]
+    return found
