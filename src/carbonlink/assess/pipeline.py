@@ -1,0 +1,240 @@
+"""Run an assessment: check the agreement, calibrate markets, solve every design and sweep.
+
+The engine and the checks never print; this module reports progress through an optional
+callback (the CLI draws a rich progress bar on stderr).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from carbonlink.assess.calibrate import Assumption, Calibration, Overrides, calibrate
+from carbonlink.assess.designs import Design, build_designs, full_link_design, is_two_way
+from carbonlink.assess.sensitivity import (
+    Sweep,
+    SweepSpec,
+    mac_sweeps,
+    main_restriction,
+    restriction_sweep,
+)
+from carbonlink.errors import DocumentError
+from carbonlink.markets.sweep import run_scenarios
+from carbonlink.model.io import read_document, validate_document
+from carbonlink.model.scenario import Link, Scenario
+
+ProgressFn = Callable[[str, int], None]  # (description, steps done since last call)
+
+#: Rough number of steps, for sizing a progress bar before the design list is known.
+ESTIMATED_STEPS = 2 + 12 + 17
+
+
+@dataclass
+class Assessment:
+    """Everything a report shows. Numbers are SimulationResults or the check report."""
+
+    source: str
+    agreement: Any
+    check: Any
+    framing: dict[str, Any]
+    assumptions: list[Assumption]
+    calibration: Calibration | None
+    designs: list[Design] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+    sweeps: list[Sweep] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    simulated: bool = False
+    currency: str | None = None
+    unit: str | None = None
+
+    @property
+    def parties(self) -> list[dict[str, Any]]:
+        return [{"jurisdiction": p.jurisdiction, "ets": p.ets, "role": p.role}
+                for p in self.agreement.parties]
+
+    def market_label(self, market_id: str) -> str:
+        for p in self.agreement.parties:
+            if p.ets == market_id:
+                return f"{p.jurisdiction} ({market_id})"
+        return market_id
+
+
+def load_assessment_doc(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The agreement mapping without its optional ``assessment:`` section, and that section
+    (assumption overrides; the agreement schema itself forbids unknown keys)."""
+    raw = read_document(path)
+    if not isinstance(raw, dict):
+        raise DocumentError("<document>", f"must be a mapping, got {type(raw).__name__}",
+                            source=str(path))
+    doc = dict(raw)
+    section = doc.pop("assessment", None) or {}
+    if not isinstance(section, dict):
+        raise DocumentError("assessment", "must be a mapping of assumption keys to values",
+                            source=str(path))
+    assumptions = section.get("assumptions", section)
+    if not isinstance(assumptions, dict):
+        raise DocumentError("assessment.assumptions", "must be a mapping", source=str(path))
+    return doc, assumptions
+
+
+def framing(agreement: Any) -> dict[str, Any]:
+    """The seed's framing of the agreement: form, generation, linking modes (S-1, S-2, S-7.2)."""
+    mode = agreement.mode
+    out: dict[str, Any] = {
+        "id": agreement.id,
+        "title": agreement.title,
+        "form": agreement.form,
+        "generation": agreement.generation,
+        "link_type": agreement.effective_link_type,
+        "signed": agreement.signed,
+        "in_force": agreement.in_force,
+        "status": agreement.status,
+        "parties": [{"jurisdiction": p.jurisdiction, "ets": p.ets, "role": p.role}
+                    for p in agreement.parties],
+        "sources": list(agreement.sources),
+        "gaps": list(agreement.gaps),
+    }
+    if mode is not None:
+        out["mode"] = mode.model_dump(mode="json")
+    return out
+
+
+def _ets_getter(agreement: Any) -> Callable[[str], Any]:
+    from carbonlink.data import get_ets
+
+    local = {s.id: s for s in agreement.systems}
+
+    def get(eid: str) -> Any:
+        return local[eid] if eid in local else get_ets(eid)
+
+    return get
+
+
+def _market_ids(links: list[Link]) -> list[str]:
+    out: list[str] = []
+    for lk in links:
+        for mid in (lk.from_, lk.to):
+            if mid not in out:
+                out.append(mid)
+    return out
+
+
+def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
+           assumptions_file: str | Path | None = None, engine: str = "fast",
+           strict: list[str] | None = None, progress: ProgressFn | None = None,
+           with_sensitivity: bool = True) -> Assessment:
+    """Assess the agreement document at ``path`` (see module docstring)."""
+    from carbonlink.agreements import check
+    from carbonlink.model.agreement import Agreement
+
+    def tick(desc: str, n: int = 1) -> None:
+        if progress is not None:
+            progress(desc, n)
+
+    doc, doc_assumptions = load_assessment_doc(path)
+    agreement = validate_document(Agreement, doc, source=str(path), base_dir=Path(path).parent)
+    tick("checking the agreement", 0)
+    report = check(agreement, strict=strict)
+    tick("checked the agreement")
+
+    ov = Overrides()
+    if doc_assumptions:
+        ov.update(doc_assumptions, "agreement document")
+    if assumptions_file is not None:
+        raw = read_document(assumptions_file)
+        if not isinstance(raw, dict):
+            raise DocumentError("<document>", "an assumptions file must be a mapping",
+                                source=str(assumptions_file))
+        ov.update(raw.get("assumptions", raw), "assumptions file")
+    if overrides:
+        ov.update(overrides, "command line")
+
+    out = Assessment(source=str(path), agreement=agreement, check=report,
+                     framing=framing(agreement), assumptions=[], calibration=None)
+    links = list(agreement.links)
+    if not links:
+        out.notes.append(
+            "No market simulation applies: the agreement links no emissions trading systems "
+            f"(link type: {agreement.effective_link_type}). "
+            + ("It is an Article 6.2 cooperative approach: units (ITMOs) move under "
+               "authorisations and corresponding adjustments, not through a link between "
+               "allowance markets." if agreement.generation == "article_6_2" else ""))
+        tick("no market simulation", 0)
+        return out
+
+    market_ids = _market_ids(links)
+    own = agreement.scenario()
+    calibration: Calibration | None = None
+    recalibrate: Callable[[dict[str, float]], Scenario] | None = None
+    if own is not None:
+        base = own.model_copy(update={"links": [], "name": "base"})
+        out.assumptions.append(Assumption(
+            "markets", "agreement document", "market curves (BAU, cap, MAC) are those written in "
+            "the agreement's markets section, not calibrated from reference data",
+            "agreement document"))
+        out.currency = base.markets[0].currency
+        out.unit = base.markets[0].unit
+    else:
+        get = _ets_getter(agreement)
+        tick("calibrating markets", 0)
+        calibration = calibrate(market_ids, ov, get_ets=get)
+        base = Scenario(name="base", markets=calibration.markets, offsets=list(agreement.offsets))
+        out.assumptions.extend(calibration.assumptions)
+        out.calibration = calibration
+        out.currency = calibration.currency
+        out.unit = "MtCO2e"
+        out.notes.extend(f"Data gap: {g}" for g in calibration.gaps)
+
+        def _recal(extra: dict[str, float]) -> Scenario:
+            ov2 = Overrides(dict(ov.values), dict(ov.origins))
+            ov2.update(extra, "sensitivity")
+            cal = calibrate(market_ids, ov2, get_ets=get)
+            return Scenario(name="sensitivity", markets=cal.markets, links=links,
+                            offsets=list(agreement.offsets))
+
+        recalibrate = _recal
+    tick("calibrated markets")
+
+    # the full link first: representative restriction levels are read from it
+    full = full_link_design(base, links)
+    _, (full_result,) = run_scenarios([full.scenario], engine=engine, name="full")
+    designs = build_designs(base, links, full_result)
+    tick("solving designs", 0)
+    results: dict[str, Any] = {}
+    for d in designs:
+        if d.id == "full":
+            results[d.id] = full_result
+        else:
+            _, (res,) = run_scenarios([d.scenario], engine=engine, name=d.id)
+            results[d.id] = res
+        tick(f"solved design: {d.title}")
+    out.designs = designs
+    out.results = results
+    out.simulated = True
+    for d in designs:
+        if results[d.id].status != "optimal":
+            out.notes.append(f"Design {d.title!r}: the equilibrium is {results[d.id].status}.")
+
+    if with_sensitivity:
+        specs: list[SweepSpec] = [restriction_sweep(base.model_copy(update={"links": []}), links,
+                                                    full_result, out.currency or "")]
+        if recalibrate is not None and calibration is not None:
+            derived = [a.key.split(".", 1)[1] for a in calibration.assumptions
+                       if a.key.startswith("price.") and a.origin == "derived"]
+            smallest = min(calibration.markets, key=lambda m: m.bau).id
+            specs.extend(mac_sweeps(recalibrate, market_ids, derived[0] if derived else smallest))
+        else:
+            out.notes.append("MAC sensitivity not run: the markets come from the agreement "
+                             "document, not from the calibration assumptions.")
+        for spec in specs:
+            tick(f"sweeping: {spec.title}", 0)
+            frame, res_list = run_scenarios(spec.scenarios, engine=engine, name=spec.id,
+                                            samples=list(range(len(spec.scenarios))))
+            out.sweeps.append(Sweep(spec, frame, res_list))
+            tick(f"swept: {spec.title}", len(spec.scenarios))
+    if not is_two_way(links):
+        out.notes.append("The agreement's link is one-way, so no one-way variants are shown.")
+    out.framing["main_restriction"] = main_restriction(links)
+    return out
