@@ -1,0 +1,72 @@
+"""Hash-chained journal: every state change appends one entry in the same database transaction.
+
+``hash = sha256(prev_hash | seq | at | kind | tx_id | payload)`` where ``payload`` is canonical
+JSON (sorted keys, no spaces). The head row (``journal_head``, id 1) is locked ``FOR UPDATE``
+while appending, so entries form a single chain even with concurrent writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from carbonlink.registry.db import journal, journal_head
+
+GENESIS = "0" * 64
+
+
+def canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def entry_hash(prev_hash: str, seq: int, at: datetime, kind: str, tx_id: int | None,
+               payload: str) -> str:
+    text = f"{prev_hash}|{seq}|{at.isoformat()}|{kind}|{tx_id if tx_id is not None else ''}|"
+    return hashlib.sha256((text + payload).encode()).hexdigest()
+
+
+def append(conn: sa.Connection, at: datetime, kind: str, tx_id: int | None,
+           payload: dict[str, Any]) -> str:
+    """Append one entry (caller holds the DB transaction); returns its hash."""
+    head = conn.execute(
+        sa.select(journal_head.c.seq, journal_head.c.hash)
+        .where(journal_head.c.id == 1).with_for_update()
+    ).one_or_none()
+    prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+    seq = prev_seq + 1
+    body = canonical(payload)
+    h = entry_hash(prev_hash, seq, at, kind, tx_id, body)
+    conn.execute(journal.insert().values(seq=seq, at=at, kind=kind, tx_id=tx_id, payload=body,
+                                         prev_hash=prev_hash, hash=h))
+    if head is None:
+        conn.execute(journal_head.insert().values(id=1, seq=seq, hash=h))
+    else:
+        conn.execute(journal_head.update().where(journal_head.c.id == 1).values(seq=seq, hash=h))
+    return h
+
+
+def verify_chain(conn: sa.Connection) -> list[str]:
+    """Recompute every hash; return one message per divergence (empty when intact)."""
+    problems: list[str] = []
+    prev_hash, expected_seq = GENESIS, 1
+    rows = conn.execute(sa.select(journal).order_by(journal.c.seq))
+    for r in rows:
+        if r.seq != expected_seq:
+            problems.append(f"journal: entry {expected_seq} missing (next is {r.seq})")
+        if r.prev_hash != prev_hash:
+            problems.append(f"journal: entry {r.seq} does not point at the previous hash")
+        h = entry_hash(r.prev_hash, r.seq, r.at, r.kind, r.tx_id, r.payload)
+        if h != r.hash:
+            problems.append(f"journal: entry {r.seq} ({r.kind}) hash mismatch: content altered")
+        prev_hash, expected_seq = r.hash, r.seq + 1
+    head = conn.execute(sa.select(journal_head).where(journal_head.c.id == 1)).one_or_none()
+    last = expected_seq - 1
+    if head is not None and (head.seq != last or head.hash != prev_hash):
+        problems.append(f"journal: head says entry {head.seq} but the chain ends at {last}")
+    if head is None and last:
+        problems.append("journal: head row missing")
+    return problems

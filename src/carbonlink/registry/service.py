@@ -1,0 +1,1336 @@
+"""The registry's business rules: the :class:`Registry` object.
+
+Every public method that changes state runs as **one database transaction together with its
+journal entry**: the coded checks (:mod:`carbonlink.registry.checks`) run inside it, and a failed
+check rolls everything back. On PostgreSQL rows are locked in a fixed order — registry →
+accounts (ascending id) → link → authorisation totals → journal head — so concurrent clients
+serialise on what they share and never deadlock; deadlock/serialisation errors that the server
+still reports are retried.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from math import floor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.registry import journal as jr
+from carbonlink.registry.accounting import METHODS, CAResult, corresponding_adjustments
+from carbonlink.registry.checks import fail
+from carbonlink.registry.db import (
+    accounts,
+    authorisation_totals,
+    authorisations,
+    authorised_entities,
+    blocks,
+    ca_entries,
+    emissions,
+    entity_emissions,
+    finalisations,
+    first_transfers,
+    holders,
+    links,
+    make_engine,
+    ndc_accounting,
+    registries,
+    reports_submitted,
+    representatives,
+    transaction_blocks,
+    transactions,
+)
+
+T = TypeVar("T")
+
+UNIT_TYPES = ("allowance", "offset", "a64er", "itmo")
+_ALL = frozenset(UNIT_TYPES)
+#: which unit types each account type may hold (Reg. 920/2010 Annex I style matrix)
+ACCOUNT_UNITS: dict[str, frozenset[str]] = {
+    "party_holding": _ALL,
+    "entity_holding": _ALL,
+    "compliance": _ALL,
+    "ndc_use": frozenset({"itmo", "a64er", "allowance", "offset"}),
+    "oimp_cancellation": frozenset({"itmo", "a64er", "allowance", "offset"}),
+    "voluntary_cancellation": _ALL,
+    "omge_cancellation": frozenset({"itmo", "a64er"}),
+    "retirement": _ALL,
+    "sop": frozenset({"a64er"}),
+}
+HOLDING_TYPES = frozenset({"party_holding", "entity_holding"})
+#: terminal account type → status the units take there
+TERMINAL: dict[str, str] = {
+    "compliance": "surrendered",
+    "ndc_use": "used",
+    "oimp_cancellation": "cancelled",
+    "voluntary_cancellation": "cancelled",
+    "omge_cancellation": "cancelled",
+    "retirement": "retired",
+    "sop": "cancelled",
+}
+CANCEL_ACCOUNT = {"oimp": "oimp_cancellation", "voluntary": "voluntary_cancellation",
+                  "omge": "omge_cancellation"}
+PURPOSES = ("NDC", "OIMP", "NDC and OIMP")
+FIRST_TRANSFER_DEFINITIONS = ("authorisation", "issuance", "use_or_cancellation")
+#: transaction states of an external transfer (two-phase, with escrow)
+OPEN_STATES = ("proposed", "approved")
+
+_REGISTRY_ID = re.compile(r"^[A-Z]{3}\d{2}$")
+_CA_ID = re.compile(r"^CA\d{4}$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _naive(at: datetime | None) -> datetime:
+    if at is None:
+        return _now()
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A serial block moved by one transaction (after any split)."""
+
+    block_id: int
+    issuing_registry: str
+    unit_type: str
+    vintage: int
+    start: int
+    end: int
+    authorisation_id: str | None
+    first_transferred: bool
+
+    @property
+    def quantity(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a state-changing call did."""
+
+    tx_id: int
+    kind: str
+    state: str
+    quantity: int
+    converted_quantity: int | None = None
+    first_transferred: int = 0
+    blocks: list[tuple[str, str, int, int, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    id: str
+    version: int
+    cooperative_approach: str
+    party: str
+    registry_id: str
+    quantity: int
+    purposes: str
+    vintage_from: int
+    vintage_to: int
+    valid_from: date
+    valid_to: date | None
+    first_transfer_definition: str | None
+    metric: str
+    revoked: bool
+    effective_from: date
+    entities: frozenset[int]
+    terms: str | None = None
+
+    @property
+    def purpose_set(self) -> frozenset[str]:
+        return frozenset({"NDC", "OIMP"}) if self.purposes == "NDC and OIMP" \
+            else frozenset({self.purposes})
+
+    def triggers(self) -> frozenset[str]:
+        """Events that count as the first transfer (2/CMA.3 annex para 2(b))."""
+        out: set[str] = set()
+        if "NDC" in self.purpose_set:
+            out.add("external_transfer")
+        if "OIMP" in self.purpose_set:
+            d = self.first_transfer_definition
+            out.add("issuance" if d in ("authorisation", "issuance") else "use_or_cancellation")
+        return frozenset(out)
+
+    def in_force(self, on: date) -> bool:
+        return not self.revoked and self.valid_from <= on and (
+            self.valid_to is None or on <= self.valid_to)
+
+
+def _retriable(exc: sa.exc.DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in ("40001", "40P01"):
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class Registry:
+    """An Article 6.2 / linked-ETS registry on a SQLAlchemy URL.
+
+    ``Registry(url)`` or ``Registry.open(url)``; use as a context manager (closes the engine).
+    Call :meth:`init` once on an empty database (runs the Alembic migrations).
+    """
+
+    def __init__(self, url: str | None = None, *, proposal_ttl: timedelta = timedelta(days=3),
+                 **engine_kwargs: Any) -> None:
+        if url is None:
+            from carbonlink.config import get_settings
+            url = get_settings().database_url
+        self.url = url
+        self.proposal_ttl = proposal_ttl
+        self.engine: Engine = make_engine(url, **engine_kwargs)
+
+    @classmethod
+    def open(cls, url: str | None = None, **kwargs: Any) -> Registry:
+        return cls(url, **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def init(self) -> None:
+        """Create or upgrade the schema to the newest migration (idempotent)."""
+        from carbonlink.registry.migrations import upgrade
+        upgrade(self.engine)
+
+    def _run(self, fn: Callable[[Connection], T]) -> T:
+        for attempt in range(8):
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt < 7 and _retriable(exc):
+                    continue
+                if isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError) and (
+                        "no such table" in str(exc.orig) or "does not exist" in str(exc.orig)):
+                    raise CarbonlinkError(
+                        f"registry database {self.url!r} is not initialised "
+                        "(run `carbonlink registry init`)") from None
+                raise
+        raise AssertionError("unreachable")
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        return self._run(fn)
+
+    # ------------------------------------------------------------------ set-up
+    def add_registry(self, id: str, party: str | None = None, *, system: str | None = None,
+                     name: str | None = None, at: datetime | None = None) -> dict[str, int]:
+        """A registry (one per participating system/Party) with its Party holding account and
+        one account of each terminal type; returns ``{account type: account id}``."""
+        if not _REGISTRY_ID.match(id):
+            fail("R1004", "registry", f"registry id must be ISO alpha-3 + 2 digits, got {id!r}")
+        party = party or id[:3]
+        if not re.match(r"^[A-Z]{3}$", party):
+            fail("R1004", "party", f"party must be ISO alpha-3, got {party!r}")
+        when = _naive(at)
+
+        def go(conn: Connection) -> dict[str, int]:
+            if conn.execute(sa.select(registries.c.id).where(registries.c.id == id)).first():
+                raise DocumentError("registry", f"registry {id!r} already exists")
+            conn.execute(registries.insert().values(id=id, party=party, system=system or id,
+                                                    name=name or id, created_at=when))
+            out: dict[str, int] = {}
+            for t in ["party_holding", *TERMINAL]:
+                out[t] = conn.execute(accounts.insert().values(
+                    registry_id=id, holder_id=None, type=t, status="open",
+                    name=f"{id} {t.replace('_', ' ')}").returning(accounts.c.id)).scalar_one()
+            jr.append(conn, when, "registry.add", None,
+                      {"registry": id, "party": party, "system": system or id, "accounts": out})
+            return out
+        return self._run(go)
+
+    def add_holder(self, registry: str, name: str, *, country: str | None = None,
+                   identifier: str | None = None, at: datetime | None = None) -> int:
+        when = _naive(at)
+
+        def go(conn: Connection) -> int:
+            self._registry(conn, registry, "registry")
+            hid = conn.execute(holders.insert().values(
+                registry_id=registry, name=name, country=country, identifier=identifier
+            ).returning(holders.c.id)).scalar_one()
+            jr.append(conn, when, "holder.add", None,
+                      {"holder": hid, "registry": registry, "name": name})
+            return int(hid)
+        return self._run(go)
+
+    def open_account(self, registry: str, type: str = "entity_holding", *,
+                     holder: int | None = None, name: str | None = None,
+                     representatives_: Sequence[str] = (), at: datetime | None = None) -> int:
+        if type not in ACCOUNT_UNITS:
+            raise DocumentError("type", f"unknown account type {type!r} "
+                                f"(one of {', '.join(ACCOUNT_UNITS)})")
+        when = _naive(at)
+
+        def go(conn: Connection) -> int:
+            self._registry(conn, registry, "registry")
+            if holder is not None:
+                h = conn.execute(sa.select(holders).where(holders.c.id == holder)).first()
+                if h is None or h.registry_id != registry:
+                    fail("R1005", "holder", f"holder {holder} is not in registry {registry}")
+            aid = conn.execute(accounts.insert().values(
+                registry_id=registry, holder_id=holder, type=type, status="open",
+                name=name or f"{registry} {type}").returning(accounts.c.id)).scalar_one()
+            for r in representatives_:
+                conn.execute(representatives.insert().values(account_id=aid, name=r))
+            jr.append(conn, when, "account.open", None,
+                      {"account": aid, "registry": registry, "type": type, "holder": holder,
+                       "representatives": sorted(representatives_)})
+            return int(aid)
+        return self._run(go)
+
+    def set_account_status(self, account: int, status: str, *, at: datetime | None = None) -> None:
+        """Open, block (freeze) or close an account."""
+        if status not in ("open", "blocked", "closed"):
+            raise DocumentError("status", f"must be open, blocked or closed, got {status!r}")
+        when = _naive(at)
+
+        def go(conn: Connection) -> None:
+            n = conn.execute(accounts.update().where(accounts.c.id == account)
+                             .values(status=status)).rowcount
+            if not n:
+                fail("R1005", "account", f"no account {account}")
+            jr.append(conn, when, "account.status", None, {"account": account, "status": status})
+        self._run(go)
+
+    def add_link(self, from_registry: str, to_registry: str, *, exchange_rate: float = 1.0,
+                 discount: float = 0.0, quota: int | None = None,
+                 entity_share: float | None = None,
+                 unit_types: Iterable[str] = ("allowance",),
+                 suspended_from: date | None = None, at: datetime | None = None) -> int:
+        """Record the link terms of a linkage agreement for one direction ``from → to``
+        (replaces earlier terms of the same direction, keeping the quota already used)."""
+        ut = sorted(set(unit_types))
+        for i, u in enumerate(ut):
+            if u not in UNIT_TYPES:
+                raise DocumentError(f"unit_types[{i}]", f"unknown unit type {u!r}")
+        if not exchange_rate > 0:
+            raise DocumentError("exchange_rate", f"must be > 0, got {exchange_rate}")
+        if not 0 <= discount < 1:
+            raise DocumentError("discount", f"must be in [0, 1), got {discount}")
+        if quota is not None and quota < 0:
+            raise DocumentError("quota", f"must be >= 0, got {quota}")
+        if entity_share is not None and not 0 <= entity_share <= 1:
+            raise DocumentError("entity_share", f"must be in [0, 1], got {entity_share}")
+        if from_registry == to_registry:
+            raise DocumentError("to", "a link cannot go from a registry to itself")
+        when = _naive(at)
+
+        def go(conn: Connection) -> int:
+            self._registry(conn, from_registry, "from")
+            self._registry(conn, to_registry, "to")
+            values = dict(exchange_rate=exchange_rate, discount=discount, quota=quota,
+                          entity_share=entity_share, unit_types=",".join(ut),
+                          suspended_from=suspended_from)
+            old = conn.execute(sa.select(links.c.id).where(
+                links.c.from_registry == from_registry, links.c.to_registry == to_registry)
+                .with_for_update()).first()
+            if old:
+                lid = int(old.id)
+                conn.execute(links.update().where(links.c.id == lid).values(**values))
+            else:
+                lid = int(conn.execute(links.insert().values(
+                    from_registry=from_registry, to_registry=to_registry, moved=0, **values)
+                    .returning(links.c.id)).scalar_one())
+            jr.append(conn, when, "link.set", None,
+                      {"link": lid, "from": from_registry, "to": to_registry, **values})
+            return lid
+        return self._run(go)
+
+    def load_links(self, path: str | Path, *, at: datetime | None = None) -> list[int]:
+        """Load ``links:`` from YAML (the simulator's Link format plus ``unit_types`` and an
+        optional ``suspended_from`` date); ``from``/``to`` name registry ids or systems."""
+        from carbonlink.registry.links import read_links
+        specs = read_links(path)
+        ids: list[int] = []
+        for s in specs:
+            f = self._resolve_system(s.from_registry, s.path + ".from")
+            t = self._resolve_system(s.to_registry, s.path + ".to")
+            ids.append(self.add_link(f, t, exchange_rate=s.exchange_rate, discount=s.discount,
+                                     quota=s.quota, entity_share=s.entity_share,
+                                     unit_types=s.unit_types, suspended_from=s.suspended_from,
+                                     at=at))
+        return ids
+
+    def _resolve_system(self, key: str, path: str) -> str:
+        def go(conn: Connection) -> str:
+            r = conn.execute(sa.select(registries.c.id).where(
+                sa.or_(registries.c.id == key, registries.c.system == key))).first()
+            if r is None:
+                raise DocumentError(path, f"no registry with id or system {key!r}")
+            return str(r.id)
+        return self._read(go)
+
+    def set_ndc(self, party: str, method: str, first_year: int, last_year: int, *,
+                metric: str = "tCO2e", at: datetime | None = None) -> None:
+        """Record the Party's NDC period and its corresponding-adjustment method (para 7); one
+        method for the whole implementation period."""
+        if method not in METHODS:
+            raise DocumentError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+        if last_year < first_year:
+            fail("R1006", "last_year", f"{last_year} is before first_year {first_year}")
+        when = _naive(at)
+
+        def go(conn: Connection) -> None:
+            old = conn.execute(sa.select(ndc_accounting).where(
+                ndc_accounting.c.party == party)).first()
+            if old is not None and old.method != method and conn.execute(
+                    sa.select(ca_entries.c.id).where(ca_entries.c.party == party)).first():
+                fail("D6004", "method", f"{party} applies {old.method}; the method is kept for "
+                     "the whole NDC implementation period (para 7)")
+            conn.execute(ndc_accounting.delete().where(ndc_accounting.c.party == party))
+            conn.execute(ndc_accounting.insert().values(party=party, method=method,
+                                                        first_year=first_year,
+                                                        last_year=last_year, metric=metric))
+            jr.append(conn, when, "ndc.set", None, {"party": party, "method": method,
+                                                    "first_year": first_year,
+                                                    "last_year": last_year, "metric": metric})
+        self._run(go)
+
+    def report_emissions(self, party: str, year: int, tonnes: int, *,
+                         at: datetime | None = None) -> None:
+        """Emissions covered by the Party's NDC for ``year`` (national inventory)."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> None:
+            self._not_final(conn, party, year, "year")
+            conn.execute(emissions.delete().where(emissions.c.party == party,
+                                                  emissions.c.year == year))
+            conn.execute(emissions.insert().values(party=party, year=year, emissions=tonnes))
+            jr.append(conn, when, "emissions.report", None,
+                      {"party": party, "year": year, "emissions": tonnes})
+        self._run(go)
+
+    def report_entity_emissions(self, holder: int, year: int, tonnes: int, *,
+                                at: datetime | None = None) -> None:
+        """Verified emissions of a covered entity (for entity-share limits of links)."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> None:
+            conn.execute(entity_emissions.delete().where(entity_emissions.c.holder_id == holder,
+                                                         entity_emissions.c.year == year))
+            conn.execute(entity_emissions.insert().values(holder_id=holder, year=year,
+                                                          emissions=tonnes))
+            jr.append(conn, when, "entity_emissions.report", None,
+                      {"holder": holder, "year": year, "emissions": tonnes})
+        self._run(go)
+
+    # ------------------------------------------------------------------ authorisations
+    def authorise(self, id: str, *, cooperative_approach: str, registry: str, quantity: int,
+                  purposes: str = "NDC", vintage_from: int, vintage_to: int,
+                  valid_from: date, valid_to: date | None = None,
+                  first_transfer_definition: str | None = None,
+                  entities: Iterable[int] = (), metric: str = "tCO2e",
+                  terms: str | None = None, effective_from: date | None = None,
+                  revoked: bool = False, at: datetime | None = None) -> int:
+        """Record an authorisation (Art 6.3) or a new version of one; returns the version.
+
+        A change applies only prospectively: ``effective_from`` may not lie before the date
+        of the change (U5007), and the cap may not fall below what is already first
+        transferred.
+        """
+        when = _naive(at)
+        if not _CA_ID.match(cooperative_approach):
+            fail("R1004", "cooperative_approach",
+                 f"must be CA followed by four digits, got {cooperative_approach!r}")
+        if purposes not in PURPOSES:
+            raise DocumentError("purposes", f"must be one of {', '.join(PURPOSES)}, "
+                                f"got {purposes!r}")
+        if "OIMP" in purposes and first_transfer_definition not in FIRST_TRANSFER_DEFINITIONS:
+            raise DocumentError("first_transfer_definition",
+                                "required for OIMP (para 2(b)): one of "
+                                f"{', '.join(FIRST_TRANSFER_DEFINITIONS)}")
+        if quantity < 0:
+            fail("R1001", "quantity", f"must be >= 0, got {quantity}")
+        if vintage_to < vintage_from:
+            fail("R1006", "vintage_to", f"{vintage_to} is before vintage_from {vintage_from}")
+        if valid_to is not None and valid_to < valid_from:
+            fail("R1006", "valid_to", f"{valid_to} is before valid_from {valid_from}")
+        ents = sorted(set(entities))
+
+        def go(conn: Connection) -> int:
+            reg = self._registry(conn, registry, "registry")
+            latest = conn.execute(sa.select(authorisations).where(
+                authorisations.c.id == id).order_by(authorisations.c.version.desc())).first()
+            eff = effective_from or (when.date() if latest else min(valid_from, when.date()))
+            if latest is not None:
+                if eff < when.date():
+                    fail("U5007", "effective_from", f"a change to {id} must take effect on or "
+                         f"after {when.date()}, got {eff}")
+                if latest.registry_id != registry or latest.cooperative_approach != \
+                        cooperative_approach:
+                    fail("U5007", "registry", "a new version may not move the authorisation "
+                         "to another registry or cooperative approach")
+                version = int(latest.version) + 1
+                tot = conn.execute(sa.select(authorisation_totals).where(
+                    authorisation_totals.c.authorisation_id == id).with_for_update()).one()
+                if quantity < tot.first_transferred:
+                    fail("U5007", "quantity", f"{tot.first_transferred} units of {id} are "
+                         f"already first transferred; the cap cannot drop to {quantity}")
+            else:
+                version = 1
+                conn.execute(authorisation_totals.insert().values(
+                    authorisation_id=id, issued=0, first_transferred=0))
+            for h in ents:
+                if conn.execute(sa.select(holders.c.id).where(holders.c.id == h)).first() is None:
+                    fail("R1005", "entities", f"no holder {h}")
+            conn.execute(authorisations.insert().values(
+                id=id, version=version, cooperative_approach=cooperative_approach,
+                party=reg.party, registry_id=registry, quantity=quantity, purposes=purposes,
+                vintage_from=vintage_from, vintage_to=vintage_to, valid_from=valid_from,
+                valid_to=valid_to, first_transfer_definition=first_transfer_definition,
+                metric=metric, revoked=revoked, effective_from=eff, recorded_at=when,
+                terms=terms))
+            for h in ents:
+                conn.execute(authorised_entities.insert().values(
+                    authorisation_id=id, version=version, holder_id=h))
+            jr.append(conn, when, "authorisation", None, {
+                "id": id, "version": version, "approach": cooperative_approach,
+                "party": reg.party, "registry": registry, "quantity": quantity,
+                "purposes": purposes, "vintages": [vintage_from, vintage_to],
+                "valid": [valid_from, valid_to], "ftd": first_transfer_definition,
+                "metric": metric, "revoked": revoked, "effective_from": eff, "entities": ents})
+            return version
+        return self._run(go)
+
+    def revoke(self, id: str, effective_from: date, *, at: datetime | None = None) -> int:
+        """Revoke an authorisation from ``effective_from`` (prospective; ITMOs already first
+        transferred keep their status)."""
+        a = self.authorisation(id)
+        return self.authorise(
+            id, cooperative_approach=a.cooperative_approach, registry=a.registry_id,
+            quantity=a.quantity, purposes=a.purposes, vintage_from=a.vintage_from,
+            vintage_to=a.vintage_to, valid_from=a.valid_from, valid_to=a.valid_to,
+            first_transfer_definition=a.first_transfer_definition, entities=a.entities,
+            metric=a.metric, terms=a.terms, effective_from=effective_from, revoked=True, at=at)
+
+    def authorisation(self, id: str, on: date | None = None) -> Authorisation:
+        """The version of authorisation ``id`` in effect on ``on`` (default: the newest)."""
+        return self._read(lambda c: self._auth(c, id, on, "authorisation"))
+
+    def _auth(self, conn: Connection, id: str, on: date | None, path: str) -> Authorisation:
+        q = sa.select(authorisations).where(authorisations.c.id == id)
+        if on is not None:
+            q = q.where(authorisations.c.effective_from <= on)
+        r = conn.execute(q.order_by(authorisations.c.version.desc())).first()
+        if r is None:
+            fail("U5001", path, f"no authorisation {id!r}" + (f" in effect on {on}" if on else ""))
+        ents = conn.execute(sa.select(authorised_entities.c.holder_id).where(
+            authorised_entities.c.authorisation_id == id,
+            authorised_entities.c.version == r.version)).scalars().all()
+        return Authorisation(
+            r.id, r.version, r.cooperative_approach, r.party, r.registry_id, int(r.quantity),
+            r.purposes, r.vintage_from, r.vintage_to, r.valid_from, r.valid_to,
+            r.first_transfer_definition, r.metric, bool(r.revoked), r.effective_from,
+            frozenset(int(e) for e in ents), r.terms)
+
+    # ------------------------------------------------------------------ helpers
+    def _registry(self, conn: Connection, id: str, path: str, lock: bool = False) -> Any:
+        q = sa.select(registries).where(registries.c.id == id)
+        r = conn.execute(q.with_for_update() if lock else q).first()
+        if r is None:
+            fail("R1005", path, f"no registry {id!r}")
+        return r
+
+    def _lock_accounts(self, conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
+        rows = conn.execute(sa.select(accounts).where(accounts.c.id.in_(sorted(set(ids))))
+                            .order_by(accounts.c.id).with_for_update()).all()
+        return {int(r.id): r for r in rows}
+
+    def _terminal_account(self, conn: Connection, registry: str, type: str) -> int:
+        r = conn.execute(sa.select(accounts.c.id).where(
+            accounts.c.registry_id == registry, accounts.c.type == type)
+            .order_by(accounts.c.id)).first()
+        if r is None:
+            fail("A2002", "account", f"registry {registry} has no {type} account")
+        return int(r.id)
+
+    @staticmethod
+    def _check_rep(conn: Connection, account: int, who: str | None, path: str) -> None:
+        reps = conn.execute(sa.select(representatives.c.name).where(
+            representatives.c.account_id == account)).scalars().all()
+        if reps and who not in reps:
+            fail("A2005", path, f"{who!r} is not a representative of account {account}")
+
+    def _not_final(self, conn: Connection, party: str, year: int, path: str) -> None:
+        r = conn.execute(sa.select(finalisations).where(
+            finalisations.c.party == party, finalisations.c.first_year <= year,
+            finalisations.c.last_year >= year)).first()
+        if r is not None:
+            fail("D6004", path, f"{party}'s corresponding adjustments for {r.first_year}–"
+                 f"{r.last_year} are final (para 12); {year} cannot change")
+
+    def _take(self, conn: Connection, account: int, quantity: int, *,
+              unit_type: str | None, vintage: int | None, authorisation: str | None,
+              serials: tuple[str, str, int, int, int] | None = None) -> list[Piece]:
+        """Select ``quantity`` held units of ``account`` (lowest serials first, or exactly
+        ``serials`` = (issuing registry, unit type, vintage, start, end)), splitting the last
+        block; returns one :class:`Piece` per row that now holds exactly the taken units."""
+        if serials is not None:
+            return self._take_serials(conn, account, serials)
+        q = sa.select(blocks).where(blocks.c.account_id == account, blocks.c.status == "held")
+        if unit_type is not None:
+            q = q.where(blocks.c.unit_type == unit_type)
+        if vintage is not None:
+            q = q.where(blocks.c.vintage == vintage)
+        if authorisation is not None:
+            q = q.where(blocks.c.authorisation_id == authorisation)
+        q = q.order_by(blocks.c.issuing_registry, blocks.c.unit_type, blocks.c.vintage,
+                       blocks.c.serial_start)
+        out: list[Piece] = []
+        need = quantity
+        offset = 0
+        page = 64
+        while need > 0:
+            rows = conn.execute(q.limit(page).offset(offset)).all()
+            if not rows:
+                break
+            offset += page
+            for b in rows:
+                size = b.serial_end - b.serial_start + 1
+                if size <= need:
+                    out.append(self._piece(b.id, b, b.serial_start, b.serial_end))
+                    need -= size
+                else:
+                    out.append(self._split(conn, b, need))
+                    need = 0
+                if need == 0:
+                    break
+        if need > 0:
+            fail("H3001", "quantity", f"account {account} holds {quantity - need} matching "
+                 f"units, {quantity} requested")
+        return out
+
+    def _take_serials(self, conn: Connection, account: int,
+                      serials: tuple[str, str, int, int, int]) -> list[Piece]:
+        reg, ut, vin, s, e = serials
+        if e < s or s < 1:
+            fail("R1001", "serials", f"serial range [{s}, {e}] is empty")
+        rows = conn.execute(sa.select(blocks).where(
+            blocks.c.issuing_registry == reg, blocks.c.unit_type == ut, blocks.c.vintage == vin,
+            blocks.c.serial_start <= e, blocks.c.serial_end >= s)
+            .order_by(blocks.c.serial_start)).all()
+        covered = 0
+        for b in rows:
+            if b.status in ("cancelled", "retired", "used", "surrendered"):
+                fail("D6001", "serials", f"units {reg}-{ut}-{vin} [{max(s, b.serial_start)}, "
+                     f"{min(e, b.serial_end)}] are already {b.status}")
+            if b.account_id != account or b.status != "held":
+                fail("H3001", "serials", f"units [{max(s, b.serial_start)}, "
+                     f"{min(e, b.serial_end)}] are not held in account {account}")
+            covered += min(e, b.serial_end) - max(s, b.serial_start) + 1
+        if covered != e - s + 1:
+            fail("H3001", "serials", f"serial range [{s}, {e}] is not fully held in account "
+                 f"{account}")
+        out: list[Piece] = []
+        for b in rows:
+            lo, hi = max(s, b.serial_start), min(e, b.serial_end)
+            if hi < b.serial_end:  # cut off the tail that stays
+                conn.execute(blocks.update().where(blocks.c.id == b.id)
+                             .values(serial_end=hi))
+                self._insert_like(conn, b, hi + 1, b.serial_end)
+            if lo > b.serial_start:  # cut off the head that stays
+                conn.execute(blocks.update().where(blocks.c.id == b.id)
+                             .values(serial_start=lo))
+                self._insert_like(conn, b, b.serial_start, lo - 1)
+            out.append(self._piece(b.id, b, lo, hi))
+        return out
+
+    @staticmethod
+    def _piece(block_id: int, b: Any, s: int, e: int) -> Piece:
+        return Piece(int(block_id), b.issuing_registry, b.unit_type, int(b.vintage), int(s),
+                     int(e), b.authorisation_id, bool(b.first_transferred))
+
+    @staticmethod
+    def _insert_like(conn: Connection, b: Any, s: int, e: int) -> int:
+        return int(conn.execute(blocks.insert().values(
+            issuing_registry=b.issuing_registry, unit_type=b.unit_type, vintage=b.vintage,
+            serial_start=s, serial_end=e, account_id=b.account_id, status=b.status,
+            authorisation_id=b.authorisation_id, first_transferred=b.first_transferred,
+            pending_tx=b.pending_tx).returning(blocks.c.id)).scalar_one())
+
+    def _split(self, conn: Connection, b: Any, take: int) -> Piece:
+        """Split block ``b``: the lower ``take`` serials become a new row (returned); the
+        original row keeps the rest. Shrink first, then insert, so no overlap ever exists."""
+        s = int(b.serial_start)
+        conn.execute(blocks.update().where(blocks.c.id == b.id)
+                     .values(serial_start=s + take))
+        new_id = self._insert_like(conn, b, s, s + take - 1)
+        return self._piece(new_id, b, s, s + take - 1)
+
+    @staticmethod
+    def _move(conn: Connection, pieces: Sequence[Piece], **values: Any) -> None:
+        ids = [p.block_id for p in pieces]
+        for i in range(0, len(ids), 500):
+            conn.execute(blocks.update().where(blocks.c.id.in_(ids[i:i + 500])).values(**values))
+
+    @staticmethod
+    def _new_tx(conn: Connection, at: datetime, kind: str, state: str, quantity: int,
+                **values: Any) -> int:
+        return int(conn.execute(transactions.insert().values(
+            kind=kind, state=state, created_at=at, updated_at=at, quantity=quantity, **values)
+            .returning(transactions.c.id)).scalar_one())
+
+    @staticmethod
+    def _record_pieces(conn: Connection, tx_id: int, pieces: Sequence[Piece],
+                       first: set[int] | None = None) -> None:
+        if not pieces:
+            return
+        conn.execute(transaction_blocks.insert(), [
+            dict(tx_id=tx_id, seq=i, issuing_registry=p.issuing_registry,
+                 unit_type=p.unit_type, vintage=p.vintage, serial_start=p.start,
+                 serial_end=p.end, authorisation_id=p.authorisation_id,
+                 first_transfer=bool(first and p.block_id in first))
+            for i, p in enumerate(pieces)])
+
+    @staticmethod
+    def _blocks_payload(pieces: Sequence[Piece]) -> list[list[Any]]:
+        return [[p.issuing_registry, p.unit_type, p.vintage, p.start, p.end] for p in pieces]
+
+    def _check_quantity(self, quantity: int) -> None:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+            fail("R1001", "quantity", f"must be a positive whole number, got {quantity!r}")
+
+    def _first_transfer(self, conn: Connection, tx_id: int, pieces: Sequence[Piece],
+                        event: str, at: datetime) -> set[int]:
+        """Detect first transfers among ``pieces`` for ``event`` and book the corresponding
+        adjustment of the first-transferring Party for the vintage year (para 8). Works per
+        piece, so a partial transfer of a never-transferred block is a first transfer of
+        exactly the part moved (avoids UNDP F15). Returns the block ids first-transferred."""
+        by_auth: dict[str, list[Piece]] = defaultdict(list)
+        for p in pieces:
+            if p.authorisation_id is not None and not p.first_transferred:
+                by_auth[p.authorisation_id].append(p)
+        done: set[int] = set()
+        for aid in sorted(by_auth):
+            auth = self._auth(conn, aid, at.date(), "authorisation")
+            if event not in auth.triggers():
+                continue
+            if not auth.in_force(at.date()):
+                fail("U5002", "authorisation", f"{aid} is not in force on {at.date()} "
+                     f"({'revoked' if auth.revoked else 'outside its timeframe'}); its units "
+                     "cannot be first transferred")
+            ps = by_auth[aid]
+            qty = sum(p.quantity for p in ps)
+            tot = conn.execute(sa.select(authorisation_totals).where(
+                authorisation_totals.c.authorisation_id == aid).with_for_update()).one()
+            if tot.first_transferred + qty > auth.quantity:
+                fail("U5003", "quantity", f"{aid} authorises {auth.quantity}; "
+                     f"{tot.first_transferred} already first transferred, {qty} more requested")
+            conn.execute(authorisation_totals.update().where(
+                authorisation_totals.c.authorisation_id == aid).values(
+                first_transferred=tot.first_transferred + qty))
+            per_year: dict[int, int] = defaultdict(int)
+            for p in ps:
+                self._not_final(conn, auth.party, p.vintage, "vintage")
+                prev = conn.execute(sa.select(first_transfers.c.serial_end).where(
+                    first_transfers.c.issuing_registry == p.issuing_registry,
+                    first_transfers.c.unit_type == p.unit_type,
+                    first_transfers.c.vintage == p.vintage,
+                    first_transfers.c.serial_start <= p.end)
+                    .order_by(first_transfers.c.serial_start.desc()).limit(1)).scalar()
+                if prev is not None and prev >= p.start:
+                    fail("D6003", "serials", f"units {p.issuing_registry}-{p.unit_type}-"
+                         f"{p.vintage} [{p.start}, {p.end}] were already first transferred")
+                conn.execute(first_transfers.insert().values(
+                    authorisation_id=aid, issuing_registry=p.issuing_registry,
+                    unit_type=p.unit_type, vintage=p.vintage, serial_start=p.start,
+                    serial_end=p.end, tx_id=tx_id, party=auth.party, at=at))
+                per_year[p.vintage] += p.quantity
+                done.add(p.block_id)
+            for y, q in sorted(per_year.items()):
+                conn.execute(ca_entries.insert().values(
+                    party=auth.party, year=y, kind="first_transfer", quantity=q, tx_id=tx_id,
+                    authorisation_id=aid, metric=auth.metric))
+        if done:
+            self._move(conn, [p for p in pieces if p.block_id in done], first_transferred=True)
+        return done
+
+    # ------------------------------------------------------------------ transactions
+    def issue(self, account: int, quantity: int, *, unit_type: str = "allowance",
+              vintage: int, authorisation: str | None = None,
+              at: datetime | None = None) -> Receipt:
+        """Issue ``quantity`` units as one new serial block into a holding account of the
+        issuing registry. ITMOs need an authorisation (its cap, vintage window, timeframe and
+        entities apply); units of any type issued under an authorisation become ITMOs."""
+        self._check_quantity(quantity)
+        if unit_type not in UNIT_TYPES:
+            raise DocumentError("unit_type", f"must be one of {', '.join(UNIT_TYPES)}, "
+                                f"got {unit_type!r}")
+        when = _naive(at)
+
+        def go(conn: Connection) -> Receipt:
+            acc0 = conn.execute(sa.select(accounts).where(accounts.c.id == account)).first()
+            if acc0 is None:
+                fail("A2002", "account", f"no account {account}")
+            self._registry(conn, acc0.registry_id, "registry", lock=True)
+            acc = self._lock_accounts(conn, [account])[account]
+            if acc.status != "open":
+                fail("A2002", "account", f"account {account} is {acc.status}")
+            if acc.type not in HOLDING_TYPES:
+                fail("A2003", "account", f"units are issued into a holding account, not "
+                     f"{acc.type}")
+            if unit_type not in ACCOUNT_UNITS[acc.type]:
+                fail("A2003", "unit_type", f"{acc.type} accounts cannot hold {unit_type}")
+            auth: Authorisation | None = None
+            if authorisation is None and unit_type == "itmo":
+                fail("U5001", "authorisation", "ITMOs are issued under an authorisation")
+            if authorisation is not None:
+                auth = self._auth(conn, authorisation, when.date(), "authorisation")
+                if auth.registry_id != acc.registry_id:
+                    fail("U5001", "authorisation", f"{authorisation} is recorded in registry "
+                         f"{auth.registry_id}, not {acc.registry_id}")
+                if not auth.in_force(when.date()):
+                    fail("U5002", "authorisation", f"{authorisation} is not in force on "
+                         f"{when.date()}")
+                if not auth.vintage_from <= vintage <= auth.vintage_to:
+                    fail("U5004", "vintage", f"{vintage} is outside {authorisation}'s vintage "
+                         f"window {auth.vintage_from}–{auth.vintage_to}")
+                if auth.entities and acc.holder_id is not None and \
+                        acc.holder_id not in auth.entities:
+                    fail("U5005", "account", f"holder {acc.holder_id} is not an authorised "
+                         f"entity of {authorisation}")
+                tot = conn.execute(sa.select(authorisation_totals).where(
+                    authorisation_totals.c.authorisation_id == authorisation)
+                    .with_for_update()).one()
+                if tot.issued + quantity > auth.quantity:
+                    fail("U5003", "quantity", f"{authorisation} authorises {auth.quantity}; "
+                         f"{tot.issued} issued, {quantity} more requested")
+                conn.execute(authorisation_totals.update().where(
+                    authorisation_totals.c.authorisation_id == authorisation)
+                    .values(issued=tot.issued + quantity))
+            top = conn.execute(sa.select(sa.func.max(blocks.c.serial_end)).where(
+                blocks.c.issuing_registry == acc.registry_id, blocks.c.unit_type == unit_type,
+                blocks.c.vintage == vintage)).scalar()
+            start = int(top or 0) + 1
+            bid = int(conn.execute(blocks.insert().values(
+                issuing_registry=acc.registry_id, unit_type=unit_type, vintage=vintage,
+                serial_start=start, serial_end=start + quantity - 1, account_id=account,
+                status="held", authorisation_id=authorisation, first_transferred=False,
+                pending_tx=None).returning(blocks.c.id)).scalar_one())
+            tx = self._new_tx(conn, when, "issuance", "completed", quantity, to_account=account,
+                              unit_type=unit_type, vintage=vintage,
+                              authorisation_id=authorisation)
+            piece = Piece(bid, acc.registry_id, unit_type, vintage, start,
+                          start + quantity - 1, authorisation, False)
+            first = self._first_transfer(conn, tx, [piece], "issuance", when) if auth else set()
+            self._record_pieces(conn, tx, [piece], first)
+            jr.append(conn, when, "issuance", tx, {
+                "account": account, "quantity": quantity, "authorisation": authorisation,
+                "blocks": self._blocks_payload([piece]), "first_transfer": bool(first)})
+            return Receipt(tx, "issuance", "completed", quantity,
+                           first_transferred=quantity if first else 0,
+                           blocks=[tuple(x) for x in self._blocks_payload([piece])])
+        return self._run(go)
+
+    def transfer(self, from_account: int, to_account: int, quantity: int, *,
+                 unit_type: str | None = None, vintage: int | None = None,
+                 authorisation: str | None = None,
+                 serials: tuple[str, str, int, int, int] | None = None,
+                 by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Move units. Inside one registry the internal transfer completes at once; to another
+        registry it is an **external transfer**: proposed now (units held in escrow as
+        *pending export*), then :meth:`approve` by a second representative, then
+        :meth:`accept` by the receiving registry — or :meth:`reject` / :meth:`expire`."""
+        if serials is not None:
+            quantity = serials[4] - serials[3] + 1
+        self._check_quantity(quantity)
+        when = _naive(at)
+
+        def go(conn: Connection) -> Receipt:
+            accs = self._lock_accounts(conn, [from_account, to_account])
+            src, dst = accs.get(from_account), accs.get(to_account)
+            if src is None or src.status != "open":
+                fail("A2001", "from_account", f"account {from_account} " +
+                     ("does not exist" if src is None else f"is {src.status}"))
+            if dst is None or dst.status != "open":
+                fail("A2002", "to_account", f"account {to_account} " +
+                     ("does not exist" if dst is None else f"is {dst.status}"))
+            if from_account == to_account:
+                fail("A2007", "to_account", "transfer to the same account")
+            if src.type not in HOLDING_TYPES:
+                fail("A2004", "from_account", f"units never leave a {src.type} account")
+            if dst.type not in HOLDING_TYPES:
+                fail("A2003", "to_account", f"transfers go to holding accounts; use surrender, "
+                     f"use, cancel or retire for {dst.type}")
+            self._check_rep(conn, from_account, by, "by")
+            external = src.registry_id != dst.registry_id
+            pieces = self._take(conn, from_account, quantity, unit_type=unit_type,
+                                vintage=vintage, authorisation=authorisation, serials=serials)
+            for p in pieces:
+                if p.unit_type not in ACCOUNT_UNITS[dst.type]:
+                    fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
+            if not external:
+                tx = self._new_tx(conn, when, "internal_transfer", "completed", quantity,
+                                  from_account=from_account, to_account=to_account,
+                                  unit_type=unit_type, vintage=vintage, proposer=by)
+                self._move(conn, pieces, account_id=to_account)
+                self._record_pieces(conn, tx, pieces)
+                jr.append(conn, when, "internal_transfer", tx, {
+                    "from": from_account, "to": to_account, "quantity": quantity,
+                    "blocks": self._blocks_payload(pieces)})
+                return Receipt(tx, "internal_transfer", "completed", quantity,
+                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+            link = self._check_link(conn, src.registry_id, dst.registry_id, pieces, quantity,
+                                    when, lock=True)
+            self._check_auth_for_transfer(conn, pieces, dst, when)
+            tx = self._new_tx(conn, when, "external_transfer", "proposed", quantity,
+                              from_account=from_account, to_account=to_account,
+                              unit_type=unit_type, vintage=vintage, link_id=link.id,
+                              proposer=by, expires_at=when + self.proposal_ttl)
+            self._move(conn, pieces, status="pending_export", pending_tx=tx)
+            conn.execute(links.update().where(links.c.id == link.id)
+                         .values(moved=link.moved + quantity))
+            self._record_pieces(conn, tx, pieces)
+            jr.append(conn, when, "external_transfer.proposed", tx, {
+                "from": from_account, "to": to_account, "quantity": quantity,
+                "link": link.id, "blocks": self._blocks_payload(pieces), "by": by})
+            return Receipt(tx, "external_transfer", "proposed", quantity,
+                           blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+        return self._run(go)
+
+    def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
+                    pieces: Sequence[Piece], quantity: int, when: datetime,
+                    lock: bool) -> Any:
+        q = sa.select(links).where(links.c.from_registry == src_reg,
+                                   links.c.to_registry == dst_reg)
+        link = conn.execute(q.with_for_update() if lock else q).first()
+        if link is None:
+            fail("L4001", "to_account", f"no link {src_reg} → {dst_reg}")
+        if link.suspended_from is not None and when.date() >= link.suspended_from:
+            fail("L4004", "at", f"link {src_reg} → {dst_reg} is suspended from "
+                 f"{link.suspended_from}")
+        recognised = set(link.unit_types.split(",")) if link.unit_types else set()
+        for p in pieces:
+            if p.unit_type not in recognised:
+                fail("L4002", "unit_type", f"{p.unit_type} is not recognised on link "
+                     f"{src_reg} → {dst_reg} (recognised: {', '.join(sorted(recognised))})")
+        if lock and link.quota is not None and link.moved + quantity > link.quota:
+            fail("L4003", "quantity", f"link {src_reg} → {dst_reg} quota {link.quota}: "
+                 f"{link.moved} moved, {quantity} more requested")
+        return link
+
+    def _check_auth_for_transfer(self, conn: Connection, pieces: Sequence[Piece], dst: Any,
+                                 when: datetime) -> None:
+        for aid in sorted({p.authorisation_id for p in pieces if p.authorisation_id}):
+            auth = self._auth(conn, aid, when.date(), "authorisation")
+            pending_first = any(p.authorisation_id == aid and not p.first_transferred
+                                for p in pieces)
+            if pending_first and "external_transfer" in auth.triggers() and \
+                    not auth.in_force(when.date()):
+                fail("U5002", "authorisation", f"{aid} is not in force on {when.date()}; its "
+                     "units cannot be first transferred")
+            if auth.entities and dst.holder_id is not None and dst.holder_id not in auth.entities:
+                fail("U5005", "to_account", f"holder {dst.holder_id} is not an authorised "
+                     f"entity of {aid}")
+
+    def _open_tx(self, conn: Connection, tx_id: int, states: Sequence[str],
+                 when: datetime) -> Any:
+        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
+        if tx is None or tx.kind != "external_transfer":
+            fail("R1005", "tx", f"no external transfer {tx_id}")
+        self._lock_accounts(conn, [tx.from_account, tx.to_account])
+        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
+                          .with_for_update()).one()
+        if tx.state not in states:
+            fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected "
+                 f"{' or '.join(states)}")
+        if tx.expires_at is not None and when >= tx.expires_at:
+            fail("R1003", "tx", f"transfer {tx_id} expired at {tx.expires_at}")
+        return tx
+
+    def approve(self, tx_id: int, *, by: str, at: datetime | None = None) -> Receipt:
+        """Second representative of the transferring account confirms (four eyes)."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> Receipt:
+            tx = self._open_tx(conn, tx_id, ["proposed"], when)
+            if by == tx.proposer:
+                fail("A2006", "by", f"{by!r} proposed transfer {tx_id}; a second "
+                     "representative must approve")
+            self._check_rep(conn, tx.from_account, by, "by")
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                state="approved", approver=by, updated_at=when))
+            jr.append(conn, when, "external_transfer.approved", tx_id, {"by": by})
+            return Receipt(tx_id, "external_transfer", "approved", int(tx.quantity))
+        return self._run(go)
+
+    def accept(self, tx_id: int, *, by: str | None = None,
+               at: datetime | None = None) -> Receipt:
+        """The receiving registry accepts: link terms and authorisation re-checked on arrival,
+        units move out of escrow, first transfers are detected and the corresponding
+        adjustments booked; the converted quantity (exchange rate × (1 − discount)) is
+        recorded."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> Receipt:
+            tx = self._open_tx(conn, tx_id, ["approved"], when)
+            self._check_rep(conn, tx.to_account, by, "by")
+            dst = conn.execute(sa.select(accounts).where(accounts.c.id == tx.to_account)).one()
+            if dst.status != "open":
+                fail("A2002", "to_account", f"account {tx.to_account} is {dst.status}")
+            rows = conn.execute(sa.select(blocks).where(blocks.c.pending_tx == tx_id)
+                                .order_by(blocks.c.id)).all()
+            pieces = [self._piece(b.id, b, b.serial_start, b.serial_end) for b in rows]
+            src_reg = conn.execute(sa.select(accounts.c.registry_id).where(
+                accounts.c.id == tx.from_account)).scalar_one()
+            link = self._check_link(conn, src_reg, dst.registry_id, pieces, 0, when,
+                                    lock=False)
+            self._check_auth_for_transfer(conn, pieces, dst, when)
+            self._move(conn, pieces, account_id=tx.to_account, status="held", pending_tx=None)
+            first = self._first_transfer(conn, tx_id, pieces, "external_transfer", when)
+            if first:
+                conn.execute(transaction_blocks.update().where(
+                    transaction_blocks.c.tx_id == tx_id).values(first_transfer=sa.case(
+                        *[((transaction_blocks.c.serial_start == p.start)
+                           & (transaction_blocks.c.issuing_registry == p.issuing_registry)
+                           & (transaction_blocks.c.unit_type == p.unit_type)
+                           & (transaction_blocks.c.vintage == p.vintage), True)
+                          for p in pieces if p.block_id in first], else_=False)))
+            factor = Fraction(str(link.exchange_rate)) * (1 - Fraction(str(link.discount)))
+            converted = floor(factor * int(tx.quantity))
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                state="completed", acceptor=by, updated_at=when, converted_quantity=converted))
+            ft = sum(p.quantity for p in pieces if p.block_id in first)
+            jr.append(conn, when, "external_transfer.completed", tx_id, {
+                "by": by, "converted_quantity": converted, "first_transferred": ft})
+            return Receipt(tx_id, "external_transfer", "completed", int(tx.quantity),
+                           converted_quantity=converted, first_transferred=ft,
+                           blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+        return self._run(go)
+
+    def _release(self, conn: Connection, tx: Any, state: str, when: datetime,
+                 reason: str | None, by: str | None) -> None:
+        conn.execute(blocks.update().where(blocks.c.pending_tx == tx.id).values(
+            status="held", pending_tx=None))
+        if tx.link_id is not None:
+            conn.execute(links.update().where(links.c.id == tx.link_id).values(
+                moved=links.c.moved - tx.quantity))
+        conn.execute(transactions.update().where(transactions.c.id == tx.id).values(
+            state=state, updated_at=when, reason=reason))
+        jr.append(conn, when, f"external_transfer.{state}", int(tx.id),
+                  {"reason": reason, "by": by})
+
+    def reject(self, tx_id: int, *, by: str | None = None, reason: str = "rejected",
+               at: datetime | None = None) -> Receipt:
+        """Either side refuses a pending external transfer; the escrow is released."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> Receipt:
+            tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
+            if tx is None or tx.kind != "external_transfer":
+                fail("R1005", "tx", f"no external transfer {tx_id}")
+            self._lock_accounts(conn, [tx.from_account, tx.to_account])
+            tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
+                              .with_for_update()).one()
+            if tx.state not in OPEN_STATES:
+                fail("R1002", "tx", f"transfer {tx_id} is {tx.state}")
+            lk = conn.execute(sa.select(links.c.id).where(links.c.id == tx.link_id)
+                              .with_for_update()).first()
+            del lk
+            self._release(conn, tx, "rejected", when, reason, by)
+            return Receipt(tx_id, "external_transfer", "rejected", int(tx.quantity))
+        return self._run(go)
+
+    def expire(self, *, at: datetime | None = None) -> list[int]:
+        """Terminate every pending external transfer past its time limit; returns their ids."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> list[int]:
+            due = conn.execute(sa.select(transactions).where(
+                transactions.c.state.in_(OPEN_STATES), transactions.c.expires_at <= when)
+                .order_by(transactions.c.id)).all()
+            out: list[int] = []
+            for t in due:
+                self._lock_accounts(conn, [t.from_account, t.to_account])
+                tx = conn.execute(sa.select(transactions).where(transactions.c.id == t.id)
+                                  .with_for_update()).one()
+                if tx.state in OPEN_STATES:
+                    self._release(conn, tx, "expired", when, "time limit passed", None)
+                    out.append(int(tx.id))
+            return out
+        return self._run(go)
+
+    def _terminal(self, kind: str, account: int, quantity: int, target_type: str, *,
+                  unit_type: str | None, vintage: int | None, authorisation: str | None,
+                  serials: tuple[str, str, int, int, int] | None, year: int | None,
+                  purpose: str | None, by: str | None, at: datetime | None) -> Receipt:
+        if serials is not None:
+            quantity = serials[4] - serials[3] + 1
+        self._check_quantity(quantity)
+        when = _naive(at)
+        use_year = year if year is not None else when.year
+
+        def go(conn: Connection) -> Receipt:
+            acc0 = conn.execute(sa.select(accounts).where(accounts.c.id == account)).first()
+            if acc0 is None:
+                fail("A2001", "account", f"no account {account}")
+            target = self._terminal_account(conn, acc0.registry_id, target_type)
+            acc = self._lock_accounts(conn, [account, target])[account]
+            if acc.status != "open":
+                fail("A2001", "account", f"account {account} is {acc.status}")
+            if acc.type not in HOLDING_TYPES:
+                fail("A2004", "account", f"units never leave a {acc.type} account")
+            self._check_rep(conn, account, by, "by")
+            reg = self._registry(conn, acc.registry_id, "registry")
+            pieces = self._take(conn, account, quantity, unit_type=unit_type, vintage=vintage,
+                                authorisation=authorisation, serials=serials)
+            for p in pieces:
+                if p.unit_type not in ACCOUNT_UNITS[target_type]:
+                    fail("A2003", "unit_type", f"{target_type} accounts cannot hold "
+                         f"{p.unit_type}")
+            tx = self._new_tx(conn, when, kind, "completed", quantity, from_account=account,
+                              to_account=target, unit_type=unit_type, vintage=vintage,
+                              purpose=purpose, year=use_year, proposer=by,
+                              authorisation_id=authorisation)
+            first: set[int] = set()
+            if kind == "surrender":
+                self._check_entity_share(conn, acc, pieces, use_year)
+            if kind in ("use", "oimp_cancellation"):
+                need = "NDC" if kind == "use" else "OIMP"
+                for p in pieces:
+                    if p.authorisation_id is None:
+                        fail("U5006", "account", f"units {p.issuing_registry}-{p.unit_type}-"
+                             f"{p.vintage} [{p.start}, {p.end}] are not authorised ITMOs")
+                    auth = self._auth(conn, p.authorisation_id, when.date(), "authorisation")
+                    if need not in auth.purpose_set:
+                        fail("U5006", "purpose", f"{p.authorisation_id} authorises "
+                             f"{auth.purposes}, not {need}")
+                    if auth.entities and acc.holder_id is not None and \
+                            acc.holder_id not in auth.entities:
+                        fail("U5005", "account", f"holder {acc.holder_id} is not an authorised "
+                             f"entity of {p.authorisation_id}")
+                    if kind == "use" and not p.first_transferred:
+                        fail("U5006", "account", f"units [{p.start}, {p.end}] of "
+                             f"{p.authorisation_id} were never first transferred; only ITMOs "
+                             "acquired internationally are used towards an NDC")
+            if kind == "oimp_cancellation":
+                first = self._first_transfer(conn, tx, pieces, "use_or_cancellation", when)
+            self._move(conn, pieces, account_id=target, status=TERMINAL[target_type])
+            self._record_pieces(conn, tx, pieces, first)
+            if kind == "use":
+                self._not_final(conn, reg.party, use_year, "year")
+                per_auth: dict[tuple[str | None, str], int] = defaultdict(int)
+                for p in pieces:
+                    metric = self._auth(conn, str(p.authorisation_id), None, "a").metric
+                    per_auth[(p.authorisation_id, metric)] += p.quantity
+                for (aid, metric), q in sorted(per_auth.items(), key=lambda kv: str(kv[0])):
+                    conn.execute(ca_entries.insert().values(
+                        party=reg.party, year=use_year, kind="use", quantity=q, tx_id=tx,
+                        authorisation_id=aid, metric=metric))
+            ft = sum(p.quantity for p in pieces if p.block_id in first)
+            jr.append(conn, when, kind, tx, {
+                "account": account, "quantity": quantity, "year": use_year,
+                "purpose": purpose, "blocks": self._blocks_payload(pieces),
+                "first_transferred": ft})
+            return Receipt(tx, kind, "completed", quantity, first_transferred=ft,
+                           blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+        return self._run(go)
+
+    def _check_entity_share(self, conn: Connection, acc: Any, pieces: Sequence[Piece],
+                            year: int) -> None:
+        lk = conn.execute(sa.select(links).where(links.c.to_registry == acc.registry_id,
+                                                 links.c.entity_share.is_not(None))).all()
+        for link in lk:
+            foreign = sum(p.quantity for p in pieces if p.issuing_registry == link.from_registry)
+            if not foreign:
+                continue
+            if acc.holder_id is None:
+                continue
+            em = conn.execute(sa.select(entity_emissions.c.emissions).where(
+                entity_emissions.c.holder_id == acc.holder_id,
+                entity_emissions.c.year == year)).scalar()
+            if em is None:
+                fail("L4005", "year", f"holder {acc.holder_id} has no verified emissions for "
+                     f"{year}; the entity share of link {link.from_registry} → "
+                     f"{link.to_registry} cannot be checked")
+            before = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(
+                    transaction_blocks.c.serial_end - transaction_blocks.c.serial_start + 1), 0))
+                .select_from(transaction_blocks.join(
+                    transactions, transactions.c.id == transaction_blocks.c.tx_id)
+                    .join(accounts, accounts.c.id == transactions.c.from_account))
+                .where(transactions.c.kind == "surrender", transactions.c.year == year,
+                       accounts.c.holder_id == acc.holder_id,
+                       transaction_blocks.c.issuing_registry == link.from_registry)
+            ).scalar_one()
+            limit = floor(Fraction(str(link.entity_share)) * int(em))
+            if int(before) + foreign > limit:
+                fail("L4005", "quantity", f"units from {link.from_registry} would cover "
+                     f"{int(before) + foreign} t of holder {acc.holder_id}'s {em} t in {year}; "
+                     f"the entity share {link.entity_share} allows {limit}")
+
+    def surrender(self, account: int, quantity: int, *, year: int,
+                  unit_type: str | None = None, vintage: int | None = None,
+                  serials: tuple[str, str, int, int, int] | None = None,
+                  by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Surrender units for compliance with the ETS obligation of ``year``."""
+        return self._terminal("surrender", account, quantity, "compliance", unit_type=unit_type,
+                              vintage=vintage, authorisation=None, serials=serials, year=year,
+                              purpose="compliance", by=by, at=at)
+
+    def use(self, account: int, quantity: int, *, year: int | None = None,
+            authorisation: str | None = None, vintage: int | None = None,
+            serials: tuple[str, str, int, int, int] | None = None,
+            by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Use ITMOs towards the NDC of the account's Party; the Party subtracts them for
+        ``year`` (default: the year of use), para 8."""
+        return self._terminal("use", account, quantity, "ndc_use", unit_type=None,
+                              vintage=vintage, authorisation=authorisation, serials=serials,
+                              year=year, purpose="NDC", by=by, at=at)
+
+    def cancel(self, account: int, quantity: int, *, purpose: str = "voluntary",
+               authorisation: str | None = None, unit_type: str | None = None,
+               vintage: int | None = None, year: int | None = None,
+               serials: tuple[str, str, int, int, int] | None = None,
+               by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Cancel units: ``oimp`` (use/cancellation for other international mitigation
+        purposes — the first transfer when the authorisation says so), ``voluntary`` or
+        ``omge``."""
+        if purpose not in CANCEL_ACCOUNT:
+            raise DocumentError("purpose", f"must be one of {', '.join(CANCEL_ACCOUNT)}, "
+                                f"got {purpose!r}")
+        kind = {"oimp": "oimp_cancellation", "voluntary": "voluntary_cancellation",
+                "omge": "omge_cancellation"}[purpose]
+        return self._terminal(kind, account, quantity, CANCEL_ACCOUNT[purpose],
+                              unit_type=unit_type, vintage=vintage, authorisation=authorisation,
+                              serials=serials, year=year, purpose=purpose.upper()
+                              if purpose == "oimp" else purpose, by=by, at=at)
+
+    def retire(self, account: int, quantity: int, *, unit_type: str | None = None,
+               vintage: int | None = None,
+               serials: tuple[str, str, int, int, int] | None = None,
+               by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Retire units (take them out of circulation without any claim)."""
+        return self._terminal("retirement", account, quantity, "retirement",
+                              unit_type=unit_type, vintage=vintage, authorisation=None,
+                              serials=serials, year=None, purpose=None, by=by, at=at)
+
+    # ------------------------------------------------------------------ accounting
+    def ca_ledger(self, party: str) -> tuple[dict[int, int], dict[int, int]]:
+        """Per-year ITMOs first transferred (added) and used (subtracted) by ``party``."""
+        def go(conn: Connection) -> tuple[dict[int, int], dict[int, int]]:
+            rows = conn.execute(sa.select(ca_entries.c.year, ca_entries.c.kind,
+                                          sa.func.sum(ca_entries.c.quantity))
+                                .where(ca_entries.c.party == party)
+                                .group_by(ca_entries.c.year, ca_entries.c.kind)).all()
+            ft: dict[int, int] = {}
+            used: dict[int, int] = {}
+            for y, k, q in rows:
+                (ft if k == "first_transfer" else used)[int(y)] = int(q)
+            return ft, used
+        return self._read(go)
+
+    def corresponding_adjustments(self, party: str) -> CAResult:
+        """Apply the Party's chosen method to its CA ledger and reported emissions."""
+        def go(conn: Connection) -> tuple[Any, dict[int, int]]:
+            ndc = conn.execute(sa.select(ndc_accounting).where(
+                ndc_accounting.c.party == party)).first()
+            if ndc is None:
+                raise DocumentError("party", f"no NDC accounting recorded for {party} "
+                                    "(set_ndc first)")
+            em = {int(r.year): int(r.emissions) for r in conn.execute(
+                sa.select(emissions).where(emissions.c.party == party))}
+            return ndc, em
+        ndc, em = self._read(go)
+        ft, used = self.ca_ledger(party)
+        return corresponding_adjustments(party, ndc.method, ndc.first_year, ndc.last_year,
+                                         ft, used, em)
+
+    def finalise(self, party: str, first_year: int, last_year: int, *,
+                 at: datetime | None = None) -> None:
+        """Freeze the Party's additions and subtractions for a period (para 12)."""
+        when = _naive(at)
+        if last_year < first_year:
+            fail("R1006", "last_year", f"{last_year} is before {first_year}")
+
+        def go(conn: Connection) -> None:
+            self._not_final(conn, party, first_year, "first_year")
+            self._not_final(conn, party, last_year, "last_year")
+            conn.execute(finalisations.insert().values(party=party, first_year=first_year,
+                                                       last_year=last_year, at=when))
+            ft: dict[str, int] = {}
+            used: dict[str, int] = {}
+            for y, k, q in conn.execute(sa.select(
+                    ca_entries.c.year, ca_entries.c.kind, sa.func.sum(ca_entries.c.quantity))
+                    .where(ca_entries.c.party == party, ca_entries.c.year >= first_year,
+                           ca_entries.c.year <= last_year)
+                    .group_by(ca_entries.c.year, ca_entries.c.kind)):
+                (ft if k == "first_transfer" else used)[str(y)] = int(q)
+            jr.append(conn, when, "ca.finalise", None, {
+                "party": party, "period": [first_year, last_year],
+                "first_transferred": ft, "used": used})
+        self._run(go)
+
+    def record_report(self, party: str, kind: str, year: int = 0, *,
+                      at: datetime | None = None) -> None:
+        """Record that a report was submitted (``initial``, ``annual`` for ``year``, or
+        ``regular`` for the BTR ``year``); the calendar uses it."""
+        if kind not in ("initial", "annual", "regular"):
+            raise DocumentError("kind", f"must be initial, annual or regular, got {kind!r}")
+        when = _naive(at)
+
+        def go(conn: Connection) -> None:
+            conn.execute(reports_submitted.insert().values(party=party, kind=kind, year=year,
+                                                           at=when))
+            jr.append(conn, when, "report.submitted", None,
+                      {"party": party, "kind": kind, "year": year})
+        self._run(go)
+
+    # ------------------------------------------------------------------ queries
+    def holdings(self, account: int | None = None) -> list[dict[str, Any]]:
+        """Serial blocks (optionally of one account), lowest serial first."""
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            q = sa.select(blocks)
+            if account is not None:
+                q = q.where(blocks.c.account_id == account)
+            q = q.order_by(blocks.c.issuing_registry, blocks.c.unit_type, blocks.c.vintage,
+                           blocks.c.serial_start)
+            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._read(go)
+
+    def balance(self, account: int, *, status: str = "held") -> int:
+        def go(conn: Connection) -> int:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(
+                blocks.c.serial_end - blocks.c.serial_start + 1), 0)).where(
+                blocks.c.account_id == account, blocks.c.status == status)).scalar_one())
+        return self._read(go)
+
+    def transaction(self, tx_id: int) -> dict[str, Any]:
+        def go(conn: Connection) -> dict[str, Any]:
+            r = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
+            if r is None:
+                fail("R1005", "tx", f"no transaction {tx_id}")
+            return dict(r._mapping)
+        return self._read(go)
+
+    def accounts(self, registry: str | None = None) -> list[dict[str, Any]]:
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            q = sa.select(accounts).order_by(accounts.c.id)
+            if registry is not None:
+                q = q.where(accounts.c.registry_id == registry)
+            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._read(go)
+
+    def verify(self) -> list[str]:
+        """Recompute the journal chain and the ledger invariants; one message per divergence."""
+        from carbonlink.registry.verify import verify
+        return self._read(verify)
