@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 
 # command modules register themselves on `app` when imported (one line each)
+import carbonlink.cli.assess  # noqa: F401
 import carbonlink.cli.simulate  # noqa: F401
+import carbonlink.cli.sweep  # noqa: F401
 from carbonlink.cli.app import app
 from carbonlink.errors import CarbonlinkError
 

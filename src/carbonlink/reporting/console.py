@@ -35,6 +35,8 @@ def fmt_num(value: Any, digits: int = 4) -> str:
     if x == 0:
         return "0"
     mag = abs(x)
+    if mag < 1e-4:
+        return f"{x:.{digits - 1}e}"
     if mag >= 10 ** digits:
         return f"{x:,.0f}"
     decimals = max(0, digits - 1 - int(math.floor(math.log10(mag))))

@@ -1,0 +1,248 @@
+"""Render the assessment report mapping as self-contained HTML, Markdown or JSON, and write it
+atomically (a temporary file in the target folder, then a rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import plotly.offline
+
+from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.plots import report_figures
+from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_MARKET_COLS = ["price", "mac", "autarky_price", "emissions", "abatement", "net_imports",
+                "offsets_used", "ceiling_released", "floor_withheld", "abatement_cost",
+                "compliance_cost", "autarky_compliance_cost", "gain", "tax_revenue"]
+
+
+def _fmt(value: Any) -> str:
+    return fmt_num(value)
+
+
+def _directions(rep: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for d in rep["designs"]:
+        for lk in d["result"]["links"]:
+            key = (lk["from"], lk["to"])
+            if key not in out:
+                out.append(key)
+    return out
+
+
+def _level(d: dict[str, Any]) -> tuple[str, str]:
+    lv = {k: v for k, v in d.get("level", {}).items() if k != "why"}
+    text = ", ".join(f"{k.replace('_', ' ')} {fmt_num(v)}" for k, v in lv.items())
+    return text or "–", str(d.get("level", {}).get("why", "–"))
+
+
+def design_rows(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per design, every cell formatted from the design's SimulationResult dict."""
+    markets = _markets(rep)
+    directions = _directions(rep)
+    rows = []
+    for d in rep["designs"]:
+        r = d["result"]
+        level, why = _level(d)
+        ok = r["status"] == "optimal"
+
+        def cell(v: Any, ok: bool = ok, status: str = r["status"]) -> str:
+            return fmt_num(v) if ok else status
+
+        flows = []
+        for a, b in directions:
+            match = [lk["flow"] for lk in r["links"] if (lk["from"], lk["to"]) == (a, b)]
+            flows.append(cell(match[0]) if match else "–")
+        rows.append({
+            "id": d["id"], "title": d["title"], "description": d["description"],
+            "level": level, "why": why,
+            "prices": [cell(r["markets"][m]["price"]) for m in markets],
+            "gains": [cell(r["markets"][m]["gain"]) for m in markets],
+            "flows": flows,
+            "emissions_change": cell(r["totals"]["emissions_change"]),
+            "tax_revenue": cell(sum(lk["tax_revenue"] for lk in r["links"])) if r["links"] else "0",
+            "quota_rent": cell(sum(lk["quota_rent"] for lk in r["links"])) if r["links"] else "0",
+            "total_gain": cell(r["totals"]["gain"]),
+        })
+    return rows
+
+
+def _markets(rep: dict[str, Any]) -> list[str]:
+    return list(rep["designs"][0]["result"]["markets"]) if rep["designs"] else []
+
+
+def _full_tables(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for d in rep["designs"]:
+        r = d["result"]
+        out.append({
+            "title": d["title"], "status": r["status"], "columns": _MARKET_COLS,
+            "rows": [(m, [fmt_num(v.get(c)) for c in _MARKET_COLS]) for m, v in r["markets"].items()],
+            "links": [[lk["from"], lk["to"], fmt_num(lk["flow"]), fmt_num(lk["credited"]),
+                       fmt_num(lk["tax_revenue"]), fmt_num(lk["quota_rent"]),
+                       fmt_num(lk["binding"])] for lk in r["links"]],
+            "warnings": r.get("warnings", []),
+        })
+    return out
+
+
+def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[str, Any] | None]]]]:
+    rows = (rep.get("check") or {}).get("compatibility", [])
+    subjects: list[str] = []
+    dims: list[str] = []
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["subject"] not in subjects:
+            subjects.append(row["subject"])
+        if row["dimension"] not in dims:
+            dims.append(row["dimension"])
+        cells[(row["dimension"], row["subject"])] = row
+    return subjects, [(dim, [cells.get((dim, s)) for s in subjects]) for dim in dims]
+
+
+def render_html(rep: dict[str, Any]) -> str:
+    """One self-contained HTML page: plotly.js inline once, every chart embedded, no network."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    figures = [
+        (fid, jinja2.utils.markupsafe.Markup(fig.to_html(
+            full_html=False, include_plotlyjs=False, div_id=f"fig-{fid}",
+            config={"displaylogo": False, "responsive": True})))
+        for fid, fig in report_figures(rep)
+    ]
+    subjects, compat_rows = _compat(rep)
+    fr = rep["framing"]
+    return env.get_template("report.html.j2").render(
+        rep=rep, fmt=_fmt, figures=figures,
+        plotlyjs=jinja2.utils.markupsafe.Markup(plotly.offline.get_plotlyjs()),
+        form_text=FORM_TEXT.get(fr["form"], fr["form"]),
+        generation_text=GENERATION_TEXT.get(fr["generation"], fr["generation"]),
+        compat_subjects=subjects, compat_rows=compat_rows,
+        markets=_markets(rep) if rep["simulated"] else [],
+        directions=_directions(rep) if rep["simulated"] else [],
+        design_rows=design_rows(rep) if rep["simulated"] else [],
+        full_tables=_full_tables(rep) if rep["simulated"] else [],
+    )
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(_md_escape(h) for h in headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(rep: dict[str, Any]) -> str:
+    """The same report as Markdown: the same sections and numbers, tables instead of charts."""
+    fr = rep["framing"]
+    out = [f"# {fr['title']}", "",
+           f"carbonlink assessment of `{rep['source']}` · generated {rep['generated']}", "",
+           "## Verdict", "", rep["verdict"], "",
+           "## The agreement in the seed's terms", ""]
+    items = [("Form (S-1.2)", FORM_TEXT.get(fr["form"], fr["form"])),
+             ("Generation (S-2)", GENERATION_TEXT.get(fr["generation"], fr["generation"])),
+             ("Link type", fr["link_type"])]
+    if fr.get("mode"):
+        m = fr["mode"]
+        items += [("Direction", m["direction"]), ("Direct / indirect", m["directness"]),
+                  ("Full / restricted", m["breadth"] + (f" — {', '.join(m['restrictions'])}"
+                                                          if m.get("restrictions") else "")),
+                  ("Umbrella / parallel", m["structure"])]
+    items.append(("Parties", "; ".join(
+        p["jurisdiction"] + (f" (ETS {p['ets']})" if p.get("ets") else "") for p in fr["parties"])))
+    out += [f"- **{k}**: {v}" for k, v in items] + [""]
+    out += [f"> {n}" for n in rep["notes"]] + ([""] if rep["notes"] else [])
+    chk = rep.get("check")
+    if chk:
+        s = chk["summary"]
+        out += ["## Findings", "",
+                f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} note(s).", ""]
+        if chk["findings"]:
+            out += [_md_table(["severity", "rule", "subject", "finding", "source"],
+                              [[f["severity"], f["rule"], f["subject"], f["message"], f["source"]]
+                               for f in chk["findings"]]), ""]
+        out += ["## Compatibility (S-7.3)", ""]
+        if chk["compatibility"]:
+            out += [_md_table(["dimension", "subject", "rating", "level", "reason"],
+                              [[r["dimension"], r["subject"], r["rating"], r["severity"],
+                                r["reason"]] for r in chk["compatibility"]]), ""]
+        else:
+            out += ["No compatibility rows.", ""]
+    if rep["simulated"]:
+        u = rep["units"]
+        markets = _markets(rep)
+        directions = _directions(rep)
+        out += ["## Link designs compared", "",
+                f"Prices in {u['price']}, quantities in {u['quantity']}/yr, money in "
+                f"{u['money']}/yr.", ""]
+        headers = (["design"] + [f"price {m}" for m in markets] + [f"gain {m}" for m in markets]
+                   + [f"flow {a}→{b}" for a, b in directions]
+                   + ["emissions change", "tax revenue", "quota rent", "total gain"])
+        rows = [[r["title"], *r["prices"], *r["gains"], *r["flows"], r["emissions_change"],
+                 r["tax_revenue"], r["quota_rent"], r["total_gain"]] for r in design_rows(rep)]
+        out += [_md_table(headers, rows), ""]
+        out += [_md_table(["design", "level", "why"],
+                          [[r["title"], r["level"], r["why"]] for r in design_rows(rep)]), ""]
+        out += ["## Sensitivity", ""]
+        for sw in rep["sensitivity"]:
+            out += [f"### {sw['title']}", ""]
+            if sw.get("note"):
+                out += [sw["note"], ""]
+            samples = sw.get("samples", [])
+            if samples:
+                ms = list(samples[0]["result"]["markets"])
+                hdr = ([sw["parameter"]] + [f"price {m}" for m in ms] + [f"gain {m}" for m in ms]
+                       + ["emissions change"])
+                rws = [[s["label"]]
+                       + [fmt_num(s["result"]["markets"][m]["price"]) for m in ms]
+                       + [fmt_num(s["result"]["markets"][m]["gain"]) for m in ms]
+                       + [fmt_num(s["result"]["totals"]["emissions_change"])] for s in samples]
+                out += [_md_table(hdr, rws), ""]
+    out += ["## Assumptions", ""]
+    if rep["assumptions"]:
+        out += [_md_table(["assumption", "value", "meaning", "set by"],
+                          [[a["key"], fmt_num(a["value"]), a["description"], a["origin"]]
+                           for a in rep["assumptions"]]), ""]
+    else:
+        out += ["No market assumptions: nothing was simulated.", ""]
+    if rep.get("calibration"):
+        out += ["Reference data used:", ""]
+        out += [_md_table(["ETS", "cap (MtCO2e)", "cap source", "price", "price source"],
+                          [[eid, fmt_num(s["cap"]["value_mt"]), s["cap"].get("source"),
+                            f"{fmt_num(s['price']['value'])} {s['price']['currency']}/t",
+                            s["price"].get("source")]
+                           for eid, s in rep["calibration"]["sources"].items()]), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_json(rep: dict[str, Any]) -> str:
+    return json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
+    a reader never sees a half-written report."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

@@ -1,0 +1,154 @@
+"""The assessment report as data: one JSON-able mapping that the HTML, Markdown and JSON
+renderers all read, so the three carry the same numbers.
+
+Every market, link and total figure is copied from ``SimulationResult.to_dict()`` (the JSON of
+``carbonlink simulate --format json``); the verdict quotes those numbers, never recomputes them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from carbonlink.assess.pipeline import Assessment
+from carbonlink.reporting.console import fmt_num
+
+REPORT_VERSION = 1
+
+FORM_TEXT = {
+    "treaty": "a legally binding treaty",
+    "implementing_agreement": "a binding implementing agreement (Article 6.2)",
+    "mou": "a non-binding memorandum of understanding",
+    "political_declaration": "a non-binding political declaration",
+    "unilateral_regulation": "a unilateral regulation (no international agreement)",
+}
+GENERATION_TEXT = {
+    "linking": "a first-generation linking agreement (S-2.1)",
+    "article_6_2": "a second-generation Article 6.2 agreement (S-2.2)",
+}
+
+
+def units(a: Assessment) -> dict[str, str]:
+    qty = a.unit or "tCO2e"
+    cur = a.currency or "money"
+    mega = qty.startswith("Mt")
+    return {
+        "quantity": qty,
+        "price": f"{cur}/t{qty[2:]}" if mega else f"{cur}/{qty}",
+        "money": f"million {cur}" if mega else cur,
+        "currency": cur,
+    }
+
+
+def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str, Any]:
+    """The report mapping (see module docstring)."""
+    check = a.check.to_dict() if a.check is not None else None
+    designs = [
+        {**d.to_dict(), "result": a.results[d.id].to_dict()} for d in a.designs
+    ]
+    calibration = None
+    if a.calibration is not None:
+        calibration = {"currency": a.calibration.currency, "unit": "MtCO2e",
+                       "sources": a.calibration.sources, "gaps": a.calibration.gaps,
+                       "method": "linear MAC through (abatement = share × BAU, observed price); "
+                                 "BAU = cap / (1 − share); slope = price / (BAU − cap)"}
+    rep: dict[str, Any] = {
+        "report": "carbonlink assess",
+        "version": REPORT_VERSION,
+        "generated": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        "tool_version": tool_version,
+        "source": a.source,
+        "framing": a.framing,
+        "simulated": a.simulated,
+        "units": units(a) if a.simulated else None,
+        "notes": list(a.notes),
+        "check": check,
+        "assumptions": [x.to_dict() for x in a.assumptions],
+        "calibration": calibration,
+        "designs": designs,
+        "sensitivity": [s.to_dict() for s in a.sweeps],
+    }
+    rep["verdict"] = verdict(rep)
+    return rep
+
+
+def _design(rep: dict[str, Any], design_id: str) -> dict[str, Any] | None:
+    for d in rep["designs"]:
+        if d["id"] == design_id:
+            return d
+    return None
+
+
+def market_label(rep: dict[str, Any], market_id: str) -> str:
+    for p in rep["framing"]["parties"]:
+        if p.get("ets") == market_id:
+            return f"{p['jurisdiction']} ({market_id})"
+    return market_id
+
+
+def verdict(rep: dict[str, Any]) -> str:
+    """One paragraph a minister can read: legality/completeness, compatibility, economics."""
+    fr = rep["framing"]
+    parties = " and ".join(p["jurisdiction"] for p in fr["parties"])
+    parts = [f"{fr['title']} ({parties}) is {FORM_TEXT.get(fr['form'], fr['form'])}, "
+             f"{GENERATION_TEXT.get(fr['generation'], fr['generation'])}."]
+    chk = rep.get("check")
+    if chk is not None:
+        s = chk["summary"]
+        comp = s.get("compatibility", {})
+        if s["errors"]:
+            parts.append(f"It is not ready to sign: the check finds {s['errors']} error(s) of "
+                         f"legality or completeness and {s['warnings']} warning(s).")
+        else:
+            parts.append(f"The check finds no legality or completeness errors "
+                         f"({s['warnings']} warning(s) to address).")
+        if comp.get("conflict"):
+            parts.append(f"{comp['conflict']} design element(s) conflict between the systems "
+                         "and must be harmonised before linking (S-7.3).")
+        elif sum(comp.values()):
+            parts.append("No design element conflicts between the systems (S-7.3).")
+    if not rep["simulated"]:
+        parts.append("No market simulation applies: the agreement links no emissions trading "
+                     "systems, so prices, flows and gains are not modelled.")
+        return " ".join(parts)
+    u = rep["units"]
+    agr = _design(rep, "agreement")
+    full = _design(rep, "full")
+    assert agr is not None and full is not None
+    res = agr["result"]
+    if res["status"] != "optimal":
+        parts.append(f"The market model has no equilibrium for the agreement as drafted "
+                     f"({res['status']}).")
+        return " ".join(parts)
+    mk = res["markets"]
+    prices = "; ".join(
+        f"{market_label(rep, m)} {fmt_num(v['autarky_price'])} → {fmt_num(v['price'])}"
+        for m, v in mk.items())
+    moved = [lk for lk in res["links"] if (lk["flow"] or 0) > 0]
+    flow_txt = ", ".join(f"{fmt_num(lk['flow'])} {u['quantity']} from {lk['from']} to {lk['to']}"
+                         for lk in moved) or "no units"
+    gains = "; ".join(f"{market_label(rep, m)} {fmt_num(v['gain'])}" for m, v in mk.items())
+    t = res["totals"]
+    parts.append(
+        f"On the calibrated markets, the link as drafted moves {flow_txt} a year; prices "
+        f"({u['price']}, autarky → linked): {prices}. Gains against autarky "
+        f"({u['money']} a year): {gains}; in total {fmt_num(t['gain'])}, with a total emissions "
+        f"change of {fmt_num(t['emissions_change'])} {u['quantity']}.")
+    if not moved:
+        parts.append("The calibrated autarky prices are (nearly) equal, so at the calibration "
+                     "point linking moves nothing; the sensitivity section shows what a price gap "
+                     "would do.")
+    if agr["id"] != "full":
+        parts.append(f"A full link would gain {fmt_num(full['result']['totals']['gain'])} in "
+                     "total.")
+    instruments = [d for d in rep["designs"]
+                   if d["id"] in ("quota", "entity_share", "border_tax", "exchange_rate", "discount")
+                   and d["result"]["status"] == "optimal"]
+    if instruments and moved:
+        best = max(instruments, key=lambda d: d["result"]["totals"]["gain"] or 0.0)
+        parts.append(f"Of the restricted designs at their representative levels, "
+                     f"{best['title'].lower()} keeps the largest total gain "
+                     f"({fmt_num(best['result']['totals']['gain'])}).")
+    parts.append("These figures rest on the labelled assumptions below (linear MACs calibrated "
+                 "to observed prices); read them as orders of magnitude, not forecasts.")
+    return " ".join(parts)
