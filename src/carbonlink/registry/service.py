@@ -1118,6 +1118,10 @@ class Registry:
                             acc.holder_id not in auth.entities:
                         fail("U5005", "account", f"holder {acc.holder_id} is not an authorised "
                              f"entity of {p.authorisation_id}")
+                    if kind == "use" and auth.party == reg.party:
+                        fail("U5006", "account", f"{p.authorisation_id} is {reg.party}'s own "
+                             "authorisation; the first-transferring Party does not use its "
+                             "own ITMOs towards its NDC")
                     if kind == "use" and not p.first_transferred:
                         fail("U5006", "account", f"units [{p.start}, {p.end}] of "
                              f"{p.authorisation_id} were never first transferred; only ITMOs "
