@@ -12,6 +12,11 @@ from carbonlink.data import get_ets, get_jurisdiction, national_party, paris_par
 from carbonlink.model.agreement import Agreement, Party
 from carbonlink.model.jurisdiction import ETS, Fact, Jurisdiction
 
+#: Article 6.2 content rules that a non-binding MoU/declaration only announces: a breach is a
+#: warning there (checklist: EL-07 "—", EL-09/EL-10 "Rec" for form M), an error in a treaty.
+NON_BINDING_SOFT = frozenset({"A62-CA", "A62-CAM", "A62-REP1", "A62-REP2", "A62-FT", "A62-AUTH",
+                              "A62-MET"})
+
 
 @dataclass
 class Context:
@@ -66,9 +71,15 @@ class Context:
                 severity: Severity | None = None, source: str | None = None) -> Finding:
         r = RULES[rule_id]
         src = source or r.source
+        sev: Severity = severity or r.severity
+        if (rule_id in NON_BINDING_SOFT and sev == "error"
+                and self.agreement.form_group in ("M", "P")):
+            sev = "warning"
+            message += (" (non-binding form: to be settled in the implementing agreement or the "
+                        "authorisations)")
         if not r.verified and "unverified" not in src:
             src += " (paragraph reference unverified)"
-        return Finding(rule=rule_id, severity=severity or r.severity, message=message,
+        return Finding(rule=rule_id, severity=sev, message=message,
                        subject=subject, source=src)
 
     def simulate(self) -> dict[str, Any] | None:

@@ -74,7 +74,10 @@ def check_surplus(ctx: Context) -> list[Finding]:
         if cap is not None and em is not None and cap > em:
             out.append(ctx.finding("FEA-HOT", f"{e.id} cap {cap:,.0f} ({e.cap.year}) exceeds its "
                                    f"covered emissions {em:,.0f} ({e.covered_emissions.year}): the "
-                                   "surplus flows to the partner and raises total emissions",
+                                   "surplus (unless withdrawn, e.g. by a stability reserve) flows "
+                                   "to the partner and raises total emissions"
+                                   + ("" if e.cap.verified and e.covered_emissions.verified
+                                      else " [figures partly unverified]"),
                                    f"parties.{p.jurisdiction}.ets"))
     for m in ctx.agreement.markets or []:
         if m.cap > m.bau:

@@ -191,7 +191,7 @@ def _participation(ctx: Context, rule_id: str, attr: str, what: str) -> list[Fin
             out.append(ctx.finding(rule_id, f"{who}: {what} — not met", subject))
         elif value is None:
             out.append(ctx.finding(rule_id, f"{who}: {what} — not evidenced in the document",
-                                   subject, severity="warning"))
+                                   subject, severity="info"))
     return out
 
 
@@ -305,8 +305,10 @@ def check_first_transfer(ctx: Context) -> list[Finding]:
     a6 = _a6(ctx)
     out = []
     if not a6.authorisations and a6.first_transfer is None:
-        return [ctx.finding("A62-FT", "first transfer not defined (it triggers the corresponding "
-                            "adjustment)", "article6.first_transfer")]
+        return [ctx.finding("A62-FT", "first transfer not defined in the agreement: for NDC use "
+                            "the CMA definition (first international transfer) applies; any OIMP "
+                            "authorisation must specify authorisation, issuance or "
+                            "use/cancellation", "article6.first_transfer", severity="warning")]
     for k, auth in enumerate(a6.authorisations):
         ft = auth.first_transfer or a6.first_transfer
         subject = f"article6.authorisations[{k}].first_transfer"
@@ -327,8 +329,12 @@ def check_first_transfer(ctx: Context) -> list[Finding]:
 def check_authorisation_content(ctx: Context) -> list[Finding]:
     a6 = _a6(ctx)
     if not a6.authorisations:
-        return [ctx.finding("A62-AUTH", "no authorisation of ITMOs recorded",
-                            "article6.authorisations")]
+        if ctx.agreement.has("authorisation"):
+            return [ctx.finding("A62-AUTH", "the agreement sets an authorisation procedure; no "
+                                "authorisation has been recorded yet (check each one when issued)",
+                                "article6.authorisations", severity="info")]
+        return [ctx.finding("A62-AUTH", "no authorisation of ITMOs and no authorisation "
+                            "procedure", "article6.authorisations")]
     out = []
     for k, auth in enumerate(a6.authorisations):
         missing = [name for name, ok in (
