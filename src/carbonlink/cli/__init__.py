@@ -14,6 +14,8 @@ from rich.console import Console
 
 # command modules register themselves on `app` when imported (one line each)
 import carbonlink.cli.assess  # noqa: F401
+import carbonlink.cli.check  # noqa: F401
+import carbonlink.cli.data  # noqa: F401
 import carbonlink.cli.simulate  # noqa: F401
 import carbonlink.cli.sweep  # noqa: F401
 from carbonlink.cli.app import app
