@@ -273,6 +273,12 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                             "kind": getattr(pfig, "kind", None),
                             "source": getattr(pfig, "source", None),
                             "verified": getattr(pfig, "verified", True)})
+        cov = getattr(ets, "covered_emissions", None)
+        cov_value = getattr(cov, "value", None)
+        if cov_value is not None:
+            src["covered_emissions"] = {
+                "value_mt": float(cov_value) * _unit_factor(getattr(cov, "unit", None)),
+                "year": getattr(cov, "year", None), "source": getattr(cov, "source", None)}
         rate = fx(pcur)
         price = own_price * rate
         src["price"]["converted"] = price

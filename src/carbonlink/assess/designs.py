@@ -110,12 +110,17 @@ def build_designs(base: Scenario, agreement_links: list[Link],
 
     flows = full_result.links
     max_flow = float(flows["flow"].abs().max()) if len(flows) else 0.0
+    if max_flow <= 1e-9:
+        max_flow = 0.0
+    idle = "" if max_flow > 1e-9 else (
+        "; the full link moves nothing at the calibration, so the level is 0 and the instrument "
+        "has no effect here (see the sensitivity section)")
     quota = QUOTA_FRACTION * max_flow
     designs.append(Design(
         "quota", "Quota", "Jurisdiction-level cap on units moved on each link (S-7.2).",
         _with_links(base, _both_ways(pairs, quota=quota), "quota"),
         {"quota": quota, "why": f"{QUOTA_FRACTION:.0%} of the largest full-link flow "
-                                f"({max_flow:.6g}), so the quota binds"}))
+                                f"({max_flow:.6g}), so the quota binds" + idle}))
 
     mk = full_result.markets
     share = 0.0
@@ -130,18 +135,21 @@ def build_designs(base: Scenario, agreement_links: list[Link],
         _with_links(base, _both_ways(pairs, entity_share=entity_share), "entity share"),
         {"entity_share": entity_share,
          "why": f"{ENTITY_SHARE_FRACTION:.0%} of the largest full-link import share of the "
-                f"importer's emissions ({share:.4g})"}))
+                f"importer's emissions ({share:.4g})" + idle}))
 
     gap = 0.0
     for a, b in pairs:
         gap = max(gap, abs(float(mk.loc[a, "autarky_price"]) - float(mk.loc[b, "autarky_price"])))
+    price_scale = float(mk["autarky_price"].abs().max()) if len(mk) else 0.0
+    if gap <= 1e-9 * max(1.0, price_scale):  # solver noise, not a price gap
+        gap = 0.0
     tax = TAX_GAP_FRACTION * gap
     designs.append(Design(
         "border_tax", "Border tax", "Per-unit tax on cross-border transfers, paid by the buyer, "
         "kept by the importing jurisdiction (S-7.2).",
         _with_links(base, _both_ways(pairs, transfer_tax=tax), "border tax"),
         {"transfer_tax": tax, "why": f"{TAX_GAP_FRACTION:.0%} of the largest autarky price gap "
-                                     f"({gap:.6g})"}))
+                                     f"({gap:.6g})" + idle}))
 
     rate_links: list[Link] = []
     for a, b in pairs:

@@ -46,6 +46,7 @@ class Assessment:
     sweeps: list[Sweep] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     simulated: bool = False
+    no_simulation_reason: str | None = None
     currency: str | None = None
     unit: str | None = None
 
@@ -155,6 +156,9 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
                      framing=framing(agreement), assumptions=[], calibration=None)
     links = list(agreement.links)
     if not links:
+        out.no_simulation_reason = (
+            "No market simulation applies: the agreement links no emissions trading systems, "
+            "so prices, flows and gains are not modelled.")
         out.notes.append(
             "No market simulation applies: the agreement links no emissions trading systems "
             f"(link type: {agreement.effective_link_type}). "
@@ -179,7 +183,15 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
     else:
         get = _ets_getter(agreement)
         tick("calibrating markets", 0)
-        calibration = calibrate(market_ids, ov, get_ets=get)
+        try:
+            calibration = calibrate(market_ids, ov, get_ets=get)
+        except DocumentError as exc:  # the reference data lacks a cap, price or rate
+            out.no_simulation_reason = (
+                "No market simulation could be run: the reference data lacks what the "
+                f"calibration needs — {exc.message}. The findings and compatibility matrix "
+                "below still apply.")
+            out.notes.append(out.no_simulation_reason)
+            return out
         base = Scenario(name="base", markets=calibration.markets, offsets=list(agreement.offsets))
         out.assumptions.extend(calibration.assumptions)
         out.calibration = calibration

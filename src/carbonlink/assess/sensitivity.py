@@ -113,14 +113,15 @@ def restriction_sweep(base: Scenario, agreement_links: list[Link], full_result: 
         for f in QUOTA_FRACTIONS:
             q = f * top
             values.append(q)
-            labels.append(f"quota {q:.4g}")
+            labels.append(f"{f:.0%} ({q:.3g})")
             scenarios.append(with_links(_replace(agreement_links, quota=q), labels[-1]))
         values.append(None)
         labels.append("unrestricted")
         scenarios.append(with_links(_replace(agreement_links, quota=None), "unrestricted"))
         return SweepSpec("restriction", "Quota on each link, 0 → unrestricted", "quota", qty,
                          values, labels, scenarios,
-                         "quota levels are fractions 0–100 % of the largest full-link flow"
+                         "quota levels are 0–100 % of the largest full-link flow "
+                         f"({top:.4g} {qty})"
                          + ("" if kind == "quota" else "; the agreement itself sets no quota"))
     if kind == "entity_share":
         mk = full_result.markets
@@ -132,13 +133,14 @@ def restriction_sweep(base: Scenario, agreement_links: list[Link], full_result: 
         for f in QUOTA_FRACTIONS:
             v = min(1.0, f * share)
             values.append(v)
-            labels.append(f"entity share {v:.3g}")
+            labels.append(f"{f:.0%} ({v:.3g})")
             scenarios.append(with_links(_replace(agreement_links, entity_share=v), labels[-1]))
         values.append(None)
         labels.append("unrestricted")
         scenarios.append(with_links(_replace(agreement_links, entity_share=None), "unrestricted"))
         return SweepSpec("restriction", "Entity share, 0 → unrestricted", "entity_share",
-                         "share of emissions", values, labels, scenarios)
+                         "share of emissions", values, labels, scenarios,
+                         f"levels are 0–100 % of the largest full-link import share ({share:.4g})")
     if kind == "discount":
         for disc in DISCOUNTS:
             values.append(disc)
@@ -153,10 +155,11 @@ def restriction_sweep(base: Scenario, agreement_links: list[Link], full_result: 
         for f in TAX_FRACTIONS:
             t = f * top
             values.append(t)
-            labels.append(f"tax {t:.4g}")
+            labels.append(f"{f:.0%} of gap ({t:.3g})")
             scenarios.append(with_links(_replace(agreement_links, transfer_tax=t), labels[-1]))
         return SweepSpec("restriction", "Border tax per unit, 0 → beyond the autarky price gap",
-                         "transfer_tax", f"{currency}/t", values, labels, scenarios)
+                         "transfer_tax", f"{currency}/t", values, labels, scenarios,
+                         f"levels are 0–125 % of the largest autarky price gap ({top:.4g})")
     # exchange rate: links that discount (rate < 1) get v, their counterparts 1/v
     for r in EXCHANGE_RATES:
         links = []

@@ -25,6 +25,12 @@ def _markets(rep: dict[str, Any]) -> list[str]:
     return list(ds[0]["result"]["markets"]) if ds else []
 
 
+def _finish(fig: go.Figure) -> go.Figure:
+    """Axes from zero with plain tick labels, so solver noise (1e-12) never fills a chart."""
+    fig.update_yaxes(rangemode="tozero", tickformat="~g")
+    return fig
+
+
 def _per_market_bars(rep: dict[str, Any], column: str, title: str, ytitle: str) -> go.Figure:
     ds = _designs(rep)
     fig = go.Figure()
@@ -32,7 +38,7 @@ def _per_market_bars(rep: dict[str, Any], column: str, title: str, ytitle: str) 
         fig.add_trace(go.Bar(name=market_label(rep, m), x=[d["title"] for d in ds],
                              y=[d["result"]["markets"][m][column] for d in ds]))
     fig.update_layout(title=title, yaxis_title=ytitle, **_LAYOUT)
-    return fig
+    return _finish(fig)
 
 
 def prices_figure(rep: dict[str, Any]) -> go.Figure:
@@ -62,7 +68,7 @@ def flows_figure(rep: dict[str, Any]) -> go.Figure:
         fig.add_trace(go.Bar(name=f"{a} → {b}", x=[d["title"] for d in ds], y=ys))
     fig.update_layout(title="Units moved per link (from-units)",
                       yaxis_title=f"{rep['units']['quantity']} per year", **_LAYOUT)
-    return fig
+    return _finish(fig)
 
 
 def emissions_figure(rep: dict[str, Any]) -> go.Figure:
@@ -72,7 +78,7 @@ def emissions_figure(rep: dict[str, Any]) -> go.Figure:
                            name="total emissions change"))
     fig.update_layout(title="Total emissions change against autarky",
                       yaxis_title=rep["units"]["quantity"], **_LAYOUT)
-    return fig
+    return _finish(fig)
 
 
 def revenue_figure(rep: dict[str, Any]) -> go.Figure:
@@ -84,7 +90,7 @@ def revenue_figure(rep: dict[str, Any]) -> go.Figure:
                          y=[sum(lk["quota_rent"] for lk in d["result"]["links"]) for d in ds]))
     fig.update_layout(title="Tax revenue and quota rent (sum over links)",
                       yaxis_title=f"{rep['units']['money']} per year", **_LAYOUT)
-    return fig
+    return _finish(fig)
 
 
 def sweep_figure(rep: dict[str, Any], sweep: dict[str, Any]) -> go.Figure:
@@ -110,6 +116,7 @@ def sweep_figure(rep: dict[str, Any], sweep: dict[str, Any]) -> go.Figure:
     layout.pop("barmode")
     fig.update_layout(title=sweep["title"], **layout)
     fig.update_xaxes(type="category")
+    fig.update_yaxes(rangemode="tozero", tickformat="~g")
     return fig
 
 

@@ -111,7 +111,7 @@ def render_html(rep: dict[str, Any]) -> str:
     """One self-contained HTML page: plotly.js inline once, every chart embedded, no network."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             trim_blocks=True,
                              lstrip_blocks=True)
     figures = [
         (fid, jinja2.utils.markupsafe.Markup(fig.to_html(

@@ -60,6 +60,7 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
         "source": a.source,
         "framing": a.framing,
         "simulated": a.simulated,
+        "no_simulation": a.no_simulation_reason,
         "units": units(a) if a.simulated else None,
         "notes": list(a.notes),
         "check": check,
@@ -77,6 +78,13 @@ def _design(rep: dict[str, Any], design_id: str) -> dict[str, Any] | None:
         if d["id"] == design_id:
             return d
     return None
+
+
+def _same_links(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def key(d: dict[str, Any]) -> list[str]:
+        return sorted(repr(sorted(lk.items())) for lk in d["scenario"].get("links", []))
+
+    return key(a) == key(b)
 
 
 def market_label(rep: dict[str, Any], market_id: str) -> str:
@@ -97,8 +105,10 @@ def verdict(rep: dict[str, Any]) -> str:
         s = chk["summary"]
         comp = s.get("compatibility", {})
         if s["errors"]:
-            parts.append(f"It is not ready to sign: the check finds {s['errors']} error(s) of "
-                         f"legality or completeness and {s['warnings']} warning(s).")
+            first = next(f for f in chk["findings"] if f["severity"] == "error")
+            parts.append(f"As written, it is not complete or lawful: the check finds "
+                         f"{s['errors']} error(s) to resolve (first: {first['message']}) and "
+                         f"{s['warnings']} warning(s).")
         else:
             parts.append(f"The check finds no legality or completeness errors "
                          f"({s['warnings']} warning(s) to address).")
@@ -108,8 +118,7 @@ def verdict(rep: dict[str, Any]) -> str:
         elif sum(comp.values()):
             parts.append("No design element conflicts between the systems (S-7.3).")
     if not rep["simulated"]:
-        parts.append("No market simulation applies: the agreement links no emissions trading "
-                     "systems, so prices, flows and gains are not modelled.")
+        parts.append(rep.get("no_simulation") or "No market simulation was run.")
         return " ".join(parts)
     u = rep["units"]
     agr = _design(rep, "agreement")
@@ -135,10 +144,15 @@ def verdict(rep: dict[str, Any]) -> str:
         f"({u['money']} a year): {gains}; in total {fmt_num(t['gain'])}, with a total emissions "
         f"change of {fmt_num(t['emissions_change'])} {u['quantity']}.")
     if not moved:
+        derived = [a["key"] for a in rep["assumptions"]
+                   if a["key"].startswith("price.") and a["origin"] == "derived"]
         parts.append("The calibrated autarky prices are (nearly) equal, so at the calibration "
                      "point linking moves nothing; the sensitivity section shows what a price gap "
-                     "would do.")
-    if agr["id"] != "full":
+                     "would do" + (f" (rerun with --assume {derived[0]}=<autarky price estimate> "
+                                   "to compare the designs at a gap)." if derived else "."))
+    if _same_links(agr, full):
+        parts.append("The agreement as drafted is a full two-way link.")
+    else:
         parts.append(f"A full link would gain {fmt_num(full['result']['totals']['gain'])} in "
                      "total.")
     instruments = [d for d in rep["designs"]
