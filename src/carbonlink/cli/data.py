@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -108,7 +109,7 @@ def show(
     def add(name: str, value: Any) -> None:
         if isinstance(value, Figure | Fact):
             t.add_row(name, _fig(value), value.source or "", value.note or "")
-        elif hasattr(value, "model_fields"):
+        elif isinstance(value, BaseModel):
             for sub in type(value).model_fields:
                 add(f"{name}.{sub}", getattr(value, sub))
         elif value not in (None, [], ""):

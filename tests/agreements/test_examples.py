@@ -1,0 +1,62 @@
+"""The shipped example agreements: all load, the real ones give the findings a lawyer expects,
+the defective draft gives an error for each defect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from carbonlink.agreements import check, load_agreement
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "agreements"
+FILES = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def test_required_examples_exist() -> None:
+    names = {p.name for p in FILES}
+    for n in ("eu-switzerland.yaml", "california-quebec.yaml", "switzerland-peru.yaml",
+              "sweden-ghana.yaml", "defective-draft.yaml"):
+        assert n in names
+    assert any(n.startswith("singapore-") for n in names)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_loads_and_checks(path: Path) -> None:
+    a = load_agreement(path)
+    report = check(path)
+    d = report.to_dict()
+    assert set(d) >= {"document", "findings", "summary"}
+    assert d["document"]["id"] == a.id
+    for f in d["findings"]:
+        assert set(f) == {"rule", "severity", "message", "subject", "source"}
+
+
+def test_eu_switzerland() -> None:
+    a = load_agreement(EXAMPLES / "eu-switzerland.yaml")
+    assert a.form == "treaty" and a.effective_link_type == "ets_two_way"
+    assert {(lk.from_, lk.to) for lk in a.links} == {("EU_ETS", "CH_ETS"), ("CH_ETS", "EU_ETS")}
+    r = check(a)
+    rules = {f.rule for f in r.findings if f.severity != "info"}
+    assert not any(x.startswith(("LEG", "A62", "CPT")) for x in rules)  # lawful, compatible
+    dims = {row.dimension: row.rating for row in r.compatibility}
+    assert dims["CMP-CAP"] == "aligned" and dims["CMP-REG"] == "compatible"
+    assert "conflict" not in dims.values()
+
+
+def test_california_quebec() -> None:
+    r = check(EXAMPLES / "california-quebec.yaml")
+    assert r.ok  # a non-binding agreement between sub-national parties is lawful as such
+    assert not r.by_rule("LEG-01")  # LEG-01 only bites on binding forms
+    assert not r.by_rule("LEG-07")  # sovereignty clause present
+    dims = {row.dimension: row.rating for row in r.compatibility}
+    assert dims["CMP-REG"] == "aligned"  # common CITSS registry
+
+
+def test_defective_draft_errors_for_each_defect() -> None:
+    r = check(EXAMPLES / "defective-draft.yaml")
+    errors = {f.rule for f in r.errors}
+    for rule_id in ("LEG-01", "LEG-03", "LEG-04", "LEG-05", "A62-4A", "A62-CA", "A62-CAM",
+                    "A62-REP1", "A62-REP2", "A62-FT", "A62-AUTH", "A62-MET", "CMP-R",
+                    "CPT-PRICE", "CPT-OFF"):
+        assert rule_id in errors, rule_id

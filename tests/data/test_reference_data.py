@@ -1,0 +1,114 @@
+"""The shipped reference data: every file parses, every figure has source + year or is an
+explicit null with a note, ids resolve, and the systems of seed S-5.1 are present."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from carbonlink.data import (
+    data_files,
+    get_ets,
+    get_jurisdiction,
+    list_ets,
+    list_jurisdictions,
+    national_party,
+    paris_party_status,
+)
+from carbonlink.model.jurisdiction import Fact, Figure
+
+NUMERIC_KEYS = {"value"}
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every mapping in the raw YAML that holds a ``value`` key (a figure or a fact)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if "value" in node:
+            out.append((path, node))
+        for k, v in node.items():
+            out += _walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _walk(v, f"{path}[{i}]")
+    return out
+
+
+@pytest.mark.parametrize("path", data_files(), ids=[p.name for p in data_files()])
+def test_every_figure_has_provenance(path: Any) -> None:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(raw, dict)
+    for where, fig in _walk(raw):
+        v = fig["value"]
+        if v is None:
+            assert fig.get("note"), f"{path.name}:{where}: null without a note"
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            assert fig.get("source") and fig.get("year"), f"{path.name}:{where}: no source/year"
+        else:
+            assert fig.get("source"), f"{path.name}:{where}: fact without a source"
+
+
+def test_models_load() -> None:
+    assert len(list_jurisdictions()) > 40 and len(list_ets()) > 25
+    for e in list_ets():
+        for name in type(e).model_fields:
+            v = getattr(e, name)
+            if isinstance(v, Figure | Fact) and v.value is not None:
+                assert v.source
+
+
+def test_seed_s51_systems_present() -> None:
+    """Seed S-5.1: supranational EU (+IS/LI/NO), national systems, 19 provincial/state and
+    6 city systems (as jurisdictions), plus RGGI, Kazakhstan and Mexico's pilot."""
+    eu = get_ets("EU_ETS")
+    assert set(eu.participants) == {"IS", "LI", "NO"}
+    for jid in ("CN", "DE", "KZ", "MX", "NZ", "KR", "CH", "GB"):
+        assert get_jurisdiction(jid).level == "national"
+    states = ["US-CA", "US-CT", "US-DE", "CN-FJ", "CN-GD", "CN-HB", "US-ME", "US-MD", "US-MA",
+              "US-NH", "US-NJ", "US-NY", "CA-NS", "US-OR", "CA-QC", "US-RI", "JP-11", "US-VT",
+              "US-VA"]
+    assert len(states) == 19
+    for jid in states:
+        assert get_jurisdiction(jid).level == "subnational"
+    cities = ["CN-BJ", "CN-CQ", "CN-SH", "CN-GD-SZ", "CN-TJ", "JP-13"]
+    for jid in cities:
+        assert get_jurisdiction(jid).level == "city"
+    for ets_id in ("RGGI", "KZ_ETS", "MX_ETS", "CN_ETS", "KR_ETS", "NZ_ETS", "UK_ETS", "DE_NEHS",
+                   "TOKYO_CAT", "SAITAMA_ETS", "BJ_ETS", "SZ_ETS"):
+        get_ets(ets_id)
+    assert get_ets("MX_ETS").status == "pilot"
+
+
+def test_contract_fields_for_simulated_partners() -> None:
+    for ets_id in ("EU_ETS", "CH_ETS", "CA_CAT", "QC_CAT"):
+        e = get_ets(ets_id)
+        assert e.cap_type == "absolute"
+        for fig in (e.cap, e.covered_emissions, e.price):
+            assert fig.value is not None or fig.note
+    assert get_ets("CA_CAT").cap.value == 280_700_000 and get_ets("CA_CAT").cap.verified
+    assert get_ets("QC_CAT").cap.value == 51_550_000
+    assert get_ets("EU_ETS").price.value == 67.0 and get_ets("EU_ETS").price.currency == "EUR"
+    assert get_ets("CN_ETS").cap_type == "intensity"
+
+
+def test_party_resolution() -> None:
+    assert national_party("CN-GD-SZ").id == "CN"
+    assert paris_party_status("CA-QC").value is True
+    assert paris_party_status("US-CA").verified is False  # 2025-26 withdrawal, unconfirmed
+    with pytest.raises(KeyError, match="unknown ETS id"):
+        get_ets("NOPE")
+    with pytest.raises(KeyError, match="unknown jurisdiction id"):
+        get_jurisdiction("NOPE")
+
+
+def test_unknown_value_without_note_is_rejected() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs a note"):
+        Figure(value=None)
+    with pytest.raises(ValidationError, match="needs a source"):
+        Figure(value=1.0, year=2024)
+    with pytest.raises(ValidationError, match="needs a year"):
+        Figure(value=1.0, source="x")
