@@ -46,7 +46,7 @@ def render_markdown(report: object) -> str:
               for f in report.findings]
     if report.compatibility:
         lines += ["", "| dimension | pair | rating | reason |", "|---|---|---|---|"]
-        lines += [f"| {r.dimension} ({r.severity}) | {r.subject} | {r.rating} | {_md(r.reason)} |"
+        lines += [f"| {r.dimension} ({r.severity}) | {_md(r.subject)} | {r.rating} | {_md(r.reason)} |"
                   for r in report.compatibility]
     return "\n".join(lines) + "\n"
 
