@@ -48,6 +48,14 @@ def check_subnational_legal_basis(ctx: Context) -> list[Finding]:
                     "cross-border arrangement (record the statute or national consent in "
                     "national_authorisation.instrument)",
                     f"parties.{p.jurisdiction}.national_authorisation"))
+            elif not na.granted:
+                out.append(ctx.finding(
+                    "LEG-02",
+                    f"{_label(ctx, p)} acts on its own legal basis ({na.instrument}) without "
+                    "national consent: lawful only while the arrangement stays non-binding and "
+                    "reversible (a binding one would need national authorisation, e.g. "
+                    "congressional consent under the US Compact Clause)",
+                    f"parties.{p.jurisdiction}.national_authorisation", severity="info"))
     return out
 
 
