@@ -61,3 +61,8 @@ def full_transfer(r: Registry, src: int, dst: int, q: int, at: datetime, **kw: o
 @pytest.fixture
 def world(reg: Registry) -> World:
     return make_world(reg)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-alembic's built-in tests carry this marker; strict markers would reject it
+    config.addinivalue_line("markers", "alembic: pytest-alembic migration tests")

@@ -1334,6 +1334,45 @@ class Registry:
             return [dict(r._mapping) for r in conn.execute(q)]
         return self._read(go)
 
+    # ------------------------------------------------------------------ reports
+    def aef(self, party: str, year: int, *, version: str = "1.0",
+            submitted: date | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex)."""
+        from carbonlink.registry.reports.aef import aef_tables
+        return self._read(lambda c: aef_tables(c, party, year, version=version,
+                                               submitted=submitted))
+
+    def write_aef(self, party: str, year: int, out_dir: str | Path, *,
+                  formats: tuple[str, ...] = ("xlsx", "csv"),
+                  counterparts: Sequence[str | Path] = (), version: str = "1.0",
+                  submitted: date | None = None) -> list[Path]:
+        """Run the pre-consistency checks (internal, and block overlaps against counterpart
+        Parties' AEF Holdings CSV files); write XLSX/CSV only when they pass."""
+        from carbonlink.registry.reports.aef import (
+            consistency_checks,
+            read_holdings_csv,
+            write_aef,
+        )
+        tables = self.aef(party, year, version=version, submitted=submitted)
+        others = [read_holdings_csv(p) for p in counterparts]
+        problems = consistency_checks(tables, others)
+        if problems:
+            raise DocumentError([("aef", m) for m in problems])
+        return write_aef(tables, out_dir, stem=f"aef-{party}-{year}", formats=formats)
+
+    def calendar(self, today: date | None = None, party: str | None = None) -> list[Any]:
+        """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
+        from carbonlink.registry.reports.calendar import reporting_calendar
+        return self._read(lambda c: reporting_calendar(c, today or date.today(), party))
+
+    def initial_report(self, party: str) -> str:
+        from carbonlink.registry.reports.outlines import initial_report
+        return self._read(lambda c: initial_report(c, party))
+
+    def regular_information(self, party: str) -> str:
+        from carbonlink.registry.reports.outlines import regular_information
+        return self._read(lambda c: regular_information(c, party))
+
     def verify(self) -> list[str]:
         """Recompute the journal chain and the ledger invariants; one message per divergence."""
         from carbonlink.registry.verify import verify

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Engine
 
 from carbonlink.registry.db import make_engine, metadata
 
@@ -20,6 +21,10 @@ def _run(connection: object) -> None:
 
 def run_migrations_online() -> None:
     conn = config.attributes.get("connection")
+    if isinstance(conn, Engine):  # pytest-alembic hands over an engine
+        with conn.begin() as connection:
+            _run(connection)
+        return
     if conn is not None:
         _run(conn)
         return

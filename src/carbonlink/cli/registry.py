@@ -1,0 +1,392 @@
+"""``carbonlink registry …``: the Article 6.2 / linked-ETS registry from the command line.
+
+Every command takes ``--db URL`` (default ``CARBONLINK_DATABASE_URL`` or the settings default).
+A rejected request prints its check code and legal source and exits with code 2, writing
+nothing; ``verify`` exits 1 when it finds a divergence.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from carbonlink.cli.app import app
+from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.registry import CHECKS, Receipt, Registry
+from carbonlink.registry.accounting import fmt
+
+registry_app = typer.Typer(help="Article 6.2 registry: linked unit ledger, authorisations, "
+                           "corresponding adjustments, AEF.", no_args_is_help=True)
+link_app = typer.Typer(help="Link terms of linkage agreements.", no_args_is_help=True)
+report_app = typer.Typer(help="AEF tables, initial report, regular information.",
+                         no_args_is_help=True)
+registry_app.add_typer(link_app, name="link")
+registry_app.add_typer(report_app, name="report")
+app.add_typer(registry_app, name="registry")
+
+out = Console(highlight=False, soft_wrap=True)
+
+Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the registry database "
+                                        "(default: CARBONLINK_DATABASE_URL)")]
+At = Annotated[str | None, typer.Option("--at", help="timestamp of the action (ISO 8601, UTC; "
+                                        "default now)")]
+By = Annotated[str | None, typer.Option("--by", help="representative acting")]
+
+
+def _open(db: str | None) -> Registry:
+    return Registry(db)
+
+
+def _dt(value: str | None, path: str = "--at") -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise DocumentError(path, f"must be an ISO 8601 date/time, got {value!r}") from None
+
+
+def _d(value: str | None, path: str) -> date | None:
+    dt = _dt(value, path)
+    return None if dt is None else dt.date()
+
+
+def _serials(value: str | None) -> tuple[str, str, int, int, int] | None:
+    """``REGISTRY:TYPE:VINTAGE:START-END``."""
+    if value is None:
+        return None
+    try:
+        reg, ut, vin, rng = value.split(":")
+        s, e = rng.split("-")
+        return reg, ut, int(vin), int(s), int(e)
+    except ValueError:
+        raise DocumentError("--serials", "must look like GHA01:itmo:2026:1-100, "
+                            f"got {value!r}") from None
+
+
+def _show(r: Receipt) -> None:
+    extra = ""
+    if r.converted_quantity is not None:
+        extra += f", {r.converted_quantity} after conversion"
+    if r.first_transferred:
+        extra += f", {r.first_transferred} first transferred"
+    out.print(f"transaction {r.tx_id}: {r.kind} {r.state} ({r.quantity} units{extra})")
+    for b in r.blocks:
+        out.print(f"  {b[0]}-{b[1]}-{b[2]} [{b[3]}, {b[4]}]")
+
+
+@registry_app.command("init")
+def init(db: Db = None) -> None:
+    """Create or upgrade the registry schema (Alembic migrations)."""
+    with _open(db) as r:
+        r.init()
+        out.print(f"registry database ready: {r.url}")
+
+
+@registry_app.command("create")
+def create(registry_id: str, party: Annotated[str | None, typer.Option()] = None,
+           system: Annotated[str | None, typer.Option(help="market id used by link files")]
+           = None, name: Annotated[str | None, typer.Option()] = None,
+           db: Db = None, at: At = None) -> None:
+    """Add a registry (ISO alpha-3 + 2 digits, e.g. CHE01) with its Party and terminal
+    accounts."""
+    with _open(db) as r:
+        accs = r.add_registry(registry_id, party, system=system, name=name, at=_dt(at))
+        for t, i in accs.items():
+            out.print(f"account {i}: {t}")
+
+
+@registry_app.command("holder")
+def holder(registry_id: str, name: str, country: Annotated[str | None, typer.Option()] = None,
+           identifier: Annotated[str | None, typer.Option()] = None, db: Db = None,
+           at: At = None) -> None:
+    """Add an account holder (entity) to a registry."""
+    with _open(db) as r:
+        hid = r.add_holder(registry_id, name, country=country, identifier=identifier,
+                           at=_dt(at))
+        out.print(f"holder {hid}")
+
+
+@registry_app.command("account")
+def account(registry_id: str,
+            type: Annotated[str, typer.Option("--type")] = "entity_holding",
+            holder: Annotated[int | None, typer.Option()] = None,
+            rep: Annotated[list[str] | None, typer.Option("--rep", help="representative "
+                                                          "(repeat)")] = None,
+            db: Db = None, at: At = None) -> None:
+    """Open an account."""
+    with _open(db) as r:
+        aid = r.open_account(registry_id, type, holder=holder, representatives_=rep or [],
+                             at=_dt(at))
+        out.print(f"account {aid}")
+
+
+@link_app.command("add")
+def link_add(file: Path, db: Db = None, at: At = None) -> None:
+    """Load link terms from a YAML file of ``links:`` (Link format + unit_types,
+    suspended_from)."""
+    with _open(db) as r:
+        ids = r.load_links(file, at=_dt(at))
+        out.print(f"{len(ids)} link(s) recorded: {', '.join(map(str, ids))}")
+
+
+@registry_app.command("authorise")
+def authorise(auth_id: str, approach: Annotated[str, typer.Option("--approach")],
+              registry_id: Annotated[str, typer.Option("--registry")],
+              quantity: Annotated[int, typer.Option()],
+              vintages: Annotated[str, typer.Option(help="FROM-TO, e.g. 2026-2030")],
+              valid_from: Annotated[str, typer.Option()],
+              valid_to: Annotated[str | None, typer.Option()] = None,
+              purposes: Annotated[str, typer.Option(help="NDC, OIMP or 'NDC and OIMP'")] = "NDC",
+              first_transfer: Annotated[str | None, typer.Option(
+                  help="for OIMP: authorisation, issuance or use_or_cancellation")] = None,
+              entity: Annotated[list[int] | None, typer.Option(help="authorised holder id "
+                                                               "(repeat)")] = None,
+              metric: Annotated[str, typer.Option()] = "tCO2e",
+              effective_from: Annotated[str | None, typer.Option()] = None,
+              revoke: Annotated[bool, typer.Option(help="revoke from --effective-from")]
+              = False, db: Db = None, at: At = None) -> None:
+    """Record an authorisation (Art 6.3) or a new version / revocation of it."""
+    try:
+        v_from, v_to = (int(x) for x in vintages.split("-"))
+    except ValueError:
+        raise DocumentError("--vintages", f"must be FROM-TO, got {vintages!r}") from None
+    vf = _d(valid_from, "--valid-from")
+    assert vf is not None
+    with _open(db) as r:
+        if revoke:
+            eff = _d(effective_from, "--effective-from")
+            if eff is None:
+                raise DocumentError("--effective-from", "required with --revoke")
+            v = r.revoke(auth_id, eff, at=_dt(at))
+        else:
+            v = r.authorise(auth_id, cooperative_approach=approach, registry=registry_id,
+                            quantity=quantity, purposes=purposes, vintage_from=v_from,
+                            vintage_to=v_to, valid_from=vf,
+                            valid_to=_d(valid_to, "--valid-to"),
+                            first_transfer_definition=first_transfer, entities=entity or [],
+                            metric=metric, effective_from=_d(effective_from,
+                                                             "--effective-from"), at=_dt(at))
+        out.print(f"authorisation {auth_id} version {v}")
+
+
+@registry_app.command("issue")
+def issue(account_id: int, quantity: int, vintage: Annotated[int, typer.Option()],
+          unit_type: Annotated[str, typer.Option("--unit-type")] = "allowance",
+          authorisation: Annotated[str | None, typer.Option()] = None,
+          db: Db = None, at: At = None) -> None:
+    """Issue units into a holding account."""
+    with _open(db) as r:
+        _show(r.issue(account_id, quantity, unit_type=unit_type, vintage=vintage,
+                      authorisation=authorisation, at=_dt(at)))
+
+
+@registry_app.command("transfer")
+def transfer(from_account: int, to_account: int,
+             quantity: Annotated[int, typer.Argument(help="units (0 with --serials)")] = 0,
+             unit_type: Annotated[str | None, typer.Option("--unit-type")] = None,
+             vintage: Annotated[int | None, typer.Option()] = None,
+             authorisation: Annotated[str | None, typer.Option()] = None,
+             serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
+             = None, by: By = None, db: Db = None, at: At = None) -> None:
+    """Internal transfer (completes) or external transfer to a linked registry (proposed)."""
+    with _open(db) as r:
+        _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
+                         vintage=vintage, authorisation=authorisation,
+                         serials=_serials(serials), by=by, at=_dt(at)))
+
+
+@registry_app.command("approve")
+def approve(tx_id: int, by: Annotated[str, typer.Option("--by")], db: Db = None,
+            at: At = None) -> None:
+    """Second representative approves a proposed external transfer."""
+    with _open(db) as r:
+        _show(r.approve(tx_id, by=by, at=_dt(at)))
+
+
+@registry_app.command("accept")
+def accept(tx_id: int, by: By = None, db: Db = None, at: At = None) -> None:
+    """The receiving registry accepts an approved external transfer."""
+    with _open(db) as r:
+        _show(r.accept(tx_id, by=by, at=_dt(at)))
+
+
+@registry_app.command("reject")
+def reject(tx_id: int, by: By = None, reason: str = "rejected", db: Db = None,
+           at: At = None) -> None:
+    """Reject a pending external transfer (escrow released)."""
+    with _open(db) as r:
+        _show(r.reject(tx_id, by=by, reason=reason, at=_dt(at)))
+
+
+@registry_app.command("expire")
+def expire(db: Db = None, at: At = None) -> None:
+    """Terminate pending external transfers past their time limit."""
+    with _open(db) as r:
+        ids = r.expire(at=_dt(at))
+        out.print(f"expired: {', '.join(map(str, ids)) or 'none'}")
+
+
+@registry_app.command("surrender")
+def surrender(account_id: int, quantity: int, year: Annotated[int, typer.Option()],
+              unit_type: Annotated[str | None, typer.Option("--unit-type")] = None,
+              by: By = None, db: Db = None, at: At = None) -> None:
+    """Surrender units for compliance."""
+    with _open(db) as r:
+        _show(r.surrender(account_id, quantity, year=year, unit_type=unit_type, by=by,
+                          at=_dt(at)))
+
+
+@registry_app.command("use")
+def use(account_id: int, quantity: int, year: Annotated[int | None, typer.Option()] = None,
+        authorisation: Annotated[str | None, typer.Option()] = None,
+        by: By = None, db: Db = None, at: At = None) -> None:
+    """Use ITMOs towards the NDC of the account's Party."""
+    with _open(db) as r:
+        _show(r.use(account_id, quantity, year=year, authorisation=authorisation, by=by,
+                    at=_dt(at)))
+
+
+@registry_app.command("cancel")
+def cancel(account_id: int, quantity: int,
+           purpose: Annotated[str, typer.Option(help="oimp, voluntary or omge")] = "voluntary",
+           authorisation: Annotated[str | None, typer.Option()] = None,
+           by: By = None, db: Db = None, at: At = None) -> None:
+    """Cancel units (OIMP use, voluntary, OMGE)."""
+    with _open(db) as r:
+        _show(r.cancel(account_id, quantity, purpose=purpose, authorisation=authorisation,
+                       by=by, at=_dt(at)))
+
+
+@registry_app.command("retire")
+def retire(account_id: int, quantity: int, by: By = None, db: Db = None,
+           at: At = None) -> None:
+    """Retire units."""
+    with _open(db) as r:
+        _show(r.retire(account_id, quantity, by=by, at=_dt(at)))
+
+
+@registry_app.command("holdings")
+def holdings(account_id: Annotated[int | None, typer.Argument()] = None,
+             db: Db = None) -> None:
+    """List serial blocks."""
+    with _open(db) as r:
+        t = Table("account", "registry", "type", "vintage", "first", "last", "quantity",
+                  "status", "authorisation", "first transferred")
+        for b in r.holdings(account_id):
+            t.add_row(str(b["account_id"]), b["issuing_registry"], b["unit_type"],
+                      str(b["vintage"]), str(b["serial_start"]), str(b["serial_end"]),
+                      str(b["serial_end"] - b["serial_start"] + 1), b["status"],
+                      b["authorisation_id"] or "", "yes" if b["first_transferred"] else "")
+        out.print(t)
+
+
+@registry_app.command("ndc")
+def ndc(party: str, method: Annotated[str, typer.Option(
+        help="trajectory, averaging or multi_year")], first_year: int, last_year: int,
+        db: Db = None, at: At = None) -> None:
+    """Record a Party's NDC period and corresponding-adjustment method (para 7)."""
+    with _open(db) as r:
+        r.set_ndc(party, method, first_year, last_year, at=_dt(at))
+
+
+@registry_app.command("emissions")
+def report_emissions(party: str, year: int, tonnes: int, db: Db = None,
+                     at: At = None) -> None:
+    """Record a Party's emissions covered by its NDC for a year."""
+    with _open(db) as r:
+        r.report_emissions(party, year, tonnes, at=_dt(at))
+
+
+@registry_app.command("ca")
+def ca(party: str, db: Db = None) -> None:
+    """Corresponding adjustments and adjusted emissions balance of a Party."""
+    with _open(db) as r:
+        res = r.corresponding_adjustments(party)
+    t = Table("year", "emissions", "first transferred (+)", "used (−)", "adjustment",
+              "adjusted balance", title=f"{party}: {res.method} ({res.source})")
+    for y in res.years:
+        t.add_row(str(y.year), fmt(y.emissions), str(y.first_transferred), str(y.used),
+                  fmt(y.adjustment), fmt(y.adjusted_balance))
+    out.print(t)
+
+
+@registry_app.command("finalise")
+def finalise(party: str, first_year: int, last_year: int, db: Db = None,
+             at: At = None) -> None:
+    """Freeze a Party's corresponding adjustments for a period (para 12)."""
+    with _open(db) as r:
+        r.finalise(party, first_year, last_year, at=_dt(at))
+
+
+@report_app.command("aef")
+def report_aef(party: str, year: int,
+               out_dir: Annotated[Path, typer.Option("--out")] = Path("build/aef"),
+               fmt_: Annotated[str, typer.Option("--format", help="xlsx, csv or both")]
+               = "both",
+               counterpart: Annotated[list[Path] | None, typer.Option(
+                   help="a counterpart Party's AEF Holdings CSV (repeat)")] = None,
+               db: Db = None) -> None:
+    """AEF tables (XLSX and/or CSV) after the pre-consistency checks."""
+    formats = ("xlsx", "csv") if fmt_ == "both" else (fmt_,)
+    if not set(formats) <= {"xlsx", "csv"}:
+        raise DocumentError("--format", f"must be xlsx, csv or both, got {fmt_!r}")
+    with _open(db) as r:
+        for p in r.write_aef(party, year, out_dir, formats=formats,
+                             counterparts=counterpart or []):
+            out.print(f"wrote {p}")
+
+
+@report_app.command("initial")
+def report_initial(party: str, db: Db = None) -> None:
+    """Initial-report outline (para 18) filled from the ledger (Markdown)."""
+    with _open(db) as r:
+        out.print(r.initial_report(party), markup=False)
+
+
+@report_app.command("regular")
+def report_regular(party: str, db: Db = None) -> None:
+    """Regular-information outline (paras 21–23) filled from the ledger (Markdown)."""
+    with _open(db) as r:
+        out.print(r.regular_information(party), markup=False)
+
+
+@registry_app.command("calendar")
+def calendar(party: Annotated[str | None, typer.Option()] = None,
+             today: Annotated[str | None, typer.Option()] = None, db: Db = None) -> None:
+    """Reporting calendar; overdue items are flagged."""
+    with _open(db) as r:
+        items = r.calendar(_d(today, "--today"), party)
+    t = Table("party", "report", "year", "due", "status", "source")
+    for i in items:
+        style = {"overdue": "bold red", "submitted": "green"}.get(i.status, "")
+        t.add_row(i.party, i.report, str(i.year or ""), i.due.isoformat(),
+                  f"[{style}]{i.status}[/]" if style else i.status, i.source)
+    out.print(t)
+
+
+@registry_app.command("checks")
+def checks() -> None:
+    """List the coded transaction checks with their legal sources."""
+    t = Table("code", "layer", "rule", "source")
+    for c in CHECKS.values():
+        t.add_row(c.code, c.layer, c.rule, c.source)
+    out.print(t)
+
+
+@registry_app.command("verify")
+def verify(db: Db = None) -> None:
+    """Recompute the journal hash chain and the ledger invariants; exit 1 on divergence."""
+    with _open(db) as r:
+        problems = r.verify()
+    if problems:
+        for p in problems:
+            out.print(f"[red]✗[/] {p}")
+        raise CarbonlinkError(f"verify: {len(problems)} divergence(s)")
+    out.print("verify: journal chain intact; holdings, blocks, first transfers, corresponding "
+              "adjustments and link quotas consistent")
