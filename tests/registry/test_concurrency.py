@@ -1,0 +1,72 @@
+"""16 concurrent clients race to move overlapping holdings on PostgreSQL: no overspending,
+link quota never exceeded, and `verify` is clean afterwards."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from datetime import datetime
+
+from carbonlink.registry import CheckFailed, Registry
+from tests.registry.conftest import make_world
+
+CLIENTS = 16
+OPS = 30
+T1 = datetime(2026, 3, 1)
+
+
+def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
+    with Registry(pg_database_url, pool_size=CLIENTS, max_overflow=4) as reg:
+        reg.init()
+        w = make_world(reg, quota=300)
+        accs = [w.seller, w.gha["party_holding"]]
+        accs += [reg.open_account("GHA01", at=T1) for _ in range(2)]
+        for a in accs:
+            reg.issue(a, 100, vintage=2026, at=T1)
+        delta: dict[int, int] = defaultdict(int)
+        exported: list[int] = []
+        rejected: dict[str, int] = defaultdict(int)
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+        start = threading.Barrier(CLIENTS)
+
+        def client(seed: int) -> None:
+            rnd = random.Random(seed)
+            start.wait()
+            for _ in range(OPS):
+                src = rnd.choice(accs)
+                q = rnd.randint(1, 60)
+                by = "alice" if src == w.seller else None
+                try:
+                    if rnd.random() < 0.2:
+                        reg.transfer(src, w.buyer, q, by=by, at=T1)
+                        with lock:
+                            delta[src] -= q
+                            exported.append(q)
+                    else:
+                        dst = rnd.choice([a for a in accs if a != src])
+                        reg.transfer(src, dst, q, by=by, at=T1)
+                        with lock:
+                            delta[src] -= q
+                            delta[dst] += q
+                except CheckFailed as exc:
+                    with lock:
+                        rejected[exc.code] += 1
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    with lock:
+                        errors.append(exc)
+                    return
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert set(rejected) <= {"H3001", "L4003"}
+        assert rejected["H3001"] > 0  # the race really happened
+        for a in accs:
+            assert reg.balance(a) == 100 + delta[a] >= 0  # exports sit in escrow
+        assert sum(exported) <= 300
+        assert reg.verify() == []
