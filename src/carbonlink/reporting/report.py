@@ -162,7 +162,9 @@ def verdict(rep: dict[str, Any]) -> str:
         best = max(instruments, key=lambda d: d["result"]["totals"]["gain"] or 0.0)
         parts.append(f"Of the restricted designs at their representative levels, "
                      f"{best['title'].lower()} keeps the largest total gain "
-                     f"({fmt_num(best['result']['totals']['gain'])}).")
+                     f"({fmt_num(best['result']['totals']['gain'])}; gains are entities' "
+                     "cost savings and leave out transfer-tax revenue, which goes to the "
+                     "importing government).")
     parts.append("These figures rest on the labelled assumptions below (linear MACs calibrated "
                  "to observed prices); read them as orders of magnitude, not forecasts.")
     return " ".join(parts)
