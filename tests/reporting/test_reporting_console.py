@@ -26,7 +26,7 @@ class FakeResult:
 
 def test_tables_show_markets_links_totals() -> None:
     tables = simulation_tables(FakeResult())
-    assert len(tables) == 3
+    assert len(tables) == 4
     console = Console(record=True, width=200)
     for t in tables:
         console.print(t)

@@ -76,11 +76,18 @@ def _optional_zero_column(df: pd.DataFrame, col: str) -> bool:
     return bool((values.abs() < 1e-12).all())
 
 
-def market_table(result: ResultLike, title: str = "Markets") -> Table:
+_COST_COLUMNS = {"abatement_cost", "compliance_cost", "autarky_compliance_cost", "gain",
+                 "tax_revenue"}
+
+
+def market_table(result: ResultLike, title: str = "Markets",
+                 columns: set[str] | None = None) -> Table:
+    """Market rows; ``columns`` limits the table to those result columns."""
     df = result.markets
     optional = {"offsets_used", "ceiling_released", "floor_withheld", "tax_revenue"}
     cols = [(c, h) for c, h in _MARKET_COLUMNS
-            if c in df.columns and not (c in optional and _optional_zero_column(df, c))]
+            if c in df.columns and not (c in optional and _optional_zero_column(df, c))
+            and (columns is None or c in columns)]
     table = Table(title=title, title_justify="left")
     table.add_column("market", style="bold")
     for _, header in cols:
@@ -125,7 +132,9 @@ def totals_table(result: ResultLike, title: str = "Totals") -> Table:
 
 def simulation_tables(result: ResultLike) -> list[Table]:
     """The tables ``carbonlink simulate`` prints: markets, links, offsets (if any), totals."""
-    tables = [market_table(result)]
+    quantity_cols = {c for c, _ in _MARKET_COLUMNS} - _COST_COLUMNS
+    tables = [market_table(result, "Markets: prices and quantities", quantity_cols),
+              market_table(result, "Markets: costs and gains", _COST_COLUMNS)]
     if result.links is not None and len(result.links):
         tables.append(link_table(result))
     if result.offsets is not None and len(result.offsets):
