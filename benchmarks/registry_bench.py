@@ -1,0 +1,170 @@
+"""Registry throughput: completed transfers per second with all checks and the journal, on
+SQLite and on PostgreSQL, beside pgbench's tpcb-like rate on the same server in the same run.
+
+``python -m benchmarks`` calls :func:`main`. PostgreSQL rows need ``TEST_DATABASE_URL`` (set by
+``scripts/with-postgres.sh``, i.e. ``make bench``); pgbench is found via ``PGBIN`` or
+``/usr/lib/postgresql/*/bin``. Each rate is the median of ``RUNS`` timed runs, one client.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+
+from carbonlink.registry import Registry
+
+RUNS = 3
+SECONDS = 3.0          # per timed run of internal transfers
+EXTERNAL_SECONDS = 2.0  # per timed run of external transfers (propose + approve + accept)
+PGBENCH_SECONDS = 5
+CLIENTS = 1
+T = datetime(2026, 3, 1)
+
+
+def _setup(reg: Registry) -> tuple[int, int, int]:
+    reg.init()
+    g = reg.add_registry("GHA01", at=T)
+    reg.add_registry("CHE01", at=T)
+    a = reg.open_account("GHA01", representatives_=["alice", "bob"], at=T)
+    b = g["party_holding"]
+    c = reg.open_account("CHE01", representatives_=["carol"], at=T)
+    reg.add_link("GHA01", "CHE01", unit_types=["allowance"], at=T)
+    reg.issue(a, 10_000_000, vintage=2026, at=T)
+    reg.issue(b, 10_000_000, vintage=2026, at=T)
+    return a, b, c
+
+
+def _rate(op: Callable[[int], object], seconds: float) -> float:
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        op(n)
+        n += 1
+    return n / elapsed
+
+
+def _measure(url: str) -> tuple[list[float], list[float]]:
+    with Registry(url) as reg:
+        a, b, c = _setup(reg)
+
+        def internal(i: int) -> None:
+            src, dst = (a, b) if i % 2 == 0 else (b, a)
+            reg.transfer(src, dst, 10, by="alice" if src == a else None, at=T)
+
+        def external(_: int) -> None:
+            p = reg.transfer(a, c, 5, by="alice", at=T)
+            reg.approve(p.tx_id, by="bob", at=T)
+            reg.accept(p.tx_id, by="carol", at=T)
+
+        _rate(internal, 0.5)  # warm-up
+        ints = [_rate(internal, SECONDS) for _ in range(RUNS)]
+        exts = [_rate(external, EXTERNAL_SECONDS) for _ in range(RUNS)]
+        problems = reg.verify()
+        if problems:
+            raise RuntimeError("benchmark ledger does not verify: " + "; ".join(problems[:3]))
+    return ints, exts
+
+
+@contextmanager
+def _pg_database(server_url: str) -> Iterator[str]:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _pgbench_bin() -> str | None:
+    if (pgbin := os.environ.get("PGBIN")) and Path(pgbin, "pgbench").exists():
+        return str(Path(pgbin, "pgbench"))
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))
+    return str(found[-1]) if found else shutil.which("pgbench")
+
+
+def _pgbench(server_url: str) -> list[float] | str:
+    exe = _pgbench_bin()
+    if exe is None:
+        return "pgbench not found"
+    u = sa.engine.make_url(server_url)
+    env = dict(os.environ, PGHOST=u.host or "127.0.0.1", PGPORT=str(u.port or 5432),
+               PGUSER=u.username or "postgres")
+    if u.password:
+        env["PGPASSWORD"] = u.password
+    with _pg_database(server_url) as db:
+        subprocess.run([exe, "-i", "-s", "1", "-q", db], env=env, check=True,
+                       capture_output=True)
+        rates = []
+        for _ in range(RUNS):
+            res = subprocess.run([exe, "-c", str(CLIENTS), "-j", "1", "-T", str(PGBENCH_SECONDS),
+                                  "-n", db], env=env, check=True, capture_output=True, text=True)
+            m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", res.stdout)
+            if m is None:
+                return "could not parse pgbench output"
+            rates.append(float(m.group(1)))
+    return rates
+
+
+def main() -> None:
+    console = Console()
+    rows: list[tuple[str, str, float, str]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="carbonlink-bench-"))
+    try:
+        ints, exts = _measure(f"sqlite:///{tmp / 'bench.db'}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    s_int = statistics.median(ints)
+    rows.append(("SQLite (WAL)", "internal transfers/s", s_int,
+                 f"goal ≥ 1,000: {'met' if s_int >= 1000 else 'NOT met'}"))
+    rows.append(("SQLite (WAL)", "external transfers/s (3 steps)", statistics.median(exts), ""))
+    server = os.environ.get("TEST_DATABASE_URL")
+    note = ""
+    if server:
+        with _pg_database(server) as db:
+            ints, exts = _measure(f"{server.rsplit('/', 1)[0]}/{db}")
+        p_int = statistics.median(ints)
+        pgb = _pgbench(server)
+        if isinstance(pgb, str):
+            note = pgb
+            rows.append(("PostgreSQL", "internal transfers/s", p_int, ""))
+        else:
+            tps = statistics.median(pgb)
+            ratio = p_int / tps
+            rows.append(("PostgreSQL", "internal transfers/s", p_int,
+                         f"{ratio:.2f} × pgbench (goal ≥ 0.5: "
+                         f"{'met' if ratio >= 0.5 else 'NOT met'})"))
+            rows.append(("PostgreSQL", f"pgbench tpcb-like tps (-c {CLIENTS})", tps, ""))
+        rows.append(("PostgreSQL", "external transfers/s (3 steps)", statistics.median(exts),
+                     f"{statistics.median(exts) / p_int:.2f} × internal"))
+    else:
+        note = "TEST_DATABASE_URL not set: PostgreSQL skipped (run `make bench`)"
+    table = Table(title=f"carbonlink registry: completed transfers/s with all checks and the "
+                  f"journal (median of {RUNS} runs, {CLIENTS} client)")
+    for col in ("backend", "measure", "rate", "note"):
+        table.add_column(col, justify="right" if col == "rate" else "left")
+    for backend, measure, rate, extra in rows:
+        table.add_row(backend, measure, f"{rate:,.0f}", extra)
+    console.print(table)
+    if note:
+        console.print(note)
+
+
+if __name__ == "__main__":
+    main()
