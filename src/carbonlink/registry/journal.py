@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from carbonlink.registry import rawsql as raw
 from carbonlink.registry.db import journal, journal_head
 
 GENESIS = "0" * 64
@@ -32,20 +33,18 @@ def entry_hash(prev_hash: str, seq: int, at: datetime, kind: str, tx_id: int | N
 def append(conn: sa.Connection, at: datetime, kind: str, tx_id: int | None,
            payload: dict[str, Any]) -> str:
     """Append one entry (caller holds the DB transaction); returns its hash."""
-    head = conn.execute(
-        sa.select(journal_head.c.seq, journal_head.c.hash)
-        .where(journal_head.c.id == 1).with_for_update()
-    ).one_or_none()
-    prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS)
+    head = raw.run(conn, "SELECT seq, hash FROM journal_head WHERE id = 1{fu}").first()
+    prev_seq, prev_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     seq = prev_seq + 1
     body = canonical(payload)
     h = entry_hash(prev_hash, seq, at, kind, tx_id, body)
-    conn.execute(journal.insert().values(seq=seq, at=at, kind=kind, tx_id=tx_id, payload=body,
-                                         prev_hash=prev_hash, hash=h))
+    raw.run(conn, "INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (seq, raw.ts(conn, at), kind, tx_id, body, prev_hash, h))
     if head is None:
-        conn.execute(journal_head.insert().values(id=1, seq=seq, hash=h))
+        raw.run(conn, "INSERT INTO journal_head (id, seq, hash) VALUES (1, %s, %s)", (seq, h))
     else:
-        conn.execute(journal_head.update().where(journal_head.c.id == 1).values(seq=seq, hash=h))
+        raw.run(conn, "UPDATE journal_head SET seq = %s, hash = %s WHERE id = 1", (seq, h))
     return h
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from carbonlink.errors import CarbonlinkError, DocumentError
 from carbonlink.registry import journal as jr
+from carbonlink.registry import rawsql as raw
 from carbonlink.registry.accounting import METHODS, CAResult, corresponding_adjustments
 from carbonlink.registry.checks import fail
 from carbonlink.registry.db import (
@@ -551,9 +552,7 @@ class Registry:
         return r
 
     def _lock_accounts(self, conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-        rows = conn.execute(sa.select(accounts).where(accounts.c.id.in_(sorted(set(ids))))
-                            .order_by(accounts.c.id).with_for_update()).all()
-        return {int(r.id): r for r in rows}
+        return raw.lock_accounts(conn, ids)
 
     def _terminal_account(self, conn: Connection, registry: str, type: str) -> int:
         r = conn.execute(sa.select(accounts.c.id).where(
@@ -565,8 +564,7 @@ class Registry:
 
     @staticmethod
     def _check_rep(conn: Connection, account: int, who: str | None, path: str) -> None:
-        reps = conn.execute(sa.select(representatives.c.name).where(
-            representatives.c.account_id == account)).scalars().all()
+        reps = raw.representatives(conn, account)
         if reps and who not in reps:
             fail("A2005", path, f"{who!r} is not a representative of account {account}")
 
@@ -586,21 +584,12 @@ class Registry:
         block; returns one :class:`Piece` per row that now holds exactly the taken units."""
         if serials is not None:
             return self._take_serials(conn, account, serials)
-        q = sa.select(blocks).where(blocks.c.account_id == account, blocks.c.status == "held")
-        if unit_type is not None:
-            q = q.where(blocks.c.unit_type == unit_type)
-        if vintage is not None:
-            q = q.where(blocks.c.vintage == vintage)
-        if authorisation is not None:
-            q = q.where(blocks.c.authorisation_id == authorisation)
-        q = q.order_by(blocks.c.issuing_registry, blocks.c.unit_type, blocks.c.vintage,
-                       blocks.c.serial_start)
         out: list[Piece] = []
         need = quantity
         offset = 0
         page = 64
         while need > 0:
-            rows = conn.execute(q.limit(page).offset(offset)).all()
+            rows = raw.held_page(conn, account, unit_type, vintage, authorisation, page, offset)
             if not rows:
                 break
             offset += page
@@ -644,12 +633,10 @@ class Registry:
         for b in rows:
             lo, hi = max(s, b.serial_start), min(e, b.serial_end)
             if hi < b.serial_end:  # cut off the tail that stays
-                conn.execute(blocks.update().where(blocks.c.id == b.id)
-                             .values(serial_end=hi))
+                raw.set_block_range(conn, b.id, end=hi)
                 self._insert_like(conn, b, hi + 1, b.serial_end)
             if lo > b.serial_start:  # cut off the head that stays
-                conn.execute(blocks.update().where(blocks.c.id == b.id)
-                             .values(serial_start=lo))
+                raw.set_block_range(conn, b.id, start=lo)
                 self._insert_like(conn, b, b.serial_start, lo - 1)
             out.append(self._piece(b.id, b, lo, hi))
         return out
@@ -661,44 +648,35 @@ class Registry:
 
     @staticmethod
     def _insert_like(conn: Connection, b: Any, s: int, e: int) -> int:
-        return int(conn.execute(blocks.insert().values(
-            issuing_registry=b.issuing_registry, unit_type=b.unit_type, vintage=b.vintage,
-            serial_start=s, serial_end=e, account_id=b.account_id, status=b.status,
-            authorisation_id=b.authorisation_id, first_transferred=b.first_transferred,
-            pending_tx=b.pending_tx).returning(blocks.c.id)).scalar_one())
+        return raw.insert_block(conn, b.issuing_registry, b.unit_type, b.vintage, s, e,
+                                b.account_id, b.status, b.authorisation_id,
+                                b.first_transferred, b.pending_tx)
 
     def _split(self, conn: Connection, b: Any, take: int) -> Piece:
         """Split block ``b``: the lower ``take`` serials become a new row (returned); the
         original row keeps the rest. Shrink first, then insert, so no overlap ever exists."""
         s = int(b.serial_start)
-        conn.execute(blocks.update().where(blocks.c.id == b.id)
-                     .values(serial_start=s + take))
+        raw.set_block_range(conn, b.id, start=s + take)
         new_id = self._insert_like(conn, b, s, s + take - 1)
         return self._piece(new_id, b, s, s + take - 1)
 
     @staticmethod
     def _move(conn: Connection, pieces: Sequence[Piece], **values: Any) -> None:
-        ids = [p.block_id for p in pieces]
-        for i in range(0, len(ids), 500):
-            conn.execute(blocks.update().where(blocks.c.id.in_(ids[i:i + 500])).values(**values))
+        raw.move_blocks(conn, [p.block_id for p in pieces], values)
 
     @staticmethod
     def _new_tx(conn: Connection, at: datetime, kind: str, state: str, quantity: int,
                 **values: Any) -> int:
-        return int(conn.execute(transactions.insert().values(
-            kind=kind, state=state, created_at=at, updated_at=at, quantity=quantity, **values)
-            .returning(transactions.c.id)).scalar_one())
+        return raw.insert_tx(conn, at, dict(kind=kind, state=state, quantity=quantity, **values))
 
     @staticmethod
     def _record_pieces(conn: Connection, tx_id: int, pieces: Sequence[Piece],
                        first: set[int] | None = None) -> None:
         if not pieces:
             return
-        conn.execute(transaction_blocks.insert(), [
-            dict(tx_id=tx_id, seq=i, issuing_registry=p.issuing_registry,
-                 unit_type=p.unit_type, vintage=p.vintage, serial_start=p.start,
-                 serial_end=p.end, authorisation_id=p.authorisation_id,
-                 first_transfer=bool(first and p.block_id in first))
+        raw.insert_tx_blocks(conn, [
+            (tx_id, i, p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
+             p.authorisation_id, bool(first and p.block_id in first))
             for i, p in enumerate(pieces)])
 
     @staticmethod

@@ -1,0 +1,126 @@
+"""Hot-path statements as plain driver SQL (built once per dialect, cached).
+
+Building and compiling a SQLAlchemy expression costs more than executing it on a local
+database, and a transfer runs about a dozen statements. These helpers send fixed SQL strings
+straight to the driver (``%s`` placeholders, rewritten to ``?`` for SQLite); psycopg then
+prepares them server-side after a few executions. Row locks (``FOR UPDATE``) are emitted on
+PostgreSQL only — SQLite already holds the database write lock (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+
+_CACHE: dict[tuple[str, str], str] = {}
+BLOCK_COLS = ("id, issuing_registry, unit_type, vintage, serial_start, serial_end, account_id, "
+              "status, authorisation_id, first_transferred, pending_tx")
+
+
+def _pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def sql(conn: Connection, text: str) -> str:
+    """``text`` with ``{fu}`` → ``FOR UPDATE`` (PostgreSQL) and ``%s`` → ``?`` (SQLite)."""
+    key = (conn.dialect.name, text)
+    s = _CACHE.get(key)
+    if s is None:
+        pg = conn.dialect.name == "postgresql"
+        s = text.replace("{fu}", " FOR UPDATE" if pg else "")
+        if not pg:
+            s = s.replace("%s", "?")
+        _CACHE[key] = s
+    return s
+
+
+def ts(conn: Connection, at: datetime) -> Any:
+    """A timestamp parameter stored exactly as SQLAlchemy's SQLite ``DateTime`` stores it."""
+    if _pg(conn):
+        return at
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def run(conn: Connection, text: str, params: Sequence[Any] = ()) -> Any:
+    return conn.exec_driver_sql(sql(conn, text), tuple(params))
+
+
+def lock_accounts(conn: Connection, ids: Sequence[int]) -> dict[int, Row[Any]]:
+    uniq = sorted(set(ids))
+    marks = ", ".join(["%s"] * len(uniq))
+    rows = run(conn, "SELECT id, registry_id, holder_id, type, status, name FROM accounts "
+               f"WHERE id IN ({marks}) ORDER BY id{{fu}}", uniq).all()
+    return {int(r.id): r for r in rows}
+
+
+def representatives(conn: Connection, account: int) -> list[str]:
+    return [str(r[0]) for r in run(
+        conn, "SELECT name FROM representatives WHERE account_id = %s", (account,))]
+
+
+def held_page(conn: Connection, account: int, unit_type: str | None, vintage: int | None,
+              authorisation: str | None, limit: int, offset: int) -> list[Row[Any]]:
+    where: list[str] = ["account_id = %s", "status = 'held'"]
+    params: list[Any] = [account]
+    for col, val in (("unit_type", unit_type), ("vintage", vintage),
+                     ("authorisation_id", authorisation)):
+        if val is not None:
+            where.append(f"{col} = %s")
+            params.append(val)
+    params += [limit, offset]
+    return list(run(conn, f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
+                    "ORDER BY issuing_registry, unit_type, vintage, serial_start "
+                    "LIMIT %s OFFSET %s", params).all())
+
+
+def set_block_range(conn: Connection, block_id: int, start: int | None = None,
+                    end: int | None = None) -> None:
+    if start is not None:
+        run(conn, "UPDATE blocks SET serial_start = %s WHERE id = %s", (start, block_id))
+    if end is not None:
+        run(conn, "UPDATE blocks SET serial_end = %s WHERE id = %s", (end, block_id))
+
+
+def insert_block(conn: Connection, issuing_registry: str, unit_type: str, vintage: int,
+                 start: int, end: int, account_id: int, status: str,
+                 authorisation_id: str | None, first_transferred: bool,
+                 pending_tx: int | None) -> int:
+    return int(run(conn, "INSERT INTO blocks (issuing_registry, unit_type, vintage, "
+                   "serial_start, serial_end, account_id, status, authorisation_id, "
+                   "first_transferred, pending_tx) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                   "%s) RETURNING id",
+                   (issuing_registry, unit_type, vintage, start, end, account_id, status,
+                    authorisation_id, bool(first_transferred), pending_tx)).scalar_one())
+
+
+def move_blocks(conn: Connection, ids: Sequence[int], values: dict[str, Any]) -> None:
+    cols = sorted(values)
+    sets = ", ".join(f"{c} = %s" for c in cols)
+    vals = [bool(values[c]) if c == "first_transferred" else values[c] for c in cols]
+    for i in range(0, len(ids), 200):
+        chunk = list(ids[i:i + 200])
+        marks = ", ".join(["%s"] * len(chunk))
+        run(conn, f"UPDATE blocks SET {sets} WHERE id IN ({marks})", [*vals, *chunk])
+
+
+def insert_tx(conn: Connection, at: datetime, values: dict[str, Any]) -> int:
+    values = {**values, "created_at": ts(conn, at), "updated_at": ts(conn, at)}
+    for k in ("expires_at",):
+        if isinstance(values.get(k), datetime):
+            values[k] = ts(conn, values[k])
+    cols = sorted(values)
+    marks = ", ".join(["%s"] * len(cols))
+    return int(run(conn, f"INSERT INTO transactions ({', '.join(cols)}) VALUES ({marks}) "
+                   "RETURNING id", [values[c] for c in cols]).scalar_one())
+
+
+def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """rows: (tx_id, seq, issuing_registry, unit_type, vintage, start, end, auth, first)."""
+    if rows:
+        conn.exec_driver_sql(sql(conn, "INSERT INTO transaction_blocks (tx_id, seq, "
+                                 "issuing_registry, unit_type, vintage, serial_start, "
+                                 "serial_end, authorisation_id, first_transfer) VALUES "
+                                 "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
