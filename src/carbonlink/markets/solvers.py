@@ -8,9 +8,11 @@ Competitive equilibrium of linked markets = the minimum of
 subject to, for each market i (rows named as in the code):
 
 * ``balance[i]``  emissions ≤ cap + released − withheld − exports + Σ factor·imports
-  + Σ (1 − discount)·offsets used — its dual is the market's allowance **price**;
+  + Σ (1 − discount)·offsets used;
 * ``exports[i]``  exports ≤ cap + released − withheld (units are surrendered where they
-  arrive, never re-exported);
+  arrive, never re-exported) — the market's allowance **price** is the value of one more
+  allowance issued, i.e. the sum of the duals of these two rows (the export row binds only
+  when a market sells every allowance it issued);
 * ``entity[l]``   factor·flow ≤ entity_share · emissions of ``to`` (entity-level limit: with
   one representative entity per market, the aggregate limit is exact, and its dual makes the
   mac a blend of the domestic and the foreign price);
@@ -58,6 +60,9 @@ IntArray = npt.NDArray[np.int64]
 REFINE_POINTS = 48
 #: step curves with at most this many segments are represented exactly from the start
 EXACT_BELOW = 256
+#: grid points per refinement of a linear curve, and the width (relative to its range) to reach
+LINEAR_POINTS = 64
+LINEAR_TOL = 1e-10
 MAX_REFINEMENTS = 60
 
 
@@ -125,68 +130,135 @@ def _new_highs() -> highspy.Highs:
 # ------------------------------------------------------------------------------------------
 @dataclass
 class _Block:
-    """Columns representing one curve: bounds, unit costs, optional quadratic term."""
+    """Columns representing one curve: bounds and unit costs (Σ columns = the quantity)."""
 
     upper: FloatArray
     cost: FloatArray
-    hess: float | None = None  # linear curve: a single column with cost hess·x²/2
-    cap: float | None = None  # extra row Σ columns ≤ cap (plain formulation)
+    cap: float | None = None  # extra row Σ columns ≤ cap (plain formulation of raw options)
 
 
-def _subset_block(curve: Curve, subset: IntArray) -> _Block:
-    assert curve.q is not None and curve.cum_cost is not None
-    q = curve.q[subset]
-    cc = curve.cum_cost[subset]
-    width = np.diff(q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(width > 0, np.diff(cc) / np.where(width > 0, width, 1.0), 0.0)
-    return _Block(upper=width, cost=slope)
+class _Rep:
+    """How one curve enters the program; :meth:`refine` says whether to solve again."""
+
+    def block(self) -> _Block:
+        raise NotImplementedError
+
+    def refine(self, x: float) -> bool:
+        return False
 
 
-def _plain_block(curve: Curve, options: tuple[FloatArray, FloatArray] | None) -> _Block:
-    if curve.kind == "linear":
-        return _Block(upper=np.array([curve.capacity]), cost=np.zeros(1), hess=curve.slope)
-    if options is None:
-        assert curve.q is not None and curve.unit_cost is not None
-        return _Block(upper=np.diff(curve.q), cost=curve.unit_cost.copy())
-    qty, cost = options
-    total = float(qty.sum())
-    cap = curve.capacity if total > curve.capacity * (1 + 1e-12) else None
-    return _Block(upper=qty.astype(np.float64), cost=cost.astype(np.float64), cap=cap)
+def _needs(points: FloatArray, x: float, tol: float) -> list[tuple[int, int]]:
+    """Segments (index pairs into ``points``) around ``x`` that are wider than ``tol``.
 
-
-def _initial_subset(curve: Curve) -> IntArray | None:
-    n = curve.n_segments
-    if curve.kind == "linear" or n <= EXACT_BELOW:
-        return None
-    return np.unique(np.linspace(0, n, REFINE_POINTS + 1).round().astype(np.int64))
-
-
-def _refine(curve: Curve, subset: IntArray, x: float) -> IntArray | None:
-    """Refined subset if ``x`` is not where the subset represents the curve exactly."""
-    assert curve.q is not None
-    q = curve.q
-    scale = max(float(q[-1]), 1e-300)
-    tol = 1e-9 * scale
-    qs = q[subset]
-    k = int(np.searchsorted(qs, x, side="right")) - 1  # qs[k] <= x
-    k = min(max(k, 0), len(subset) - 2)
-    lo, hi = int(subset[k]), int(subset[k + 1])
-    need: list[tuple[int, int]] = []
-    on_left = abs(x - float(q[lo])) <= tol
-    on_right = abs(x - float(q[hi])) <= tol
+    ``x`` inside a segment: that segment; ``x`` on a breakpoint: both neighbouring segments.
+    """
+    k = int(np.searchsorted(points, x, side="right")) - 1
+    k = min(max(k, 0), len(points) - 2)
+    near = 1e-9 * max(float(points[-1]), 1e-300)
+    on_left = abs(x - float(points[k])) <= near
+    on_right = abs(x - float(points[k + 1])) <= near
     if on_left or on_right:
-        j = k if on_left else k + 1  # position in subset of the breakpoint x sits on
-        if j > 0 and subset[j] - subset[j - 1] > 1:
-            need.append((int(subset[j - 1]), int(subset[j])))
-        if j < len(subset) - 1 and subset[j + 1] - subset[j] > 1:
-            need.append((int(subset[j]), int(subset[j + 1])))
-    elif hi - lo > 1:
-        need.append((lo, hi))
-    if not need:
-        return None
-    extra = [np.linspace(a, b, REFINE_POINTS + 1).round().astype(np.int64) for a, b in need]
-    return np.unique(np.concatenate([subset, *extra]))
+        j = k if on_left else k + 1
+        cands = [(j - 1, j), (j, j + 1)]
+    else:
+        cands = [(k, k + 1)]
+    return [(a, b) for a, b in cands if a >= 0 and b < len(points) and points[b] - points[a] > tol]
+
+
+class _StepsRep(_Rep):
+    """A merit-order curve on a subset of its breakpoints (interpolated: an upper bound of the
+    true cost, exact at the subset), refined around the solution until exact there."""
+
+    def __init__(self, curve: Curve) -> None:
+        self.curve = curve
+        n = curve.n_segments
+        self.subset: IntArray | None = None
+        if n > EXACT_BELOW:
+            self.subset = np.unique(np.linspace(0, n, REFINE_POINTS + 1).round().astype(np.int64))
+
+    def block(self) -> _Block:
+        c = self.curve
+        assert c.q is not None and c.cum_cost is not None and c.unit_cost is not None
+        if self.subset is None:
+            return _Block(upper=np.diff(c.q), cost=c.unit_cost.copy())
+        q = c.q[self.subset]
+        width = np.diff(q)
+        safe = np.where(width > 0, width, 1.0)
+        slope = np.where(width > 0, np.diff(c.cum_cost[self.subset]) / safe, 0.0)
+        return _Block(upper=width, cost=slope)
+
+    def refine(self, x: float) -> bool:
+        if self.subset is None:
+            return False
+        assert self.curve.q is not None
+        qs = self.curve.q[self.subset]
+        # a subset segment is exact when it spans one true segment (index gap 1)
+        gaps = [(a, b) for a, b in _needs(qs, x, -1.0) if self.subset[b] - self.subset[a] > 1]
+        if not gaps:
+            return False
+        extra = [np.linspace(self.subset[a], self.subset[b], REFINE_POINTS + 1).round().astype(np.int64)
+                 for a, b in gaps]
+        self.subset = np.unique(np.concatenate([self.subset, *extra]))
+        return True
+
+
+class _RawRep(_Rep):
+    """Plain formulation: every raw option its own column."""
+
+    def __init__(self, curve: Curve) -> None:
+        self.curve = curve
+
+    def block(self) -> _Block:
+        c = self.curve
+        if c.options is None:
+            assert c.q is not None and c.unit_cost is not None
+            return _Block(upper=np.diff(c.q), cost=c.unit_cost.copy())
+        qty, cost = c.options
+        cap = c.capacity if float(qty.sum()) > c.capacity * (1 + 1e-12) else None
+        return _Block(upper=qty.astype(np.float64), cost=cost.astype(np.float64), cap=cap)
+
+
+class _LinearRep(_Rep):
+    """A linear MAC (quadratic cost) on a grid of breakpoints, refined geometrically around
+    the solution until the segments there are narrower than ``LINEAR_TOL`` of the range: the
+    price error is then at most slope · width (≈1e-10 relative)."""
+
+    def __init__(self, curve: Curve, upper: float) -> None:
+        self.slope = curve.slope
+        self.top = max(upper, 0.0)
+        self.points = np.linspace(0.0, self.top, LINEAR_POINTS + 1)
+
+    def block(self) -> _Block:
+        p = self.points
+        return _Block(upper=np.diff(p), cost=0.5 * self.slope * (p[1:] + p[:-1]))
+
+    def refine(self, x: float) -> bool:
+        if self.top <= 0:
+            return False
+        wide = _needs(self.points, x, LINEAR_TOL * self.top)
+        if not wide:
+            return False
+        extra = [np.linspace(self.points[a], self.points[b], LINEAR_POINTS + 1) for a, b in wide]
+        self.points = np.unique(np.concatenate([self.points, *extra]))
+        return True
+
+
+def _representations(net: Network, engine: Engine) -> list[_Rep]:
+    reps: list[_Rep] = []
+    for m in net.markets:
+        if m.curve.kind == "linear":
+            reps.append(_LinearRep(m.curve, min(m.bau, m.curve.capacity)))
+        else:
+            reps.append(_RawRep(m.curve) if engine is Engine.plain else _StepsRep(m.curve))
+    for off in net.offsets:
+        if off.curve.kind == "linear":
+            # never worth buying more offsets than every accepting market's emissions need
+            need = sum(min(a.limit, net.markets[a.market].bau / max(a.factor, 1e-12))
+                       for a in off.accepted)
+            reps.append(_LinearRep(off.curve, min(need, off.curve.capacity)))
+        else:
+            reps.append(_RawRep(off.curve) if engine is Engine.plain else _StepsRep(off.curve))
+    return reps
 
 
 # ------------------------------------------------------------------------------------------
@@ -199,7 +271,6 @@ class _Program:
         self.lower: list[FloatArray] = []
         self.upper: list[FloatArray] = []
         self.cost: list[FloatArray] = []
-        self.hess: dict[int, float] = {}
         self.rows: list[int] = []
         self.cols: list[FloatArray | IntArray] = []
         self.vals: list[FloatArray] = []
@@ -256,24 +327,10 @@ class _Program:
         lp.a_matrix_.value_ = mat.data
         model = highspy.HighsModel()
         model.lp_ = lp
-        if self.hess:
-            hc = np.array(sorted(self.hess), dtype=np.int64)
-            start = np.searchsorted(hc, np.arange(self.ncol + 1)).astype(np.int32)
-            hs = highspy.HighsHessian()
-            hs.dim_ = self.ncol
-            hs.format_ = highspy.HessianFormat.kTriangular
-            hs.start_ = start
-            hs.index_ = hc.astype(np.int32)
-            hs.value_ = np.array([self.hess[int(i)] for i in hc], dtype=np.float64)
-            model.hessian_ = hs
         h = _new_highs()
         h.setOptionValue("primal_feasibility_tolerance", 1e-10)
         h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        if self.hess:
-            # the default 1e-7 regularisation shifts QP prices by ~1e-7 relative
-            h.setOptionValue("qp_regularization_value", 1e-12)
-        status = h.passModel(model)
-        if status == highspy.HighsStatus.kError:
+        if h.passModel(model) == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the network program")
         h.run()
         ms = h.getModelStatus()
@@ -292,7 +349,8 @@ def _scales(net: Network) -> tuple[float, float]:
     sq = max([m.bau for m in net.markets] + [m.cap for m in net.markets] + [1e-9])
     prices: list[float] = []
     for m in net.markets:
-        prices.append(m.curve.marginal(max(m.bau - m.cap, 0.0)))
+        # the price at half of the curve: independent of how tight the cap is
+        prices.append(m.curve.marginal(0.5 * min(m.bau, m.curve.capacity)))
         prices.extend(p for p in (m.ceiling_price, m.floor_price) if p)
     prices.extend(lk.tax for lk in net.links)
     sp = max([p for p in prices if math.isfinite(p)] + [0.0])
@@ -303,64 +361,32 @@ def solve_network(net: Network, engine: Engine | str = Engine.fast) -> RawSoluti
     """Solve the network program (``plain``: each raw option its own column)."""
     engine = Engine(engine)
     sq, sp = _scales(net)
-    curves = [m.curve for m in net.markets] + [o.curve for o in net.offsets]
-    if engine is Engine.plain:
-        raw = [c.options for c in curves]
-        subsets: list[IntArray | None] = [None] * len(curves)
-    else:
-        raw = [None] * len(curves)
-        subsets = [_initial_subset(c) for c in curves]
+    reps = _representations(net, engine)
     refinements = 0
     solves = 0
     while True:
-        sol, xs = _solve_once(net, engine, curves, subsets, raw, sq, sp)
+        sol, xs = _solve_once(net, reps, sq, sp)
         solves += 1
-        if sol.status is not SolveStatus.optimal or engine is Engine.plain:
+        if sol.status is not SolveStatus.optimal:
             break
-        changed = False
-        for j, (curve, subset) in enumerate(zip(curves, subsets, strict=True)):
-            if subset is None:
-                continue
-            new = _refine(curve, subset, xs[j])
-            if new is not None:
-                subsets[j] = new
-                changed = True
-        if not changed:
+        changed = [rep.refine(x) for rep, x in zip(reps, xs, strict=True)]
+        if not any(changed):
             break
         refinements += 1
         if refinements > MAX_REFINEMENTS:
-            raise SolverError("windowed solve did not settle; use engine='plain'")
+            raise SolverError("the refined solve did not settle; try engine='plain'")
     sol.solves = solves
     sol.refinements = refinements
     return sol
 
 
-def _block_for(curve: Curve, subset: IntArray | None,
-               raw: tuple[FloatArray, FloatArray] | None, engine: Engine) -> _Block:
-    if curve.kind == "linear":
-        return _Block(upper=np.array([curve.capacity]), cost=np.zeros(1), hess=curve.slope)
-    if engine is Engine.plain:
-        return _plain_block(curve, raw)
-    if subset is None:
-        assert curve.q is not None and curve.unit_cost is not None
-        return _Block(upper=np.diff(curve.q), cost=curve.unit_cost.copy())
-    return _subset_block(curve, subset)
-
-
-def _solve_once(net: Network, engine: Engine, curves: list[Curve],
-                subsets: list[IntArray | None],
-                raw: list[tuple[FloatArray, FloatArray] | None],
-                sq: float, sp: float) -> tuple[RawSolution, list[float]]:
-    nm, nl, nk = len(net.markets), len(net.links), len(net.offsets)
+def _solve_once(net: Network, reps: list[_Rep], sq: float,
+                sp: float) -> tuple[RawSolution, list[float]]:
+    nm, nl = len(net.markets), len(net.links)
     prog = _Program()
     # --- columns -------------------------------------------------------------------------
-    blocks = [_block_for(c, s, r, engine) for c, s, r in zip(curves, subsets, raw, strict=True)]
-    block_cols: list[IntArray] = []
-    for b in blocks:
-        cols = prog.add_cols(b.upper / sq, b.cost / sp)
-        if b.hess is not None:
-            prog.hess[int(cols[0])] = b.hess * sq / sp
-        block_cols.append(cols)
+    blocks = [rep.block() for rep in reps]
+    block_cols = [prog.add_cols(b.upper / sq, b.cost / sp) for b in blocks]
     rel_cols: list[int | None] = []
     wh_cols: list[int | None] = []
     for m in net.markets:
@@ -397,11 +423,13 @@ def _solve_once(net: Network, engine: Engine, curves: list[Curve],
     for li, lk in enumerate(net.links):
         prog.coef(bal[lk.src], flow_cols[li:li + 1], 1.0)
         prog.coef(bal[lk.dst], flow_cols[li:li + 1], -lk.factor)
+    exp_rows: dict[int, int] = {}
     for i, m in enumerate(net.markets):
         out = [li for li, lk in enumerate(net.links) if lk.src == i]
         if not out:
             continue
         r = prog.add_row(-math.inf, m.cap / sq)
+        exp_rows[i] = r
         prog.coef(r, flow_cols[out], 1.0)
         if rel_cols[i] is not None:
             prog.coef(r, np.array([rel_cols[i]]), -1.0)
@@ -417,7 +445,6 @@ def _solve_once(net: Network, engine: Engine, curves: list[Curve],
         prog.coef(r, flow_cols[li:li + 1], lk.factor)
         prog.coef(r, block_cols[lk.dst], lam)
         ent_rows[li] = r
-    off_rows = []
     for k, off in enumerate(net.offsets):
         for a_i, acc in enumerate(off.accepted):
             prog.coef(bal[acc.market], use_cols[k][a_i:a_i + 1], -acc.factor)
@@ -429,7 +456,6 @@ def _solve_once(net: Network, engine: Engine, curves: list[Curve],
         r = prog.add_row(-math.inf, 0.0)
         prog.coef(r, use_cols[k], 1.0)
         prog.coef(r, block_cols[nm + k], -1.0)
-        off_rows.append(r)
     status, x, row_dual, col_dual = prog.solve()
     totals = [float(x[c].sum()) * sq for c in block_cols]
     sol = RawSolution(
@@ -440,8 +466,13 @@ def _solve_once(net: Network, engine: Engine, curves: list[Curve],
         flow=x[flow_cols] * sq if nl else np.zeros(0),
         offset_use=[x[c] * sq for c in use_cols],
         offset_supplied=np.array(totals[nm:]),
-        price=np.maximum(-row_dual[bal] * sp, 0.0) if status == "optimal" else np.full(nm, np.nan),
-        offset_price=(np.maximum(-row_dual[off_rows] * sp, 0.0) if nk else np.zeros(0)),
+        # one more allowance issued relaxes the balance and the export row: both duals
+        price=(np.maximum(-(row_dual[bal] + np.array([row_dual[exp_rows[i]] if i in exp_rows else 0.0
+                                                       for i in range(nm)])) * sp, 0.0)
+               if status == "optimal" else np.full(nm, np.nan)),
+        # the offset price is the supply curve at the quantity supplied (the issue's definition);
+        # the row dual may sit anywhere up to the buyers' prices when every usage limit binds
+        offset_price=np.array([off.curve.marginal(t) for off, t in zip(net.offsets, totals[nm:], strict=True)]),
         quota_rent_unit=(np.maximum(-col_dual[flow_cols] * sp, 0.0) if nl else np.zeros(0)),
         entity_dual=np.array([
             max(-row_dual[ent_rows[li]] * sp, 0.0) if li in ent_rows else 0.0 for li in range(nl)
