@@ -48,11 +48,17 @@ def run(conn: Connection, text: str, params: Sequence[Any] = ()) -> Any:
     return conn.exec_driver_sql(sql(conn, text), tuple(params))
 
 
-def lock_accounts(conn: Connection, ids: Sequence[int]) -> dict[int, Row[Any]]:
+def lock_accounts(conn: Connection, ids: Sequence[int],
+                  who: str | None = None) -> dict[int, Row[Any]]:
+    """Lock accounts in id order; each row also says whether it lists representatives
+    (``n_reps``) and whether ``who`` is one of them (``is_rep``)."""
     uniq = sorted(set(ids))
     marks = ", ".join(["%s"] * len(uniq))
-    rows = run(conn, "SELECT id, registry_id, holder_id, type, status, name FROM accounts "
-               f"WHERE id IN ({marks}) ORDER BY id{{fu}}", uniq).all()
+    rows = run(conn, "SELECT id, registry_id, holder_id, type, status, name, "
+               "(SELECT COUNT(*) FROM representatives r WHERE r.account_id = accounts.id) "
+               "AS n_reps, (SELECT COUNT(*) FROM representatives r WHERE r.account_id = "
+               "accounts.id AND r.name = %s) AS is_rep FROM accounts "
+               f"WHERE id IN ({marks}) ORDER BY id{{fu}}", [who or "", *uniq]).all()
     return {int(r.id): r for r in rows}
 
 
@@ -124,3 +130,56 @@ def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                                  "issuing_registry, unit_type, vintage, serial_start, "
                                  "serial_end, authorisation_id, first_transfer) VALUES "
                                  "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
+
+
+_TAIL_PG = """
+WITH t AS (
+  INSERT INTO transactions ({cols}) VALUES ({marks}) RETURNING id
+), m AS (
+  UPDATE blocks SET {sets} WHERE id = ANY(%s)
+), tb AS (
+  INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
+                                  serial_start, serial_end, authorisation_id, first_transfer)
+  SELECT t.id, v.seq, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
+  FROM t, unnest(%s::int[], %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bigint[],
+                 %s::text[]) AS v(seq, reg, ut, vin, s, e, auth)
+), h AS (
+  SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE
+), n AS (
+  SELECT h.seq + 1 AS seq, h.hash AS prev, t.id AS tx_id,
+         encode(sha256(convert_to(h.hash || '|' || (h.seq + 1)::text || '|' || %s::text
+                || '|' || %s::text || '|' || t.id::text || '|' || %s::text, 'UTF8')), 'hex')
+         AS hash
+  FROM h, t
+), j AS (
+  INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
+  SELECT n.seq, %s, %s, n.tx_id, %s, n.prev, n.hash FROM n
+)
+UPDATE journal_head SET seq = n.seq, hash = n.hash FROM n WHERE journal_head.id = 1
+RETURNING n.tx_id
+"""
+
+
+def tail_pg(conn: Connection, at: datetime, tx_values: dict[str, Any], block_ids: Sequence[int],
+            block_values: dict[str, Any], pieces: Sequence[tuple[str, str, int, int, int,
+                                                                  str | None]],
+            kind: str, payload: str) -> int:
+    """PostgreSQL only: insert the transaction, move its blocks, record them and append the
+    journal entry (hash computed by the server with the same formula as
+    :func:`carbonlink.registry.journal.entry_hash`) in **one statement**. Returns the
+    transaction id. The journal head exists once any registry exists (``add_registry`` writes
+    the first entry); without it the statement would write no journal entry, so it fails."""
+    values = {**tx_values, "created_at": at, "updated_at": at}
+    cols = sorted(values)
+    bcols = sorted(block_values)
+    text = _TAIL_PG.format(cols=", ".join(cols), marks=", ".join(["%s"] * len(cols)),
+                           sets=", ".join(f"{c} = %s" for c in bcols))
+    params: list[Any] = [values[c] for c in cols]
+    params += [block_values[c] for c in bcols]
+    params.append(list(block_ids))
+    params += [list(range(len(pieces)))] + [[p[i] for p in pieces] for i in range(6)]
+    params += [at.isoformat(), kind, payload, at, kind, payload]
+    r = conn.exec_driver_sql(text, tuple(params)).first()
+    if r is None:
+        raise RuntimeError("journal head row missing: the registry database is inconsistent")
+    return int(r[0])

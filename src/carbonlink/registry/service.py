@@ -551,8 +551,9 @@ class Registry:
             fail("R1005", path, f"no registry {id!r}")
         return r
 
-    def _lock_accounts(self, conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-        return raw.lock_accounts(conn, ids)
+    def _lock_accounts(self, conn: Connection, ids: Sequence[int],
+                       who: str | None = None) -> dict[int, Any]:
+        return raw.lock_accounts(conn, ids, who)
 
     def _terminal_account(self, conn: Connection, registry: str, type: str) -> int:
         r = conn.execute(sa.select(accounts.c.id).where(
@@ -834,7 +835,7 @@ class Registry:
         when = _naive(at)
 
         def go(conn: Connection) -> Receipt:
-            accs = self._lock_accounts(conn, [from_account, to_account])
+            accs = self._lock_accounts(conn, [from_account, to_account], by)
             src, dst = accs.get(from_account), accs.get(to_account)
             if src is None or src.status != "open":
                 fail("A2001", "from_account", f"account {from_account} " +
@@ -849,13 +850,28 @@ class Registry:
             if dst.type not in HOLDING_TYPES:
                 fail("A2003", "to_account", f"transfers go to holding accounts; use surrender, "
                      f"use, cancel or retire for {dst.type}")
-            self._check_rep(conn, from_account, by, "by")
+            if src.n_reps and not src.is_rep:
+                fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
             external = src.registry_id != dst.registry_id
             pieces = self._take(conn, from_account, quantity, unit_type=unit_type,
                                 vintage=vintage, authorisation=authorisation, serials=serials)
             for p in pieces:
                 if p.unit_type not in ACCOUNT_UNITS[dst.type]:
                     fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
+            if not external and conn.dialect.name == "postgresql":
+                payload = jr.canonical({
+                    "from": from_account, "to": to_account, "quantity": quantity,
+                    "blocks": self._blocks_payload(pieces)})
+                ptx = raw.tail_pg(
+                    conn, when, dict(kind="internal_transfer", state="completed",
+                                     quantity=quantity, from_account=from_account,
+                                     to_account=to_account, unit_type=unit_type,
+                                     vintage=vintage, proposer=by),
+                    [p.block_id for p in pieces], {"account_id": to_account},
+                    [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
+                      p.authorisation_id) for p in pieces], "internal_transfer", payload)
+                return Receipt(ptx, "internal_transfer", "completed", quantity,
+                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
             if not external:
                 tx = self._new_tx(conn, when, "internal_transfer", "completed", quantity,
                                   from_account=from_account, to_account=to_account,
