@@ -135,3 +135,18 @@ def test_registry_ids_are_checked(reg: Registry) -> None:
     reg.add_registry("CHE01", at=T0)
     with pytest.raises(DocumentError):
         reg.add_registry("CHE01", at=T0)
+
+
+def test_compact_merges_adjacent_blocks_and_conserves(reg: Registry, world: World) -> None:
+    reg.issue(world.seller, 100, vintage=2026, at=T1)
+    other = reg.open_account("GHA01", at=T1)
+    for _ in range(5):
+        reg.transfer(world.seller, other, 10, by="alice", at=T1)
+    reg.transfer(other, world.seller, 0, serials=("GHA01", "allowance", 2026, 21, 30), at=T1)
+    assert len(reg.holdings()) == 6
+    assert reg.compact(at=T1) == 2
+    rows = [(b["serial_start"], b["serial_end"], b["account_id"]) for b in reg.holdings()]
+    assert rows == [(1, 20, other), (21, 30, world.seller), (31, 50, other),
+                    (51, 100, world.seller)]
+    assert reg.balance(world.seller) == 60 and reg.balance(other) == 40
+    assert reg.verify() == []

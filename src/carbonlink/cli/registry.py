@@ -286,6 +286,13 @@ def holdings(account_id: Annotated[int | None, typer.Argument()] = None,
         out.print(t)
 
 
+@registry_app.command("compact")
+def compact(db: Db = None, at: At = None) -> None:
+    """Merge adjacent serial blocks with identical attributes (quantity conserved)."""
+    with _open(db) as r:
+        out.print(f"merged away {r.compact(at=_dt(at))} block row(s)")
+
+
 @registry_app.command("ndc")
 def ndc(party: str, method: Annotated[str, typer.Option(
         help="trajectory, averaging or multi_year")], first_year: int, last_year: int,

@@ -1222,6 +1222,44 @@ class Registry:
                               unit_type=unit_type, vintage=vintage, authorisation=None,
                               serials=serials, year=None, purpose=None, by=by, at=at)
 
+    def compact(self, *, at: datetime | None = None) -> int:
+        """Merge adjacent serial blocks that share everything but their range (same account,
+        status, authorisation, first-transfer status, no escrow); returns the number of rows
+        removed. Quantity is conserved; the merge is journaled like any other change."""
+        when = _naive(at)
+
+        def go(conn: Connection) -> int:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("LOCK TABLE blocks IN SHARE ROW EXCLUSIVE MODE")
+            rows = conn.execute(sa.select(blocks).where(blocks.c.pending_tx.is_(None))
+                                .order_by(blocks.c.issuing_registry, blocks.c.unit_type,
+                                          blocks.c.vintage, blocks.c.serial_start)).all()
+            merged: list[list[Any]] = []   # [keep_id, end, [absorbed ids]]
+            prev: Any = None
+            for b in rows:
+                same = prev is not None and (
+                    (prev.issuing_registry, prev.unit_type, prev.vintage, prev.account_id,
+                     prev.status, prev.authorisation_id, bool(prev.first_transferred))
+                    == (b.issuing_registry, b.unit_type, b.vintage, b.account_id, b.status,
+                        b.authorisation_id, bool(b.first_transferred))
+                    and merged and merged[-1][1] + 1 == b.serial_start)
+                if same:
+                    merged[-1][1] = int(b.serial_end)
+                    merged[-1][2].append(int(b.id))
+                else:
+                    merged.append([int(b.id), int(b.serial_end), []])
+                prev = b
+            removed = 0
+            for keep, end, gone in merged:
+                if not gone:
+                    continue
+                conn.execute(blocks.delete().where(blocks.c.id.in_(gone)))
+                conn.execute(blocks.update().where(blocks.c.id == keep).values(serial_end=end))
+                removed += len(gone)
+            jr.append(conn, when, "blocks.compact", None, {"rows_removed": removed})
+            return removed
+        return self._run(go)
+
     # ------------------------------------------------------------------ accounting
     def ca_ledger(self, party: str) -> tuple[dict[int, int], dict[int, int]]:
         """Per-year ITMOs first transferred (added) and used (subtracted) by ``party``."""
