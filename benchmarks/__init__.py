@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): run outside the test suite, print tables, assert nothing."""
