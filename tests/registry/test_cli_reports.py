@@ -131,3 +131,51 @@ def test_calendar_and_outlines(reg: Registry, world: World) -> None:
     reg.report_emissions("GHA", 2026, 1000, at=T1)
     reg_info = reg.regular_information("GHA")
     assert "| 2026 | 1000 | 40 | 0 | 40 | 1040 |" in reg_info
+
+
+def test_cli_other_commands(database_url: str, capsys: pytest.CaptureFixture[str],
+                            tmp_path: Path) -> None:
+    db = ["--db", database_url]
+    at = ["--at", "2026-03-01T10:00:00"]
+    run(capsys, "registry", "init", *db)
+    run(capsys, "registry", "create", "GHA01", *db, "--at", "2026-01-02")
+    run(capsys, "registry", "create", "CHE01", *db, "--at", "2026-01-02")
+    _, o, _ = run(capsys, "registry", "holder", "CHE01", "Buyer AG", "--country", "CHE", *db)
+    holder = o.split()[1]
+    _, o, _ = run(capsys, "registry", "account", "CHE01", "--holder", holder, *db)
+    buyer = o.split()[1]
+    run(capsys, "registry", "authorise", "A1", "--approach", "CA0007", "--registry", "GHA01",
+        "--quantity", "100", "--vintages", "2026-2027", "--valid-from", "2026-01-01",
+        "--entity", holder, *db, "--at", "2026-01-03")
+    link = tmp_path / "l.yaml"
+    link.write_text("links:\n  - from: GHA01\n    to: CHE01\n    unit_types: [itmo, allowance]\n")
+    run(capsys, "registry", "link", "add", str(link), *db)
+    for args in (["issue", "1", "50", "--vintage", "2026", "--unit-type", "itmo",
+                  "--authorisation", "A1"], ["issue", "1", "20", "--vintage", "2026"]):
+        assert run(capsys, "registry", *args, *db, *at)[0] == 0
+    _, o, _ = run(capsys, "registry", "transfer", "1", buyer, "0", "--serials",
+                  "GHA01:itmo:2026:1-30", *db, *at)
+    tx = o.split()[1].rstrip(":")
+    assert run(capsys, "registry", "reject", tx, *db, *at)[0] == 0
+    _, o, _ = run(capsys, "registry", "transfer", "1", buyer, "30", "--unit-type", "itmo", *db,
+                  *at)
+    tx = o.split()[1].rstrip(":")
+    assert run(capsys, "registry", "approve", tx, "--by", "x", *db, *at)[0] == 0
+    assert run(capsys, "registry", "accept", tx, *db, *at)[0] == 0
+    _, o, _ = run(capsys, "registry", "transfer", "1", buyer, "5", "--unit-type", "allowance",
+                  "--by", "p", *db, *at)
+    assert run(capsys, "registry", "expire", *db, "--at", "2026-04-01")[0] == 0
+    ok = [["use", buyer, "10", "--year", "2026"], ["cancel", buyer, "5", "--purpose", "omge"],
+          ["surrender", "1", "5", "--year", "2026", "--unit-type", "allowance"],
+          ["retire", "1", "1"], ["cancel", "1", "1"], ["compact"], ["holdings"],
+          ["ndc", "CHE", "--method", "averaging", "2026", "2028"],
+          ["emissions", "CHE", "2026", "4000"], ["ca", "CHE"], ["finalise", "GHA", "2020", "2021"],
+          ["report", "initial", "GHA"], ["report", "regular", "CHE"],
+          ["calendar", "--party", "GHA"], ["verify"]]
+    for args in ok:
+        code, o, e = run(capsys, "registry", *args, *db)
+        assert code == 0, (args, e)
+    code, o, e = run(capsys, "registry", "cancel", buyer, "5", "--purpose", "oimp", *db)
+    assert code == 2 and "U5006" in e  # A1 authorises NDC only
+    code, _, e = run(capsys, "registry", "report", "aef", "CHE", "2026", "--format", "pdf", *db)
+    assert code == 2 and "--format" in e
