@@ -211,12 +211,14 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any], *,
          "used": _clean(np.array([float(u.sum()) for u in sol.offset_use]), qscale)},
         index=pd.Index([o.id for o in net.offsets], name="id"))
     emissions = float(markets["emissions"].sum())
+    cscale = max([1.0] + [abs(float(v)) for v in autarky_cost if math.isfinite(v)])
+    markets["gain"] = _clean(markets["gain"].to_numpy(), cscale)
     totals = {
         "emissions": emissions,
         "autarky_emissions": autarky_emissions,
-        "emissions_change": emissions - autarky_emissions,
+        "emissions_change": float(_clean(np.array([emissions - autarky_emissions]), qscale)[0]),
         "abatement_cost": float(markets["abatement_cost"].sum()),
-        "gain": float(markets["gain"].sum()),
+        "gain": float(_clean(np.array([markets["gain"].sum()]), cscale)[0]),
     }
     diagnostics = {
         "engine": Engine(engine).value, "solves": sol.solves + aut.solves,
