@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,9 +12,7 @@ class Settings(BaseSettings):
 
     #: SQLAlchemy URL of the registry database (SQLite file by default, PostgreSQL by URL).
     database_url: str = "sqlite:///carbonlink-registry.db"
-    #: Folder with the shipped reference data (ETS fact sheets, jurisdictions, rules).
-    data_dir: Path = Path(__file__).parent / "data"
-    #: Equilibrium engine: ``fast`` (merit-order aggregation + windowed HiGHS) or ``plain``
+    #: Default equilibrium engine of the CLI: ``fast`` (merit-order aggregation + windowed HiGHS) or ``plain``
     #: (every option its own HiGHS variable, the reference formulation).
     engine: str = "fast"
 

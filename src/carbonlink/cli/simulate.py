@@ -22,13 +22,20 @@ class SimFormat(StrEnum):
 def simulate(
     file: Annotated[Path, typer.Argument(help="scenario document (YAML or JSON)")],
     fmt: Annotated[SimFormat, typer.Option("--format", "-f", help="table or json")] = SimFormat.table,
-    engine: Annotated[str, typer.Option(help="fast (default) or plain (one HiGHS column per option)")] = "fast",
+    engine: Annotated[str | None, typer.Option(
+        help="fast or plain (one HiGHS column per option); default CARBONLINK_ENGINE or fast")] = None,
 ) -> int:
     """Solve the equilibrium of linked markets (and their autarky) and print prices, flows, gains."""
+    from carbonlink.config import get_settings
+    from carbonlink.errors import DocumentError
+    from carbonlink.markets import Engine
     from carbonlink.markets import simulate as run
     from carbonlink.reporting.console import simulation_tables
 
-    result = run(file, engine=engine)
+    name = engine or get_settings().engine
+    if name not in {e.value for e in Engine}:
+        raise DocumentError("--engine", f"must be one of {', '.join(e.value for e in Engine)}, got {name!r}")
+    result = run(file, engine=name)
     if fmt is SimFormat.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
