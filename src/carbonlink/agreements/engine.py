@@ -16,7 +16,7 @@ from carbonlink.agreements.findings import CheckReport, Finding
 from carbonlink.agreements.rules import CHECKS, RULES
 from carbonlink.errors import DocumentError
 from carbonlink.model.agreement import Agreement
-from carbonlink.model.io import read_document, validate_document
+from carbonlink.model.io import load_document
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -27,12 +27,7 @@ def load_agreement(path_or_dict: str | Path | dict[str, Any] | Agreement) -> Agr
     Bad input raises :class:`~carbonlink.errors.DocumentError` naming the field path and the
     reason (``parties[1].jurisdiction: unknown jurisdiction id 'XX' …``).
     """
-    if isinstance(path_or_dict, Agreement):
-        return path_or_dict
-    if isinstance(path_or_dict, dict):
-        return validate_document(Agreement, path_or_dict)
-    p = Path(path_or_dict)
-    return validate_document(Agreement, read_document(p), source=str(p), base_dir=p.parent)
+    return load_document(Agreement, path_or_dict)
 
 
 def validate_strict(strict: list[str] | None) -> list[str]:

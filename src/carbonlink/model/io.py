@@ -48,11 +48,17 @@ def validate_document(model: type[M], data: Any, *, source: str | None = None,
         raise from_validation_error(exc, source=source) from None
 
 
-def load_scenario(path_or_data: str | Path | dict[str, Any] | Scenario) -> Scenario:
-    """A :class:`Scenario` from a file path, a parsed mapping, or a scenario (returned as is)."""
-    if isinstance(path_or_data, Scenario):
+def load_document(model: type[M], path_or_data: str | Path | dict[str, Any] | M) -> M:
+    """A ``model`` document from a file path (YAML/JSON; relative paths inside resolve against
+    its folder), a parsed mapping, or an instance (returned as is)."""
+    if isinstance(path_or_data, model):
         return path_or_data
     if isinstance(path_or_data, dict):
-        return validate_document(Scenario, path_or_data)
-    p = Path(path_or_data)
-    return validate_document(Scenario, read_document(p), source=str(p), base_dir=p.parent)
+        return validate_document(model, path_or_data)
+    p = Path(path_or_data)  # type: ignore[arg-type]
+    return validate_document(model, read_document(p), source=str(p), base_dir=p.parent)
+
+
+def load_scenario(path_or_data: str | Path | dict[str, Any] | Scenario) -> Scenario:
+    """A :class:`Scenario` from a file path, a parsed mapping, or a scenario (returned as is)."""
+    return load_document(Scenario, path_or_data)
