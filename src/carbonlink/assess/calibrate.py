@@ -5,7 +5,13 @@ currency, prices per tCO2e):
 
 * ``cap`` — the ETS's annual cap from the reference data (``cap.<ETS>`` overrides it);
 * ``price`` — the observed price from the reference data, converted to the reporting currency
-  (``price.<ETS>`` overrides it, in the ETS's own currency);
+  (``price.<ETS>`` overrides it, in the ETS's own currency). When the systems assessed are
+  **already linked** to each other, today's price is a linked price, not an autarky price, so
+  the calibration uses each system's observed price **before the link** (``pre_link_prices``):
+  the latest pre-link year in which every system has one, else each system's latest pre-link
+  price (labelled: the years differ). If a system has none, all fall back to today's prices.
+  The cap then comes from ``pre_link_caps`` (the price year, else the nearest earlier year,
+  labelled when it differs). ``price_basis=current`` turns this off;
 * ``abatement_share`` s — **assumption**: at the observed price, abatement is the share s of
   business-as-usual emissions, and emissions equal the cap (no banking). Hence
   ``bau = cap / (1 − s)``, required abatement ``R = bau − cap`` and the MAC slope
@@ -38,6 +44,21 @@ DEFAULT_FX_USD: dict[str, float] = {
 
 MT = 1e6  # tCO2e per MtCO2e
 
+#: ``price_basis`` values: calibrate already-linked systems to their pre-link prices (default),
+#: or to today's observed prices.
+PRICE_BASES = ("pre_link", "current")
+
+PRE_LINK_RULE = (
+    "For systems that are already linked to each other, today's observed price is a linked "
+    "price, so each market is calibrated to its observed price before the link (its autarky "
+    "state): the latest pre-link year in which every market has an observed price, else each "
+    "market's latest pre-link price (the years then differ and are labelled); caps from the "
+    "same pre-link year when the reference data has them, else the nearest earlier year "
+    "(labelled). Without a pre-link price for every market, today's prices are used.")
+PRE_LINK_SOURCE = ("reference data `pre_link_prices` / `pre_link_caps` (src/carbonlink/data/"
+                   "ets.yaml; each figure with its source, date and verified flag); "
+                   "docs/assess.md, Calibration")
+
 
 @dataclass(frozen=True)
 class Assumption:
@@ -47,10 +68,14 @@ class Assumption:
     value: float | str
     description: str
     origin: str = "default"  # default | agreement document | assumptions file | command line
+    source: str | None = None  # where the rule or value comes from, when not the user
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "description": self.description,
-                "origin": self.origin}
+        out: dict[str, Any] = {"key": self.key, "value": self.value,
+                               "description": self.description, "origin": self.origin}
+        if self.source:
+            out["source"] = self.source
+        return out
 
 
 @dataclass
@@ -91,10 +116,18 @@ def _coerce(key: str, raw: Any, origin: str) -> float | str:
             raise DocumentError(f"assessment.{key}", f"must be a currency code, got {raw!r}",
                                 source=origin)
         return raw.strip().upper()
+    if key == "price_basis":
+        basis = str(raw).strip().lower().replace("-", "_")
+        basis = {"prelink": "pre_link", "today": "current", "observed": "current"}.get(basis, basis)
+        if basis not in PRICE_BASES:
+            raise DocumentError(f"assessment.{key}", f"must be one of {', '.join(PRICE_BASES)}, "
+                                f"got {raw!r}", source=origin)
+        return basis
     head = key.split(".", 1)[0]
     if head not in ("abatement_share", "price", "cap", "fx", "mac_scale"):
         raise DocumentError(f"assessment.{key}", "unknown assumption (known: "
-                            "abatement_share[.ETS], price.ETS, cap.ETS, mac_scale.ETS, fx.CUR, currency)",
+                            "abatement_share[.ETS], price.ETS, cap.ETS, mac_scale.ETS, fx.CUR, currency, "
+                            "price_basis)",
                             source=origin)
     try:
         value = float(raw)
@@ -131,6 +164,8 @@ class Calibration:
     currency: str
     gaps: list[str]
     sources: dict[str, dict[str, Any]]  # per ETS: cap / price values with their sources
+    price_basis: str = "current"  # pre_link | current (see PRE_LINK_RULE)
+    price_year: int | None = None  # the common pre-link price year, when there is one
 
     def scenario(self, links: list[Link], name: str = "calibrated") -> Scenario:
         return Scenario(name=name, markets=self.markets, links=links)
@@ -150,9 +185,93 @@ def _unit_factor(unit: str | None) -> float:
     return 1.0 / MT
 
 
+def _before(fig: Any, link_date: str | None) -> bool:
+    """Whether a dated figure was observed before ``link_date`` (``YYYY[-MM[-DD]]``)."""
+    if link_date is None:
+        return True
+    year = getattr(fig, "year", None)
+    if year is None:
+        return False
+    try:
+        link_year = int(str(link_date)[:4])
+    except ValueError:
+        return True
+    if int(year) != link_year:
+        return int(year) < link_year
+    date = getattr(fig, "date", None)
+    return date is not None and str(date) < str(link_date)
+
+
+def _date_key(fig: Any) -> tuple[int, str]:
+    return int(getattr(fig, "year", None) or 0), str(getattr(fig, "date", None) or "")
+
+
+def already_linked(ets_ids: list[str], etss: Mapping[str, Any]) -> bool:
+    """Every system assessed is, in the reference data, already linked to another of them."""
+    if len(ets_ids) < 2:
+        return False
+    return all(any(p in ets_ids and p != eid for p in (getattr(etss[eid], "linked_with", None)
+                                                          or []))
+               for eid in ets_ids)
+
+
+@dataclass
+class PreLinkChoice:
+    """The pre-link price (and cap, when known) chosen for each market, and how."""
+
+    prices: dict[str, Any]
+    caps: dict[str, Any]
+    year: int | None  # the common price year, None when the years differ
+    notes: list[str]
+
+
+def choose_pre_link(ets_ids: list[str], etss: Mapping[str, Any],
+                    link_date: str | None) -> PreLinkChoice | None:
+    """Apply the pre-link rule (:data:`PRE_LINK_RULE`); None when some market has no pre-link
+    price (then today's prices are used for all)."""
+    cands: dict[str, list[Any]] = {}
+    for eid in ets_ids:
+        figs = [f for f in getattr(etss[eid], "pre_link_prices", None) or []
+                if getattr(f, "value", None) is not None and _before(f, link_date)]
+        if not figs:
+            return None
+        cands[eid] = sorted(figs, key=_date_key)
+    common = set.intersection(*({int(f.year) for f in figs} for figs in cands.values()))
+    notes: list[str] = []
+    if common:
+        year: int | None = max(common)
+        prices = {eid: [f for f in figs if int(f.year) == year][-1] for eid, figs in cands.items()}
+    else:
+        year = None
+        prices = {eid: figs[-1] for eid, figs in cands.items()}
+        notes.append("the pre-link price years differ (" + ", ".join(
+            f"{eid} {prices[eid].year}" for eid in ets_ids) + "): no year has an observed "
+            "price for every market")
+    caps: dict[str, Any] = {}
+    for eid in ets_ids:
+        py = int(prices[eid].year)
+        cap_figs = sorted((c for c in getattr(etss[eid], "pre_link_caps", None) or []
+                           if getattr(c, "value", None) is not None and _before(c, link_date)),
+                          key=_date_key)
+        if not cap_figs:
+            continue
+        same = [c for c in cap_figs if int(c.year) == py]
+        earlier = [c for c in cap_figs if int(c.year) < py]
+        cap = same[-1] if same else earlier[-1] if earlier else cap_figs[0]
+        caps[eid] = cap
+        if int(cap.year) != py:
+            notes.append(f"{eid}: the cap is from {cap.year}, the price from {py} (no pre-link "
+                         f"cap for {py} in the reference data)")
+    return PreLinkChoice(prices=prices, caps=caps, year=year, notes=notes)
+
+
 def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
-              get_ets: Callable[[str], Any] | None = None) -> Calibration:
+              get_ets: Callable[[str], Any] | None = None,
+              link_date: str | None = None) -> Calibration:
     """Markets for ``ets_ids`` (in order) from reference data, overrides and defaults.
+
+    ``link_date`` (``YYYY-MM-DD``, the agreement's entry into force) bounds the pre-link
+    figures used when the systems are already linked (see :data:`PRE_LINK_RULE`).
 
     Raises :class:`DocumentError` when an ETS is unknown, or its cap or price is unknown and
     not overridden (the gap names the override to give).
@@ -176,8 +295,44 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
         if etss[eid] is None:
             raise DocumentError("links", f"unknown ETS {eid!r} (not in the shipped reference data)")
 
+    # price basis: pre-link prices for systems that are already linked (see PRE_LINK_RULE)
+    got = ov.get("price_basis")
+    basis_wanted = str(got[0]) if got is not None else "pre_link"
+    basis_origin = got[1] if got is not None else "default"
+    linked = already_linked(ets_ids, etss)
+    pre: PreLinkChoice | None = None
+    if linked and basis_wanted == "pre_link":
+        pre = choose_pre_link(ets_ids, etss, link_date)
+    if pre is not None:
+        when = (f"year {pre.year}" if pre.year is not None else
+                "each market's latest pre-link year (the years differ)")
+        assumptions.append(Assumption(
+            "price_basis", "pre_link",
+            f"the systems are already linked, so each market is calibrated to its observed price "
+            f"before the link ({when}"
+            + (f"; link in force {link_date}" if link_date else "") + "). " + PRE_LINK_RULE,
+            basis_origin, source=PRE_LINK_SOURCE))
+        gaps.extend(pre.notes)
+    elif linked:
+        why = ("requested" if basis_wanted == "current" else
+               "not every market has a pre-link observed price in the reference data")
+        assumptions.append(Assumption(
+            "price_basis", "current",
+            f"the systems are already linked, but today's observed prices are used ({why}); "
+            "they are linked prices, so the calibrated autarky prices are (nearly) equal. "
+            + PRE_LINK_RULE, basis_origin, source=PRE_LINK_SOURCE))
+        if basis_wanted == "pre_link":
+            gaps.append("no pre-link observed price for every market in the reference data: "
+                        "calibrated to today's (linked) prices")
+
+    def price_fig(eid: str) -> Any:
+        if pre is not None:
+            return pre.prices[eid]
+        return getattr(etss[eid], "price", None)
+
     def price_currency(eid: str) -> str:
-        cur = getattr(etss[eid].price, "currency", None)
+        cur = getattr(price_fig(eid), "currency", None) or getattr(etss[eid].price, "currency",
+                                                                  None)
         return str(cur).upper() if cur else "USD"
 
     got = ov.get("currency")
@@ -188,28 +343,39 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
     else:
         currency = price_currency(ets_ids[0]) if ets_ids else "USD"
 
+    def usd_per(c: str) -> float:
+        """US$ per unit of ``c`` (override, else the labelled 2024 default)."""
+        if c == "USD":
+            return 1.0
+        got = ov.get(f"fx.{c}")
+        if got is not None:
+            rate, origin = float(got[0]), got[1]
+        elif c in DEFAULT_FX_USD:
+            rate, origin = DEFAULT_FX_USD[c], "default"
+        else:
+            raise DocumentError(f"assessment.fx.{c}", f"no exchange rate for {c}; give one "
+                                f"with --assume fx.{c}=<US$ per {c}>")
+        key = f"fx.{c}"
+        if not any(a.key == key for a in assumptions):
+            assumptions.append(Assumption(
+                key, rate, f"US$ per {c} (approximate 2024 average, not verified "
+                "reference data) used to convert prices to one currency", origin))
+        return rate
+
     def fx(cur: str) -> float:
         """Reporting-currency units per unit of ``cur``."""
         if cur == currency:
             return 1.0
-        rates: dict[str, float] = {}
-        for c in (cur, currency):
-            got = ov.get(f"fx.{c}")
-            if got is not None:
-                rates[c] = float(got[0])
-                origin = got[1]
-            elif c in DEFAULT_FX_USD:
-                rates[c] = DEFAULT_FX_USD[c]
-                origin = "default"
-            else:
-                raise DocumentError(f"assessment.fx.{c}", f"no exchange rate for {c}; give one "
-                                    f"with --assume fx.{c}=<US$ per {c}>")
-            key = f"fx.{c}"
-            if c != "USD" and not any(a.key == key for a in assumptions):
-                assumptions.append(Assumption(
-                    key, rates[c], f"US$ per {c} (approximate 2024 average, not verified "
-                    "reference data) used to convert prices to one currency", origin))
-        return rates[cur] / rates[currency]
+        return usd_per(cur) / usd_per(currency)
+
+    def fx_dated(fig: Any, cur: str) -> tuple[float, str | None]:
+        """Like :func:`fx`, but with the rate the source gives at the price's date, if any
+        (and no ``fx.<CUR>`` override)."""
+        dated = getattr(fig, "fx_usd", None)
+        if cur == currency or dated is None or ov.get(f"fx.{cur}") is not None:
+            return fx(cur), None
+        return float(dated) / usd_per(currency), (
+            f"converted at the source's rate of the day (US$ {dated} per {cur})")
 
     markets: list[Market] = []
     for eid in ets_ids:
@@ -223,7 +389,10 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                                           "(overrides the reference data)", got[1]))
             src["cap"] = {"value_mt": cap_mt, "source": f"assumption ({got[1]})"}
         else:
-            cap_fig = getattr(ets, "cap", None)
+            cap_fig = pre.caps.get(eid) if pre is not None else None
+            basis = "pre_link" if cap_fig is not None else "current"
+            if cap_fig is None:
+                cap_fig = getattr(ets, "cap", None)
             value = getattr(cap_fig, "value", None)
             if value is None:
                 note = getattr(cap_fig, "note", None) or "no value in the reference data"
@@ -234,18 +403,27 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
             src["cap"] = {"value": float(value), "unit": getattr(cap_fig, "unit", None),
                           "year": getattr(cap_fig, "year", None),
                           "source": getattr(cap_fig, "source", None),
-                          "verified": getattr(cap_fig, "verified", True), "value_mt": cap_mt}
+                          "verified": getattr(cap_fig, "verified", True), "value_mt": cap_mt,
+                          "basis": basis}
+            if getattr(cap_fig, "note", None):
+                src["cap"]["note"] = cap_fig.note
+            if pre is not None and basis == "current":
+                gaps.append(f"{eid}: no pre-link cap in the reference data; today's cap "
+                            f"({getattr(cap_fig, 'year', None)}) is used with the "
+                            f"{pre.prices[eid].year} price")
         # price
         pcur = price_currency(eid)
+        pfig = price_fig(eid)
+        rate, rate_note = fx_dated(pfig, pcur)
         got = ov.get(f"price.{eid}")
         if got is not None:
             own_price = float(got[0])
+            rate = fx(pcur)
             assumptions.append(Assumption(f"price.{eid}", own_price, f"observed price of {eid}, "
                                           f"{pcur}/tCO2e (overrides the reference data)", got[1]))
             src["price"] = {"value": own_price, "currency": pcur,
                             "source": f"assumption ({got[1]})"}
         else:
-            pfig = getattr(ets, "price", None)
             value = getattr(pfig, "value", None)
             if value is None:
                 derived = _partner_price(eid, ets, get_ets)
@@ -272,14 +450,18 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                             "date": getattr(pfig, "date", None),
                             "kind": getattr(pfig, "kind", None),
                             "source": getattr(pfig, "source", None),
-                            "verified": getattr(pfig, "verified", True)})
+                            "verified": getattr(pfig, "verified", True),
+                            "basis": "pre_link" if pre is not None else "current"})
+            if getattr(pfig, "note", None) and pre is not None:
+                src["price"]["note"] = pfig.note
+            if rate_note:
+                src["price"]["fx"] = rate_note
         cov = getattr(ets, "covered_emissions", None)
         cov_value = getattr(cov, "value", None)
         if cov_value is not None:
             src["covered_emissions"] = {
                 "value_mt": float(cov_value) * _unit_factor(getattr(cov, "unit", None)),
                 "year": getattr(cov, "year", None), "source": getattr(cov, "source", None)}
-        rate = fx(pcur)
         price = own_price * rate
         src["price"]["converted"] = price
         # abatement share
@@ -301,10 +483,11 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
             assumptions.append(Assumption(
                 f"mac_scale.{eid}", float(got[0]), f"multiplier on the calibrated MAC slope of "
                 f"{eid} (its autarky price scales by the same factor)", got[1]))
+        controls = _price_controls(ets, fx(price_currency(eid))) if pre is None else {}
         markets.append(Market.model_validate({
             "id": eid, "name": getattr(ets, "name", None), "bau": bau, "cap": cap_mt,
             "mac": {"linear": {"slope": slope}},
-            **_price_controls(ets, rate),
+            **controls,
             "unit": "MtCO2e", "currency": currency,
         }))
         sources[eid] = src
@@ -312,7 +495,8 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
         "mac_form", "linear", "marginal abatement cost rises linearly from zero at BAU; one "
                               "compliance year; no banking", "default"))
     return Calibration(markets=markets, assumptions=assumptions, currency=currency, gaps=gaps,
-                       sources=sources)
+                       sources=sources, price_basis="pre_link" if pre is not None else "current",
+                       price_year=pre.year if pre is not None else None)
 
 
 def _partner_price(eid: str, ets: Any, get_ets: Callable[[str], Any]

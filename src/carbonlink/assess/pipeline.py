@@ -182,9 +182,10 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
         out.unit = base.markets[0].unit
     else:
         get = _ets_getter(agreement)
+        link_date = agreement.in_force
         tick("calibrating markets", 0)
         try:
-            calibration = calibrate(market_ids, ov, get_ets=get)
+            calibration = calibrate(market_ids, ov, get_ets=get, link_date=link_date)
         except DocumentError as exc:  # the reference data lacks a cap, price or rate
             out.no_simulation_reason = (
                 "No market simulation could be run: the reference data lacks what the "
@@ -202,7 +203,7 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
         def _recal(extra: dict[str, float]) -> Scenario:
             ov2 = Overrides(dict(ov.values), dict(ov.origins))
             ov2.update(extra, "sensitivity")
-            cal = calibrate(market_ids, ov2, get_ets=get)
+            cal = calibrate(market_ids, ov2, get_ets=get, link_date=link_date)
             return Scenario(name="sensitivity", markets=cal.markets, links=links,
                             offsets=list(agreement.offsets))
 

@@ -53,6 +53,9 @@ class PriceFigure(Figure):
     currency: str | None = None
     date: str | None = None
     kind: str | None = Field(default=None, description="e.g. auction clearing, annual average")
+    fx_usd: float | None = Field(default=None, gt=0, description="US$ per unit of `currency` at "
+                                 "`date`, as the source states it (used to convert a dated "
+                                 "price instead of today's exchange rate)")
 
 
 class Fact(_Ref):
@@ -153,5 +156,11 @@ class ETS(_Ref):
     registry: Fact | None = None
     market_oversight: Fact | None = None
     linked_with: list[str] = Field(default_factory=list)
+    pre_link_prices: list[PriceFigure] = Field(
+        default_factory=list, description="observed prices before the system linked with "
+        "`linked_with` (its autarky state), each with year/date; used to calibrate an "
+        "assessment of a link that is already in force")
+    pre_link_caps: list[Figure] = Field(
+        default_factory=list, description="annual caps in pre-link years (same use)")
     sources: list[str] = Field(default_factory=list)
     note: str | None = None
