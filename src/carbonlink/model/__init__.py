@@ -4,8 +4,8 @@ from carbonlink.model.io import load_scenario, read_document, validate_document
 from carbonlink.model.scenario import (
     Acceptance,
     FirmsSpec,
-    Link,
     LinearSpec,
+    Link,
     Market,
     Offset,
     PriceCeiling,
