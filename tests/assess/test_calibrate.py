@@ -97,3 +97,102 @@ def test_bad_override_is_a_document_error(item: str) -> None:
 def test_parse_assume_needs_equals() -> None:
     with pytest.raises(DocumentError):
         parse_assume(["abatement_share"])
+
+
+# ---- pre-link (autarky) calibration for systems that are already linked ----------------------
+
+def pfig(value: float | None, year: int, cur: str, date: str | None = None,
+         fx_usd: float | None = None) -> SimpleNamespace:
+    return SimpleNamespace(value=value, year=year, date=date, currency=cur, fx_usd=fx_usd,
+                           unit=None, kind="test", source=f"test {year}", verified=True,
+                           note=None if value is not None else "unknown")
+
+
+def capfig(value: float, year: int) -> SimpleNamespace:
+    return SimpleNamespace(value=value, year=year, date=None, unit="tCO2e/yr",
+                           source=f"cap {year}", verified=True, note=None)
+
+
+def linked_pair(p_prices: list[Any], q_prices: list[Any], p_caps: list[Any] | None = None,
+                q_caps: list[Any] | None = None) -> dict[str, Any]:
+    p = ets("P", 100e6, 50.0, linked=["Q"])
+    q = ets("Q", 10e6, 50.0, linked=["P"])
+    p.pre_link_prices, p.pre_link_caps = p_prices, p_caps or []
+    q.pre_link_prices, q.pre_link_caps = q_prices, q_caps or []
+    return {"P": p, "Q": q}
+
+
+def test_already_linked_systems_use_the_latest_common_pre_link_year() -> None:
+    data = linked_pair([pfig(5.0, 2014, "EUR"), pfig(7.0, 2015, "EUR"), pfig(27.0, 2019, "EUR")],
+                       [pfig(40.0, 2014, "EUR"), pfig(12.0, 2015, "EUR"),
+                        pfig(None, 2019, "EUR")],
+                       p_caps=[capfig(90e6, 2015)], q_caps=[capfig(9e6, 2013)])
+    cal = calibrate(["P", "Q"], get_ets=data.__getitem__, link_date="2020-01-01")
+    assert cal.price_basis == "pre_link" and cal.price_year == 2015
+    assert cal.sources["P"]["price"]["value"] == 7.0
+    assert cal.sources["Q"]["price"]["value"] == 12.0
+    assert cal.sources["P"]["cap"]["value_mt"] == pytest.approx(90.0)
+    assert cal.sources["Q"]["cap"]["year"] == 2013
+    assert any("cap is from 2013, the price from 2015" in g for g in cal.gaps)
+    basis = next(a for a in cal.assumptions if a.key == "price_basis")
+    assert basis.value == "pre_link" and basis.source and "2015" in basis.description
+    res = simulate({"markets": [m.model_dump(by_alias=True) for m in cal.markets],
+                    "links": [{"between": ["P", "Q"]}]})
+    assert res.markets.loc["Q", "autarky_price"] == pytest.approx(12.0, rel=1e-6)
+    assert res.links["flow"].sum() > 0  # a real gap, so units move
+
+
+def test_pre_link_years_differ_are_labelled_and_dates_after_the_link_ignored() -> None:
+    data = linked_pair([pfig(5.0, 2012, "EUR"), pfig(99.0, 2021, "EUR")],
+                       [pfig(8.0, 2013, "EUR", date="2013-11-19"),
+                        pfig(77.0, 2014, "EUR", date="2014-02-01")])
+    cal = calibrate(["P", "Q"], get_ets=data.__getitem__, link_date="2014-01-01")
+    assert cal.price_year is None
+    assert cal.sources["P"]["price"]["value"] == 5.0
+    assert cal.sources["Q"]["price"]["value"] == 8.0
+    assert any("years differ" in g for g in cal.gaps)
+    # no pre-link cap: today's cap, labelled
+    assert any("no pre-link cap" in g for g in cal.gaps)
+
+
+def test_pre_link_falls_back_to_current_prices_and_can_be_turned_off() -> None:
+    data = linked_pair([pfig(5.0, 2012, "EUR")], [])
+    cal = calibrate(["P", "Q"], get_ets=data.__getitem__, link_date="2014-01-01")
+    assert cal.price_basis == "current"
+    assert cal.sources["P"]["price"]["value"] == 50.0
+    assert any("no pre-link observed price" in g for g in cal.gaps)
+    data = linked_pair([pfig(5.0, 2012, "EUR")], [pfig(8.0, 2012, "EUR")])
+    ov = Overrides()
+    ov.update(parse_assume(["price_basis=current"]), "command line")
+    cal = calibrate(["P", "Q"], ov, get_ets=data.__getitem__, link_date="2014-01-01")
+    assert cal.price_basis == "current" and cal.sources["Q"]["price"]["value"] == 50.0
+    basis = next(a for a in cal.assumptions if a.key == "price_basis")
+    assert basis.value == "current" and basis.origin == "command line"
+
+
+def test_unlinked_systems_keep_todays_prices() -> None:
+    cal = calibrate(["A", "B"], get_ets=get, link_date="2020-01-01")
+    assert cal.price_basis == "current"
+    assert not any(a.key == "price_basis" for a in cal.assumptions)
+
+
+def test_dated_exchange_rate_of_the_source_is_used() -> None:
+    data = linked_pair([pfig(11.48, 2013, "USD")], [pfig(10.75, 2013, "CAD", fx_usd=0.94)])
+    data["P"].price = fig(41.76, currency="USD")
+    cal = calibrate(["P", "Q"], get_ets=data.__getitem__, link_date="2014-01-01")
+    assert cal.currency == "USD"
+    assert cal.sources["Q"]["price"]["converted"] == pytest.approx(10.75 * 0.94)
+    assert "0.94" in cal.sources["Q"]["price"]["fx"]
+
+
+def test_bad_price_basis_is_a_document_error() -> None:
+    with pytest.raises(DocumentError):
+        Overrides().update({"price_basis": "yesterday"}, "command line")
+
+
+def test_shipped_eu_ch_calibrates_to_a_pre_link_gap() -> None:
+    cal = calibrate(["EU_ETS", "CH_ETS"], link_date="2020-01-01")
+    assert cal.price_basis == "pre_link"
+    eu, ch = cal.sources["EU_ETS"]["price"], cal.sources["CH_ETS"]["price"]
+    assert eu["year"] == ch["year"] and eu["verified"] and ch["verified"]
+    assert ch["converted"] != pytest.approx(eu["converted"], rel=0.05)

@@ -112,3 +112,17 @@ def test_unknown_value_without_note_is_rejected() -> None:
         Figure(value=1.0, year=2024)
     with pytest.raises(ValidationError, match="needs a year"):
         Figure(value=1.0, source="x")
+
+
+def test_pre_link_figures_are_sourced_and_dated_before_the_link() -> None:
+    from carbonlink.data import get_ets
+
+    link_year = {"EU_ETS": 2020, "CH_ETS": 2020, "CA_CAT": 2014, "QC_CAT": 2014}
+    for eid, year in link_year.items():
+        e = get_ets(eid)
+        assert e.pre_link_prices, eid
+        for f in [*e.pre_link_prices, *e.pre_link_caps]:
+            assert f.year is not None and f.year < year, (eid, f)
+            if f.value is not None:
+                assert f.source and (f.verified or f.note), (eid, f)
+        assert any(f.value is not None for f in e.pre_link_caps), eid

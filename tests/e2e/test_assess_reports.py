@@ -162,3 +162,26 @@ def test_sweep_cli_writes_long_format(tmp_path: Path) -> None:
     assert code == 0 and stdout.strip().endswith(str(out))
     header = out.read_text().splitlines()[0]
     assert header == "scenario,sample,market,variable,unit,value,links[*].quota"
+
+
+def test_plain_eu_ch_demo_shows_a_pre_link_gap_trade_and_distinct_designs(
+        tmp_path: Path) -> None:
+    """Without any --assume, the demo calibrates to the pre-link (autarky) prices, so the
+    link moves units, both parties gain and the restricted designs differ."""
+    out = tmp_path / "report.json"
+    code, stdout = run_cli("assess", str(REPO / "examples/agreements/eu-switzerland.yaml"),
+                           "--out", str(out), "--no-sensitivity")
+    assert code == 0 and stdout.strip().splitlines()[-1] == f"report written to {out}"
+    rep = json.loads(out.read_text())
+    basis = next(a for a in rep["assumptions"] if a["key"] == "price_basis")
+    assert basis["value"] == "pre_link" and basis.get("source")
+    designs = {d["id"]: d["result"] for d in rep["designs"]}
+    full = designs["full"]
+    eu, ch = full["markets"]["EU_ETS"], full["markets"]["CH_ETS"]
+    assert abs(eu["autarky_price"] - ch["autarky_price"]) > 1.0
+    assert sum(lk["flow"] for lk in full["links"]) > 0
+    assert eu["gain"] > 0 and ch["gain"] > 0
+    gains = {d: round(designs[d]["totals"]["gain"], 6)
+             for d in ("full", "quota", "border_tax", "exchange_rate")}
+    assert len(set(gains.values())) == len(gains)
+    assert "moves nothing" not in rep["verdict"]

@@ -405,8 +405,9 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                           "source": getattr(cap_fig, "source", None),
                           "verified": getattr(cap_fig, "verified", True), "value_mt": cap_mt,
                           "basis": basis}
-            if getattr(cap_fig, "note", None):
-                src["cap"]["note"] = cap_fig.note
+            cap_note = getattr(cap_fig, "note", None)
+            if cap_note:
+                src["cap"]["note"] = cap_note
             if pre is not None and basis == "current":
                 gaps.append(f"{eid}: no pre-link cap in the reference data; today's cap "
                             f"({getattr(cap_fig, 'year', None)}) is used with the "

@@ -63,14 +63,15 @@ class Assessment:
 
 
 def load_assessment_doc(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The agreement mapping without its optional ``assessment:`` section, and that section
-    (assumption overrides; the agreement schema itself forbids unknown keys)."""
+    """The agreement mapping and its optional ``assessment:`` section (assumption overrides).
+    The section stays in the mapping: the Agreement model types it, so ``check`` and ``assess``
+    accept and reject the same documents."""
     raw = read_document(path)
     if not isinstance(raw, dict):
         raise DocumentError("<document>", f"must be a mapping, got {type(raw).__name__}",
                             source=str(path))
     doc = dict(raw)
-    section = doc.pop("assessment", None) or {}
+    section = doc.get("assessment") or {}
     if not isinstance(section, dict):
         raise DocumentError("assessment", "must be a mapping of assumption keys to values",
                             source=str(path))

@@ -9,7 +9,7 @@ party may name its ETS. ``links`` use the simulator's :class:`~carbonlink.model.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -211,6 +211,32 @@ class Clause(_Doc):
         return v
 
 
+PositiveByEts = dict[str, Annotated[float, Field(gt=0)]]
+Share = Annotated[float, Field(gt=0, lt=1)]
+
+
+class AssessmentSettings(_Doc):
+    """Assumption overrides read by ``carbonlink assess`` (docs/assess.md, *Calibration*);
+    ``carbonlink check`` accepts and ignores them. Keys as in ``--assume``: a global or per-ETS
+    ``abatement_share``, per-ETS ``price`` / ``cap`` / ``mac_scale``, per-currency ``fx``,
+    ``currency`` and ``price_basis``."""
+
+    abatement_share: Share | dict[str, Share] | None = Field(
+        default=None, description="abatement at the observed price as a share of BAU")
+    price: PositiveByEts = Field(default_factory=dict, description="ETS id → observed price, in "
+                                 "the ETS's own currency")
+    cap: PositiveByEts = Field(default_factory=dict, description="ETS id → annual cap, MtCO2e")
+    mac_scale: PositiveByEts = Field(default_factory=dict, description="ETS id → multiplier on "
+                                     "the calibrated MAC slope")
+    fx: PositiveByEts = Field(default_factory=dict, description="currency → US$ per unit")
+    currency: str | None = Field(default=None, min_length=1, description="reporting currency")
+    price_basis: Literal["pre_link", "current"] | None = Field(
+        default=None, description="already-linked systems: calibrate to pre-link prices "
+        "(default) or today's prices")
+    assumptions: AssessmentSettings | None = Field(
+        default=None, description="the same keys, nested (an assumptions-file layout)")
+
+
 class Agreement(_Doc):
     """A linkage agreement as data."""
 
@@ -234,6 +260,9 @@ class Agreement(_Doc):
                                "shipped data (a planned system), or overriding them")
     article6: Article6 | None = None
     clauses: list[Clause] = Field(default_factory=list)
+    assessment: AssessmentSettings | None = Field(
+        default=None, description="assumption overrides for `carbonlink assess` (ignored by "
+        "the checks)")
 
     @field_validator("links", mode="before")
     @classmethod
