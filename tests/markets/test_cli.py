@@ -95,3 +95,22 @@ def test_infeasible_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(["simulate", str(path), "--format", "json"], capsys)
     assert code == 1
     assert json.loads(out)["status"] == "infeasible"
+
+
+@pytest.mark.parametrize("path", sorted((EXAMPLE.parent).glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["simulate", str(path), "--format", "json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["status"] == "optimal"
+    assert doc["warnings"] == []
+
+
+def test_documented_example_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The numbers quoted in the comments of examples/scenarios/*.yaml."""
+    _, out, _ = run(["simulate", str(EXAMPLE.parent / "full-link.yaml"), "-f", "json"], capsys)
+    m = json.loads(out)["markets"]
+    assert (m["J1"]["price"], m["J1"]["gain"], m["J2"]["gain"]) == pytest.approx((50, 50, 100), rel=1e-7)
+    _, out, _ = run(["simulate", str(EXAMPLE.parent / "third-party-joins.yaml"), "-f", "json"], capsys)
+    m = json.loads(out)["markets"]
+    assert (m["J1"]["price"], m["J1"]["gain"]) == pytest.approx((70 / 3, (70 / 3 - 10) ** 2 / 2), rel=1e-7)
