@@ -19,8 +19,15 @@ class ResultLike(Protocol):
     totals: dict[str, Any]
 
 
-def fmt_num(value: Any, digits: int = 4) -> str:
-    """A number as a reader sees it: thousands separators, ``digits`` significant figures."""
+#: Display-only: a value smaller than this share of its ``scale`` (e.g. an emissions change
+#: against total emissions) is solver noise and shows as 0. The report data keep the value.
+NOISE_REL = 1e-9
+
+
+def fmt_num(value: Any, digits: int = 4, scale: float | None = None) -> str:
+    """A number as a reader sees it: thousands separators, ``digits`` significant figures.
+    With ``scale`` (the magnitude the value is a change of), ``|value| <= NOISE_REL·|scale|``
+    shows as ``0``."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -33,6 +40,8 @@ def fmt_num(value: Any, digits: int = 4) -> str:
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
     if x == 0:
+        return "0"
+    if scale is not None and math.isfinite(float(scale)) and abs(x) <= NOISE_REL * abs(float(scale)):
         return "0"
     mag = abs(x)
     if mag < 1e-4:

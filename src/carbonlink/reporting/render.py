@@ -53,20 +53,23 @@ def design_rows(rep: dict[str, Any]) -> list[dict[str, Any]]:
         level, why = _level(d)
         ok = r["status"] == "optimal"
 
-        def cell(v: Any, ok: bool = ok, status: str = r["status"]) -> str:
-            return fmt_num(v) if ok else status
+        scale = r["totals"].get("autarky_emissions") or r["totals"].get("emissions")
+
+        def cell(v: Any, ok: bool = ok, status: str = r["status"],
+                 scale: float | None = None) -> str:
+            return fmt_num(v, scale=scale) if ok else status
 
         flows = []
         for a, b in directions:
             match = [lk["flow"] for lk in r["links"] if (lk["from"], lk["to"]) == (a, b)]
-            flows.append(cell(match[0]) if match else "–")
+            flows.append(cell(match[0], scale=scale) if match else "–")
         rows.append({
             "id": d["id"], "title": d["title"], "description": d["description"],
             "level": level, "why": why,
             "prices": [cell(r["markets"][m]["price"]) for m in markets],
             "gains": [cell(r["markets"][m]["gain"]) for m in markets],
             "flows": flows,
-            "emissions_change": cell(r["totals"]["emissions_change"]),
+            "emissions_change": cell(r["totals"]["emissions_change"], scale=scale),
             "tax_revenue": cell(sum(lk["tax_revenue"] for lk in r["links"])) if r["links"] else "0",
             "quota_rent": cell(sum(lk["quota_rent"] for lk in r["links"])) if r["links"] else "0",
             "total_gain": cell(r["totals"]["gain"]),
@@ -214,7 +217,9 @@ def render_markdown(rep: dict[str, Any]) -> str:
     out += ["## Assumptions", ""]
     if rep["assumptions"]:
         out += [_md_table(["assumption", "value", "meaning", "set by"],
-                          [[a["key"], fmt_num(a["value"]), a["description"], a["origin"]]
+                          [[a["key"], fmt_num(a["value"]),
+                            a["description"] + (f" Source: {a['source']}" if a.get("source")
+                                                else ""), a["origin"]]
                            for a in rep["assumptions"]]), ""]
     else:
         out += ["No market assumptions: nothing was simulated.", ""]
@@ -222,7 +227,10 @@ def render_markdown(rep: dict[str, Any]) -> str:
         out += ["Reference data used:", ""]
         out += [_md_table(["ETS", "cap (MtCO2e)", "cap source", "price", "price source"],
                           [[eid, fmt_num(s["cap"]["value_mt"]), s["cap"].get("source"),
-                            f"{fmt_num(s['price']['value'])} {s['price']['currency']}/t",
+                            f"{fmt_num(s['price']['value'])} {s['price']['currency']}/t"
+                            + (f" ({s['price'].get('date') or s['price'].get('year')}"
+                               + (", pre-link" if s["price"].get("basis") == "pre_link" else "")
+                               + ")" if s["price"].get("year") else ""),
                             s["price"].get("source")]
                            for eid, s in rep["calibration"]["sources"].items()]), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -142,7 +142,8 @@ def verdict(rep: dict[str, Any]) -> str:
         f"On the calibrated markets, the link as drafted moves {flow_txt} a year; prices "
         f"({u['price']}, autarky → linked): {prices}. Gains against autarky "
         f"({u['money']} a year): {gains}; in total {fmt_num(t['gain'])}, with a total emissions "
-        f"change of {fmt_num(t['emissions_change'])} {u['quantity']}.")
+        f"change of {fmt_num(t['emissions_change'], scale=t.get('autarky_emissions'))} "
+        f"{u['quantity']}.")
     if not moved:
         derived = [a["key"] for a in rep["assumptions"]
                    if a["key"].startswith("price.") and a["origin"] == "derived"]
@@ -150,6 +151,14 @@ def verdict(rep: dict[str, Any]) -> str:
                      "point linking moves nothing; the sensitivity section shows what a price gap "
                      "would do" + (f" (rerun with --assume {derived[0]}=<autarky price estimate> "
                                    "to compare the designs at a gap)." if derived else "."))
+    basis = next((a for a in rep["assumptions"] if a["key"] == "price_basis"), None)
+    if basis is not None and basis["value"] == "pre_link":
+        cal = rep.get("calibration") or {}
+        when = sorted({str(s["price"].get("date") or s["price"].get("year"))
+                       for s in cal.get("sources", {}).values() if s.get("price")})
+        parts.append("The systems are already linked, so each market is calibrated to its "
+                     "observed price before the link (" + ", ".join(when) + "; see "
+                     "Assumptions): the autarky prices are pre-link prices, not today's.")
     if _same_links(agr, full):
         parts.append("The agreement as drafted is a full two-way link.")
     else:
