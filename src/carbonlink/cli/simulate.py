@@ -35,7 +35,9 @@ def simulate(
     name = engine or get_settings().engine
     if name not in {e.value for e in Engine}:
         raise DocumentError("--engine", f"must be one of {', '.join(e.value for e in Engine)}, got {name!r}")
-    result = run(file, engine=name)
+    # a spinner on stderr (the plain engine on large firm files takes seconds); stdout stays clean
+    with Console(stderr=True).status(f"solving {file.name} ({name} engine)…"):
+        result = run(file, engine=name)
     if fmt is SimFormat.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
