@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -54,6 +55,52 @@ def _rate(op: Callable[[int], object], seconds: float) -> float:
         op(n)
         n += 1
     return n / elapsed
+
+
+class _DbClock:
+    """Time the client spends blocked on the PostgreSQL socket (psycopg's ``wait``): the
+    server's work plus the network round trips; the rest of a transfer is client Python."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[_DbClock]:
+        import psycopg
+
+        orig = psycopg.Connection.wait
+
+        def wait(conn: Any, gen: Any, *a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return orig(conn, gen, *a, **k)
+            finally:
+                self.seconds += time.perf_counter() - t
+                self.calls += 1
+
+        psycopg.Connection.wait = wait  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            psycopg.Connection.wait = orig  # type: ignore[method-assign]
+
+
+def _breakdown(url: str, n: int = 3000) -> tuple[float, float]:
+    """(µs per internal transfer, of which µs blocked on the server) on PostgreSQL."""
+    with Registry(url) as reg:
+        a, b, _ = _setup(reg)
+        for i in range(300):
+            reg.transfer(a, b, 10, by="alice", at=T) if i % 2 == 0 else \
+                reg.transfer(b, a, 10, at=T)
+        clock = _DbClock()
+        with clock.installed():
+            start = time.perf_counter()
+            for i in range(n):
+                reg.transfer(a, b, 10, by="alice", at=T) if i % 2 == 0 else \
+                    reg.transfer(b, a, 10, at=T)
+            total = time.perf_counter() - start
+    return total / n * 1e6, clock.seconds / n * 1e6
 
 
 def _measure(url: str) -> tuple[list[float], list[float]]:
@@ -153,6 +200,11 @@ def main() -> None:
             rows.append(("PostgreSQL", f"pgbench tpcb-like tps (-c {CLIENTS})", tps, ""))
         rows.append(("PostgreSQL", "external transfers/s (3 steps)", statistics.median(exts),
                      f"{statistics.median(exts) / p_int:.2f} × internal"))
+        with _pg_database(server) as db:
+            us, db_us = _breakdown(f"{server.rsplit('/', 1)[0]}/{db}")
+        rows.append(("PostgreSQL", "µs per internal transfer", us,
+                     f"{db_us:,.0f} µs blocked on the server (2 round trips: its work + "
+                     f"network), {us - db_us:,.0f} µs client Python"))
     else:
         note = "TEST_DATABASE_URL not set: PostgreSQL skipped (run `make bench`)"
     table = Table(title=f"carbonlink registry: completed transfers/s with all checks and the "

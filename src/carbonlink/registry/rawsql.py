@@ -9,6 +9,8 @@ PostgreSQL only — SQLite already holds the database write lock (``BEGIN IMMEDI
 
 from __future__ import annotations
 
+import hashlib
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -48,18 +50,23 @@ def run(conn: Connection, text: str, params: Sequence[Any] = ()) -> Any:
     return conn.exec_driver_sql(sql(conn, text), tuple(params))
 
 
+def lock_query(ids: Sequence[int], who: str | None = None) -> tuple[str, list[Any]]:
+    """PostgreSQL text and parameters of :func:`lock_accounts` (``%s`` placeholders)."""
+    uniq = sorted(set(ids))
+    marks = ", ".join(["%s"] * len(uniq))
+    return ("SELECT id, registry_id, holder_id, type, status, name, "
+            "(SELECT COUNT(*) FROM representatives r WHERE r.account_id = accounts.id) "
+            "AS n_reps, (SELECT COUNT(*) FROM representatives r WHERE r.account_id = "
+            "accounts.id AND r.name = %s) AS is_rep FROM accounts "
+            f"WHERE id IN ({marks}) ORDER BY id{{fu}}", [who or "", *uniq])
+
+
 def lock_accounts(conn: Connection, ids: Sequence[int],
                   who: str | None = None) -> dict[int, Row[Any]]:
     """Lock accounts in id order; each row also says whether it lists representatives
     (``n_reps``) and whether ``who`` is one of them (``is_rep``)."""
-    uniq = sorted(set(ids))
-    marks = ", ".join(["%s"] * len(uniq))
-    rows = run(conn, "SELECT id, registry_id, holder_id, type, status, name, "
-               "(SELECT COUNT(*) FROM representatives r WHERE r.account_id = accounts.id) "
-               "AS n_reps, (SELECT COUNT(*) FROM representatives r WHERE r.account_id = "
-               "accounts.id AND r.name = %s) AS is_rep FROM accounts "
-               f"WHERE id IN ({marks}) ORDER BY id{{fu}}", [who or "", *uniq]).all()
-    return {int(r.id): r for r in rows}
+    text, params = lock_query(ids, who)
+    return {int(r.id): r for r in run(conn, text, params).all()}
 
 
 def representatives(conn: Connection, account: int) -> list[str]:
@@ -67,8 +74,9 @@ def representatives(conn: Connection, account: int) -> list[str]:
         conn, "SELECT name FROM representatives WHERE account_id = %s", (account,))]
 
 
-def held_page(conn: Connection, account: int, unit_type: str | None, vintage: int | None,
-              authorisation: str | None, limit: int, offset: int) -> list[Row[Any]]:
+def held_query(account: int, unit_type: str | None, vintage: int | None,
+               authorisation: str | None, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """Text (``%s`` placeholders) and parameters of :func:`held_page`."""
     where: list[str] = ["account_id = %s", "status = 'held'"]
     params: list[Any] = [account]
     for col, val in (("unit_type", unit_type), ("vintage", vintage),
@@ -77,9 +85,15 @@ def held_page(conn: Connection, account: int, unit_type: str | None, vintage: in
             where.append(f"{col} = %s")
             params.append(val)
     params += [limit, offset]
-    return list(run(conn, f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
-                    "ORDER BY issuing_registry, unit_type, vintage, serial_start "
-                    "LIMIT %s OFFSET %s", params).all())
+    return (f"SELECT {BLOCK_COLS} FROM blocks WHERE {' AND '.join(where)} "
+            "ORDER BY issuing_registry, unit_type, vintage, serial_start "
+            "LIMIT %s OFFSET %s", params)
+
+
+def held_page(conn: Connection, account: int, unit_type: str | None, vintage: int | None,
+              authorisation: str | None, limit: int, offset: int) -> list[Row[Any]]:
+    text, params = held_query(account, unit_type, vintage, authorisation, limit, offset)
+    return list(run(conn, text, params).all())
 
 
 def set_block_range(conn: Connection, block_id: int, start: int | None = None,
@@ -90,14 +104,50 @@ def set_block_range(conn: Connection, block_id: int, start: int | None = None,
         run(conn, "UPDATE blocks SET serial_end = %s WHERE id = %s", (end, block_id))
 
 
+INSERT_BLOCK = ("INSERT INTO blocks (issuing_registry, unit_type, vintage, serial_start, "
+                "serial_end, account_id, status, authorisation_id, first_transferred, "
+                "pending_tx) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
+
+
+def pg_sql(text: str) -> str:
+    """``text`` for PostgreSQL sent straight to psycopg (``{fu}`` → ``FOR UPDATE``)."""
+    return text.replace("{fu}", " FOR UPDATE")
+
+
+_PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def forget_prepared(conn: Any) -> None:
+    """Forget the statements prepared on psycopg connection ``conn`` (after psycopg's
+    ``rollback()`` deallocated them all)."""
+    _PREPARED.pop(conn, None)
+
+
+def pg_execute(cur: Any, text: str, params: Sequence[Any]) -> str:
+    """``EXECUTE name(literal, …)`` for ``text`` (``%s`` placeholders) on the connection of
+    psycopg ``ClientCursor`` ``cur``, preparing the statement on that connection first if
+    needed (outside any transaction: prepared statements belong to the session). The literals
+    are quoted by psycopg's client-side binding. Several such strings joined with ``;`` go to
+    the server as one simple-protocol message, one round trip, each statement still with its
+    own snapshot."""
+    name = "cl_" + hashlib.sha1(text.encode()).hexdigest()[:20]
+    done = _PREPARED.setdefault(cur.connection, set())
+    if name not in done:
+        parts = text.split("%s")
+        body = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
+        cur.connection.execute(f"PREPARE {name} AS {body}")
+        done.add(name)
+    if not params:
+        return f"EXECUTE {name}"
+    return str(cur.mogrify(f"EXECUTE {name}(" + ", ".join(["%s"] * len(params)) + ")",
+                           tuple(params)))
+
+
 def insert_block(conn: Connection, issuing_registry: str, unit_type: str, vintage: int,
                  start: int, end: int, account_id: int, status: str,
                  authorisation_id: str | None, first_transferred: bool,
                  pending_tx: int | None) -> int:
-    return int(run(conn, "INSERT INTO blocks (issuing_registry, unit_type, vintage, "
-                   "serial_start, serial_end, account_id, status, authorisation_id, "
-                   "first_transferred, pending_tx) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                   "%s) RETURNING id",
+    return int(run(conn, INSERT_BLOCK,
                    (issuing_registry, unit_type, vintage, start, end, account_id, status,
                     authorisation_id, bool(first_transferred), pending_tx)).scalar_one())
 
@@ -160,6 +210,31 @@ RETURNING n.tx_id
 """
 
 
+def tail_pg_query(at: datetime, tx_values: dict[str, Any], block_ids: Sequence[int],
+                  block_values: dict[str, Any],
+                  pieces: Sequence[tuple[str, str, int, int, int, str | None]],
+                  kind: str, payload: str) -> tuple[str, tuple[Any, ...]]:
+    """Text and parameters of :func:`tail_pg` (for callers that send it themselves)."""
+    values = {**tx_values, "created_at": at, "updated_at": at}
+    cols = sorted(values)
+    bcols = sorted(block_values)
+    key = (",".join(cols), ",".join(bcols))
+    text = _TAIL_CACHE.get(key)
+    if text is None:
+        text = _TAIL_CACHE[key] = _TAIL_PG.format(
+            cols=", ".join(cols), marks=", ".join(["%s"] * len(cols)),
+            sets=", ".join(f"{c} = %s" for c in bcols))
+    params: list[Any] = [values[c] for c in cols]
+    params += [block_values[c] for c in bcols]
+    params.append(list(block_ids))
+    params += [list(range(len(pieces)))] + [[p[i] for p in pieces] for i in range(6)]
+    params += [at.isoformat(), kind, payload, at, kind, payload]
+    return text, tuple(params)
+
+
+_TAIL_CACHE: dict[tuple[str, str], str] = {}
+
+
 def tail_pg(conn: Connection, at: datetime, tx_values: dict[str, Any], block_ids: Sequence[int],
             block_values: dict[str, Any], pieces: Sequence[tuple[str, str, int, int, int,
                                                                   str | None]],
@@ -169,17 +244,8 @@ def tail_pg(conn: Connection, at: datetime, tx_values: dict[str, Any], block_ids
     :func:`carbonlink.registry.journal.entry_hash`) in **one statement**. Returns the
     transaction id. The journal head exists once any registry exists (``add_registry`` writes
     the first entry); without it the statement would write no journal entry, so it fails."""
-    values = {**tx_values, "created_at": at, "updated_at": at}
-    cols = sorted(values)
-    bcols = sorted(block_values)
-    text = _TAIL_PG.format(cols=", ".join(cols), marks=", ".join(["%s"] * len(cols)),
-                           sets=", ".join(f"{c} = %s" for c in bcols))
-    params: list[Any] = [values[c] for c in cols]
-    params += [block_values[c] for c in bcols]
-    params.append(list(block_ids))
-    params += [list(range(len(pieces)))] + [[p[i] for p in pieces] for i in range(6)]
-    params += [at.isoformat(), kind, payload, at, kind, payload]
-    r = conn.exec_driver_sql(text, tuple(params)).first()
+    text, params = tail_pg_query(at, tx_values, block_ids, block_values, pieces, kind, payload)
+    r = conn.exec_driver_sql(text, params).first()
     if r is None:
         raise RuntimeError("journal head row missing: the registry database is inconsistent")
     return int(r[0])

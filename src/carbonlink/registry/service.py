@@ -173,7 +173,7 @@ class Authorisation:
 
 def _retriable(exc: sa.exc.DBAPIError) -> bool:
     code = getattr(exc.orig, "sqlstate", None)
-    if code in ("40001", "40P01"):
+    if code in ("40001", "40P01", "26000"):
         return True
     return "database is locked" in str(exc.orig)
 
@@ -193,6 +193,11 @@ class Registry:
         self.url = url
         self.proposal_ttl = proposal_ttl
         self.engine: Engine = make_engine(url, **engine_kwargs)
+        u = sa.engine.make_url(url)
+        db = u.database or ""
+        self._sqlite_file: Path | None = (
+            Path(db) if u.get_backend_name() == "sqlite" and db and db != ":memory:"
+            and not db.startswith("file:") and not u.query.get("uri") else None)
 
     @classmethod
     def open(cls, url: str | None = None, **kwargs: Any) -> Registry:
@@ -213,9 +218,17 @@ class Registry:
         from carbonlink.registry.migrations import upgrade
         upgrade(self.engine)
 
-    def _run(self, fn: Callable[[Connection], T]) -> T:
+    def _run(self, fn: Callable[[Connection], T], *, pipelined: bool = False) -> T:
+        """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
+        failures. ``pipelined`` (PostgreSQL only): the driver connection is in autocommit mode
+        and ``fn`` must send ``BEGIN`` itself as its first statement (so it can pipeline it
+        with its first reads); whatever ``fn`` leaves open is committed here, and any error
+        rolls it back."""
+        self._require_database()
         for attempt in range(8):
             try:
+                if pipelined:
+                    return self._run_pipelined(fn)
                 with self.engine.begin() as conn:
                     return fn(conn)
             except sa.exc.DBAPIError as exc:
@@ -228,6 +241,38 @@ class Registry:
                         "(run `carbonlink registry init`)") from None
                 raise
         raise AssertionError("unreachable")
+
+    def _require_database(self) -> None:
+        """A SQLite file that does not exist is not initialised: say so without letting the
+        driver create an empty file (only :meth:`init` creates the database)."""
+        if self._sqlite_file is not None and not self._sqlite_file.exists():
+            raise CarbonlinkError(f"registry database {self.url!r} is not initialised "
+                                  "(run `carbonlink registry init`)")
+
+    def _run_pipelined(self, fn: Callable[[Connection], T]) -> T:
+        import psycopg
+
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            dbc: Any = conn.connection.driver_connection
+            try:
+                try:
+                    result = fn(conn)
+                    dbc.commit()          # no-op when fn committed; else COMMIT
+                except BaseException:
+                    # ROLLBACK unless idle; not dbc.rollback(), which also drops every
+                    # prepared statement of the session (psycopg runs DEALLOCATE ALL)
+                    idle = psycopg.pq.TransactionStatus.IDLE
+                    if not dbc.closed and dbc.info.transaction_status != idle:
+                        dbc.execute("ROLLBACK")
+                    raise
+            except psycopg.Error as exc:
+                if exc.sqlstate == "26000":   # our prepared statements were deallocated
+                    raw.forget_prepared(dbc)  # (a rollback elsewhere): prepare again, retry
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, psycopg.Error,
+                    connection_invalidated=bool(dbc.closed)) from exc
+            return result
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(fn)
@@ -836,22 +881,7 @@ class Registry:
 
         def go(conn: Connection) -> Receipt:
             accs = self._lock_accounts(conn, [from_account, to_account], by)
-            src, dst = accs.get(from_account), accs.get(to_account)
-            if src is None or src.status != "open":
-                fail("A2001", "from_account", f"account {from_account} " +
-                     ("does not exist" if src is None else f"is {src.status}"))
-            if dst is None or dst.status != "open":
-                fail("A2002", "to_account", f"account {to_account} " +
-                     ("does not exist" if dst is None else f"is {dst.status}"))
-            if from_account == to_account:
-                fail("A2007", "to_account", "transfer to the same account")
-            if src.type not in HOLDING_TYPES:
-                fail("A2004", "from_account", f"units never leave a {src.type} account")
-            if dst.type not in HOLDING_TYPES:
-                fail("A2003", "to_account", f"transfers go to holding accounts; use surrender, "
-                     f"use, cancel or retire for {dst.type}")
-            if src.n_reps and not src.is_rep:
-                fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
+            src, dst = self._check_transfer_accounts(accs, from_account, to_account, by)
             external = src.registry_id != dst.registry_id
             pieces = self._take(conn, from_account, quantity, unit_type=unit_type,
                                 vintage=vintage, authorisation=authorisation, serials=serials)
@@ -899,7 +929,113 @@ class Registry:
                 "link": link.id, "blocks": self._blocks_payload(pieces), "by": by})
             return Receipt(tx, "external_transfer", "proposed", quantity,
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+
+        if serials is None and self.engine.dialect.name == "postgresql":
+            def fast(conn: Connection) -> Receipt:
+                return self._transfer_pg(conn, go, from_account, to_account, quantity,
+                                         unit_type, vintage, authorisation, by, when)
+            return self._run(fast, pipelined=True)
         return self._run(go)
+
+    @staticmethod
+    def _check_transfer_accounts(accs: dict[int, Any], from_account: int, to_account: int,
+                                 by: str | None) -> tuple[Any, Any]:
+        """The account-layer checks of a transfer (A2001–A2007 minus the registry test)."""
+        src, dst = accs.get(from_account), accs.get(to_account)
+        if src is None or src.status != "open":
+            fail("A2001", "from_account", f"account {from_account} " +
+                 ("does not exist" if src is None else f"is {src.status}"))
+        if dst is None or dst.status != "open":
+            fail("A2002", "to_account", f"account {to_account} " +
+                 ("does not exist" if dst is None else f"is {dst.status}"))
+        if from_account == to_account:
+            fail("A2007", "to_account", "transfer to the same account")
+        if src.type not in HOLDING_TYPES:
+            fail("A2004", "from_account", f"units never leave a {src.type} account")
+        if dst.type not in HOLDING_TYPES:
+            fail("A2003", "to_account", f"transfers go to holding accounts; use surrender, "
+                 f"use, cancel or retire for {dst.type}")
+        if src.n_reps and not src.is_rep:
+            fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
+        return src, dst
+
+    def _transfer_pg(self, conn: Connection, slow: Callable[[Connection], Receipt],
+                     from_account: int, to_account: int, quantity: int,
+                     unit_type: str | None, vintage: int | None, authorisation: str | None,
+                     by: str | None, when: datetime) -> Receipt:
+        """PostgreSQL internal transfer in two round trips: (1) ``BEGIN; EXECUTE lock accounts;
+        EXECUTE first page of held blocks`` as one simple-protocol message; the same checks as
+        :meth:`transfer` run on the client; (2) ``EXECUTE tail; COMMIT`` (the one-statement
+        tail of :func:`rawsql.tail_pg`), plus one round trip before it when the last block must
+        be split. The statements are prepared once per connection (:func:`rawsql.pg_execute`).
+        The block read is a separate statement after the lock, so under READ COMMITTED it sees
+        every transfer committed before the lock was granted. Anything else (external transfer,
+        more than one page of blocks) continues in the same transaction with the general code
+        path ``slow``, which locks and reads again."""
+        from psycopg import ClientCursor
+        from psycopg.rows import namedtuple_row
+
+        dbc: Any = conn.connection.driver_connection
+        cur: Any = ClientCursor(dbc, row_factory=namedtuple_row)
+        if from_account == to_account:      # rejected by the general path (A2007)
+            cur.execute("BEGIN")
+            return slow(conn)
+        page = 64
+        lock_q, lock_p = raw.lock_query([from_account, to_account], by)
+        held_q, held_p = raw.held_query(from_account, unit_type, vintage, authorisation, page, 0)
+        cur.execute("BEGIN; " + raw.pg_execute(cur, raw.pg_sql(lock_q), lock_p) + "; " +
+                    raw.pg_execute(cur, held_q, held_p))
+        cur.nextset()
+        accs = {int(r.id): r for r in cur.fetchall()}
+        cur.nextset()
+        rows = cur.fetchall()
+        src, dst = self._check_transfer_accounts(accs, from_account, to_account, by)
+        chosen: list[Any] = []
+        need = quantity
+        for b in rows:
+            if need == 0:
+                break
+            chosen.append(b)
+            need -= min(need, b.serial_end - b.serial_start + 1)
+        if src.registry_id != dst.registry_id or (need > 0 and len(rows) == page):
+            return slow(conn)  # external, or more blocks than one page: general path
+        if need > 0:
+            fail("H3001", "quantity", f"account {from_account} holds {quantity - need} "
+                 f"matching units, {quantity} requested")
+        pieces = [self._piece(b.id, b, b.serial_start, b.serial_end) for b in chosen[:-1]]
+        last = chosen[-1]
+        rest = quantity - sum(p.quantity for p in pieces)
+        if last.serial_end - last.serial_start + 1 > rest:
+            # split like _split: shrink first, then insert the lower serials (they move)
+            s = int(last.serial_start)
+            cur.execute(raw.pg_execute(cur, "UPDATE blocks SET serial_start = %s WHERE id = %s",
+                                       (s + rest, last.id)) + "; " +
+                        raw.pg_execute(cur, raw.INSERT_BLOCK, (
+                            last.issuing_registry, last.unit_type, last.vintage, s,
+                            s + rest - 1, last.account_id, last.status, last.authorisation_id,
+                            bool(last.first_transferred), last.pending_tx)))
+            cur.nextset()
+            pieces.append(self._piece(int(cur.fetchone()[0]), last, s, s + rest - 1))
+        else:
+            pieces.append(self._piece(last.id, last, last.serial_start, last.serial_end))
+        for p in pieces:
+            if p.unit_type not in ACCOUNT_UNITS[dst.type]:
+                fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
+        payload = jr.canonical({"from": from_account, "to": to_account, "quantity": quantity,
+                                "blocks": self._blocks_payload(pieces)})
+        tail_q, tail_p = raw.tail_pg_query(
+            when, dict(kind="internal_transfer", state="completed", quantity=quantity,
+                       from_account=from_account, to_account=to_account,
+                       unit_type=unit_type, vintage=vintage, proposer=by),
+            [p.block_id for p in pieces], {"account_id": to_account},
+            [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end, p.authorisation_id)
+             for p in pieces], "internal_transfer", payload)
+        cur.execute(raw.pg_execute(cur, tail_q, tail_p) + "; COMMIT")
+        r = cur.fetchone()
+        if r is None:
+            raise RuntimeError("journal head row missing: the registry database is inconsistent")
+        return Receipt(int(r[0]), "internal_transfer", "completed", quantity,
+                       blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
     def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
                     pieces: Sequence[Piece], quantity: int, when: datetime,
