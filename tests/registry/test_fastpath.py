@@ -10,6 +10,7 @@ import pytest
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import CheckFailed, Registry
+from carbonlink.registry.db import blocks
 from tests.registry.conftest import T0
 
 
@@ -65,3 +66,120 @@ def test_read_only_commands_do_not_create_a_missing_sqlite_file(tmp_path: Path) 
     with Registry(f"sqlite:///{path}") as r:
         r.init()
         assert r.verify() == []
+
+
+# --- parity: the PostgreSQL function returns the same code, path and detail as the Python
+# checks (the SQLite run of each case is the reference) --------------------------------------
+
+def _parity_world(r: Registry) -> dict[str, int]:
+    g = r.add_registry("GHA01", system="gh", at=T0)
+    r.add_registry("CHE01", system="ch", at=T0)
+    a = r.open_account("GHA01", representatives_=["alice", "bob"], at=T0)
+    b = r.open_account("GHA01", at=T0)
+    closed = r.open_account("GHA01", at=T0)
+    blocked = r.open_account("GHA01", at=T0)
+    r.issue(a, 100, vintage=2026, at=T0)
+    r.issue(closed, 10, vintage=2026, at=T0)
+    r.set_account_status(closed, "closed", at=T0)
+    r.set_account_status(blocked, "blocked", at=T0)
+    return {"a": a, "b": b, "closed": closed, "blocked": blocked, **g}
+
+
+_CASES: list[tuple[str, str, str, dict[str, object], str, str, str]] = [
+    # (id, from, to, kwargs, code, path, detail ({name} → account id))
+    ("R1001-zero", "a", "b", {"quantity": 0}, "R1001", "quantity",
+     "must be a positive whole number, got 0"),
+    ("R1001-negative", "a", "b", {"quantity": -3}, "R1001", "quantity",
+     "must be a positive whole number, got -3"),
+    ("A2001-missing", "missing", "b", {}, "A2001", "from_account",
+     "account {missing} does not exist"),
+    ("A2001-closed", "closed", "b", {}, "A2001", "from_account", "account {closed} is closed"),
+    ("A2002-missing", "a", "missing", {"by": "alice"}, "A2002", "to_account",
+     "account {missing} does not exist"),
+    ("A2002-blocked", "a", "blocked", {"by": "alice"}, "A2002", "to_account",
+     "account {blocked} is blocked"),
+    ("A2007", "a", "a", {"by": "alice"}, "A2007", "to_account", "transfer to the same account"),
+    ("A2004", "retirement", "b", {}, "A2004", "from_account",
+     "units never leave a retirement account"),
+    ("A2003-account-type", "a", "retirement", {"by": "alice"}, "A2003", "to_account",
+     "transfers go to holding accounts; use surrender, use, cancel or retire for retirement"),
+    ("A2005-stranger", "a", "b", {"by": "mallory"}, "A2005", "by",
+     "'mallory' is not a representative of account {a}"),
+    ("A2005-nobody", "a", "b", {}, "A2005", "by", "None is not a representative of account {a}"),
+    ("H3001-too-many", "a", "b", {"by": "alice", "quantity": 101}, "H3001", "quantity",
+     "account {a} holds 100 matching units, 101 requested"),
+    ("H3001-vintage", "a", "b", {"by": "alice", "vintage": 2027}, "H3001", "quantity",
+     "account {a} holds 0 matching units, 5 requested"),
+    ("H3001-unit-type", "a", "b", {"by": "alice", "unit_type": "offset"}, "H3001", "quantity",
+     "account {a} holds 0 matching units, 5 requested"),
+    ("H3001-authorisation", "a", "b", {"by": "alice", "authorisation": "GHA-X"}, "H3001",
+     "quantity", "account {a} holds 0 matching units, 5 requested"),
+    ("H3001-empty", "b", "a", {}, "H3001", "quantity",
+     "account {b} holds 0 matching units, 5 requested"),
+]
+
+
+@pytest.mark.parametrize("case", _CASES, ids=[c[0] for c in _CASES])
+def test_internal_transfer_check_parity(
+        reg: Registry, case: tuple[str, str, str, dict[str, object], str, str, str]) -> None:
+    _, src, dst, kw, code, path, detail = case
+    ids = {**_parity_world(reg), "missing": 9999}
+    kwargs = dict(kw)
+    quantity = kwargs.pop("quantity", 5)
+    before = reg.verify(), reg.balance(ids["a"]), reg.balance(ids["b"])
+    with pytest.raises(CheckFailed) as e:
+        reg.transfer(ids[src], ids[dst], quantity, at=T0, **kwargs)  # type: ignore[arg-type]
+    assert (e.value.code, e.value.problems[0][0]) == (code, path)
+    assert e.value.detail == detail.format(**ids)
+    assert (reg.verify(), reg.balance(ids["a"]), reg.balance(ids["b"])) == before
+
+
+def test_unit_type_matrix_parity(reg: Registry) -> None:
+    """A2003 for a unit type the acquiring holding account may not hold (a block written
+    behind the service's back: the API only issues known unit types)."""
+    ids = _parity_world(reg)
+    with reg.engine.begin() as conn:
+        conn.execute(blocks.insert().values(
+            issuing_registry="GHA01", unit_type="bogus", vintage=2026, serial_start=1,
+            serial_end=10, account_id=ids["a"], status="held", authorisation_id=None,
+            first_transferred=False, pending_tx=None))
+    with pytest.raises(CheckFailed) as e:
+        reg.transfer(ids["a"], ids["b"], 3, unit_type="bogus", by="alice", at=T0)
+    assert (e.value.code, e.value.problems[0][0]) == ("A2003", "to_account")
+    assert e.value.detail == "entity_holding accounts cannot hold bogus"
+    assert reg.balance(ids["b"]) == 0
+
+
+def test_filters_and_receipts_agree(reg: Registry) -> None:
+    ids = _parity_world(reg)
+    a, b = ids["a"], ids["b"]
+    reg.issue(a, 50, vintage=2027, at=T0)
+    got = reg.transfer(a, b, 30, vintage=2027, by="alice", at=T0)
+    assert got.blocks == [("GHA01", "allowance", 2027, 1, 30)]
+    got = reg.transfer(a, b, 120, unit_type="allowance", by="alice", at=T0)
+    assert got.blocks == [("GHA01", "allowance", 2026, 1, 100),
+                          ("GHA01", "allowance", 2027, 31, 50)]
+    back = reg.transfer(b, a, 140, at=T0)
+    assert back.blocks == [("GHA01", "allowance", 2026, 1, 100),
+                           ("GHA01", "allowance", 2027, 1, 30),
+                           ("GHA01", "allowance", 2027, 31, 40)]
+    tx = reg.transaction(back.tx_id)
+    assert tx["kind"] == "internal_transfer" and tx["state"] == "completed"
+    assert reg.balance(a) == 140 and reg.balance(b) == 10 and reg.verify() == []
+
+
+def test_migration_matrix_matches_service() -> None:
+    """The PostgreSQL function's account/unit matrix is the service's (ACCOUNT_UNITS)."""
+    import importlib.util
+
+    from carbonlink.registry import service
+    from carbonlink.registry.migrations import HERE
+
+    spec = importlib.util.spec_from_file_location(
+        "m0002", HERE / "versions" / "0002_pg_internal_transfer_function.py")
+    assert spec is not None and spec.loader is not None
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert frozenset(m.HOLDING_TYPES) == service.HOLDING_TYPES
+    for t in service.HOLDING_TYPES:
+        assert service.ACCOUNT_UNITS[t] == frozenset(m.HOLDING_UNITS)

@@ -9,8 +9,6 @@ PostgreSQL only — SQLite already holds the database write lock (``BEGIN IMMEDI
 
 from __future__ import annotations
 
-import hashlib
-import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -109,38 +107,12 @@ INSERT_BLOCK = ("INSERT INTO blocks (issuing_registry, unit_type, vintage, seria
                 "pending_tx) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 
 
-def pg_sql(text: str) -> str:
-    """``text`` for PostgreSQL sent straight to psycopg (``{fu}`` → ``FOR UPDATE``)."""
-    return text.replace("{fu}", " FOR UPDATE")
-
-
-_PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def forget_prepared(conn: Any) -> None:
-    """Forget the statements prepared on psycopg connection ``conn`` (after psycopg's
-    ``rollback()`` deallocated them all)."""
-    _PREPARED.pop(conn, None)
-
-
-def pg_execute(cur: Any, text: str, params: Sequence[Any]) -> str:
-    """``EXECUTE name(literal, …)`` for ``text`` (``%s`` placeholders) on the connection of
-    psycopg ``ClientCursor`` ``cur``, preparing the statement on that connection first if
-    needed (outside any transaction: prepared statements belong to the session). The literals
-    are quoted by psycopg's client-side binding. Several such strings joined with ``;`` go to
-    the server as one simple-protocol message, one round trip, each statement still with its
-    own snapshot."""
-    name = "cl_" + hashlib.sha1(text.encode()).hexdigest()[:20]
-    done = _PREPARED.setdefault(cur.connection, set())
-    if name not in done:
-        parts = text.split("%s")
-        body = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
-        cur.connection.execute(f"PREPARE {name} AS {body}")
-        done.add(name)
-    if not params:
-        return f"EXECUTE {name}"
-    return str(cur.mogrify(f"EXECUTE {name}(" + ", ".join(["%s"] * len(params)) + ")",
-                           tuple(params)))
+#: PostgreSQL internal transfer in one statement (migration 0002): returns
+#: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when a
+#: check failed (nothing written) or ``'external'`` for a transfer to another registry.
+PG_INTERNAL_TRANSFER = ("SELECT * FROM registry_internal_transfer(%s::integer, %s::integer, "
+                        "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
+                        "%s::timestamp, %s::text)")
 
 
 def insert_block(conn: Connection, issuing_registry: str, unit_type: str, vintage: int,

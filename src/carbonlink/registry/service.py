@@ -10,6 +10,7 @@ still reports are retried.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -220,10 +221,10 @@ class Registry:
 
     def _run(self, fn: Callable[[Connection], T], *, pipelined: bool = False) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
-        failures. ``pipelined`` (PostgreSQL only): the driver connection is in autocommit mode
-        and ``fn`` must send ``BEGIN`` itself as its first statement (so it can pipeline it
-        with its first reads); whatever ``fn`` leaves open is committed here, and any error
-        rolls it back."""
+        failures. ``pipelined`` (PostgreSQL only): the driver connection is in autocommit mode,
+        so one statement of ``fn`` is its own transaction; to run several in one transaction
+        ``fn`` sends ``BEGIN`` itself. Whatever ``fn`` leaves open is committed here, and any
+        error rolls it back."""
         self._require_database()
         for attempt in range(8):
             try:
@@ -260,15 +261,13 @@ class Registry:
                     result = fn(conn)
                     dbc.commit()          # no-op when fn committed; else COMMIT
                 except BaseException:
-                    # ROLLBACK unless idle; not dbc.rollback(), which also drops every
-                    # prepared statement of the session (psycopg runs DEALLOCATE ALL)
+                    # ROLLBACK unless idle (a failed check of the one-statement fast path
+                    # leaves nothing open and costs no extra round trip)
                     idle = psycopg.pq.TransactionStatus.IDLE
                     if not dbc.closed and dbc.info.transaction_status != idle:
                         dbc.execute("ROLLBACK")
                     raise
             except psycopg.Error as exc:
-                if exc.sqlstate == "26000":   # our prepared statements were deallocated
-                    raw.forget_prepared(dbc)  # (a rollback elsewhere): prepare again, retry
                 raise sa.exc.DBAPIError.instance(
                     None, None, exc, psycopg.Error,
                     connection_invalidated=bool(dbc.closed)) from exc
@@ -963,79 +962,27 @@ class Registry:
                      from_account: int, to_account: int, quantity: int,
                      unit_type: str | None, vintage: int | None, authorisation: str | None,
                      by: str | None, when: datetime) -> Receipt:
-        """PostgreSQL internal transfer in two round trips: (1) ``BEGIN; EXECUTE lock accounts;
-        EXECUTE first page of held blocks`` as one simple-protocol message; the same checks as
-        :meth:`transfer` run on the client; (2) ``EXECUTE tail; COMMIT`` (the one-statement
-        tail of :func:`rawsql.tail_pg`), plus one round trip before it when the last block must
-        be split. The statements are prepared once per connection (:func:`rawsql.pg_execute`).
-        The block read is a separate statement after the lock, so under READ COMMITTED it sees
-        every transfer committed before the lock was granted. Anything else (external transfer,
-        more than one page of blocks) continues in the same transaction with the general code
-        path ``slow``, which locks and reads again."""
-        from psycopg import ClientCursor
-        from psycopg.rows import namedtuple_row
-
+        """PostgreSQL internal transfer in **one round trip**: a single prepared statement
+        calling ``registry_internal_transfer`` (migration 0002) in autocommit mode, so the
+        statement is its own database transaction. The function locks both accounts in id
+        order, runs the same checks as :meth:`transfer` in the same order (returning the failed
+        check's code, path and detail and writing nothing), reads the holdings after the lock,
+        moves/splits the blocks, inserts the transaction and appends the journal entry (same
+        hash formula as :func:`carbonlink.registry.journal.entry_hash`). A transfer to another
+        registry writes nothing and continues on the general path ``slow`` in a new
+        transaction, which locks and checks again."""
         dbc: Any = conn.connection.driver_connection
-        cur: Any = ClientCursor(dbc, row_factory=namedtuple_row)
-        if from_account == to_account:      # rejected by the general path (A2007)
-            cur.execute("BEGIN")
+        tx_id, code, path, detail, payload = dbc.execute(
+            raw.PG_INTERNAL_TRANSFER, (from_account, to_account, quantity, unit_type, vintage,
+                                       authorisation, by, when, when.isoformat()),
+            prepare=True).fetchone()
+        if code is None:
+            return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
+                           blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
+        if code == "external":
+            dbc.execute("BEGIN")
             return slow(conn)
-        page = 64
-        lock_q, lock_p = raw.lock_query([from_account, to_account], by)
-        held_q, held_p = raw.held_query(from_account, unit_type, vintage, authorisation, page, 0)
-        cur.execute("BEGIN; " + raw.pg_execute(cur, raw.pg_sql(lock_q), lock_p) + "; " +
-                    raw.pg_execute(cur, held_q, held_p))
-        cur.nextset()
-        accs = {int(r.id): r for r in cur.fetchall()}
-        cur.nextset()
-        rows = cur.fetchall()
-        src, dst = self._check_transfer_accounts(accs, from_account, to_account, by)
-        chosen: list[Any] = []
-        need = quantity
-        for b in rows:
-            if need == 0:
-                break
-            chosen.append(b)
-            need -= min(need, b.serial_end - b.serial_start + 1)
-        if src.registry_id != dst.registry_id or (need > 0 and len(rows) == page):
-            return slow(conn)  # external, or more blocks than one page: general path
-        if need > 0:
-            fail("H3001", "quantity", f"account {from_account} holds {quantity - need} "
-                 f"matching units, {quantity} requested")
-        pieces = [self._piece(b.id, b, b.serial_start, b.serial_end) for b in chosen[:-1]]
-        last = chosen[-1]
-        rest = quantity - sum(p.quantity for p in pieces)
-        if last.serial_end - last.serial_start + 1 > rest:
-            # split like _split: shrink first, then insert the lower serials (they move)
-            s = int(last.serial_start)
-            cur.execute(raw.pg_execute(cur, "UPDATE blocks SET serial_start = %s WHERE id = %s",
-                                       (s + rest, last.id)) + "; " +
-                        raw.pg_execute(cur, raw.INSERT_BLOCK, (
-                            last.issuing_registry, last.unit_type, last.vintage, s,
-                            s + rest - 1, last.account_id, last.status, last.authorisation_id,
-                            bool(last.first_transferred), last.pending_tx)))
-            cur.nextset()
-            pieces.append(self._piece(int(cur.fetchone()[0]), last, s, s + rest - 1))
-        else:
-            pieces.append(self._piece(last.id, last, last.serial_start, last.serial_end))
-        for p in pieces:
-            if p.unit_type not in ACCOUNT_UNITS[dst.type]:
-                fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
-        payload = jr.canonical({"from": from_account, "to": to_account, "quantity": quantity,
-                                "blocks": self._blocks_payload(pieces)})
-        tail_q, tail_p = raw.tail_pg_query(
-            when, dict(kind="internal_transfer", state="completed", quantity=quantity,
-                       from_account=from_account, to_account=to_account,
-                       unit_type=unit_type, vintage=vintage, proposer=by),
-            [p.block_id for p in pieces], {"account_id": to_account},
-            [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end, p.authorisation_id)
-             for p in pieces], "internal_transfer", payload)
-        cur.execute(raw.pg_execute(cur, tail_q, tail_p) + "; COMMIT")
-        r = cur.fetchone()
-        if r is None:
-            raise RuntimeError("journal head row missing: the registry database is inconsistent")
-        return Receipt(int(r[0]), "internal_transfer", "completed", quantity,
-                       blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+        fail(code, path, detail)
 
     def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
                     pieces: Sequence[Piece], quantity: int, when: datetime,
