@@ -114,3 +114,12 @@ def test_documented_example_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(["simulate", str(EXAMPLE.parent / "third-party-joins.yaml"), "-f", "json"], capsys)
     m = json.loads(out)["markets"]
     assert (m["J1"]["price"], m["J1"]["gain"]) == pytest.approx((70 / 3, (70 / 3 - 10) ** 2 / 2), rel=1e-7)
+
+
+def test_non_finite_numbers_are_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.loads(json.dumps(BASE))
+    doc["links"][0]["exchange_rate"] = float("inf")
+    path = tmp_path / "inf.json"
+    path.write_text(json.dumps(doc))
+    code, _, err = run(["simulate", str(path)], capsys)
+    assert code == 2 and "links[0].exchange_rate" in err and "finite" in err
