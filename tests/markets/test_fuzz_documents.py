@@ -74,3 +74,19 @@ def test_damaged_agreements(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     where = data.draw(st.sampled_from(paths(AGREEMENT)))
     run(tmp_path, "check", damaged(AGREEMENT, where, data.draw(JUNK), data.draw(st.booleans()) and bool(where)),
         capsys)
+
+
+@given(data=st.data())
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_damaged_agreements_assess(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: st.DataObject) -> None:
+    doc = damaged(AGREEMENT, data.draw(st.sampled_from(paths(AGREEMENT))), data.draw(JUNK), False)
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc, allow_nan=True))
+    out = tmp_path / "report.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["assess", str(path), "--out", str(out), "--no-sensitivity", "--quiet"])
+    err = capsys.readouterr().err
+    assert exc.value.code in (0, 1, 2), err
+    assert "Traceback" not in err
+    if exc.value.code == 2:
+        assert not out.exists(), "a rejected document writes nothing"
