@@ -219,19 +219,46 @@ class Registry:
         from carbonlink.registry.migrations import upgrade
         upgrade(self.engine)
 
-    def _run(self, fn: Callable[[Connection], T], *, pipelined: bool = False) -> T:
+    def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
-        failures. ``pipelined`` (PostgreSQL only): the driver connection is in autocommit mode,
-        so one statement of ``fn`` is its own transaction; to run several in one transaction
-        ``fn`` sends ``BEGIN`` itself. Whatever ``fn`` leaves open is committed here, and any
-        error rolls it back."""
+        failures."""
+        def txn() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        return self._retrying(txn)
+
+    def _run_statement(self, fn: Callable[[Any], T]) -> T:
+        """PostgreSQL only: call ``fn`` with a pooled psycopg connection in autocommit mode,
+        so each statement it sends is its own database transaction (``fn`` sends one), with
+        the retries of :meth:`_run`. No SQLAlchemy ``Connection`` is built: on the hot path
+        its bookkeeping cost more than the statement's round trip."""
+        import psycopg
+
+        def call() -> T:
+            pooled = self.engine.raw_connection()
+            dbc: Any = pooled.driver_connection
+            try:
+                dbc.autocommit = True
+                try:
+                    return fn(dbc)
+                finally:
+                    if not dbc.closed:
+                        dbc.autocommit = False   # what the pool and SQLAlchemy expect
+            except psycopg.Error as exc:
+                if dbc.closed:
+                    pooled.invalidate()
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, psycopg.Error,
+                    connection_invalidated=bool(dbc.closed)) from exc
+            finally:
+                pooled.close()
+        return self._retrying(call)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
         self._require_database()
         for attempt in range(8):
             try:
-                if pipelined:
-                    return self._run_pipelined(fn)
-                with self.engine.begin() as conn:
-                    return fn(conn)
+                return call()
             except sa.exc.DBAPIError as exc:
                 if attempt < 7 and _retriable(exc):
                     continue
@@ -249,29 +276,6 @@ class Registry:
         if self._sqlite_file is not None and not self._sqlite_file.exists():
             raise CarbonlinkError(f"registry database {self.url!r} is not initialised "
                                   "(run `carbonlink registry init`)")
-
-    def _run_pipelined(self, fn: Callable[[Connection], T]) -> T:
-        import psycopg
-
-        with self.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            dbc: Any = conn.connection.driver_connection
-            try:
-                try:
-                    result = fn(conn)
-                    dbc.commit()          # no-op when fn committed; else COMMIT
-                except BaseException:
-                    # ROLLBACK unless idle (a failed check of the one-statement fast path
-                    # leaves nothing open and costs no extra round trip)
-                    idle = psycopg.pq.TransactionStatus.IDLE
-                    if not dbc.closed and dbc.info.transaction_status != idle:
-                        dbc.execute("ROLLBACK")
-                    raise
-            except psycopg.Error as exc:
-                raise sa.exc.DBAPIError.instance(
-                    None, None, exc, psycopg.Error,
-                    connection_invalidated=bool(dbc.closed)) from exc
-            return result
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return self._run(fn)
@@ -930,10 +934,11 @@ class Registry:
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
         if serials is None and self.engine.dialect.name == "postgresql":
-            def fast(conn: Connection) -> Receipt:
-                return self._transfer_pg(conn, go, from_account, to_account, quantity,
-                                         unit_type, vintage, authorisation, by, when)
-            return self._run(fast, pipelined=True)
+            done = self._run_statement(lambda dbc: self._transfer_pg(
+                dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
+                by, when))
+            if done is not None:
+                return done
         return self._run(go)
 
     @staticmethod
@@ -958,20 +963,18 @@ class Registry:
             fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
         return src, dst
 
-    def _transfer_pg(self, conn: Connection, slow: Callable[[Connection], Receipt],
-                     from_account: int, to_account: int, quantity: int,
+    def _transfer_pg(self, dbc: Any, from_account: int, to_account: int, quantity: int,
                      unit_type: str | None, vintage: int | None, authorisation: str | None,
-                     by: str | None, when: datetime) -> Receipt:
-        """PostgreSQL internal transfer in **one round trip**: a single prepared statement
-        calling ``registry_internal_transfer`` (migration 0002) in autocommit mode, so the
-        statement is its own database transaction. The function locks both accounts in id
-        order, runs the same checks as :meth:`transfer` in the same order (returning the failed
-        check's code, path and detail and writing nothing), reads the holdings after the lock,
-        moves/splits the blocks, inserts the transaction and appends the journal entry (same
-        hash formula as :func:`carbonlink.registry.journal.entry_hash`). A transfer to another
-        registry writes nothing and continues on the general path ``slow`` in a new
-        transaction, which locks and checks again."""
-        dbc: Any = conn.connection.driver_connection
+                     by: str | None, when: datetime) -> Receipt | None:
+        """PostgreSQL internal transfer in **one round trip**: one prepared statement calling
+        ``registry_internal_transfer`` (migration 0002) on psycopg connection ``dbc`` in
+        autocommit mode, so the statement is its own database transaction. The function locks
+        both accounts in id order, runs the same checks as :meth:`transfer` in the same order
+        (returning the failed check's code, path and detail and writing nothing), reads the
+        holdings after the lock, moves/splits the blocks, inserts the transaction and appends
+        the journal entry (same hash formula as :func:`carbonlink.registry.journal.entry_hash`).
+        Returns ``None`` for a transfer to another registry (nothing written): the caller runs
+        the general path, which locks and checks again."""
         tx_id, code, path, detail, payload = dbc.execute(
             raw.PG_INTERNAL_TRANSFER, (from_account, to_account, quantity, unit_type, vintage,
                                        authorisation, by, when, when.isoformat()),
@@ -980,8 +983,7 @@ class Registry:
             return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
                            blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
         if code == "external":
-            dbc.execute("BEGIN")
-            return slow(conn)
+            return None
         fail(code, path, detail)
 
     def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
