@@ -47,6 +47,8 @@ def test_multi_year_method() -> None:
     assert [y.adjustment for y in g.years] == [100, 150, 250]
     assert sum(E_GHA.values()) + g.cumulative_adjustment == 3440
     assert sum(E_CHE.values()) + c.cumulative_adjustment == 11220
+    assert (g.adjusted_period_emissions, c.adjusted_period_emissions) == (3440, 11220)
+    assert (g.end_of_period_adjustment, c.end_of_period_adjustment) == (500, -480)
 
 
 def test_unknown_method() -> None:

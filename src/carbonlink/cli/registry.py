@@ -296,10 +296,12 @@ def compact(db: Db = None, at: At = None) -> None:
 @registry_app.command("ndc")
 def ndc(party: str, method: Annotated[str, typer.Option(
         help="trajectory, averaging or multi_year")], first_year: int, last_year: int,
-        db: Db = None, at: At = None) -> None:
-    """Record a Party's NDC period and corresponding-adjustment method (para 7)."""
+        ndc_type: Annotated[str | None, typer.Option(
+            help="single_year or multi_year (default: multi_year for the multi_year method)")
+        ] = None, db: Db = None, at: At = None) -> None:
+    """Record a Party's NDC period, type and corresponding-adjustment method (para 7)."""
     with _open(db) as r:
-        r.set_ndc(party, method, first_year, last_year, at=_dt(at))
+        r.set_ndc(party, method, first_year, last_year, ndc_type=ndc_type, at=_dt(at))
 
 
 @registry_app.command("emissions")
@@ -321,6 +323,13 @@ def ca(party: str, db: Db = None) -> None:
         t.add_row(str(y.year), fmt(y.emissions), str(y.first_transferred), str(y.used),
                   fmt(y.adjustment), fmt(y.adjusted_balance))
     out.print(t)
+    if res.end_of_period_adjustment is not None:
+        out.print(f"end of period (multi-year NDC, para 7(b)): cumulative adjustment "
+                  f"{fmt(res.end_of_period_adjustment)}, adjusted period emissions "
+                  f"{fmt(res.adjusted_period_emissions)}")
+    for yr, k, q in res.outside_period:
+        out.print(f"outside the NDC period {res.first_year}–{res.last_year}: {yr} "
+                  f"{k.replace('_', ' ')} {q}")
 
 
 @registry_app.command("finalise")

@@ -18,9 +18,17 @@ annual sums and its reported emissions:
 * ``multi_year`` — multi-year NDC, 7(b): annual adjustments every year and cumulatively at the
   end of the implementation period.
 
+The NDC type decides which methods apply (para 7): a ``single_year`` NDC uses 7(a) —
+``trajectory`` or ``averaging``; a ``multi_year`` NDC uses 7(b) — ``multi_year`` (or an
+equivalent ``trajectory``), never ``averaging``. For a multi-year NDC the cumulative adjustment
+is applied at the end of the period: :attr:`CAResult.end_of_period_adjustment` and
+:attr:`CAResult.adjusted_period_emissions` (emissions of the whole period + cumulative CA).
+
 Adjusted emissions balance (para 8) = emissions + adjustment. Numbers are exact
-(:class:`fractions.Fraction`): averaging can produce a non-integer tonnage. Non-GHG metrics
-(para 9) reverse signs relative to the indicator; they are recorded but not balanced here.
+(:class:`fractions.Fraction`): averaging can produce a non-integer tonnage. The balance is kept
+in the NDC's metric: entries in any other metric (non-GHG, para 9, reversed signs) are never
+summed into it. Ledger entries dated outside the implementation period are not in any year of
+the balance; they are listed in :attr:`CAResult.outside_period`, not dropped silently.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 METHODS = ("trajectory", "averaging", "multi_year")
+NDC_TYPES = ("single_year", "multi_year")
+#: para 7(a) methods for a single-year NDC, 7(b) for a multi-year NDC
+NDC_TYPE_METHODS = {"single_year": ("trajectory", "averaging"),
+                    "multi_year": ("multi_year", "trajectory")}
 METHOD_SOURCE = {
     "trajectory": "Decision 2/CMA.3 annex para 7(a)(i)",
     "averaging": "Decision 2/CMA.3 annex para 7(a)(ii)",
@@ -58,6 +70,10 @@ class CAResult:
     first_year: int
     last_year: int
     years: list[CAYear] = field(default_factory=list)
+    ndc_type: str = "single_year"
+    #: ledger entries dated outside first_year..last_year: (year, kind, quantity), kind
+    #: ``first_transfer`` or ``use`` — they are in no year of this balance
+    outside_period: list[tuple[int, str, int]] = field(default_factory=list)
 
     @property
     def cumulative_first_transferred(self) -> int:
@@ -73,6 +89,21 @@ class CAResult:
         return sum((y.adjustment for y in self.years), Fraction(0))
 
     @property
+    def end_of_period_adjustment(self) -> Fraction | None:
+        """Multi-year NDC (para 7(b)): the cumulative adjustment applied at the end of the
+        implementation period; None for a single-year NDC."""
+        return self.cumulative_adjustment if self.ndc_type == "multi_year" else None
+
+    @property
+    def adjusted_period_emissions(self) -> Fraction | None:
+        """Multi-year NDC: emissions of the whole period + the end-of-period cumulative
+        adjustment (None for a single-year NDC or when a year's emissions are missing)."""
+        if self.ndc_type != "multi_year" or any(y.emissions is None for y in self.years):
+            return None
+        return sum((Fraction(y.emissions or 0) for y in self.years), Fraction(0)) \
+            + self.cumulative_adjustment
+
+    @property
     def ndc_year(self) -> CAYear:
         return self.years[-1]
 
@@ -84,11 +115,19 @@ class CAResult:
 def corresponding_adjustments(
     party: str, method: str, first_year: int, last_year: int,
     first_transferred: Mapping[int, int], used: Mapping[int, int],
-    emissions: Mapping[int, int] | None = None,
+    emissions: Mapping[int, int] | None = None, ndc_type: str | None = None,
 ) -> CAResult:
-    """Apply ``method`` over ``first_year..last_year`` (see the module docstring)."""
+    """Apply ``method`` over ``first_year..last_year`` (see the module docstring).
+    ``ndc_type`` defaults to ``multi_year`` for the ``multi_year`` method, else
+    ``single_year``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    ndc_type = ndc_type or ("multi_year" if method == "multi_year" else "single_year")
+    if ndc_type not in NDC_TYPES:
+        raise ValueError(f"ndc_type must be one of {', '.join(NDC_TYPES)}, got {ndc_type!r}")
+    if method not in NDC_TYPE_METHODS[ndc_type]:
+        raise ValueError(f"a {ndc_type} NDC applies {' or '.join(NDC_TYPE_METHODS[ndc_type])} "
+                         f"(para 7), not {method}")
     if last_year < first_year:
         raise ValueError(f"last_year ({last_year}) is before first_year ({first_year})")
     emissions = emissions or {}
@@ -105,7 +144,12 @@ def corresponding_adjustments(
             adj = Fraction(ft - u)
         e = emissions.get(y)
         out.append(CAYear(y, e, ft, u, adj, avg, None if e is None else e + adj))
-    return CAResult(party, method, first_year, last_year, out)
+    outside = sorted(
+        [(int(y), "first_transfer", int(q)) for y, q in first_transferred.items()
+         if q and not first_year <= y <= last_year]
+        + [(int(y), "use", int(q)) for y, q in used.items()
+           if q and not first_year <= y <= last_year])
+    return CAResult(party, method, first_year, last_year, out, ndc_type, outside)
 
 
 def fmt(x: Fraction | int | None) -> str:

@@ -48,6 +48,9 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           _ITL),
     Check("R1006", "request", "dates and years are consistent (vintage window, periods)",
           f"{_P} paras 7, 12"),
+    Check("R1007", "request", "the corresponding-adjustment method fits the NDC type "
+          "(single-year: trajectory or averaging; multi-year: multi-year trajectory/budget)",
+          f"{_P} para 7(a), 7(b)"),
     # 2 account and unit validity
     Check("A2001", "account", "the transferring account exists and is open",
           "Reg. (EU) 2216/2004 Annex IX code 7021"),

@@ -186,6 +186,9 @@ first_transfers = sa.Table(
     sa.Column("tx_id", sa.Integer, sa.ForeignKey("transactions.id"), nullable=False),
     sa.Column("party", sa.String(3), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
+    #: the authorisation version the units were first transferred under: its terms (purposes,
+    #: entities, metric) stay with them, later versions apply only prospectively (U5007)
+    sa.Column("authorisation_version", sa.Integer, nullable=True),
     sa.Index("ix_first_transfers_key_start", "issuing_registry", "unit_type", "vintage",
              "serial_start", unique=True),
 )
@@ -210,6 +213,8 @@ ndc_accounting = sa.Table(
     sa.Column("first_year", sa.Integer, nullable=False),
     sa.Column("last_year", sa.Integer, nullable=False),
     sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("ndc_type", sa.String(16), nullable=False,        # single_year | multi_year
+              server_default="single_year"),
 )
 
 emissions = sa.Table(

@@ -14,7 +14,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from math import floor
@@ -27,7 +27,13 @@ from sqlalchemy.engine import Connection, Engine
 from carbonlink.errors import CarbonlinkError, DocumentError
 from carbonlink.registry import journal as jr
 from carbonlink.registry import rawsql as raw
-from carbonlink.registry.accounting import METHODS, CAResult, corresponding_adjustments
+from carbonlink.registry.accounting import (
+    METHODS,
+    NDC_TYPE_METHODS,
+    NDC_TYPES,
+    CAResult,
+    corresponding_adjustments,
+)
 from carbonlink.registry.checks import fail
 from carbonlink.registry.db import (
     accounts,
@@ -132,6 +138,44 @@ class Receipt:
     blocks: list[tuple[str, str, int, int, int]] = field(default_factory=list)
 
 
+#: events at which a unit's first transfer is detected (the others catch up: see below)
+PRIMARY_EVENTS = ("issuance", "use_or_cancellation")
+
+
+def first_transfer_due(purposes: str, ftd: str | None, event: str, *, international: bool,
+                       abroad: bool) -> bool:
+    """Is a unit **not yet first transferred** first transferred at ``event``, under the
+    authorisation version in force on the event date (2/CMA.3 annex paras 2 and 6)?
+
+    A unit takes the terms of the version under which it is first transferred; versions recorded
+    after that apply to it only prospectively (U5007). Before its first transfer, each event is
+    judged under the version then in force:
+
+    * NDC in the purposes (para 2(a)): the first **international** transfer — an external
+      transfer to a registry of another Party (``international``). A unit that already sits
+      outside the first-transferring Party (``abroad``: it crossed while its authorisation did
+      not cover NDC) has had its international transfer: it is first transferred at its next
+      event (acceptance, use, cancellation, surrender, retirement).
+    * OIMP with first-transfer definition ``authorisation`` or ``issuance`` (para 2(b)): the
+      issuance — for a unit issued before this version took effect the defined event has
+      already happened, so it is first transferred at its next event.
+    * OIMP with ``use_or_cancellation`` (para 2(b)): its OIMP use or cancellation.
+
+    So no authorised unit leaves the first-transferring Party for NDC purposes, or is used or
+    cancelled for OIMP, without a corresponding adjustment (para 6), whatever the order of the
+    versions.
+    """
+    purpose_set = {"NDC", "OIMP"} if purposes == "NDC and OIMP" else {purposes}
+    if "NDC" in purpose_set and ((event == "external_transfer" and international) or abroad):
+        return True
+    if "OIMP" in purpose_set:
+        if ftd in ("authorisation", "issuance"):
+            return True
+        if event == "use_or_cancellation":
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Authorisation:
     id: str
@@ -166,6 +210,11 @@ class Authorisation:
             d = self.first_transfer_definition
             out.add("issuance" if d in ("authorisation", "issuance") else "use_or_cancellation")
         return frozenset(out)
+
+    def first_transfer_due(self, event: str, *, international: bool, abroad: bool) -> bool:
+        """See :func:`first_transfer_due`; this version is the one in force on the event."""
+        return first_transfer_due(self.purposes, self.first_transfer_definition, event,
+                                  international=international, abroad=abroad)
 
     def in_force(self, on: date) -> bool:
         return not self.revoked and self.valid_from <= on and (
@@ -429,29 +478,55 @@ class Registry:
         return self._read(go)
 
     def set_ndc(self, party: str, method: str, first_year: int, last_year: int, *,
-                metric: str = "tCO2e", at: datetime | None = None) -> None:
-        """Record the Party's NDC period and its corresponding-adjustment method (para 7); one
-        method for the whole implementation period."""
+                metric: str = "tCO2e", ndc_type: str | None = None,
+                at: datetime | None = None) -> None:
+        """Record the Party's NDC period, type and corresponding-adjustment method (para 7).
+
+        ``ndc_type`` is ``single_year`` (para 7(a): ``trajectory`` or ``averaging``) or
+        ``multi_year`` (para 7(b): ``multi_year`` or ``trajectory``, never ``averaging``);
+        default: ``multi_year`` for the ``multi_year`` method, else ``single_year`` (R1007).
+        One method for the whole implementation period: it cannot change once the Party has
+        CA entries (para 7, D6004). Nothing can change once any year of the recorded or the
+        new period is finalised (para 12, D6004)."""
         if method not in METHODS:
             raise DocumentError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+        ndc_type = ndc_type or ("multi_year" if method == "multi_year" else "single_year")
+        if ndc_type not in NDC_TYPES:
+            raise DocumentError("ndc_type", f"must be one of {', '.join(NDC_TYPES)}, "
+                                f"got {ndc_type!r}")
+        if method not in NDC_TYPE_METHODS[ndc_type]:
+            fail("R1007", "method", f"a {ndc_type.replace('_', '-')} NDC applies "
+                 f"{' or '.join(NDC_TYPE_METHODS[ndc_type])} (para 7"
+                 f"{'(a)' if ndc_type == 'single_year' else '(b)'}), not {method}")
         if last_year < first_year:
             fail("R1006", "last_year", f"{last_year} is before first_year {first_year}")
         when = _naive(at)
+        new = dict(method=method, first_year=first_year, last_year=last_year, metric=metric,
+                   ndc_type=ndc_type)
 
         def go(conn: Connection) -> None:
             old = conn.execute(sa.select(ndc_accounting).where(
                 ndc_accounting.c.party == party)).first()
+            if old is not None and {k: getattr(old, k) for k in new} == new:
+                return  # unchanged
+            spans = [(first_year, last_year)]
+            if old is not None:
+                spans.append((int(old.first_year), int(old.last_year)))
+            for lo, hi in spans:
+                f = conn.execute(sa.select(finalisations).where(
+                    finalisations.c.party == party, finalisations.c.first_year <= hi,
+                    finalisations.c.last_year >= lo)).first()
+                if f is not None:
+                    fail("D6004", "ndc", f"{party}'s corresponding adjustments for "
+                         f"{f.first_year}–{f.last_year} are final (para 12); its NDC period, "
+                         "type and method can no longer change")
             if old is not None and old.method != method and conn.execute(
                     sa.select(ca_entries.c.id).where(ca_entries.c.party == party)).first():
                 fail("D6004", "method", f"{party} applies {old.method}; the method is kept for "
                      "the whole NDC implementation period (para 7)")
             conn.execute(ndc_accounting.delete().where(ndc_accounting.c.party == party))
-            conn.execute(ndc_accounting.insert().values(party=party, method=method,
-                                                        first_year=first_year,
-                                                        last_year=last_year, metric=metric))
-            jr.append(conn, when, "ndc.set", None, {"party": party, "method": method,
-                                                    "first_year": first_year,
-                                                    "last_year": last_year, "metric": metric})
+            conn.execute(ndc_accounting.insert().values(party=party, **new))
+            jr.append(conn, when, "ndc.set", None, {"party": party, **new})
         self._run(go)
 
     def report_emissions(self, party: str, year: int, tonnes: int, *,
@@ -575,9 +650,12 @@ class Registry:
         """The version of authorisation ``id`` in effect on ``on`` (default: the newest)."""
         return self._read(lambda c: self._auth(c, id, on, "authorisation"))
 
-    def _auth(self, conn: Connection, id: str, on: date | None, path: str) -> Authorisation:
+    def _auth(self, conn: Connection, id: str, on: date | None, path: str,
+              version: int | None = None) -> Authorisation:
         q = sa.select(authorisations).where(authorisations.c.id == id)
-        if on is not None:
+        if version is not None:
+            q = q.where(authorisations.c.version == version)
+        elif on is not None:
             q = q.where(authorisations.c.effective_from <= on)
         r = conn.execute(q.order_by(authorisations.c.version.desc())).first()
         if r is None:
@@ -736,12 +814,50 @@ class Registry:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
             fail("R1001", "quantity", f"must be a positive whole number, got {quantity!r}")
 
+    def _party(self, conn: Connection, registry: str) -> str:
+        return str(conn.execute(sa.select(registries.c.party).where(
+            registries.c.id == registry)).scalar_one())
+
+    def _governing(self, conn: Connection, p: Piece, on: date) -> list[tuple[Authorisation, int]]:
+        """The authorisation terms that govern piece ``p`` on ``on``, with the quantity each
+        covers: for units already first transferred, the version they were first transferred
+        under (changes apply only prospectively, U5007); otherwise the version in force."""
+        if p.authorisation_id is None:
+            return []
+        aid = p.authorisation_id
+        if not p.first_transferred:
+            return [(self._auth(conn, aid, on, "authorisation"), p.quantity)]
+        out: list[tuple[Authorisation, int]] = []
+        covered = 0
+        for r in conn.execute(sa.select(first_transfers).where(
+                first_transfers.c.issuing_registry == p.issuing_registry,
+                first_transfers.c.unit_type == p.unit_type,
+                first_transfers.c.vintage == p.vintage,
+                first_transfers.c.serial_start <= p.end, first_transfers.c.serial_end >= p.start)
+                .order_by(first_transfers.c.serial_start)):
+            q = min(p.end, int(r.serial_end)) - max(p.start, int(r.serial_start)) + 1
+            v = r.authorisation_version
+            a = self._auth(conn, aid, None, "authorisation", version=int(v)) if v is not None \
+                else self._auth(conn, aid, r.at.date(), "authorisation")
+            out.append((a, q))
+            covered += q
+        if covered < p.quantity:  # not expected: a first-transferred block without its record
+            out.append((self._auth(conn, aid, on, "authorisation"), p.quantity - covered))
+        return out
+
     def _first_transfer(self, conn: Connection, tx_id: int, pieces: Sequence[Piece],
-                        event: str, at: datetime) -> set[int]:
+                        event: str, at: datetime, *, location: str,
+                        international: bool = False) -> set[int]:
         """Detect first transfers among ``pieces`` for ``event`` and book the corresponding
         adjustment of the first-transferring Party for the vintage year (para 8). Works per
         piece, so a partial transfer of a never-transferred block is a first transfer of
-        exactly the part moved (avoids UNDP F15). Returns the block ids first-transferred."""
+        exactly the part moved (avoids UNDP F15). ``location`` is the Party whose registry
+        holds the units at the event; ``international``: the event is a transfer to a registry
+        of another Party. Which events first-transfer a unit is :func:`first_transfer_due`,
+        under the version in force on the event date; that version's terms are re-checked
+        (in force U5002, vintage window U5004, cap U5003): a failure rejects the request when
+        the event is the defined first transfer, and leaves the units as they are when the
+        event only catches up an earlier one. Returns the block ids first-transferred."""
         by_auth: dict[str, list[Piece]] = defaultdict(list)
         for p in pieces:
             if p.authorisation_id is not None and not p.first_transferred:
@@ -749,13 +865,27 @@ class Registry:
         done: set[int] = set()
         for aid in sorted(by_auth):
             auth = self._auth(conn, aid, at.date(), "authorisation")
-            if event not in auth.triggers():
+            if not auth.first_transfer_due(event, international=international,
+                                           abroad=location != auth.party):
                 continue
+            primary = event in PRIMARY_EVENTS or (event == "external_transfer" and international)
+            ps = by_auth[aid]
             if not auth.in_force(at.date()):
+                if not primary:
+                    continue
                 fail("U5002", "authorisation", f"{aid} is not in force on {at.date()} "
                      f"({'revoked' if auth.revoked else 'outside its timeframe'}); its units "
                      "cannot be first transferred")
-            ps = by_auth[aid]
+            outside = [p for p in ps if not auth.vintage_from <= p.vintage <= auth.vintage_to]
+            if outside and primary:
+                p = outside[0]
+                fail("U5004", "vintage", f"units {p.issuing_registry}-{p.unit_type}-{p.vintage} "
+                     f"are outside the vintage window {auth.vintage_from}–{auth.vintage_to} of "
+                     f"{aid} version {auth.version} in force on {at.date()}; they cannot be "
+                     "first transferred")
+            ps = [p for p in ps if p not in outside]
+            if not ps:
+                continue
             qty = sum(p.quantity for p in ps)
             tot = conn.execute(sa.select(authorisation_totals).where(
                 authorisation_totals.c.authorisation_id == aid).with_for_update()).one()
@@ -780,7 +910,8 @@ class Registry:
                 conn.execute(first_transfers.insert().values(
                     authorisation_id=aid, issuing_registry=p.issuing_registry,
                     unit_type=p.unit_type, vintage=p.vintage, serial_start=p.start,
-                    serial_end=p.end, tx_id=tx_id, party=auth.party, at=at))
+                    serial_end=p.end, tx_id=tx_id, party=auth.party, at=at,
+                    authorisation_version=auth.version))
                 per_year[p.vintage] += p.quantity
                 done.add(p.block_id)
             for y, q in sorted(per_year.items()):
@@ -858,7 +989,8 @@ class Registry:
                               authorisation_id=authorisation)
             piece = Piece(bid, acc.registry_id, unit_type, vintage, start,
                           start + quantity - 1, authorisation, False)
-            first = self._first_transfer(conn, tx, [piece], "issuance", when) if auth else set()
+            first = self._first_transfer(conn, tx, [piece], "issuance", when,
+                                         location=auth.party) if auth else set()
             self._record_pieces(conn, tx, [piece], first)
             jr.append(conn, when, "issuance", tx, {
                 "account": account, "quantity": quantity, "authorisation": authorisation,
@@ -891,6 +1023,8 @@ class Registry:
             for p in pieces:
                 if p.unit_type not in ACCOUNT_UNITS[dst.type]:
                     fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
+            if not external and any(p.authorisation_id for p in pieces):
+                self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
             if not external and conn.dialect.name == "postgresql":
                 payload = jr.canonical({
                     "from": from_account, "to": to_account, "quantity": quantity,
@@ -918,7 +1052,10 @@ class Registry:
                                blocks=[tuple(x) for x in self._blocks_payload(pieces)])
             link = self._check_link(conn, src.registry_id, dst.registry_id, pieces, quantity,
                                     when, lock=True)
-            self._check_auth_for_transfer(conn, pieces, dst, when)
+            src_party = self._party(conn, src.registry_id)
+            self._check_auth_for_transfer(
+                conn, pieces, dst, when, src_party=src_party,
+                international=src_party != self._party(conn, dst.registry_id))
             tx = self._new_tx(conn, when, "external_transfer", "proposed", quantity,
                               from_account=from_account, to_account=to_account,
                               unit_type=unit_type, vintage=vintage, link_id=link.id,
@@ -973,8 +1110,9 @@ class Registry:
         (returning the failed check's code, path and detail and writing nothing), reads the
         holdings after the lock, moves/splits the blocks, inserts the transaction and appends
         the journal entry (same hash formula as :func:`carbonlink.registry.journal.entry_hash`).
-        Returns ``None`` for a transfer to another registry (nothing written): the caller runs
-        the general path, which locks and checks again."""
+        Returns ``None`` for a transfer to another registry, or of authorised units (their
+        authorised entities are checked, U5005), with nothing written: the caller runs the
+        general path, which locks and checks again."""
         tx_id, code, path, detail, payload = dbc.execute(
             raw.PG_INTERNAL_TRANSFER, (from_account, to_account, quantity, unit_type, vintage,
                                        authorisation, by, when, when.isoformat()),
@@ -982,7 +1120,7 @@ class Registry:
         if code is None:
             return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
                            blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
-        if code == "external":
+        if code in ("external", "general"):
             return None
         fail(code, path, detail)
 
@@ -1008,18 +1146,41 @@ class Registry:
         return link
 
     def _check_auth_for_transfer(self, conn: Connection, pieces: Sequence[Piece], dst: Any,
-                                 when: datetime) -> None:
+                                 when: datetime, *, src_party: str, international: bool) -> None:
+        """Authorisation terms of an external transfer: units it would first transfer must be
+        under a version in force (U5002) whose vintage window holds them (U5004); the acquiring
+        holder must be an authorised entity (U5005)."""
         for aid in sorted({p.authorisation_id for p in pieces if p.authorisation_id}):
+            pending = [p for p in pieces if p.authorisation_id == aid and not p.first_transferred]
+            if not pending or not international:
+                continue
             auth = self._auth(conn, aid, when.date(), "authorisation")
-            pending_first = any(p.authorisation_id == aid and not p.first_transferred
-                                for p in pieces)
-            if pending_first and "external_transfer" in auth.triggers() and \
-                    not auth.in_force(when.date()):
+            if not auth.first_transfer_due("external_transfer", international=True,
+                                           abroad=src_party != auth.party):
+                continue
+            if not auth.in_force(when.date()):
                 fail("U5002", "authorisation", f"{aid} is not in force on {when.date()}; its "
                      "units cannot be first transferred")
-            if auth.entities and dst.holder_id is not None and dst.holder_id not in auth.entities:
-                fail("U5005", "to_account", f"holder {dst.holder_id} is not an authorised "
-                     f"entity of {aid}")
+            for p in pending:
+                if not auth.vintage_from <= p.vintage <= auth.vintage_to:
+                    fail("U5004", "vintage", f"units {p.issuing_registry}-{p.unit_type}-"
+                         f"{p.vintage} are outside the vintage window {auth.vintage_from}–"
+                         f"{auth.vintage_to} of {aid} version {auth.version} in force on "
+                         f"{when.date()}; they cannot be first transferred")
+        self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
+
+    def _check_entities(self, conn: Connection, pieces: Sequence[Piece], holder: int | None,
+                        when: datetime, path: str) -> None:
+        """The holder receiving, using or cancelling authorised units is an authorised entity
+        of the terms that govern them (U5005; :meth:`_governing`) — on every transfer, internal
+        or external, and at use or cancellation."""
+        if holder is None:
+            return
+        for p in pieces:
+            for auth, _ in self._governing(conn, p, when.date()):
+                if auth.entities and holder not in auth.entities:
+                    fail("U5005", path, f"holder {holder} is not an authorised entity of "
+                         f"{auth.id} (version {auth.version})")
 
     def _open_tx(self, conn: Connection, tx_id: int, states: Sequence[str],
                  when: datetime) -> Any:
@@ -1073,9 +1234,13 @@ class Registry:
                 accounts.c.id == tx.from_account)).scalar_one()
             link = self._check_link(conn, src_reg, dst.registry_id, pieces, 0, when,
                                     lock=False)
-            self._check_auth_for_transfer(conn, pieces, dst, when)
+            src_party = self._party(conn, src_reg)
+            international = src_party != self._party(conn, dst.registry_id)
+            self._check_auth_for_transfer(conn, pieces, dst, when, src_party=src_party,
+                                          international=international)
             self._move(conn, pieces, account_id=tx.to_account, status="held", pending_tx=None)
-            first = self._first_transfer(conn, tx_id, pieces, "external_transfer", when)
+            first = self._first_transfer(conn, tx_id, pieces, "external_transfer", when,
+                                         location=src_party, international=international)
             if first:
                 conn.execute(transaction_blocks.update().where(
                     transaction_blocks.c.tx_id == tx_id).values(first_transfer=sa.case(
@@ -1180,42 +1345,57 @@ class Registry:
                               to_account=target, unit_type=unit_type, vintage=vintage,
                               purpose=purpose, year=use_year, proposer=by,
                               authorisation_id=authorisation)
-            first: set[int] = set()
             if kind == "surrender":
                 self._check_entity_share(conn, acc, pieces, use_year)
             if kind in ("use", "oimp_cancellation"):
-                need = "NDC" if kind == "use" else "OIMP"
                 for p in pieces:
                     if p.authorisation_id is None:
                         fail("U5006", "account", f"units {p.issuing_registry}-{p.unit_type}-"
                              f"{p.vintage} [{p.start}, {p.end}] are not authorised ITMOs")
-                    auth = self._auth(conn, p.authorisation_id, when.date(), "authorisation")
-                    if need not in auth.purpose_set:
-                        fail("U5006", "purpose", f"{p.authorisation_id} authorises "
-                             f"{auth.purposes}, not {need}")
-                    if auth.entities and acc.holder_id is not None and \
-                            acc.holder_id not in auth.entities:
-                        fail("U5005", "account", f"holder {acc.holder_id} is not an authorised "
-                             f"entity of {p.authorisation_id}")
-                    if kind == "use" and auth.party == reg.party:
-                        fail("U5006", "account", f"{p.authorisation_id} is {reg.party}'s own "
-                             "authorisation; the first-transferring Party does not use its "
-                             "own ITMOs towards its NDC")
+            if kind == "use":
+                self._check_use_year(conn, reg.party, pieces, use_year)
+            # the defined first transfer (OIMP use/cancellation), or one caught up (para 6)
+            first = self._first_transfer(
+                conn, tx, pieces, "use_or_cancellation" if kind == "oimp_cancellation"
+                else kind, when, location=reg.party)
+            pieces = [replace(p, first_transferred=True) if p.block_id in first else p
+                      for p in pieces]
+            # terms: the version each unit was first transferred under (U5007), else in force
+            terms = {p.block_id: self._governing(conn, p, when.date()) for p in pieces
+                     if p.authorisation_id is not None}
+            if kind in ("use", "oimp_cancellation"):
+                need = "NDC" if kind == "use" else "OIMP"
+                for p in pieces:
+                    for auth, _ in terms[p.block_id]:
+                        if need not in auth.purpose_set:
+                            fail("U5006", "purpose", f"{p.authorisation_id} version "
+                                 f"{auth.version} authorises {auth.purposes}, not {need}")
+                        if kind == "use" and auth.party == reg.party:
+                            fail("U5006", "account", f"{p.authorisation_id} is {reg.party}'s "
+                                 "own authorisation; the first-transferring Party does not use "
+                                 "its own ITMOs towards its NDC")
                     if kind == "use" and not p.first_transferred:
                         fail("U5006", "account", f"units [{p.start}, {p.end}] of "
                              f"{p.authorisation_id} were never first transferred; only ITMOs "
                              "acquired internationally are used towards an NDC")
-            if kind == "oimp_cancellation":
-                first = self._first_transfer(conn, tx, pieces, "use_or_cancellation", when)
+                self._check_entities(conn, pieces, acc.holder_id, when, "account")
             self._move(conn, pieces, account_id=target, status=TERMINAL[target_type])
             self._record_pieces(conn, tx, pieces, first)
-            if kind == "use":
-                self._not_final(conn, reg.party, use_year, "year")
-                per_auth: dict[tuple[str | None, str], int] = defaultdict(int)
+            # para 8(b): the using Party subtracts ITMOs used towards its NDC — by `use`, or by
+            # surrendering authorised NDC ITMOs first transferred by another Party for ETS
+            # compliance (an authorised allowance acquired across a link) — each in the
+            # metric of the version the units were first transferred under (para 9)
+            subtract: dict[tuple[str, str], int] = defaultdict(int)
+            if kind in ("use", "surrender"):
                 for p in pieces:
-                    metric = self._auth(conn, str(p.authorisation_id), None, "a").metric
-                    per_auth[(p.authorisation_id, metric)] += p.quantity
-                for (aid, metric), q in sorted(per_auth.items(), key=lambda kv: str(kv[0])):
+                    if not p.first_transferred:
+                        continue
+                    for auth, q in terms.get(p.block_id, []):
+                        if "NDC" in auth.purpose_set and auth.party != reg.party:
+                            subtract[(auth.id, auth.metric)] += q
+            if subtract:
+                self._not_final(conn, reg.party, use_year, "year")
+                for (aid, metric), q in sorted(subtract.items()):
                     conn.execute(ca_entries.insert().values(
                         party=reg.party, year=use_year, kind="use", quantity=q, tx_id=tx,
                         authorisation_id=aid, metric=metric))
@@ -1227,6 +1407,23 @@ class Registry:
             return Receipt(tx, kind, "completed", quantity, first_transferred=ft,
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
         return self._run(go)
+
+    def _check_use_year(self, conn: Connection, party: str, pieces: Sequence[Piece],
+                        year: int) -> None:
+        """The year of use (para 8(b)) is not before the vintage of the units used (the
+        mitigation must have occurred) and lies in the using Party's NDC implementation period
+        when one is recorded (para 7) — otherwise the subtraction would fall outside every
+        balance (R1006)."""
+        for p in pieces:
+            if year < p.vintage:
+                fail("R1006", "year", f"year of use {year} is before the vintage {p.vintage} "
+                     f"of units {p.issuing_registry}-{p.unit_type}-{p.vintage} "
+                     f"[{p.start}, {p.end}]")
+        ndc = conn.execute(sa.select(ndc_accounting).where(
+            ndc_accounting.c.party == party)).first()
+        if ndc is not None and not ndc.first_year <= year <= ndc.last_year:
+            fail("R1006", "year", f"year of use {year} is outside {party}'s NDC implementation "
+                 f"period {ndc.first_year}–{ndc.last_year} (para 7)")
 
     def _check_entity_share(self, conn: Connection, acc: Any, pieces: Sequence[Piece],
                             year: int) -> None:
@@ -1346,22 +1543,37 @@ class Registry:
         return self._run(go)
 
     # ------------------------------------------------------------------ accounting
-    def ca_ledger(self, party: str) -> tuple[dict[int, int], dict[int, int]]:
-        """Per-year ITMOs first transferred (added) and used (subtracted) by ``party``."""
-        def go(conn: Connection) -> tuple[dict[int, int], dict[int, int]]:
-            rows = conn.execute(sa.select(ca_entries.c.year, ca_entries.c.kind,
-                                          sa.func.sum(ca_entries.c.quantity))
+    def ca_ledger_by_metric(self, party: str
+                            ) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
+        """Per metric: per-year ITMOs first transferred (added) and used (subtracted) by
+        ``party``. Adjustments stay in their metric (para 9): they are never summed across
+        metrics."""
+        def go(conn: Connection) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
+            rows = conn.execute(sa.select(ca_entries.c.metric, ca_entries.c.year,
+                                          ca_entries.c.kind, sa.func.sum(ca_entries.c.quantity))
                                 .where(ca_entries.c.party == party)
-                                .group_by(ca_entries.c.year, ca_entries.c.kind)).all()
-            ft: dict[int, int] = {}
-            used: dict[int, int] = {}
-            for y, k, q in rows:
+                                .group_by(ca_entries.c.metric, ca_entries.c.year,
+                                          ca_entries.c.kind)).all()
+            out: dict[str, tuple[dict[int, int], dict[int, int]]] = {}
+            for m, y, k, q in rows:
+                ft, used = out.setdefault(str(m), ({}, {}))
                 (ft if k == "first_transfer" else used)[int(y)] = int(q)
-            return ft, used
+            return out
         return self._read(go)
 
+    def ca_ledger(self, party: str, metric: str | None = None
+                  ) -> tuple[dict[int, int], dict[int, int]]:
+        """Per-year ITMOs first transferred (added) and used (subtracted) by ``party`` in one
+        metric: ``metric``, by default the metric of the Party's NDC (``set_ndc``), else
+        tCO2e. Entries in other metrics are in :meth:`ca_ledger_by_metric`."""
+        if metric is None:
+            metric = self._read(lambda c: c.execute(sa.select(ndc_accounting.c.metric).where(
+                ndc_accounting.c.party == party)).scalar()) or "tCO2e"
+        return self.ca_ledger_by_metric(party).get(metric, ({}, {}))
+
     def corresponding_adjustments(self, party: str) -> CAResult:
-        """Apply the Party's chosen method to its CA ledger and reported emissions."""
+        """Apply the Party's chosen method to its CA ledger (in the NDC's metric) and reported
+        emissions."""
         def go(conn: Connection) -> tuple[Any, dict[int, int]]:
             ndc = conn.execute(sa.select(ndc_accounting).where(
                 ndc_accounting.c.party == party)).first()
@@ -1372,9 +1584,9 @@ class Registry:
                 sa.select(emissions).where(emissions.c.party == party))}
             return ndc, em
         ndc, em = self._read(go)
-        ft, used = self.ca_ledger(party)
+        ft, used = self.ca_ledger(party, ndc.metric)
         return corresponding_adjustments(party, ndc.method, ndc.first_year, ndc.last_year,
-                                         ft, used, em)
+                                         ft, used, em, ndc_type=ndc.ndc_type)
 
     def finalise(self, party: str, first_year: int, last_year: int, *,
                  at: datetime | None = None) -> None:

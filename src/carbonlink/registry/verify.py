@@ -10,7 +10,10 @@ Reconciliation in the spirit of the Kyoto ITL (totals, then unit blocks, then th
 4. first transfers: no ITMO first transferred twice; per authorisation the total equals the
    authorisation's running total;
 5. corresponding adjustments: the CA ledger equals the sum of its transactions (first transfers
-   by Party and vintage; uses by Party and year of use);
+   by Party and vintage; uses — and surrenders of authorised NDC ITMOs first transferred by
+   another Party — by Party and year of use); no authorised unit left its first-transferring
+   Party when its first transfer was due, or was used or cancelled for OIMP, without a first
+   transfer (para 6); no CA entry lies outside the Party's NDC implementation period;
 6. links: each link's used quota equals its open and completed external transfers.
 """
 
@@ -24,15 +27,18 @@ from sqlalchemy.engine import Connection
 from carbonlink.registry.db import (
     accounts,
     authorisation_totals,
+    authorisations,
     blocks,
     ca_entries,
     first_transfers,
     links,
+    ndc_accounting,
     registries,
     transaction_blocks,
     transactions,
 )
 from carbonlink.registry.journal import verify_chain
+from carbonlink.registry.service import first_transfer_due
 
 _TERMINAL_KIND = {"surrender": "surrendered", "use": "used", "oimp_cancellation": "cancelled",
                   "voluntary_cancellation": "cancelled", "omge_cancellation": "cancelled",
@@ -141,18 +147,91 @@ def verify(conn: Connection) -> list[str]:
                                           sa.func.sum(fsize))
                                 .group_by(first_transfers.c.party, first_transfers.c.vintage)):
         expect[(p, int(y), "first_transfer")] = int(q)
-    for p, y, q in conn.execute(
-            sa.select(registries.c.party, transactions.c.year, sa.func.sum(transactions.c.quantity))
-            .select_from(transactions.join(accounts, accounts.c.id == transactions.c.from_account)
-                         .join(registries, registries.c.id == accounts.c.registry_id))
-            .where(transactions.c.kind == "use", transactions.c.state == "completed")
-            .group_by(registries.c.party, transactions.c.year)):
-        expect[(p, int(y), "use")] = int(q)
+    # first transfers per serial key (start, end, tx, authorisation version) and the versions
+    ft_by_key: dict[tuple[str, str, int], list[tuple[int, int, int, int | None]]] = \
+        defaultdict(list)
+    for r in conn.execute(sa.select(first_transfers)):
+        ft_by_key[(r.issuing_registry, r.unit_type, int(r.vintage))].append(
+            (int(r.serial_start), int(r.serial_end), int(r.tx_id),
+             None if r.authorisation_version is None else int(r.authorisation_version)))
+    versions: dict[str, list[sa.Row[tuple[object, ...]]]] = defaultdict(list)
+    for r in conn.execute(sa.select(authorisations).order_by(authorisations.c.version)):
+        versions[str(r.id)].append(r)
+    party_of = {str(r.id): str(r.party) for r in conn.execute(sa.select(registries))}
+
+    def covered(reg: str, ut: str, vin: int, s: int, e: int, upto: int
+                ) -> list[tuple[int, int | None]]:
+        return [(min(e, fe) - max(s, fs) + 1, v) for fs, fe, t, v in ft_by_key[(reg, ut, vin)]
+                if fs <= e and fe >= s and t <= upto]
+
+    def version(aid: str, v: int | None, on: object) -> sa.Row[tuple[object, ...]] | None:
+        rows = versions.get(aid, [])
+        if v is not None:
+            return next((r for r in rows if r.version == v), None)
+        ok = [r for r in rows if str(r.effective_from) <= str(on)[:10]]
+        return ok[-1] if ok else None
+
+    txb = conn.execute(
+        sa.select(transactions.c.id, transactions.c.kind, transactions.c.year,
+                  transactions.c.updated_at, transactions.c.from_account,
+                  transactions.c.to_account, transaction_blocks.c.issuing_registry,
+                  transaction_blocks.c.unit_type, transaction_blocks.c.vintage,
+                  transaction_blocks.c.serial_start, transaction_blocks.c.serial_end,
+                  transaction_blocks.c.authorisation_id)
+        .select_from(transaction_blocks.join(transactions,
+                                             transactions.c.id == transaction_blocks.c.tx_id))
+        .where(transactions.c.state == "completed",
+               transactions.c.kind.in_(("use", "surrender", "oimp_cancellation",
+                                        "external_transfer")))
+        .order_by(transactions.c.id, transaction_blocks.c.seq)).all()
+    acc_reg = {int(r.id): str(r.registry_id) for r in conn.execute(
+        sa.select(accounts.c.id, accounts.c.registry_id))}
+    for tb in txb:
+        src = party_of[acc_reg[int(tb.from_account)]]
+        dst = party_of[acc_reg[int(tb.to_account)]]
+        s, e = int(tb.serial_start), int(tb.serial_end)
+        where = f"{tb.issuing_registry}-{tb.unit_type}-{tb.vintage} [{s}, {e}]"
+        if tb.authorisation_id is None:
+            if tb.kind == "use":
+                expect[(src, int(tb.year), "use")] += e - s + 1
+            continue
+        aid = str(tb.authorisation_id)
+        cov = covered(tb.issuing_registry, tb.unit_type, int(tb.vintage), s, e, int(tb.id))
+        missing = e - s + 1 - sum(q for q, _ in cov)
+        if tb.kind == "use":
+            expect[(src, int(tb.year), "use")] += e - s + 1
+        elif tb.kind == "surrender":
+            for q, v in cov:
+                a = version(aid, v, tb.updated_at)
+                if a is not None and "NDC" in str(a.purposes) and a.party != src:
+                    expect[(src, int(tb.year), "use")] += q
+        if not missing:
+            continue
+        if tb.kind in ("use", "oimp_cancellation"):
+            problems.append(f"first transfers: {where} of {aid} were "
+                            f"{'used' if tb.kind == 'use' else 'cancelled for OIMP'} "
+                            f"(transaction {tb.id}) without a first transfer")
+        elif tb.kind == "external_transfer" and src != dst:
+            a = version(aid, None, tb.updated_at)
+            if a is not None and first_transfer_due(
+                    str(a.purposes), a.first_transfer_definition, "external_transfer",
+                    international=True, abroad=src != a.party):
+                problems.append(f"first transfers: {where} of {aid} left {src} for {dst} "
+                                f"(transaction {tb.id}) without a first transfer although "
+                                f"version {a.version} ({a.purposes}) made it one")
     for key in sorted(set(ledger) | set(expect)):
         if ledger.get(key, 0) != expect.get(key, 0):
             p, y, k = key
             problems.append(f"CA ledger: {p} {y} {k.replace('_', ' ')}: ledger "
                             f"{ledger.get(key, 0)} but transactions give {expect.get(key, 0)}")
+
+    # entries outside the Party's NDC implementation period are in no balance (para 7)
+    for ndc in conn.execute(sa.select(ndc_accounting)):
+        for (p, y, k), q in sorted(ledger.items()):
+            if p == ndc.party and q and not ndc.first_year <= y <= ndc.last_year:
+                problems.append(f"CA ledger: {p} {y} {k.replace('_', ' ')} {q} lies outside "
+                                f"its NDC implementation period {ndc.first_year}–"
+                                f"{ndc.last_year}")
 
     # 6. links
     moved = {int(lid): int(q) for lid, q in conn.execute(sa.select(

@@ -83,20 +83,26 @@ def regular_information(conn: Connection, party: str) -> str:
         lines.append(f"- {a.id} version {a.version} ({a.cooperative_approach}), effective "
                      f"{a.effective_from}" + (" — revoked" if a.revoked else ""))
     lines += ["", "## Structured summary (para 23)", ""]
-    ft: dict[int, int] = defaultdict(int)
-    used: dict[int, int] = defaultdict(int)
-    for y, k, q in conn.execute(sa.select(ca_entries.c.year, ca_entries.c.kind,
-                                          sa.func.sum(ca_entries.c.quantity))
-                                .where(ca_entries.c.party == party)
-                                .group_by(ca_entries.c.year, ca_entries.c.kind)):
-        (ft if k == "first_transfer" else used)[int(y)] += int(q)
+    # per metric: adjustments are kept in their metric, never summed across (para 9)
+    by_metric: dict[str, tuple[dict[int, int], dict[int, int]]] = defaultdict(
+        lambda: (defaultdict(int), defaultdict(int)))
+    for m, y, k, q in conn.execute(sa.select(ca_entries.c.metric, ca_entries.c.year,
+                                             ca_entries.c.kind,
+                                             sa.func.sum(ca_entries.c.quantity))
+                                   .where(ca_entries.c.party == party)
+                                   .group_by(ca_entries.c.metric, ca_entries.c.year,
+                                             ca_entries.c.kind)):
+        ft_m, used_m = by_metric[str(m)]
+        (ft_m if k == "first_transfer" else used_m)[int(y)] += int(q)
     if ndc is None:
         lines.append(f"NDC accounting method not recorded: {TODO}")
         return "\n".join(lines)
+    ft, used = by_metric.get(str(ndc.metric), ({}, {}))
     em = {int(r.year): int(r.emissions) for r in conn.execute(
         sa.select(emissions).where(emissions.c.party == party))}
     res = corresponding_adjustments(party, ndc.method, ndc.first_year, ndc.last_year, ft, used,
-                                    em)
+                                    em, ndc_type=ndc.ndc_type)
+    lines += [f"NDC ({ndc.ndc_type.replace('_', '-')}), metric {ndc.metric}.", ""]
     lines += [f"Method: {res.method} ({res.source}).", "",
               "| year | emissions | first transferred (+) | used (−) | adjustment | "
               "adjusted emissions balance |", "|---|---|---|---|---|---|"]
@@ -104,7 +110,21 @@ def regular_information(conn: Connection, party: str) -> str:
         lines.append(f"| {y.year} | {fmt(y.emissions)} | {y.first_transferred} | {y.used} | "
                      f"{fmt(y.adjustment)} | {fmt(y.adjusted_balance)} |")
     lines += [f"| cumulative | | {res.cumulative_first_transferred} | {res.cumulative_used} "
-              f"| {fmt(res.cumulative_adjustment)} | |", "",
+              f"| {fmt(res.cumulative_adjustment)} | |", ""]
+    if res.end_of_period_adjustment is not None:
+        lines += [f"End of the period (para 7(b)): cumulative adjustment "
+                  f"{fmt(res.end_of_period_adjustment)}; adjusted period emissions "
+                  f"{fmt(res.adjusted_period_emissions)}.", ""]
+    for yr, k, q in res.outside_period:
+        lines.append(f"- outside the NDC period {res.first_year}–{res.last_year}: {yr} "
+                     f"{k.replace('_', ' ')} {q} {ndc.metric}")
+    for m, (ft_m, used_m) in sorted(by_metric.items()):
+        if m == ndc.metric:
+            continue
+        lines.append(f"- in metric {m} (not in the {ndc.metric} balance, para 9): first "
+                     f"transferred {dict(sorted(ft_m.items()))}, used "
+                     f"{dict(sorted(used_m.items()))}")
+    lines += ["",
               "## How double counting is avoided", "",
               "Each unit is a serial block in one registry; each ITMO is first transferred at "
               "most once (database-enforced); corresponding adjustments are booked in the same "

@@ -171,6 +171,10 @@ BEGIN
       RETURN;
     END IF;
   END LOOP;
+  IF cardinality(array_remove(auths, NULL)) > 0 THEN
+    o_code := 'general';    -- authorised units: the general path checks authorised entities (U5005)
+    RETURN;
+  END IF;
   -- writes: split the last block (shrink first, then insert the lower serials, which move),
   -- move the whole blocks, the transaction, its blocks, the journal entry
   IF sp_take > 0 THEN
