@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ def test_damaged_agreements_assess(tmp_path: Path, capsys: pytest.CaptureFixture
     doc = damaged(AGREEMENT, data.draw(st.sampled_from(paths(AGREEMENT))), data.draw(JUNK), False)
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(doc, allow_nan=True))
-    out = tmp_path / "report.json"
+    out = tmp_path / f"report-{uuid.uuid4().hex}.json"  # tmp_path is shared by the examples
     with pytest.raises(SystemExit) as exc:
         main(["assess", str(path), "--out", str(out), "--no-sensitivity", "--quiet"])
     err = capsys.readouterr().err
