@@ -80,6 +80,18 @@ def _with_links(base: Scenario, links: list[Link], name: str) -> Scenario:
     return base.model_copy(update={"links": links, "name": name})
 
 
+def max_import_share(full_result: Any) -> float:
+    """The largest share of an importer's emissions covered by units credited on one link
+    (in a full-link result): the scale for entity-share levels."""
+    mk = full_result.markets
+    share = 0.0
+    for _, row in full_result.links.iterrows():
+        emis = float(mk.loc[row["to"], "emissions"])
+        if emis > 0:
+            share = max(share, float(row["credited"]) / emis)
+    return share
+
+
 def full_link_design(base: Scenario, agreement_links: list[Link]) -> Design:
     pairs = link_pairs(agreement_links)
     return Design("full", "Full link", "Two-way link with no conditions between every pair the "
@@ -123,11 +135,7 @@ def build_designs(base: Scenario, agreement_links: list[Link],
                                 f"({max_flow:.6g}), so the quota binds" + idle}))
 
     mk = full_result.markets
-    share = 0.0
-    for _, row in flows.iterrows():
-        emis = float(mk.loc[row["to"], "emissions"])
-        if emis > 0:
-            share = max(share, float(row["credited"]) / emis)
+    share = max_import_share(full_result)
     entity_share = min(1.0, ENTITY_SHARE_FRACTION * share)
     designs.append(Design(
         "entity_share", "Entity share",

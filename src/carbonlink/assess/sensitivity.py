@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from carbonlink.assess.designs import max_import_share
 from carbonlink.model.scenario import Link, Scenario
 
 ABATEMENT_SHARES = [0.05, 0.1, 0.2, 0.3, 0.4]
@@ -124,12 +125,7 @@ def restriction_sweep(base: Scenario, agreement_links: list[Link], full_result: 
                          f"({top:.4g} {qty})"
                          + ("" if kind == "quota" else "; the agreement itself sets no quota"))
     if kind == "entity_share":
-        mk = full_result.markets
-        share = 0.0
-        for _, row in flows.iterrows():
-            emis = float(mk.loc[row["to"], "emissions"])
-            if emis > 0:
-                share = max(share, float(row["credited"]) / emis)
+        share = max_import_share(full_result)
         for f in QUOTA_FRACTIONS:
             v = min(1.0, f * share)
             values.append(v)
