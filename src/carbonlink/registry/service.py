@@ -1182,14 +1182,19 @@ class Registry:
                     fail("U5005", path, f"holder {holder} is not an authorised entity of "
                          f"{auth.id} (version {auth.version})")
 
-    def _open_tx(self, conn: Connection, tx_id: int, states: Sequence[str],
-                 when: datetime) -> Any:
+    def _locked_external_tx(self, conn: Connection, tx_id: int) -> Any:
+        """An external transfer, read again under the locks of both accounts (account locks
+        first, in id order, like every other transaction)."""
         tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
         if tx is None or tx.kind != "external_transfer":
             fail("R1005", "tx", f"no external transfer {tx_id}")
         self._lock_accounts(conn, [tx.from_account, tx.to_account])
-        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
-                          .with_for_update()).one()
+        return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
+                            .with_for_update()).one()
+
+    def _open_tx(self, conn: Connection, tx_id: int, states: Sequence[str],
+                 when: datetime) -> Any:
+        tx = self._locked_external_tx(conn, tx_id)
         if tx.state not in states:
             fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected "
                  f"{' or '.join(states)}")
@@ -1279,12 +1284,7 @@ class Registry:
         when = _naive(at)
 
         def go(conn: Connection) -> Receipt:
-            tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
-            if tx is None or tx.kind != "external_transfer":
-                fail("R1005", "tx", f"no external transfer {tx_id}")
-            self._lock_accounts(conn, [tx.from_account, tx.to_account])
-            tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
-                              .with_for_update()).one()
+            tx = self._locked_external_tx(conn, tx_id)
             if tx.state not in OPEN_STATES:
                 fail("R1002", "tx", f"transfer {tx_id} is {tx.state}")
             lk = conn.execute(sa.select(links.c.id).where(links.c.id == tx.link_id)
