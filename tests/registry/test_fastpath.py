@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import CheckFailed, Registry
-from carbonlink.registry.db import blocks
+from carbonlink.registry.db import blocks, journal
+from carbonlink.registry.journal import canonical
 from tests.registry.conftest import T0
 
 
@@ -31,6 +33,12 @@ def test_internal_transfers_split_page_and_verify(reg: Registry) -> None:
     assert reg.balance(b) == 77
     back = reg.transfer(b, a, 77, at=T0)                      # two pages of blocks
     assert back.quantity == 77 and reg.balance(a) == 1_000 and reg.balance(b) == 0
+    with reg.engine.connect() as c:                           # payload is journal.canonical's
+        payload = c.execute(sa.select(journal.c.payload).where(journal.c.tx_id == back.tx_id)
+                            ).scalar_one()
+    assert payload == canonical({"blocks": [list(x) for x in back.blocks], "from": b,
+                                 "quantity": 77, "to": a})
+    assert len(back.blocks) == 71
     assert reg.verify() == []
 
 

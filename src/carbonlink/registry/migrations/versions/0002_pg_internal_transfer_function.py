@@ -9,7 +9,11 @@ once) as a single statement: lock both accounts in id order, the account-layer c
 (A2001, A2002, A2007, A2004, A2003, A2005), the holdings check (H3001), the unit-type matrix
 (A2003), then move the serial blocks (splitting the last one), insert the transaction and its
 ``transaction_blocks`` and append the hash-chained journal entry with the same formula as
-``carbonlink.registry.journal.entry_hash``. A failed check returns its code, path and detail
+``carbonlink.registry.journal.entry_hash``. Few statements inside: the account lock and reads
+(one ``SELECT … INTO``), the holdings read (one per page of 64 blocks), the split when there is
+one (one statement), and every other write in one data-modifying CTE (the shape of
+``rawsql.tail_pg``); each statement costs executor start-up, and the block move in its own
+statement was re-planned on every call. A failed check returns its code, path and detail
 and writes nothing. A transfer to another registry (an external transfer) returns the code
 ``external`` and writes nothing: the caller runs the general path. The Python checks in
 ``Registry.transfer`` stay the reference; the registry test suite runs on SQLite (Python
@@ -48,7 +52,6 @@ CREATE OR REPLACE FUNCTION registry_internal_transfer(
     OUT o_payload text)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-  acc record;
   b record;
   s_found boolean := false; s_reg text; s_type text; s_status text; s_reps bigint;
   s_isrep bigint;
@@ -59,33 +62,32 @@ DECLARE
   whole integer[] := '{}';
   regs text[] := '{}'; uts text[] := '{}'; vins integer[] := '{}';
   starts bigint[] := '{}'; ends bigint[] := '{}'; auths text[] := '{}';
-  sp record;
+  sp_id integer;
+  pj text := '';
   sp_take bigint := 0;
   i integer;
-  h_seq integer; h_hash text; j_seq integer;
 BEGIN
   IF p_qty IS NULL OR p_qty <= 0 THEN
     o_code := 'R1001'; o_path := 'quantity';
     o_detail := format('must be a positive whole number, got %s', p_qty);
     RETURN;
   END IF;
-  -- lock both accounts in ascending id order (the service's lock order); each row says
-  -- whether it lists representatives and whether p_by is one of them
-  FOR acc IN
-    SELECT a.id, a.registry_id, a.type, a.status,
-           (SELECT count(*) FROM representatives r WHERE r.account_id = a.id) AS n_reps,
-           (SELECT count(*) FROM representatives r
-             WHERE r.account_id = a.id AND r.name = coalesce(p_by, '')) AS is_rep
-    FROM accounts a WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE
-  LOOP
-    IF acc.id = p_from THEN
-      s_found := true; s_reg := acc.registry_id; s_type := acc.type;
-      s_status := acc.status; s_reps := acc.n_reps; s_isrep := acc.is_rep;
-    END IF;
-    IF acc.id = p_to THEN
-      d_found := true; d_reg := acc.registry_id; d_type := acc.type; d_status := acc.status;
-    END IF;
-  END LOOP;
+  -- lock both accounts in ascending id order (the service's lock order) and read them in ONE
+  -- statement (a plain SELECT INTO, no cursor); the source row also says whether it lists
+  -- representatives and whether p_by is one of them
+  SELECT count(*) FILTER (WHERE x.id = p_from) > 0, max(x.registry_id) FILTER (WHERE x.id = p_from),
+         max(x.type) FILTER (WHERE x.id = p_from), max(x.status) FILTER (WHERE x.id = p_from),
+         max(x.n_reps), max(x.is_rep),
+         count(*) FILTER (WHERE x.id = p_to) > 0, max(x.registry_id) FILTER (WHERE x.id = p_to),
+         max(x.type) FILTER (WHERE x.id = p_to), max(x.status) FILTER (WHERE x.id = p_to)
+  INTO s_found, s_reg, s_type, s_status, s_reps, s_isrep, d_found, d_reg, d_type, d_status
+  FROM (SELECT a.id, a.registry_id, a.type, a.status,
+               CASE WHEN a.id = p_from THEN
+                 (SELECT count(*) FROM representatives r WHERE r.account_id = a.id) END AS n_reps,
+               CASE WHEN a.id = p_from THEN
+                 (SELECT count(*) FROM representatives r
+                   WHERE r.account_id = a.id AND r.name = coalesce(p_by, '')) END AS is_rep
+        FROM accounts a WHERE a.id IN (p_from, p_to) ORDER BY a.id FOR UPDATE) x;
   IF NOT s_found OR s_status <> 'open' THEN
     o_code := 'A2001'; o_path := 'from_account';
     o_detail := format('account %s ', p_from) ||
@@ -149,10 +151,14 @@ BEGIN
         ends := ends || b.serial_end;
         need := need - (b.serial_end - b.serial_start + 1);
       ELSE
-        sp := b; sp_take := need;
+        sp_id := b.id; sp_take := need;
         ends := ends || (b.serial_start + need - 1);
         need := 0;
       END IF;
+      -- the payload's blocks, in canonical JSON as journal.canonical writes them
+      pj := pj || CASE WHEN n_rows + off > 1 THEN ',' ELSE '' END || '['
+            || to_json(b.issuing_registry::text)::text || ',' || to_json(b.unit_type::text)::text
+            || ',' || b.vintage || ',' || b.serial_start || ',' || ends[cardinality(ends)] || ']';
       EXIT pages WHEN need = 0;
     END LOOP;
     EXIT WHEN n_rows < 64;
@@ -175,47 +181,61 @@ BEGIN
     o_code := 'general';    -- authorised units: the general path checks authorised entities (U5005)
     RETURN;
   END IF;
-  -- writes: split the last block (shrink first, then insert the lower serials, which move),
-  -- move the whole blocks, the transaction, its blocks, the journal entry
+  o_payload := '{"blocks":[' || pj || '],"from":' || p_from || ',"quantity":' || p_qty
+               || ',"to":' || p_to || '}';
+  -- writes. A split first, when there is one (one statement: shrink the block, then insert
+  -- its lower serials into the acquiring account; the insert reads the shrink's RETURNING, so
+  -- it runs after it and the GiST exclusion sees the shrunk range). It is a statement of its
+  -- own because most transfers move whole blocks only, and every data-modifying CTE costs
+  -- executor start-up (opening the blocks indexes) whether or not it writes a row.
   IF sp_take > 0 THEN
-    UPDATE blocks SET serial_start = sp.serial_start + sp_take WHERE id = sp.id;
+    WITH sh AS (
+      UPDATE blocks SET serial_start = serial_start + sp_take WHERE id = sp_id
+      RETURNING issuing_registry, unit_type, vintage, serial_start, authorisation_id,
+                first_transferred, pending_tx
+    )
     INSERT INTO blocks (issuing_registry, unit_type, vintage, serial_start, serial_end,
                         account_id, status, authorisation_id, first_transferred, pending_tx)
-    VALUES (sp.issuing_registry, sp.unit_type, sp.vintage, sp.serial_start,
-            sp.serial_start + sp_take - 1, p_to, 'held', sp.authorisation_id,
-            sp.first_transferred, sp.pending_tx);
+    SELECT sh.issuing_registry, sh.unit_type, sh.vintage, sh.serial_start - sp_take,
+           sh.serial_start - 1, p_to, 'held', sh.authorisation_id, sh.first_transferred,
+           sh.pending_tx
+    FROM sh;
   END IF;
-  IF cardinality(whole) > 0 THEN
-    UPDATE blocks SET account_id = p_to WHERE id = ANY(whole);
-  END IF;
-  INSERT INTO transactions (kind, state, created_at, updated_at, from_account, to_account,
-                            quantity, unit_type, vintage, proposer)
-  VALUES ('internal_transfer', 'completed', p_at, p_at, p_from, p_to, p_qty, p_unit_type,
-          p_vintage, p_by)
-  RETURNING id INTO o_tx_id;
-  INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
-                                  serial_start, serial_end, authorisation_id, first_transfer)
-  SELECT o_tx_id, v.n - 1, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
-  FROM unnest(regs, uts, vins, starts, ends, auths) WITH ORDINALITY
-       AS v(reg, ut, vin, s, e, auth, n);
-  -- canonical JSON as journal.canonical writes it (sorted keys, no spaces)
-  SELECT '{"blocks":[' || string_agg(
-           '[' || to_json(v.reg)::text || ',' || to_json(v.ut)::text || ',' || v.vin || ','
-           || v.s || ',' || v.e || ']', ',' ORDER BY v.n)
-         || '],"from":' || p_from || ',"quantity":' || p_qty || ',"to":' || p_to || '}'
-  INTO o_payload
-  FROM unnest(regs, uts, vins, starts, ends) WITH ORDINALITY AS v(reg, ut, vin, s, e, n);
-  SELECT seq, hash INTO h_seq, h_hash FROM journal_head WHERE id = 1 FOR UPDATE;
+  -- then every other write in ONE statement (a data-modifying CTE like rawsql's tail_pg):
+  -- move the whole blocks, insert the transaction and its blocks, append the journal entry
+  -- (head row locked FOR UPDATE; the hash formula of journal.entry_hash over the payload
+  -- built while reading the holdings) and advance the head
+  WITH m AS (
+    UPDATE blocks SET account_id = p_to WHERE id = ANY(whole)
+  ), t AS (
+    INSERT INTO transactions (kind, state, created_at, updated_at, from_account, to_account,
+                              quantity, unit_type, vintage, proposer)
+    VALUES ('internal_transfer', 'completed', p_at, p_at, p_from, p_to, p_qty, p_unit_type,
+            p_vintage, p_by)
+    RETURNING id
+  ), tb AS (
+    INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
+                                    serial_start, serial_end, authorisation_id, first_transfer)
+    SELECT t.id, v.n - 1, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
+    FROM t, unnest(regs, uts, vins, starts, ends, auths) WITH ORDINALITY
+            AS v(reg, ut, vin, s, e, auth, n)
+  ), h AS (
+    SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE
+  ), n AS (
+    SELECT h.seq + 1 AS seq, h.hash AS prev, t.id AS tx_id,
+           encode(sha256(convert_to(h.hash || '|' || (h.seq + 1) || '|' || p_at_iso
+                  || '|internal_transfer|' || t.id || '|' || o_payload, 'UTF8')), 'hex')
+           AS hash
+    FROM h, t
+  ), j AS (
+    INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
+    SELECT n.seq, p_at, 'internal_transfer', n.tx_id, o_payload, n.prev, n.hash FROM n
+  )
+  UPDATE journal_head SET seq = n.seq, hash = n.hash FROM n WHERE journal_head.id = 1
+  RETURNING n.tx_id INTO o_tx_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'journal head row missing: the registry database is inconsistent';
   END IF;
-  j_seq := h_seq + 1;
-  INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
-  VALUES (j_seq, p_at, 'internal_transfer', o_tx_id, o_payload, h_hash,
-          encode(sha256(convert_to(h_hash || '|' || j_seq || '|' || p_at_iso
-                 || '|internal_transfer|' || o_tx_id || '|' || o_payload, 'UTF8')), 'hex'))
-  RETURNING hash INTO h_hash;
-  UPDATE journal_head SET seq = j_seq, hash = h_hash WHERE id = 1;
 END
 $fn$
 """.replace("@HOLDING_TYPES@", _array(HOLDING_TYPES)).replace("@HOLDING_UNITS@",
