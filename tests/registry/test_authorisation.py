@@ -118,9 +118,11 @@ def test_finalised_period_is_frozen(reg: Registry, world: World) -> None:
     with pytest.raises(CheckFailed) as e:
         full_transfer(reg, world.seller, world.buyer, 10, T1)
     assert e.value.code == "D6004"
-    with pytest.raises(CheckFailed) as e:
-        reg.finalise("GHA", 2028, 2031, at=T1)
-    assert e.value.code == "D6004"
+    for first, last in [(2028, 2031), (2025, 2031), (2027, 2029)]:  # end years or an enclosing span
+        with pytest.raises(CheckFailed) as e:
+            reg.finalise("GHA", first, last, at=T1)
+        assert e.value.code == "D6004"
+    reg.finalise("GHA", 2031, 2035, at=T1)  # the next period is fine
     assert reg.ca_ledger("GHA") == ({2026: 10}, {})
     # the failed acceptance left the transfer approved, units still in escrow
     assert reg.balance(world.seller, status="pending_export") == 10

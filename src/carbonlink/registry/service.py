@@ -1596,8 +1596,14 @@ class Registry:
             fail("R1006", "last_year", f"{last_year} is before {first_year}")
 
         def go(conn: Connection) -> None:
-            self._not_final(conn, party, first_year, "first_year")
-            self._not_final(conn, party, last_year, "last_year")
+            # any overlap with a finalised period, not only the end years (para 12)
+            done = conn.execute(sa.select(finalisations).where(
+                finalisations.c.party == party, finalisations.c.first_year <= last_year,
+                finalisations.c.last_year >= first_year)).first()
+            if done is not None:
+                fail("D6004", "first_year", f"{party}'s corresponding adjustments for "
+                     f"{done.first_year}–{done.last_year} are final (para 12); "
+                     f"{first_year}–{last_year} overlaps them")
             conn.execute(finalisations.insert().values(party=party, first_year=first_year,
                                                        last_year=last_year, at=when))
             ft: dict[str, int] = {}
