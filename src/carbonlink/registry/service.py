@@ -513,9 +513,7 @@ class Registry:
             if old is not None:
                 spans.append((int(old.first_year), int(old.last_year)))
             for lo, hi in spans:
-                f = conn.execute(sa.select(finalisations).where(
-                    finalisations.c.party == party, finalisations.c.first_year <= hi,
-                    finalisations.c.last_year >= lo)).first()
+                f = self._final_overlapping(conn, party, lo, hi)
                 if f is not None:
                     fail("D6004", "ndc", f"{party}'s corresponding adjustments for "
                          f"{f.first_year}–{f.last_year} are final (para 12); its NDC period, "
@@ -695,10 +693,15 @@ class Registry:
         if reps and who not in reps:
             fail("A2005", path, f"{who!r} is not a representative of account {account}")
 
+    @staticmethod
+    def _final_overlapping(conn: Connection, party: str, first_year: int, last_year: int) -> Any:
+        """A finalisation of ``party`` overlapping ``first_year``–``last_year``, or None."""
+        return conn.execute(sa.select(finalisations).where(
+            finalisations.c.party == party, finalisations.c.first_year <= last_year,
+            finalisations.c.last_year >= first_year)).first()
+
     def _not_final(self, conn: Connection, party: str, year: int, path: str) -> None:
-        r = conn.execute(sa.select(finalisations).where(
-            finalisations.c.party == party, finalisations.c.first_year <= year,
-            finalisations.c.last_year >= year)).first()
+        r = self._final_overlapping(conn, party, year, year)
         if r is not None:
             fail("D6004", path, f"{party}'s corresponding adjustments for {r.first_year}–"
                  f"{r.last_year} are final (para 12); {year} cannot change")
@@ -1597,9 +1600,7 @@ class Registry:
 
         def go(conn: Connection) -> None:
             # any overlap with a finalised period, not only the end years (para 12)
-            done = conn.execute(sa.select(finalisations).where(
-                finalisations.c.party == party, finalisations.c.first_year <= last_year,
-                finalisations.c.last_year >= first_year)).first()
+            done = self._final_overlapping(conn, party, first_year, last_year)
             if done is not None:
                 fail("D6004", "first_year", f"{party}'s corresponding adjustments for "
                      f"{done.first_year}–{done.last_year} are final (para 12); "
