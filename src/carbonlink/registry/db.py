@@ -132,8 +132,17 @@ blocks = sa.Table(
     sa.CheckConstraint("serial_start >= 1 AND serial_end >= serial_start", name="serial_range"),
     sa.Index("ix_blocks_key_start", "issuing_registry", "unit_type", "vintage", "serial_start",
              unique=True),
-    sa.Index("ix_blocks_account_status", "account_id", "status"),
-    sa.Index("ix_blocks_pending_tx", "pending_tx"),
+    # migration 0004: partial indexes, so a move between holding accounts writes only the
+    # entries it must, and dead versions of often-moved blocks can be marked and removed
+    sa.Index("ix_blocks_holdings", "account_id", "issuing_registry", "unit_type", "vintage",
+             "serial_start", postgresql_where=sa.text("status = 'held'"),
+             sqlite_where=sa.text("status = 'held'"),
+             postgresql_with={"deduplicate_items": "off"}),
+    sa.Index("ix_blocks_account_other", "account_id", "status",
+             postgresql_where=sa.text("status <> 'held'"),
+             sqlite_where=sa.text("status <> 'held'")),
+    sa.Index("ix_blocks_pending_tx", "pending_tx", postgresql_where=sa.text("pending_tx IS NOT NULL"),
+             sqlite_where=sa.text("pending_tx IS NOT NULL")),
 )
 
 transactions = sa.Table(
@@ -158,7 +167,10 @@ transactions = sa.Table(
     sa.Column("approver", sa.String(100), nullable=True),
     sa.Column("acceptor", sa.String(100), nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
-    sa.Index("ix_transactions_state", "state"),
+    # only open external transfers are looked up by state (expiry): migration 0004
+    sa.Index("ix_transactions_open", "state",
+             postgresql_where=sa.text("state IN ('proposed', 'approved')"),
+             sqlite_where=sa.text("state IN ('proposed', 'approved')")),
 )
 
 transaction_blocks = sa.Table(
