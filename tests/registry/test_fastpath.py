@@ -258,3 +258,23 @@ def test_moved_blocks_leave_no_trail_for_transfers(reg: Registry) -> None:
     assert later <= first + 2, (first, later)
     assert first <= 40, first
     assert reg.balance(a) == 1_000 and reg.verify() == []
+
+
+def test_kept_statement_connection_replaced_after_the_server_drops_it(reg: Registry) -> None:
+    """Transfers reuse kept autocommit connections; when the server ends one, that transfer
+    fails with a database error (it may or may not have committed, so it is not retried) and
+    the next transfer runs on a fresh connection."""
+    if reg.engine.dialect.name != "postgresql":
+        pytest.skip("kept connections are PostgreSQL's one-statement path")
+    a, b, _ = _setup(reg)
+    reg.transfer(a, b, 1, by="alice", at=T0)
+    assert len(reg._idle) == 1
+    pid = reg._idle[0][1].info.backend_pid
+    with reg.engine.connect() as c:
+        assert c.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+    with pytest.raises(sa.exc.DBAPIError):
+        reg.transfer(a, b, 1, by="alice", at=T0)
+    assert reg._idle == []                        # the broken one went back to the pool
+    reg.transfer(a, b, 1, by="alice", at=T0)
+    assert reg._idle[0][1].info.backend_pid != pid
+    assert reg.balance(b) == 2 and reg.verify() == []
