@@ -7,6 +7,14 @@ SQLite and on PostgreSQL, beside pgbench's tpcb-like rate on the same server in 
 On PostgreSQL, pgbench and the internal-transfer loop are measured in ``ROUNDS`` interleaved
 rounds (pgbench, transfers, pgbench, transfers, …) on the same server, so both see the same
 background load; the ratio reported is the median of the per-round ratios.
+
+Both are measured under two conditions, because on this kind of machine (2 virtual CPUs)
+the answer depends on them: **idle** — nothing else runs, so a CPU waiting for the next
+message sleeps and waking it costs tens of microseconds; **busy** — a lowest-priority busy
+loop keeps a CPU awake, as other work would on a loaded server. pgbench's tpcb-like
+transaction makes 7 round trips and our transfer 1, so pgbench runs about 3x faster when busy
+(1,300-1,700 vs 3,300-5,000 tps here) while our transfer, bound by its server work, barely
+moves. The goal is checked against the worse of the two.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -138,20 +147,43 @@ def _measure(url: str) -> tuple[list[float], list[float]]:
     return ints, exts
 
 
+CONDITIONS = ("idle", "busy")
+
+
+@contextmanager
+def _condition(name: str) -> Iterator[None]:
+    """``busy``: a lowest-priority busy loop (another process) keeps one CPU awake."""
+    spinner = None
+    if name == "busy":
+        spinner = subprocess.Popen(["nice", "-n", "19", sys.executable, "-c",
+                                    "while True: pass"])
+    try:
+        yield
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+
+
 def _measure_pg(server_url: str, pgbench: Callable[[], float]) -> tuple[
-        list[float], list[float], list[float]]:
-    """(internal transfers/s, pgbench tps) per interleaved round, and external transfers/s."""
+        dict[str, tuple[list[float], list[float]]], list[float]]:
+    """Per condition, (internal transfers/s, pgbench tps) per interleaved round; and external
+    transfers/s (idle)."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
     with _pg_database(server_url) as db, Registry(f"{server_url.rsplit('/', 1)[0]}/{db}") as reg:
         internal, external = _transfers(reg)
         _rate(internal, 0.5)  # warm-up
-        ints: list[float] = []
-        tps: list[float] = []
-        for _ in range(ROUNDS):
-            tps.append(pgbench())
-            ints.append(_rate(internal, ROUND_SECONDS))
+        for cond in CONDITIONS:
+            ints: list[float] = []
+            tps: list[float] = []
+            with _condition(cond):
+                for _ in range(ROUNDS):
+                    tps.append(pgbench())
+                    ints.append(_rate(internal, ROUND_SECONDS))
+            out[cond] = (ints, tps)
         exts = [_rate(external, EXTERNAL_SECONDS) for _ in range(RUNS)]
         _verified(reg)
-    return ints, tps, exts
+    return out, exts
 
 
 @contextmanager
@@ -223,22 +255,30 @@ def main() -> None:
         with _pgbench(server) as pgb:
             if isinstance(pgb, str):
                 note = pgb
-                ints, _, exts = _measure_pg(server, lambda: float("nan"))
-                p_int = statistics.median(ints)
+                per, exts = _measure_pg(server, lambda: float("nan"))
+                p_int = statistics.median(per["idle"][0])
                 rows.append(("PostgreSQL", "internal transfers/s", p_int, ""))
             else:
-                ints, tps, exts = _measure_pg(server, pgb)
-                p_int = statistics.median(ints)
-                ratio = statistics.median(i / t for i, t in zip(ints, tps, strict=True))
-                rows.append(("PostgreSQL", "internal transfers/s", p_int,
-                             f"{ratio:.2f} × pgbench, median of {ROUNDS} interleaved rounds "
-                             f"(range {min(i / t for i, t in zip(ints, tps, strict=True)):.2f}"
-                             f"–{max(i / t for i, t in zip(ints, tps, strict=True)):.2f}; "
-                             f"goal ≥ 0.5: {'met' if ratio >= 0.5 else 'NOT met'})"))
-                rows.append(("PostgreSQL", f"pgbench tpcb-like tps (-c {CLIENTS})",
-                             statistics.median(tps),
-                             f"rounds {min(tps):,.0f}–{max(tps):,.0f}"))
-                title += f"; PostgreSQL: {ROUNDS} interleaved rounds of {ROUND_SECONDS:g} s"
+                per, exts = _measure_pg(server, pgb)
+                p_int = statistics.median(per["idle"][0])
+                worst = min(statistics.median(i / t for i, t in zip(*per[c], strict=True))
+                            for c in CONDITIONS)
+                for cond in CONDITIONS:
+                    ints, tps = per[cond]
+                    ratios = [i / t for i, t in zip(ints, tps, strict=True)]
+                    ratio = statistics.median(ratios)
+                    rows.append((f"PostgreSQL, {cond}", "internal transfers/s",
+                                 statistics.median(ints),
+                                 f"{ratio:.2f} × pgbench, median of {ROUNDS} interleaved rounds "
+                                 f"(range {min(ratios):.2f}–{max(ratios):.2f})"))
+                    rows.append((f"PostgreSQL, {cond}", f"pgbench tpcb-like tps (-c {CLIENTS})",
+                                 statistics.median(tps),
+                                 f"rounds {min(tps):,.0f}–{max(tps):,.0f}"))
+                rows.append(("PostgreSQL", "goal: internal ≥ 0.5 × pgbench", worst,
+                             f"worse condition's ratio {worst:.2f}: "
+                             f"{'met' if worst >= 0.5 else 'NOT met'}"))
+                title += (f"; PostgreSQL: {ROUNDS} interleaved rounds of {ROUND_SECONDS:g} s per "
+                          "condition (idle CPUs / one CPU kept busy)")
         rows.append(("PostgreSQL", "external transfers/s (3 steps)", statistics.median(exts),
                      f"{statistics.median(exts) / p_int:.2f} × internal"))
         with _pg_database(server) as db:
@@ -253,7 +293,7 @@ def main() -> None:
     for col in ("backend", "measure", "rate", "note"):
         table.add_column(col, justify="right" if col == "rate" else "left")
     for backend, measure, rate, extra in rows:
-        table.add_row(backend, measure, f"{rate:,.0f}", extra)
+        table.add_row(backend, measure, f"{rate:.2f}" if rate < 10 else f"{rate:,.0f}", extra)
     console.print(table)
     if note:
         console.print(note)
