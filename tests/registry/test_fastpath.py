@@ -4,6 +4,7 @@ a missing SQLite file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -195,14 +196,21 @@ def test_migration_matrix_matches_service() -> None:
 
 
 
-def test_moved_blocks_leave_no_trail_for_transfers(reg: Registry) -> None:
+@pytest.fixture
+def pg_reg(pg_database_url: str) -> Iterator[Registry]:
+    """A migrated registry on PostgreSQL only (plans, statistics, kept connections)."""
+    with Registry(pg_database_url) as r:
+        r.init()
+        yield r
+
+
+def test_moved_blocks_leave_no_trail_for_transfers(pg_reg: Registry) -> None:
     """Migration 0004: pages a transfer reads from ``blocks`` and its indexes do not grow with
     the number of times the same blocks have moved. Before it, a transfer after an ANALYZE
     (autovacuum's) read 30 -> 42 -> 68 pages at 1,500 / 3,000 / 6,000 moves, then hundreds:
     every dead version sat in one deduplicated posting list of ``ix_blocks_account_status``
     that no scan could mark, and small-table plans used sequential and bitmap scans."""
-    if reg.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL plans, statistics and index options")
+    reg = pg_reg
     a, b, _ = _setup(reg)
 
     def churn(n: int) -> None:
@@ -260,12 +268,11 @@ def test_moved_blocks_leave_no_trail_for_transfers(reg: Registry) -> None:
     assert reg.balance(a) == 1_000 and reg.verify() == []
 
 
-def test_kept_statement_connection_replaced_after_the_server_drops_it(reg: Registry) -> None:
+def test_kept_statement_connection_replaced_after_the_server_drops_it(pg_reg: Registry) -> None:
     """Transfers reuse kept autocommit connections; when the server ends one, that transfer
     fails with a database error (it may or may not have committed, so it is not retried) and
     the next transfer runs on a fresh connection."""
-    if reg.engine.dialect.name != "postgresql":
-        pytest.skip("kept connections are PostgreSQL's one-statement path")
+    reg = pg_reg
     a, b, _ = _setup(reg)
     reg.transfer(a, b, 1, by="alice", at=T0)
     assert len(reg._idle) == 1
