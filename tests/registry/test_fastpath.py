@@ -276,12 +276,12 @@ def test_kept_statement_connection_replaced_after_the_server_drops_it(pg_reg: Re
     a, b, _ = _setup(reg)
     reg.transfer(a, b, 1, by="alice", at=T0)
     assert len(reg._idle) == 1
-    pid = reg._idle[0][1].info.backend_pid
+    pid = reg._idle[0].cursor.connection.info.backend_pid
     with reg.engine.connect() as c:
         assert c.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
     with pytest.raises(sa.exc.DBAPIError):
         reg.transfer(a, b, 1, by="alice", at=T0)
     assert reg._idle == []                        # the broken one went back to the pool
     reg.transfer(a, b, 1, by="alice", at=T0)
-    assert reg._idle[0][1].info.backend_pid != pid
+    assert reg._idle[0].cursor.connection.info.backend_pid != pid
     assert reg.balance(b) == 2 and reg.verify() == []

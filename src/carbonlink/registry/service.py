@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from math import floor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -229,6 +229,14 @@ def _retriable(exc: sa.exc.DBAPIError) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+class _Kept(NamedTuple):
+    """A connection kept checked out of the pool (``pooled``), in autocommit mode, and the
+    psycopg cursor one-statement work runs on (its ``connection`` is the driver's)."""
+
+    pooled: Any
+    cursor: Any
+
+
 class Registry:
     """An Article 6.2 / linked-ETS registry on a SQLAlchemy URL.
 
@@ -246,7 +254,7 @@ class Registry:
         self.engine: Engine = make_engine(url, **engine_kwargs)
         # one-statement work (the PostgreSQL internal transfer) runs on connections kept
         # checked out of the pool in autocommit mode, a few of them idle between calls
-        self._idle: list[tuple[Any, Any, Any]] = []
+        self._idle: list[_Kept] = []
         self._idle_lock = threading.Lock()
         u = sa.engine.make_url(url)
         db = u.database or ""
@@ -261,8 +269,8 @@ class Registry:
     def close(self) -> None:
         with self._idle_lock:
             idle, self._idle = self._idle, []
-        for pooled, _, _ in idle:
-            self._give_back(pooled)
+        for kept in idle:
+            self._give_back(kept.pooled)
         self.engine.dispose()
 
     @staticmethod
@@ -299,25 +307,25 @@ class Registry:
     #: kept statement connections left idle between calls (more go back to the pool)
     KEEP_IDLE = 4
 
-    def _take_statement_conn(self) -> tuple[Any, Any, Any]:
-        """A kept (pool record, psycopg connection in autocommit, cursor). Checking a
-        connection out of the pool and back in for every transfer (reset, autocommit on and
-        off) cost about a fifth of a transfer; kept ones skip that."""
+    def _take_statement_conn(self) -> _Kept:
+        """An idle kept connection, or a new one from the pool. Checking a connection out of
+        the pool and back in for every transfer (reset, autocommit on and off) cost about a
+        fifth of a transfer; kept ones skip that."""
         with self._idle_lock:
             if self._idle:
                 return self._idle.pop()
         pooled = self.engine.raw_connection()
         dbc: Any = pooled.driver_connection
         dbc.autocommit = True
-        return pooled, dbc, dbc.cursor()
+        return _Kept(pooled, dbc.cursor())
 
-    def _put_statement_conn(self, kept: tuple[Any, Any, Any]) -> None:
-        if not kept[1].closed:
+    def _put_statement_conn(self, kept: _Kept) -> None:
+        if not kept.cursor.connection.closed:
             with self._idle_lock:
                 if len(self._idle) < self.KEEP_IDLE:
                     self._idle.append(kept)
                     return
-        self._give_back(kept[0])
+        self._give_back(kept.pooled)
 
     def _run_statement(self, fn: Callable[[Any], T]) -> T:
         """PostgreSQL only: call ``fn`` with a kept psycopg cursor (autocommit mode, so each
@@ -329,11 +337,11 @@ class Registry:
         def call() -> T:
             kept = self._take_statement_conn()
             try:
-                return fn(kept[2])
+                return fn(kept.cursor)
             except psycopg.Error as exc:
                 raise sa.exc.DBAPIError.instance(
                     None, None, exc, psycopg.Error,
-                    connection_invalidated=bool(kept[1].closed)) from exc
+                    connection_invalidated=bool(kept.cursor.connection.closed)) from exc
             finally:
                 self._put_statement_conn(kept)
         return self._retrying(call)
@@ -1143,10 +1151,10 @@ class Registry:
                      by: str | None, when: datetime) -> Receipt | None:
         """PostgreSQL internal transfer in **one round trip**: one prepared statement calling
         ``registry_internal_transfer`` (migrations 0002, 0004) on psycopg cursor ``dbc`` of a
-        connection in autocommit mode, so the statement is its own database transaction. The function locks
-        both accounts in id order, runs the same checks as :meth:`transfer` in the same order
-        (returning the failed check's code, path and detail and writing nothing), reads the
-        holdings after the lock, moves/splits the blocks, inserts the transaction and appends
+        connection in autocommit mode, so the statement is its own database transaction. The
+        function locks both accounts in id order, runs the same checks as :meth:`transfer` in
+        the same order (returning the failed check's code, path and detail and writing
+        nothing), reads the holdings after the lock, moves/splits the blocks, inserts the transaction and appends
         the journal entry (same hash formula as :func:`carbonlink.registry.journal.entry_hash`).
         Returns ``None`` for a transfer to another registry, or of authorised units (their
         authorised entities are checked, U5005), with nothing written: the caller runs the
