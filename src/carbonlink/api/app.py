@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from carbonlink import __version__
 from carbonlink.api.deps import RegistryProvider
 from carbonlink.api.errors import install_error_handlers
-from carbonlink.api.routes import check, data, health, registry, simulate
+from carbonlink.api.routes import check, data, health, pages, registry, simulate
 
 DESCRIPTION = """\
 Linking carbon markets over HTTP: solve the equilibrium of linked emissions trading systems
@@ -53,4 +53,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, simulate, check, data, registry):
         app.include_router(module.router, prefix="/api")
+    app.include_router(pages.router)
     return app
