@@ -284,3 +284,17 @@ def test_three_markets_closed_form_with_mixed_slopes() -> None:
     assert r.markets["price"].to_numpy() == pytest.approx([pbar] * 3, rel=REL)
     assert r.markets["net_imports"].to_numpy() == pytest.approx(
         [ri - wi * pbar for ri, wi in zip(req, w, strict=True)], rel=REL, abs=1e-7)
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_no_abatement_options_at_all(engine: str) -> None:
+    """Options of zero quantity leave HiGHS an empty program (no columns): a market whose cap
+    covers its emissions is in equilibrium at price 0, one whose cap does not is infeasible."""
+    zero = {"steps": [[0, 0], [0, 5]]}
+    ok = simulate({"markets": [{"id": "A", "bau": 0, "cap": 0, "mac": zero},
+                               {"id": "B", "bau": 5, "cap": 8, "mac": zero}]}, engine=engine)
+    assert ok.status == "optimal"
+    assert list(ok.markets["price"]) == [0.0, 0.0]
+    assert list(ok.markets["emissions"]) == [0.0, 5.0]
+    short = simulate({"markets": [{"id": "A", "bau": 10, "cap": 0, "mac": zero}]}, engine=engine)
+    assert short.status == "infeasible"

@@ -338,6 +338,13 @@ class _Program:
             sol = h.getSolution()
             return ("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual),
                     np.asarray(sol.col_dual))
+        if ms == highspy.HighsModelStatus.kModelEmpty and self.ncol == 0:
+            # no columns at all (every abatement option has zero quantity, no links, offsets
+            # or price controls): the program is its row bounds alone, feasible when each row
+            # admits 0, and nothing has a marginal value
+            if np.all(lo <= 0.0) and np.all(hi >= 0.0):
+                return "optimal", np.zeros(0), np.zeros(nrow), np.zeros(0)
+            return "infeasible", np.zeros(0), np.zeros(nrow), np.zeros(0)
         if ms in (highspy.HighsModelStatus.kInfeasible,
                   highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return "infeasible", np.zeros(self.ncol), np.zeros(nrow), np.zeros(self.ncol)
