@@ -3,7 +3,7 @@ SQLite and on PostgreSQL; each answer equals the Registry method it presents."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -81,7 +81,8 @@ def test_holdings(registry_client: TestClient, ledger: Ledger) -> None:
 
 
 def _iso(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
+    """The registry's naive UTC times as RFC 3339 (``Z``)."""
+    return {k: v.isoformat() + "Z" if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def test_transaction(registry_client: TestClient, ledger: Ledger) -> None:
@@ -94,6 +95,7 @@ def test_transaction(registry_client: TestClient, ledger: Ledger) -> None:
     assert (t["quantity"], t["from_account"], t["to_account"]) == (40, ledger.world.seller,
                                                                     ledger.world.buyer)
     assert t["approver"] == "bob" and t["acceptor"] == "carol"
+    assert t["created_at"] == "2026-06-01T00:00:00Z"
 
 
 @pytest.mark.parametrize("url", ["/api/registry/transactions/999999",

@@ -8,15 +8,24 @@ ledger's own columns.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from carbonlink.agreements.findings import Rating, Severity
 from carbonlink.model.agreement import Form, Generation, LinkType
 
 Number = float | None  # the engines write a non-finite result (e.g. of an infeasible run) as null
+
+
+def _utc(value: Any) -> Any:
+    """The registry stores naive UTC times; RFC 3339 (OpenAPI ``date-time``) needs the offset."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+#: a registry time, written as RFC 3339 in UTC (``2026-06-01T09:00:00Z``)
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_utc)]
 
 
 class Health(BaseModel):
@@ -172,9 +181,9 @@ class TransactionOut(BaseModel):
     id: int
     kind: str
     state: str
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    expires_at: UtcDatetime | None = Field(description="when an open external transfer lapses")
     from_account: int | None
     to_account: int | None
     quantity: int
