@@ -298,3 +298,12 @@ def test_no_abatement_options_at_all(engine: str) -> None:
     assert list(ok.markets["emissions"]) == [0.0, 5.0]
     short = simulate({"markets": [{"id": "A", "bau": 10, "cap": 0, "mac": zero}]}, engine=engine)
     assert short.status == "infeasible"
+
+
+def test_a_range_at_float_resolution_settles() -> None:
+    """A linear curve whose range is subnormal cannot be refined to a finer grid: the fast
+    engine stops refining instead of reporting that the solve did not settle."""
+    tiny = 5e-324
+    r = simulate({"markets": [{"id": "A", "bau": tiny, "cap": 0, "mac": {"linear": {"slope": tiny}}}]})
+    assert r.status == "optimal"
+    assert r.markets.loc["A", "emissions"] == pytest.approx(0.0, abs=1e-300)

@@ -239,7 +239,10 @@ class _LinearRep(_Rep):
         if not wide:
             return False
         extra = [np.linspace(self.points[a], self.points[b], LINEAR_POINTS + 1) for a, b in wide]
-        self.points = np.unique(np.concatenate([self.points, *extra]))
+        points = np.unique(np.concatenate([self.points, *extra]))
+        if points.size == self.points.size:  # at float resolution (e.g. a subnormal range):
+            return False                     # no finer grid exists, so the solve has settled
+        self.points = points
         return True
 
 
