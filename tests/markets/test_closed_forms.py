@@ -307,3 +307,13 @@ def test_a_range_at_float_resolution_settles() -> None:
     r = simulate({"markets": [{"id": "A", "bau": tiny, "cap": 0, "mac": {"linear": {"slope": tiny}}}]})
     assert r.status == "optimal"
     assert r.markets.loc["A", "emissions"] == pytest.approx(0.0, abs=1e-300)
+
+
+def test_a_curve_flat_at_the_programs_price_resolution_settles() -> None:
+    """A MAC of 5e-324 per tonne beside a ceiling of 4e306: after scaling the curve costs
+    nothing, every abatement on it is optimal, and refining must not chase the vertices."""
+    r = simulate({"markets": [
+        {"id": "A", "bau": 7.2e16, "cap": 1.85e16, "mac": {"linear": {"slope": 5e-324}},
+         "price_ceiling": {"price": 4.48e306}, "price_floor": {"price": 1e-6, "max_withheld": 6.4e16}},
+        {"id": "B", "bau": 0, "cap": 6.4e16, "mac": {"linear": {"slope": 5e-324}}}]})
+    assert r.status == "optimal"
