@@ -167,6 +167,7 @@ def test_simulate_warnings_and_engine(client: TestClient) -> None:
     ("markets: [{id: A, bau: 10, cap: 5, mac: {firms: /etc/passwd}}]", "markets[0].mac.firms"),
     ("markets: [{id: A, bau: 10, cap: 5}]", "markets[0].mac"),
     (str(SCENARIOS / "full-link.yaml"), "&lt;document&gt;"),  # text, not a file to open
+    ("markets: [{id: A, bau: 5e69, cap: 0, mac: {linear: {slope: 1.5e307}}}]", "&lt;document&gt;"),
 ])
 def test_simulate_document_errors(client: TestClient, document: str, path: str) -> None:
     r = client.post("/simulate", data={"document": document, "engine": "fast"})

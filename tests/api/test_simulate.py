@@ -163,3 +163,14 @@ def test_unknown_engine(client: TestClient) -> None:
     r = client.post("/api/simulate", params={"engine": "quantum"}, json=doc("full-link.yaml"))
     assert r.status_code == 422
     assert [p for p, _ in problems(r)] == ["query.engine"]
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_finite_numbers_whose_products_overflow_are_422(client: TestClient, engine: str) -> None:
+    """1e307 per tonne times 5e69 tonnes is not a float: refused as out of range, not sent to
+    the solver with infinite costs (and never a 500)."""
+    sc = {"markets": [{"id": "A", "bau": 5.27e69, "cap": 0, "mac": {"linear": {"slope": 1.54e307}}}]}
+    r = client.post("/api/simulate", params={"engine": engine}, json=sc)
+    assert r.status_code == 422
+    [(path, reason)] = problems(r)
+    assert path == "<document>" and reason.startswith("numbers out of range")

@@ -7,14 +7,19 @@
   (``NaN``, ``Infinity``, ``.nan``, ``1e999``). Scenario numbers already refuse them; agreement
   fields such as ``ndc.headroom`` or clause ``parameters`` do not, and a NaN would reach the checks
   or cannot be written back as JSON. The API refuses them anywhere in a document, naming the path.
+* Finite numbers whose products are not (a slope of 1e307 times emissions of 1e70): the solve
+  runs with floating-point overflow raised, and such a document is refused as out of range
+  instead of reaching HiGHS with infinite costs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from carbonlink.errors import DocumentError, format_loc
@@ -77,3 +82,17 @@ def admit_agreement(agreement: Agreement) -> Agreement:
     if problems:
         raise DocumentError(problems)
     return agreement
+
+
+@contextmanager
+def finite_arithmetic() -> Iterator[None]:
+    """Run an engine with floating-point overflow, invalid results and division by zero raised
+    (the engines' tested paths produce none), as a 422: the document's magnitudes are out of
+    range. The numpy error state is per thread, so this affects only the request it guards."""
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            yield
+    except FloatingPointError as exc:
+        reason = (f"numbers out of range: the arithmetic of the solve is not finite ({exc}); "
+                  "state quantities and costs in larger units")
+        raise DocumentError("<document>", reason) from None
