@@ -8,7 +8,8 @@ codes: :class:`DocumentError` → 2 (bad input, nothing written).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -63,11 +64,12 @@ def format_loc(loc: Iterable[int | str]) -> str:
     return out
 
 
-def from_validation_error(err: ValidationError, *, source: str | None = None,
-                          prefix: str = "") -> DocumentError:
-    """Turn a pydantic ``ValidationError`` into a :class:`DocumentError` with field paths."""
+def problems_from_errors(errors: Iterable[Mapping[str, Any]], *,
+                         prefix: str = "") -> list[tuple[str, str]]:
+    """``(path, reason)`` pairs from pydantic error dicts (``ValidationError.errors()``, or the
+    same dicts as a web framework reports them): ``markets[1].mac.slope``, ``must be > 0, got -2``."""
     problems: list[tuple[str, str]] = []
-    for e in err.errors(include_url=False):
+    for e in errors:
         loc = [p for p in e["loc"]
                if not (isinstance(p, str) and p.startswith(("function-", "kind:")))]
         path = format_loc(loc)
@@ -84,4 +86,11 @@ def from_validation_error(err: ValidationError, *, source: str | None = None,
             if not isinstance(inp, dict | list):
                 msg = f"{msg}, got {inp!r}"
         problems.append((path, msg))
-    return DocumentError(problems, source=source)
+    return problems
+
+
+def from_validation_error(err: ValidationError, *, source: str | None = None,
+                          prefix: str = "") -> DocumentError:
+    """Turn a pydantic ``ValidationError`` into a :class:`DocumentError` with field paths."""
+    return DocumentError(problems_from_errors(err.errors(include_url=False), prefix=prefix),
+                         source=source)

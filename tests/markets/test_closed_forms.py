@@ -284,3 +284,36 @@ def test_three_markets_closed_form_with_mixed_slopes() -> None:
     assert r.markets["price"].to_numpy() == pytest.approx([pbar] * 3, rel=REL)
     assert r.markets["net_imports"].to_numpy() == pytest.approx(
         [ri - wi * pbar for ri, wi in zip(req, w, strict=True)], rel=REL, abs=1e-7)
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_no_abatement_options_at_all(engine: str) -> None:
+    """Options of zero quantity leave HiGHS an empty program (no columns): a market whose cap
+    covers its emissions is in equilibrium at price 0, one whose cap does not is infeasible."""
+    zero = {"steps": [[0, 0], [0, 5]]}
+    ok = simulate({"markets": [{"id": "A", "bau": 0, "cap": 0, "mac": zero},
+                               {"id": "B", "bau": 5, "cap": 8, "mac": zero}]}, engine=engine)
+    assert ok.status == "optimal"
+    assert list(ok.markets["price"]) == [0.0, 0.0]
+    assert list(ok.markets["emissions"]) == [0.0, 5.0]
+    short = simulate({"markets": [{"id": "A", "bau": 10, "cap": 0, "mac": zero}]}, engine=engine)
+    assert short.status == "infeasible"
+
+
+def test_a_range_at_float_resolution_settles() -> None:
+    """A linear curve whose range is subnormal cannot be refined to a finer grid: the fast
+    engine stops refining instead of reporting that the solve did not settle."""
+    tiny = 5e-324
+    r = simulate({"markets": [{"id": "A", "bau": tiny, "cap": 0, "mac": {"linear": {"slope": tiny}}}]})
+    assert r.status == "optimal"
+    assert r.markets.loc["A", "emissions"] == pytest.approx(0.0, abs=1e-300)
+
+
+def test_a_curve_flat_at_the_programs_price_resolution_settles() -> None:
+    """A MAC of 5e-324 per tonne beside a ceiling of 4e306: after scaling the curve costs
+    nothing, every abatement on it is optimal, and refining must not chase the vertices."""
+    r = simulate({"markets": [
+        {"id": "A", "bau": 7.2e16, "cap": 1.85e16, "mac": {"linear": {"slope": 5e-324}},
+         "price_ceiling": {"price": 4.48e306}, "price_floor": {"price": 1e-6, "max_withheld": 6.4e16}},
+        {"id": "B", "bau": 0, "cap": 6.4e16, "mac": {"linear": {"slope": 5e-324}}}]})
+    assert r.status == "optimal"

@@ -17,6 +17,7 @@ import carbonlink.cli.assess  # noqa: F401
 import carbonlink.cli.check  # noqa: F401
 import carbonlink.cli.data  # noqa: F401
 import carbonlink.cli.registry  # noqa: F401
+import carbonlink.cli.serve  # noqa: F401
 import carbonlink.cli.simulate  # noqa: F401
 import carbonlink.cli.sweep  # noqa: F401
 from carbonlink.cli.app import app

@@ -16,4 +16,4 @@ app = typer.Typer(
 
 @app.callback()
 def _root() -> None:
-    """Linking carbon markets: simulate · check · assess · sweep · data · registry."""
+    """Linking carbon markets: simulate · check · assess · sweep · data · registry · serve."""

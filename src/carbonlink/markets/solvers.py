@@ -223,31 +223,38 @@ class _LinearRep(_Rep):
     the solution until the segments there are narrower than ``LINEAR_TOL`` of the range: the
     price error is then at most slope · width (≈1e-10 relative)."""
 
-    def __init__(self, curve: Curve, upper: float) -> None:
+    def __init__(self, curve: Curve, upper: float, price_scale: float) -> None:
         self.slope = curve.slope
         self.top = max(upper, 0.0)
         self.points = np.linspace(0.0, self.top, LINEAR_POINTS + 1)
+        # a curve whose whole price range is below the program's price resolution (LINEAR_TOL
+        # of its price scale) is flat there: its scaled costs vanish, any abatement on it is
+        # optimal, and refining would chase a different vertex every round
+        self.flat = self.slope * self.top <= LINEAR_TOL * price_scale
 
     def block(self) -> _Block:
         p = self.points
         return _Block(upper=np.diff(p), cost=0.5 * self.slope * (p[1:] + p[:-1]))
 
     def refine(self, x: float) -> bool:
-        if self.top <= 0:
+        if self.top <= 0 or self.flat:
             return False
         wide = _needs(self.points, x, LINEAR_TOL * self.top)
         if not wide:
             return False
         extra = [np.linspace(self.points[a], self.points[b], LINEAR_POINTS + 1) for a, b in wide]
-        self.points = np.unique(np.concatenate([self.points, *extra]))
+        points = np.unique(np.concatenate([self.points, *extra]))
+        if points.size == self.points.size:  # at float resolution (e.g. a subnormal range):
+            return False                     # no finer grid exists, so the solve has settled
+        self.points = points
         return True
 
 
-def _representations(net: Network, engine: Engine) -> list[_Rep]:
+def _representations(net: Network, engine: Engine, price_scale: float) -> list[_Rep]:
     reps: list[_Rep] = []
     for m in net.markets:
         if m.curve.kind == "linear":
-            reps.append(_LinearRep(m.curve, min(m.bau, m.curve.capacity)))
+            reps.append(_LinearRep(m.curve, min(m.bau, m.curve.capacity), price_scale))
         else:
             reps.append(_RawRep(m.curve) if engine is Engine.plain else _StepsRep(m.curve))
     for off in net.offsets:
@@ -255,7 +262,7 @@ def _representations(net: Network, engine: Engine) -> list[_Rep]:
             # never worth buying more offsets than every accepting market's emissions need
             need = sum(min(a.limit, net.markets[a.market].bau / max(a.factor, 1e-12))
                        for a in off.accepted)
-            reps.append(_LinearRep(off.curve, min(need, off.curve.capacity)))
+            reps.append(_LinearRep(off.curve, min(need, off.curve.capacity), price_scale))
         else:
             reps.append(_RawRep(off.curve) if engine is Engine.plain else _StepsRep(off.curve))
     return reps
@@ -338,6 +345,13 @@ class _Program:
             sol = h.getSolution()
             return ("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual),
                     np.asarray(sol.col_dual))
+        if ms == highspy.HighsModelStatus.kModelEmpty and self.ncol == 0:
+            # no columns at all (every abatement option has zero quantity, no links, offsets
+            # or price controls): the program is its row bounds alone, feasible when each row
+            # admits 0, and nothing has a marginal value
+            if np.all(lo <= 0.0) and np.all(hi >= 0.0):
+                return "optimal", np.zeros(0), np.zeros(nrow), np.zeros(0)
+            return "infeasible", np.zeros(0), np.zeros(nrow), np.zeros(0)
         if ms in (highspy.HighsModelStatus.kInfeasible,
                   highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return "infeasible", np.zeros(self.ncol), np.zeros(nrow), np.zeros(self.ncol)
@@ -361,7 +375,7 @@ def solve_network(net: Network, engine: Engine | str = Engine.fast) -> RawSoluti
     """Solve the network program (``plain``: each raw option its own column)."""
     engine = Engine(engine)
     sq, sp = _scales(net)
-    reps = _representations(net, engine)
+    reps = _representations(net, engine, sp)
     refinements = 0
     solves = 0
     while True:

@@ -24,17 +24,25 @@ def read_document(path: str | Path) -> Any:
         raise DocumentError("<file>", f"no such file: {p}", source=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DocumentError("<file>", f"cannot read: {exc}", source=str(p)) from None
+    return parse_document(text, json_only=p.suffix.lower() == ".json", source=str(p))
+
+
+def parse_document(text: str, *, json_only: bool = False, source: str | None = None) -> Any:
+    """Parse document text: YAML (which reads most JSON too), or strictly JSON with
+    ``json_only``. Malformed text raises :class:`DocumentError` naming the line and the reason."""
     try:
-        if p.suffix.lower() == ".json":
+        if json_only:
             return json.loads(text)
         return yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise DocumentError(f"line {exc.lineno}", f"malformed JSON: {exc.msg}", source=str(p)) from None
+        raise DocumentError(f"line {exc.lineno}", f"malformed JSON: {exc.msg}", source=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "<document>"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DocumentError(where, f"malformed YAML: {problem}", source=str(p)) from None
+        raise DocumentError(where, f"malformed YAML: {problem}", source=source) from None
+    except RecursionError:
+        raise DocumentError("<document>", "nested too deeply", source=source) from None
 
 
 def validate_document(model: type[M], data: Any, *, source: str | None = None,

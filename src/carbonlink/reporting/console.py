@@ -89,19 +89,37 @@ _COST_COLUMNS = {"abatement_cost", "compliance_cost", "autarky_compliance_cost",
                  "tax_revenue"}
 
 
+def market_columns(result: ResultLike, columns: set[str] | None = None) -> list[tuple[str, str]]:
+    """``(result column, header)`` pairs of a market table, in display order; optional columns
+    that are all zero (offsets, ceilings, floors, tax) are left out, ``columns`` limits the set."""
+    df = result.markets
+    optional = {"offsets_used", "ceiling_released", "floor_withheld", "tax_revenue"}
+    return [(c, h) for c, h in _MARKET_COLUMNS
+            if c in df.columns and not (c in optional and _optional_zero_column(df, c))
+            and (columns is None or c in columns)]
+
+
+def market_table_specs(result: ResultLike) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The two market tables of ``carbonlink simulate`` as ``(title, columns)``: prices and
+    quantities (linked beside autarky), then costs and gains. The web pages show the same."""
+    quantity_cols = {c for c, _ in _MARKET_COLUMNS} - _COST_COLUMNS
+    return [("Markets: prices and quantities", market_columns(result, quantity_cols)),
+            ("Markets: costs and gains", market_columns(result, _COST_COLUMNS))]
+
+
+#: ``(result column, header)`` of the link table.
+LINK_COLUMNS: list[tuple[str, str]] = _LINK_COLUMNS
+
+
 def market_table(result: ResultLike, title: str = "Markets",
                  columns: set[str] | None = None) -> Table:
     """Market rows; ``columns`` limits the table to those result columns."""
-    df = result.markets
-    optional = {"offsets_used", "ceiling_released", "floor_withheld", "tax_revenue"}
-    cols = [(c, h) for c, h in _MARKET_COLUMNS
-            if c in df.columns and not (c in optional and _optional_zero_column(df, c))
-            and (columns is None or c in columns)]
+    cols = market_columns(result, columns)
     table = Table(title=title, title_justify="left")
     table.add_column("market", style="bold")
     for _, header in cols:
         table.add_column(header, justify="right")
-    for market_id, row in df.iterrows():
+    for market_id, row in result.markets.iterrows():
         table.add_row(str(market_id), *(fmt_num(row[c]) for c, _ in cols))
     return table
 
@@ -141,9 +159,8 @@ def totals_table(result: ResultLike, title: str = "Totals") -> Table:
 
 def simulation_tables(result: ResultLike) -> list[Table]:
     """The tables ``carbonlink simulate`` prints: markets, links, offsets (if any), totals."""
-    quantity_cols = {c for c, _ in _MARKET_COLUMNS} - _COST_COLUMNS
-    tables = [market_table(result, "Markets: prices and quantities", quantity_cols),
-              market_table(result, "Markets: costs and gains", _COST_COLUMNS)]
+    tables = [market_table(result, title, {c for c, _ in cols})
+              for title, cols in market_table_specs(result)]
     if result.links is not None and len(result.links):
         tables.append(link_table(result))
     if result.offsets is not None and len(result.offsets):

@@ -1,0 +1,57 @@
+"""The FastAPI application: the JSON API under ``/api`` and the server-rendered pages.
+
+``create_app(database_url)`` builds one; ``carbonlink serve`` runs it with uvicorn. The
+interactive documentation pages FastAPI can serve (Swagger UI, ReDoc) load their scripts from a
+CDN, so they are off: the schema is at ``/openapi.json`` and the guide in docs/api.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from carbonlink import __version__
+from carbonlink.api.deps import RegistryProvider
+from carbonlink.api.errors import install_error_handlers
+from carbonlink.api.routes import check, data, health, pages, registry, simulate
+
+DESCRIPTION = """\
+Linking carbon markets over HTTP: solve the equilibrium of linked emissions trading systems
+(`POST /api/simulate`), check a linkage agreement (`POST /api/check`), read the shipped reference
+data (`/api/data/…`) and the Article 6.2 registry (`/api/registry/…`).
+
+The registry is **read-only** here: the API has no authentication, so it never moves, issues or
+cancels units. Use `carbonlink registry …` on the command line for that.
+
+Every error is `{"error": message, "problems": [{"path", "reason"}]}`: 422 for an invalid document
+or parameter (the path names the field, e.g. `markets[1].mac.slope`), 404 for an unknown id, 400
+for any other refusal.
+"""
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    """The carbonlink web app on the registry at ``database_url`` (default:
+    ``CARBONLINK_DATABASE_URL`` or the settings default). The registry is opened on first use."""
+    if database_url is None:
+        from carbonlink.config import get_settings
+
+        database_url = get_settings().database_url
+    provider = RegistryProvider(database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            provider.close()
+
+    app = FastAPI(title="carbonlink", version=__version__, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.registry = provider
+    install_error_handlers(app)
+    for module in (health, simulate, check, data, registry):
+        app.include_router(module.router, prefix="/api")
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,257 @@
+"""Server-rendered pages: index, check, simulate, registry, data.
+
+Plain HTML forms (``application/x-www-form-urlencoded``, read here without an extra parser
+dependency), no JavaScript, one inline stylesheet; a Content-Security-Policy allows nothing else,
+so a page can never reach out to the network. Pasted documents are YAML or JSON
+(``yaml.safe_load``); an invalid one gives the form back with HTTP 422 and each problem's field
+path. The pages call the same engines and helpers as the JSON API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from carbonlink import __version__
+from carbonlink.agreements import RULES, check
+from carbonlink.api.deps import RegistryProvider, registry_provider
+from carbonlink.api.documents import admit_agreement, admit_scenario, finite_arithmetic
+from carbonlink.api.routes.check import strict_rules
+from carbonlink.api.routes.registry import (
+    LAST_AS_OF,
+    PARTY_PATTERN,
+    accounts_out,
+    calendar_out,
+    verify_out,
+)
+from carbonlink.data import list_ets, list_jurisdictions, paris_party_status
+from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.markets import Engine, SimulationResult, simulate
+from carbonlink.model.agreement import Agreement
+from carbonlink.model.io import parse_document, validate_document
+from carbonlink.model.jurisdiction import Fact, Figure
+from carbonlink.model.scenario import Scenario
+from carbonlink.reporting.console import LINK_COLUMNS, fmt_num, market_table_specs
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+#: the forms start with a shipped example (copies of examples/…; a test keeps them identical)
+EXAMPLE_AGREEMENT = PAGES / "examples" / "eu-switzerland.yaml"
+EXAMPLE_SCENARIO = PAGES / "examples" / "two-markets-discount.yaml"
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+
+templates = Jinja2Templates(directory=PAGES / "templates")
+templates.env.globals["version"] = __version__
+
+router = APIRouter(include_in_schema=False)  # HTML, not part of the JSON API's schema
+
+
+@dataclass
+class PageError:
+    """What went wrong, for the error box of a page."""
+
+    title: str
+    message: str
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, exc: CarbonlinkError) -> PageError:
+        if isinstance(exc, DocumentError):
+            return cls("The document is not valid", exc.message, exc.problems)
+        return cls("The request was refused", str(exc))
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of a submitted form (last value wins)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+Form = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _parse(text: str, what: str) -> Any:
+    """Pasted text as data. (Validated with ``validate_document``, never ``load_*``: those take
+    a string as a file path, and pasted YAML can be a bare string.)"""
+    if not text.strip():
+        raise DocumentError("<document>", f"empty: paste {what} (YAML or JSON)")
+    return parse_document(text)
+
+
+# ------------------------------------------------------------------------------------ index
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    return render(request, "index.html", ets=list_ets(), jurisdictions=list_jurisdictions(),
+                  rules=len(RULES))
+
+
+# ------------------------------------------------------------------------------------ check
+@router.get("/check", response_class=HTMLResponse)
+def check_form(request: Request) -> HTMLResponse:
+    return render(request, "check.html", document=EXAMPLE_AGREEMENT.read_text(encoding="utf-8"),
+                  strict="", rules=sorted(RULES), report=None, error=None)
+
+
+@router.post("/check", response_class=HTMLResponse)
+def check_submit(request: Request, form: Form) -> HTMLResponse:
+    text, strict = form.get("document", ""), form.get("strict", "")
+    try:
+        rules = strict_rules([s for s in re.split(r"[\s,]+", strict) if s], "strict rules")
+        agreement = admit_agreement(validate_document(Agreement, _parse(text, "an agreement document")))
+        with finite_arithmetic():
+            report = check(agreement, strict=rules)
+    except CarbonlinkError as exc:
+        return render(request, "check.html", status=422 if isinstance(exc, DocumentError) else 400,
+                      document=text, strict=strict, rules=sorted(RULES), report=None,
+                      error=PageError.of(exc))
+    return render(request, "check.html", document=text, strict=strict, rules=sorted(RULES),
+                  report=report, error=None)
+
+
+# --------------------------------------------------------------------------------- simulate
+@dataclass
+class HtmlTable:
+    id: str
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    numeric_from: int = 1  # columns from this index on are numbers (right-aligned)
+    columns: list[str] = field(default_factory=list)  # result column of each header
+
+
+def simulation_tables(result: SimulationResult) -> list[HtmlTable]:
+    """The tables ``carbonlink simulate`` prints on the console, as rows of formatted text."""
+    tables = []
+    for table_id, (title, cols) in zip(("markets-prices", "markets-costs"), market_table_specs(result),
+                                       strict=True):
+        tables.append(HtmlTable(
+            table_id, title, ["market", *(h for _, h in cols)],
+            [[str(mid), *(fmt_num(row[c]) for c, _ in cols)] for mid, row in result.markets.iterrows()],
+            columns=["market", *(c for c, _ in cols)]))
+    if len(result.links):
+        cols = [(c, h) for c, h in LINK_COLUMNS if c in result.links.columns]
+        tables.append(HtmlTable(
+            "links", "Links", ["from", "to", *(h for _, h in cols)],
+            [[str(r["from"]), str(r["to"]), *(fmt_num(r[c]) for c, _ in cols)]
+             for _, r in result.links.iterrows()],
+            numeric_from=2, columns=["from", "to", *(c for c, _ in cols)]))
+    if len(result.offsets):
+        tables.append(HtmlTable(
+            "offsets", "Offsets", ["offset", "price", "used"],
+            [[str(oid), fmt_num(r["price"]), fmt_num(r["used"])] for oid, r in result.offsets.iterrows()],
+            columns=["offset", "price", "used"]))
+    tables.append(HtmlTable(
+        "totals", f"Totals (status: {result.status})", ["quantity", "value"],
+        [[k.replace("_", " "), fmt_num(v)] for k, v in result.totals.items()],
+        columns=["quantity", "value"]))
+    return tables
+
+
+@router.get("/simulate", response_class=HTMLResponse)
+def simulate_form(request: Request) -> HTMLResponse:
+    return render(request, "simulate.html", document=EXAMPLE_SCENARIO.read_text(encoding="utf-8"),
+                  engine=Engine.fast.value, engines=[e.value for e in Engine], result=None,
+                  tables=[], error=None)
+
+
+@router.post("/simulate", response_class=HTMLResponse)
+def simulate_submit(request: Request, form: Form) -> HTMLResponse:
+    text, engine = form.get("document", ""), form.get("engine", Engine.fast.value)
+    engines = [e.value for e in Engine]
+    try:
+        if engine not in engines:
+            raise DocumentError("engine", f"must be one of {', '.join(engines)}, got {engine!r}")
+        scenario = admit_scenario(validate_document(Scenario, _parse(text, "a scenario document")))
+        with finite_arithmetic():
+            result = simulate(scenario, engine=engine)
+    except CarbonlinkError as exc:
+        return render(request, "simulate.html", status=422 if isinstance(exc, DocumentError) else 400,
+                      document=text, engine=engine, engines=engines, result=None, tables=[],
+                      error=PageError.of(exc))
+    return render(request, "simulate.html", document=text, engine=engine, engines=engines,
+                  result=result, tables=simulation_tables(result), error=None)
+
+
+# --------------------------------------------------------------------------------- registry
+@router.get("/registry", response_class=HTMLResponse)
+def registry_page(request: Request,
+                  provider: Annotated[RegistryProvider, Depends(registry_provider)],
+                  party: str = "", as_of: str = "") -> HTMLResponse:
+    """Verify status, accounts with balances, the reporting calendar (``?party=&as_of=``)."""
+    context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
+                               "calendar": [], "error": None}
+    try:
+        problems: list[tuple[str, str]] = []
+        day: date | None = None
+        if as_of:
+            try:
+                day = date.fromisoformat(as_of)
+            except ValueError:
+                problems.append(("as_of", f"must be a date YYYY-MM-DD, got {as_of!r}"))
+            else:
+                if day > LAST_AS_OF:
+                    problems.append(("as_of", f"must be on or before {LAST_AS_OF}, got {as_of}"))
+        if party and not re.fullmatch(PARTY_PATTERN, party):
+            problems.append(("party", f"must be an ISO alpha-3 Party (e.g. CHE), got {party!r}"))
+        if problems:
+            raise DocumentError(problems)
+        reg = provider.get()
+        context.update(verify=verify_out(reg), accounts=accounts_out(reg),
+                       calendar=calendar_out(reg, day, party or None))
+    except CarbonlinkError as exc:
+        context["error"] = PageError.of(exc)
+        return render(request, "registry.html", status=422 if isinstance(exc, DocumentError) else 400,
+                      **context)
+    return render(request, "registry.html", **context)
+
+
+# ------------------------------------------------------------------------------------- data
+@dataclass
+class FigureView:
+    """One figure of the reference data as a reader sees it, with its provenance."""
+
+    text: str
+    source: str
+    year: int | None
+    verified: bool
+    note: str
+
+    @classmethod
+    def of(cls, f: Figure | Fact | None) -> FigureView | None:
+        if f is None:
+            return None
+        if f.value is None:
+            text = "unknown"
+        elif isinstance(f.value, bool):
+            text = "yes" if f.value else "no"
+        elif isinstance(f, Figure):
+            unit = getattr(f, "currency", None) or f.unit
+            text = f"{f.value:,.2f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
+        else:
+            text = str(f.value)
+        return cls(text, f.source or "", f.year, f.verified, f.note or "")
+
+
+@router.get("/data", response_class=HTMLResponse)
+def data_page(request: Request) -> HTMLResponse:
+    ets = [{"ets": e, "cap": FigureView.of(e.cap), "covered": FigureView.of(e.covered_emissions),
+            "price": FigureView.of(e.price), "mandatory": FigureView.of(e.mandatory)}
+           for e in list_ets()]
+    jurisdictions = [{"j": j, "paris": FigureView.of(paris_party_status(j.id))}
+                     for j in list_jurisdictions()]
+    return render(request, "data.html", ets=ets, jurisdictions=jurisdictions)

@@ -1,0 +1,96 @@
+"""Fixtures of the web API tests: a TestClient on an app, and a registry with a few operations
+on each backend (``database_url`` runs every registry test on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from carbonlink.api import create_app
+from carbonlink.registry import Registry
+from tests.registry.conftest import World, full_transfer, make_world
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+REPO = Path(__file__).resolve().parents[2]
+T_ISSUE = datetime(2026, 6, 1)
+T_USE = datetime(2026, 12, 1)
+
+
+def _test_client_class() -> type[TestClient]:
+    # starlette >= 1.0 warns (StarletteDeprecationWarning) once, when starlette.testclient is
+    # first imported, that it runs on `httpx` rather than `httpx2`. The project declares httpx
+    # and adds no dependency for a test client, so this one message is ignored, around this one
+    # import (pytest runs with warnings as errors everywhere else).
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Using `httpx` with `starlette.testclient` is deprecated")
+        from fastapi.testclient import TestClient
+    return TestClient
+
+
+@pytest.fixture(scope="session")
+def client_factory() -> Callable[..., TestClient]:
+    return _test_client_class()
+
+
+@pytest.fixture
+def unused_db(tmp_path: Path) -> str:
+    """A registry URL whose database was never created (the app must not need it)."""
+    return f"sqlite:///{tmp_path / 'never-created.db'}"
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., TestClient], unused_db: str) -> Iterator[TestClient]:
+    """The app on a registry that does not exist: simulate, check, data and pages work."""
+    with client_factory(create_app(unused_db)) as c:
+        yield c
+
+
+@dataclass
+class Ledger:
+    """The registry the registry tests read: make_world (GHA01 → CHE01, authorisation GHA-A1),
+    100 ITMOs issued to the seller, 40 first transferred to the buyer, 10 used by CHE in 2026,
+    GHA's NDC accounting (trajectory, 2026–2030) with 2026 emissions of 1000."""
+
+    url: str
+    world: World
+    issuance_tx: int
+    transfer_tx: int
+    use_tx: int
+
+
+def build_ledger(url: str) -> Ledger:
+    with Registry(url) as reg:
+        reg.init()
+        w = make_world(reg)
+        issued = reg.issue(w.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1",
+                           at=T_ISSUE)
+        tx = full_transfer(reg, w.seller, w.buyer, 40, T_ISSUE, vintage=2026)
+        used = reg.use(w.buyer, 10, year=2026, by="carol", at=T_USE)
+        reg.set_ndc("GHA", "trajectory", 2026, 2030, at=T_ISSUE)
+        reg.report_emissions("GHA", 2026, 1000, at=T_USE)
+        assert reg.verify() == []
+    return Ledger(url, w, issued.tx_id, tx, used.tx_id)
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Ledger:
+    return build_ledger(database_url)
+
+
+@pytest.fixture
+def registry_client(client_factory: Callable[..., TestClient],
+                    ledger: Ledger) -> Iterator[TestClient]:
+    with client_factory(create_app(ledger.url)) as c:
+        yield c
+
+
+AS_OF = date(2027, 5, 1)

@@ -1,0 +1,113 @@
+"""The app as a whole: health, the OpenAPI schema of the JSON API, the registry's lifetime, and
+`carbonlink serve`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from carbonlink import __version__
+from carbonlink.api import create_app
+from carbonlink.api.deps import RegistryProvider
+from carbonlink.cli import main
+from carbonlink.registry import Registry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fastapi.testclient import TestClient
+
+    from tests.api.conftest import Ledger
+
+
+def test_health(client: TestClient) -> None:
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "version": __version__}
+
+
+def test_openapi_documents_every_api_route(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths: dict[str, dict[str, Any]] = schema["paths"]
+    assert set(paths) == {
+        "/api/health", "/api/simulate", "/api/check", "/api/data/ets", "/api/data/ets/{ets_id}",
+        "/api/data/jurisdictions", "/api/data/jurisdictions/{jurisdiction_id}",
+        "/api/registry/verify", "/api/registry/accounts",
+        "/api/registry/accounts/{account_id}/holdings", "/api/registry/transactions/{tx_id}",
+        "/api/registry/calendar", "/api/registry/ca/{party}"}  # pages are HTML, not in it
+    for path, ops in paths.items():
+        for op in ops.values():
+            ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in ok or "$ref" in ok.get("items", {}), path  # a response model
+            for status, resp in op["responses"].items():
+                if status != "200":
+                    assert resp["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorBody"}, (path, status)
+    body = paths["/api/simulate"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"] == "#/components/schemas/Scenario"
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_no_cdn_documentation_pages(client: TestClient) -> None:
+    """Swagger UI and ReDoc load their scripts from a CDN: off on a closed network."""
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+
+
+def test_unknown_route_and_method_are_error_bodies(client: TestClient) -> None:
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found", "problems": []}
+    r = client.get("/api/simulate")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_registry_is_opened_lazily_and_closed_at_shutdown(
+        client_factory: Callable[..., TestClient], ledger: Ledger,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+    real_close = Registry.close
+
+    def close(self: Registry) -> None:
+        closed.append(self.url)
+        real_close(self)
+
+    monkeypatch.setattr(Registry, "close", close)
+    app = create_app(ledger.url)
+    provider = app.state.registry
+    assert isinstance(provider, RegistryProvider) and provider.url == ledger.url
+    with client_factory(app) as client:
+        assert client.get("/api/health").status_code == 200
+        assert provider._registry is None  # nothing opened the registry yet
+        assert client.get("/api/registry/verify").json()["ok"] is True
+        first = provider.get()
+        client.get("/api/registry/accounts")
+        assert provider.get() is first  # one registry per app
+        assert closed == []
+    assert closed == [ledger.url]
+    assert provider._registry is None
+
+
+def test_default_database_url_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARBONLINK_DATABASE_URL", "sqlite:///from-env.db")
+    assert create_app().state.registry.url == "sqlite:///from-env.db"
+
+
+def test_serve_runs_uvicorn_on_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "8123", "--db", "sqlite:///served.db"])
+    assert exc.value.code == 0
+    [(app, kw)] = calls
+    assert isinstance(app, FastAPI) and app.state.registry.url == "sqlite:///served.db"
+    assert kw == {"host": "127.0.0.1", "port": 8123}
+
+
+def test_serve_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", "70000"])
+    assert exc.value.code == 2

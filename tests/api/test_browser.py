@@ -1,0 +1,137 @@
+"""The pages in headless Chromium (Debian's, driven by Playwright's sync API) against the app
+served by uvicorn: forms submitted as a person would, results read from the rendered tables, no
+console errors and no request leaving the server (the pages are self-contained)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+import yaml
+
+import carbonlink
+from carbonlink.api import create_app
+from carbonlink.reporting.console import fmt_num
+from tests.api.conftest import REPO, build_ledger
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is not installed")
+        pytest.skip("Debian chromium not installed (/usr/bin/chromium)")
+    pytest.importorskip("playwright.sync_api")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The app on a registry with a few operations, served by uvicorn in a thread."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    build_ledger(url)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port,
+                                        log_level="warning", ws="none", lifespan="on"))
+    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
+    thread.start()
+    for _ in range(1200):  # wait for start-up (not a timing assertion: a bound on waiting)
+        if srv.started or not thread.is_alive():
+            break
+        time.sleep(0.05)
+    if not srv.started:
+        srv.should_exit = True
+        pytest.fail("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join()
+
+
+def test_pages_in_chromium(chromium: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    elsewhere: list[str] = []
+    agreement = (REPO / "examples/agreements/california-quebec.yaml").read_text(encoding="utf-8")
+    scenario = (REPO / "examples/scenarios/full-link.yaml").read_text(encoding="utf-8")
+    expected_rules = [f.rule for f in carbonlink.check(yaml.safe_load(agreement)).findings]
+    prices = carbonlink.simulate(REPO / "examples/scenarios/full-link.yaml").markets["price"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: elsewhere.append(r.url)
+                    if not r.url.startswith((server, "data:")) else None)
+
+            page.goto(f"{server}/")
+            assert "carbonlink" in page.title()
+            assert page.locator("#ets-ids tbody tr").count() >= 10
+            page.get_by_role("link", name="Check an agreement").first.click()
+            page.wait_for_url(f"{server}/check")
+
+            # paste an agreement over the example and submit the form
+            page.fill("textarea#document", agreement)
+            page.get_by_role("button", name="Check").click()
+            page.wait_for_selector("#findings")
+            assert page.locator("#findings td.rule").all_inner_texts() == expected_rules
+            assert "LEG-02" in expected_rules and "CMP-REC" in expected_rules
+            assert "0 errors" in page.inner_text("#summary")
+            assert page.locator("#compatibility tbody tr").count() >= 1
+            assert page.input_value("textarea#document") == agreement
+            assert errors == []
+
+            # a broken document comes back with the field path, and the text to correct; the
+            # browser logs the page's HTTP status (422) on the console, and nothing else
+            page.fill("textarea#document", agreement.replace("jurisdiction: CA-QC", "jurisdiction: QQ"))
+            page.get_by_role("button", name="Check").click()
+            page.wait_for_selector("#error")
+            assert page.inner_text("#error code.path") == "parties[1].jurisdiction"
+            assert page.locator("#findings").count() == 0
+            assert errors == ["Failed to load resource: the server responded with a status of 422 "
+                              "(Unprocessable Entity)"]
+            errors.clear()
+
+            page.goto(f"{server}/simulate")
+            page.fill("textarea#document", scenario)
+            page.select_option("select#engine", "plain")
+            page.get_by_role("button", name="Simulate").click()
+            page.wait_for_selector("#markets-prices")
+            shown = page.locator("#markets-prices td[data-col=price]").all_inner_texts()
+            assert shown == [fmt_num(v) for v in prices] == ["50.00", "50.00"]
+            assert page.locator("#markets-prices td[data-col=autarky_price]").all_inner_texts() == [
+                "60.00", "30.00"]
+
+            page.goto(f"{server}/registry?as_of=2027-05-01")
+            assert "Verified" in page.inner_text("#verify")
+            assert page.locator("#accounts tbody tr").count() == 19
+            assert "overdue" in page.locator("#calendar").inner_text()
+
+            page.goto(f"{server}/data")
+            assert page.locator("tr#EU_ETS").is_visible()
+            assert page.locator("tr#EU_ETS .src").count() >= 3  # each figure with its source
+        finally:
+            browser.close()
+    assert errors == []
+    assert elsewhere == []
