@@ -61,6 +61,11 @@ def test_strict(capsys: pytest.CaptureFixture[str]) -> None:
      "    ets: CH_ETS\nlinks:\n  - between: [CH_ETS, EU_ETS]\n",
      "is not the ETS of any party"),
     ("- just\n- a list\n", "must be a mapping"),
+    ("id: x\ntitle: t\nform: mou\ngeneration: linking\nparties:\n  - jurisdiction: CH\n"
+     "    ndc: {headroom: .nan}\n", "parties[0].ndc.headroom: Input should be a finite number"),
+    ("id: x\ntitle: t\nform: mou\ngeneration: linking\nparties:\n  - jurisdiction: CH\n"
+     "clauses:\n  - element: registry\n    parameters: {limits: [1, .inf]}\n",
+     "clauses[0].parameters: limits[1] must be a finite number, got inf"),
 ])
 def test_invalid_document_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
                                  expected: str) -> None:

@@ -108,8 +108,8 @@ def test_invalid_document_is_422_with_its_path(client: TestClient, edit: Any, wh
 
 @pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"1e999"])
 def test_non_finite_numbers_anywhere_are_422(client: TestClient, token: bytes) -> None:
-    """Agreement fields accept any float (an NDC headroom, clause parameters); NaN and infinity
-    are refused by the API wherever they are."""
+    """NaN and infinity are refused wherever they are in an agreement (the model refuses them:
+    an NDC headroom, numbers inside free-form clause parameters)."""
     d = doc()
     d["parties"][0]["ndc"] = {"headroom": 1.5}
     d["clauses"][0]["parameters"] = {"weights": [1, 2.5]}
@@ -117,9 +117,9 @@ def test_non_finite_numbers_anywhere_are_422(client: TestClient, token: bytes) -
     r = client.post("/api/check", content=text.encode().replace(b"X", token),
                     headers={"content-type": "application/json"})
     assert r.status_code == 422
-    assert [p for p, _ in problems(r)] == ["clauses[0].parameters.weights[1]",
-                                           "parties[0].ndc.headroom"]
+    assert [p for p, _ in problems(r)] == ["parties[0].ndc.headroom", "clauses[0].parameters"]
     assert all("finite number" in reason for _, reason in problems(r))
+    assert problems(r)[1][1].startswith("weights[1] must be a finite number")
 
 
 def test_firm_files_in_agreement_markets_are_refused(client: TestClient) -> None:

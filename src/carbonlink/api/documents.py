@@ -3,10 +3,8 @@
 * Firm files: a scenario's ``mac: {firms: PATH}`` names a file on the machine that reads it. Over
   HTTP that would let a client make the server read any CSV or Parquet file it can reach, so the
   API refuses it (422); options are given inline as ``steps``.
-* Non-finite numbers: JSON (as Python reads it) and YAML can spell NaN and infinity
-  (``NaN``, ``Infinity``, ``.nan``, ``1e999``). Scenario numbers already refuse them; agreement
-  fields such as ``ndc.headroom`` or clause ``parameters`` do not, and a NaN would reach the checks
-  or cannot be written back as JSON. The API refuses them anywhere in a document, naming the path.
+* Non-finite numbers (JSON ``NaN``, ``Infinity``, ``1e999``; YAML ``.nan``) are refused by the
+  document models themselves, for the command line as for the API.
 * Finite numbers whose products are not (a slope of 1e307 times emissions of 1e70): the solve
   runs with floating-point overflow raised, and such a document is refused as out of range
   instead of reaching HiGHS with infinite costs.
@@ -14,49 +12,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
-from carbonlink.errors import DocumentError, format_loc
+from carbonlink.errors import DocumentError
 from carbonlink.model.agreement import Agreement
 from carbonlink.model.scenario import FirmsSpec, Market, Offset, Scenario
 
 FIRMS_REFUSED = ("firm files are not read over HTTP (the server would open a file the client "
                  "names); give the options inline: steps: [[quantity, unit_cost], …]")
-
-
-def non_finite_numbers(data: Any) -> list[tuple[str, str]]:
-    """``(path, reason)`` for every NaN or infinite float in a document: parsed data (mappings,
-    lists) or validated models. Each container is visited once — YAML aliases can make a small
-    document a very wide tree, and this walk must stay linear in what was actually parsed."""
-    problems: list[tuple[str, str]] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
-    while stack:
-        value, loc = stack.pop()
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                problems.append((format_loc(loc) or "<document>",
-                                 f"must be a finite number, got {value!r}"))
-            continue
-        if not isinstance(value, dict | list | tuple | BaseModel) or id(value) in seen:
-            continue
-        seen.add(id(value))
-        items: Iterable[tuple[int | str, Any]]
-        if isinstance(value, BaseModel):
-            fields = type(value).model_fields
-            items = [(f.alias or name, getattr(value, name)) for name, f in fields.items()]
-        elif isinstance(value, dict):
-            items = [(str(k), v) for k, v in value.items()]
-        else:
-            items = enumerate(value)
-        stack.extend((v, (*loc, k)) for k, v in items)
-    return sorted(problems)
 
 
 def _firm_files(markets: Iterable[Market], offsets: Iterable[Offset]) -> list[tuple[str, str]]:
@@ -68,17 +34,16 @@ def _firm_files(markets: Iterable[Market], offsets: Iterable[Offset]) -> list[tu
 
 
 def admit_scenario(scenario: Scenario) -> Scenario:
-    """The scenario, if the API may solve it (no firm files, finite numbers)."""
-    problems = _firm_files(scenario.markets, scenario.offsets) + non_finite_numbers(scenario)
+    """The scenario, if the API may solve it (no firm files)."""
+    problems = _firm_files(scenario.markets, scenario.offsets)
     if problems:
         raise DocumentError(problems)
     return scenario
 
 
 def admit_agreement(agreement: Agreement) -> Agreement:
-    """The agreement, if the API may check it (no firm files in its markets, finite numbers)."""
-    problems = (_firm_files(agreement.markets or [], agreement.offsets)
-                + non_finite_numbers(agreement))
+    """The agreement, if the API may check it (no firm files in its markets)."""
+    problems = _firm_files(agreement.markets or [], agreement.offsets)
     if problems:
         raise DocumentError(problems)
     return agreement

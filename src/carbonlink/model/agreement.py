@@ -9,6 +9,7 @@ party may name its ETS. ``links`` use the simulator's :class:`~carbonlink.model.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -79,7 +80,26 @@ Purpose = Literal["NDC", "OIMP"]
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # NaN and infinity (YAML ``.nan``/``.inf``, JSON ``NaN``/``1e999``) are refused like in
+    # scenarios: they would reach the checks and cannot be written back as JSON
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
+
+
+def _finite_everywhere(value: Any) -> Any:
+    """``value`` (free-form clause parameters) if no number in it is NaN or infinite; else
+    ValueError naming where, e.g. ``quota.limit``. Iterative: nesting depth is the parser's
+    business, not this walk's."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, where = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{where or 'value'} must be a finite number, got {v!r}")
+        if isinstance(v, dict):
+            stack.extend((x, f"{where}.{k}" if where else str(k)) for k, x in v.items())
+        elif isinstance(v, list | tuple):
+            stack.extend((x, f"{where}[{i}]") for i, x in enumerate(v))
+    return value
 
 
 class NationalAuthorisation(_Doc):
@@ -202,6 +222,8 @@ class Clause(_Doc):
     parameters: dict[str, Any] = Field(default_factory=dict)
     verified: bool = True
     note: str | None = None
+
+    _finite_parameters = field_validator("parameters")(_finite_everywhere)
 
     @field_validator("element", mode="before")
     @classmethod
