@@ -123,3 +123,17 @@ def test_non_finite_numbers_are_rejected(tmp_path: Path, capsys: pytest.CaptureF
     path.write_text(json.dumps(doc))
     code, _, err = run(["simulate", str(path)], capsys)
     assert code == 2 and "links[0].exchange_rate" in err and "finite" in err
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_magnitudes_whose_products_overflow_exit_2(tmp_path: Path, engine: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """1e307 per tonne times 5e69 tonnes is not a float: the engine refuses the document as out
+    of range (exit 2) instead of handing HiGHS infinite costs (it used to warn, then report
+    'HiGHS stopped with status Unknown')."""
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps({"markets": [{"id": "A", "bau": 5.27e69, "cap": 0,
+                                             "mac": {"linear": {"slope": 1.54e307}}}]}))
+    code, out, err = run(["simulate", str(path), "--engine", engine], capsys)
+    assert code == 2 and out == ""
+    assert "numbers out of range" in err and "Traceback" not in err

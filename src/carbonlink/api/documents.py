@@ -5,17 +5,13 @@
   API refuses it (422); options are given inline as ``steps``.
 * Non-finite numbers (JSON ``NaN``, ``Infinity``, ``1e999``; YAML ``.nan``) are refused by the
   document models themselves, for the command line as for the API.
-* Finite numbers whose products are not (a slope of 1e307 times emissions of 1e70): the solve
-  runs with floating-point overflow raised, and such a document is refused as out of range
-  instead of reaching HiGHS with infinite costs.
+* Finite numbers whose products are not (a slope of 1e307 times emissions of 1e70) are refused
+  by the engine (``carbonlink.simulate``), for the command line as for the API.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-
-import numpy as np
+from collections.abc import Iterable
 
 from carbonlink.errors import DocumentError
 from carbonlink.model.agreement import Agreement
@@ -47,17 +43,3 @@ def admit_agreement(agreement: Agreement) -> Agreement:
     if problems:
         raise DocumentError(problems)
     return agreement
-
-
-@contextmanager
-def finite_arithmetic() -> Iterator[None]:
-    """Run an engine with floating-point overflow, invalid results and division by zero raised
-    (the engines' tested paths produce none), as a 422: the document's magnitudes are out of
-    range. The numpy error state is per thread, so this affects only the request it guards."""
-    try:
-        with np.errstate(over="raise", invalid="raise", divide="raise"):
-            yield
-    except FloatingPointError as exc:
-        reason = (f"numbers out of range: the arithmetic of the solve is not finite ({exc}); "
-                  "state quantities and costs in larger units")
-        raise DocumentError("<document>", reason) from None

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonlink.errors import DocumentError
 from carbonlink.markets.network import Network, compile_network, integrity_cycles
 from carbonlink.markets.solvers import Engine, RawSolution, SolveStatus, solve_network
 from carbonlink.model.io import load_scenario
@@ -135,6 +136,19 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any], *,
     """
     t0 = time.perf_counter()
     sc = load_scenario(scenario)
+    try:
+        # the engine's arithmetic never overflows or divides by zero on a document within range
+        # (tests run with warnings as errors); a document whose magnitudes do (a slope of 1e307
+        # times emissions of 1e70) is refused instead of handing HiGHS infinite costs
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            return _solve(sc, engine, t0)
+    except FloatingPointError as exc:
+        raise DocumentError("<document>", f"numbers out of range: the arithmetic of the solve is "
+                            f"not finite ({exc}); state quantities and costs in larger "
+                            "units") from None
+
+
+def _solve(sc: Scenario, engine: Engine | str, t0: float) -> SimulationResult:
     net = compile_network(sc)
     t1 = time.perf_counter()
     sol = solve_network(net, engine)

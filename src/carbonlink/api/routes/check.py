@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from carbonlink.agreements import check
 from carbonlink.agreements.engine import validate_strict
-from carbonlink.api.documents import admit_agreement, finite_arithmetic
+from carbonlink.api.documents import admit_agreement
 from carbonlink.api.errors import BAD_REQUEST, INVALID
 from carbonlink.api.schemas import CheckReportOut
 from carbonlink.errors import DocumentError
@@ -37,5 +37,4 @@ def check_agreement(
     ETSs (CPT) and feasibility (FEA). The body of the answer is what ``carbonlink check FILE
     --format json`` prints (``document.path`` is null: there is no file)."""
     rules = strict_rules(strict, "query.strict")
-    with finite_arithmetic():  # an agreement with markets is simulated
-        return check(admit_agreement(agreement), strict=rules).to_dict()
+    return check(admit_agreement(agreement), strict=rules).to_dict()

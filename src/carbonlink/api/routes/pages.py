@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from carbonlink import __version__
 from carbonlink.agreements import RULES, check
 from carbonlink.api.deps import RegistryProvider, registry_provider
-from carbonlink.api.documents import admit_agreement, admit_scenario, finite_arithmetic
+from carbonlink.api.documents import admit_agreement, admit_scenario
 from carbonlink.api.routes.check import strict_rules
 from carbonlink.api.routes.registry import (
     LAST_AS_OF,
@@ -113,8 +113,7 @@ def check_submit(request: Request, form: Form) -> HTMLResponse:
     try:
         rules = strict_rules([s for s in re.split(r"[\s,]+", strict) if s], "strict rules")
         agreement = admit_agreement(validate_document(Agreement, _parse(text, "an agreement document")))
-        with finite_arithmetic():
-            report = check(agreement, strict=rules)
+        report = check(agreement, strict=rules)
     except CarbonlinkError as exc:
         return render(request, "check.html", status=422 if isinstance(exc, DocumentError) else 400,
                       document=text, strict=strict, rules=sorted(RULES), report=None,
@@ -177,8 +176,7 @@ def simulate_submit(request: Request, form: Form) -> HTMLResponse:
         if engine not in engines:
             raise DocumentError("engine", f"must be one of {', '.join(engines)}, got {engine!r}")
         scenario = admit_scenario(validate_document(Scenario, _parse(text, "a scenario document")))
-        with finite_arithmetic():
-            result = simulate(scenario, engine=engine)
+        result = simulate(scenario, engine=engine)
     except CarbonlinkError as exc:
         return render(request, "simulate.html", status=422 if isinstance(exc, DocumentError) else 400,
                       document=text, engine=engine, engines=engines, result=None, tables=[],

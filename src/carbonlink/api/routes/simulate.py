@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from carbonlink.api.documents import admit_scenario, finite_arithmetic
+from carbonlink.api.documents import admit_scenario
 from carbonlink.api.errors import BAD_REQUEST, INVALID
 from carbonlink.api.schemas import SimulationOut
 from carbonlink.markets import Engine, simulate
@@ -26,5 +26,4 @@ def simulate_scenario(
     """Solve the equilibrium of the scenario and its autarky. The body of the answer is what
     ``carbonlink simulate FILE --format json`` prints; an infeasible scenario is a 200 with
     ``status: infeasible``."""
-    with finite_arithmetic():
-        return simulate(admit_scenario(scenario), engine=engine).to_dict()
+    return simulate(admit_scenario(scenario), engine=engine).to_dict()
