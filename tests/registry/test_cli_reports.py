@@ -62,6 +62,8 @@ def test_cli_flow(database_url: str, capsys: pytest.CaptureFixture[str],
     code, o, _ = run(capsys, "registry", "report", "aef", "GHA", "2026", "--out",
                      str(tmp_path / "aef"), *db)
     assert code == 0 and "aef-GHA-2026.xlsx" in o
+    code, _, e = run(capsys, "registry", "calendar", "--today", "9999-06-01", *db)
+    assert code == 2 and "today: must be on or before 9998-12-31" in e   # items of 10000 are no dates
     code, o, _ = run(capsys, "registry", "calendar", "--today", "2027-05-01", *db)
     assert code == 0 and "overdue" in o
     assert run(capsys, "registry", "verify", *db)[0] == 0

@@ -32,14 +32,13 @@ from carbonlink.api.schemas import (
 from carbonlink.errors import DocumentError
 from carbonlink.registry import CheckFailed, Registry
 from carbonlink.registry.accounting import CAResult
+from carbonlink.registry.reports.calendar import LAST_DAY
 
 router = APIRouter(prefix="/registry", tags=["registry"], responses=BAD_REQUEST)
 
 #: ids are INTEGER columns (32-bit on PostgreSQL); a larger number cannot name a row
 MAX_ID = 2**31 - 1
-#: the calendar lists annual reports due the following April and the BTR of the following year,
-#: both of which must still be a date (year ≤ 9999)
-LAST_AS_OF = date(9998, 12, 31)
+LAST_AS_OF = LAST_DAY  # the calendar's last day (its items of the following year are dates)
 PARTY_PATTERN = r"^[A-Z]{3}$"       # ISO alpha-3, as the registry stores Parties
 REGISTRY_PATTERN = r"^[A-Z]{3}\d{2}$"  # CHE01
 

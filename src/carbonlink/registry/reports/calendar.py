@@ -16,6 +16,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from carbonlink.errors import DocumentError
 from carbonlink.registry.db import authorisations, first_transfers, reports_submitted
 
 
@@ -29,8 +30,15 @@ class CalendarItem:
     source: str
 
 
+#: the calendar lists the annual information due the following April and the regular
+#: information of the following year, both of which must still be a date (year <= 9999)
+LAST_DAY = date(9998, 12, 31)
+
+
 def reporting_calendar(conn: Connection, today: date,
                        party: str | None = None) -> list[CalendarItem]:
+    if today > LAST_DAY:
+        raise DocumentError("today", f"must be on or before {LAST_DAY}, got {today}")
     parties: dict[str, date] = {}
     for p, d in conn.execute(sa.select(authorisations.c.party,
                                        sa.func.min(authorisations.c.recorded_at))
