@@ -7,6 +7,7 @@ import random
 import threading
 from collections import defaultdict
 from datetime import datetime
+from pathlib import Path
 
 from carbonlink.registry import CheckFailed, Registry
 from tests.registry.conftest import make_world
@@ -70,3 +71,29 @@ def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
             assert reg.balance(a) == 100 + delta[a] >= 0  # exports sit in escrow
         assert sum(exported) <= 300
         assert reg.verify() == []
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """On SQLite a read (balance, holdings, verify, the web API's pages) begins deferred and
+    reads a WAL snapshot: it does not queue behind a writer holding the write lock, as it did
+    when every transaction began IMMEDIATE (it then waited up to the 60 s busy timeout)."""
+    import sqlite3
+
+    db = tmp_path / "r.db"
+    with Registry(f"sqlite:///{db}") as reg:
+        reg.init()
+        w = make_world(reg)
+        reg.issue(w.seller, 100, vintage=2026, at=T1)
+        writer = sqlite3.connect(db, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")                     # another process is writing
+        writer.execute("UPDATE accounts SET name = name")
+        got: list[object] = []
+        t = threading.Thread(target=lambda: got.extend(
+            [reg.balance(w.seller), len(reg.holdings(w.seller)), reg.verify()]), daemon=True)
+        t.start()
+        t.join(timeout=10)
+        read_while_writing = not t.is_alive()
+        writer.execute("ROLLBACK")
+        writer.close()
+        t.join()
+        assert read_while_writing and got == [100, 1, []]

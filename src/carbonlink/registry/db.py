@@ -6,7 +6,7 @@ ever touches a float. Units live in **serial blocks** ``[serial_start, serial_en
 an ``EXCLUDE USING gist`` constraint on PostgreSQL and ``BEFORE INSERT/UPDATE`` triggers on
 SQLite (both created by the Alembic migration).
 
-Concurrency: on SQLite every transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time,
+Concurrency: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time,
 WAL journal so readers never block); on PostgreSQL the service takes row locks
 (``SELECT … FOR UPDATE``) on accounts, links, authorisation totals and the journal head, always
 in that order, so two transfers cannot spend the same block and cannot deadlock.
@@ -283,7 +283,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite: WAL journal, ``synchronous=NORMAL`` (durable against a killed process), foreign keys
     on, a generous busy timeout, and ``BEGIN IMMEDIATE`` so a transaction takes the write lock
-    before it reads the holdings it is about to change.
+    before it reads the holdings it is about to change (read-only work, marked with the
+    execution option ``carbonlink_read``, begins deferred and never waits for a writer).
     """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, **kwargs)
@@ -300,7 +301,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # reads (Registry._read) take no write lock: a deferred BEGIN reads one WAL snapshot
+            # while a writer works
+            read = conn.get_execution_options().get("carbonlink_read", False)
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 5)

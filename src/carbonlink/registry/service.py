@@ -370,7 +370,14 @@ class Registry:
                                   "(run `carbonlink registry init`)")
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
-        return self._run(fn)
+        """Run read-only ``fn`` in one database transaction that takes no write lock (SQLite:
+        a deferred BEGIN, one consistent WAL snapshot even while a writer works)."""
+        def txn() -> T:
+            with self.engine.connect() as conn:
+                conn.execution_options(carbonlink_read=True)
+                with conn.begin():
+                    return fn(conn)
+        return self._retrying(txn)
 
     # ------------------------------------------------------------------ set-up
     def add_registry(self, id: str, party: str | None = None, *, system: str | None = None,
