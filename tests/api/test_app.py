@@ -111,3 +111,20 @@ def test_serve_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--port", "70000"])
     assert exc.value.code == 2
+
+
+def test_an_unexpected_error_is_a_500_with_the_error_body(
+        client_factory: Callable[..., TestClient], unused_db: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (not bad input) still answers in the documented error shape, not plain text."""
+    import carbonlink.api.routes.simulate as route
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(route, "simulate", broken)
+    with client_factory(create_app(unused_db), raise_server_exceptions=False) as c:
+        r = c.post("/api/simulate", json={"markets": [
+            {"id": "A", "bau": 10, "cap": 5, "mac": {"linear": {"slope": 1}}}]})
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal error (RuntimeError); please report it", "problems": []}

@@ -100,6 +100,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        # a bug, not bad input: the documented error body (the server still logs the traceback)
+        return error_response(500, f"internal error ({type(exc).__name__}); please report it")
+
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(DocumentError, document_error)
     app.add_exception_handler(CarbonlinkError, carbonlink_error)
     app.add_exception_handler(RequestValidationError, validation_error)
