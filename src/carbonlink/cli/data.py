@@ -30,13 +30,7 @@ def _fig(f: Figure | Fact | None) -> str:
         return "—"
     if f.value is None:
         return f"unknown ({f.note})" if f.note else "unknown"
-    v = f.value
-    if isinstance(v, float):
-        unit = getattr(f, "currency", None) or getattr(f, "unit", None) or ""
-        text = f"{v:,.2f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
-    else:
-        text = str(v)
-    text += f" ({f.year})" if f.year else ""
+    text = f.text + (f" ({f.year})" if f.year else "")
     return text + ("" if f.verified else " [unverified]")
 
 

@@ -46,6 +46,14 @@ class Figure(_Ref):
     def known(self) -> bool:
         return self.value is not None
 
+    @property
+    def text(self) -> str:
+        """The value for people: ``1,386,000,000 t``, ``84.5 EUR``, or ``unknown``."""
+        if self.value is None:
+            return "unknown"
+        unit = getattr(self, "currency", None) or self.unit
+        return f"{self.value:,.2f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
+
 
 class PriceFigure(Figure):
     """A price (per tCO2e unless ``unit`` says otherwise) in ``currency``; ``date`` when known."""
@@ -74,6 +82,15 @@ class Fact(_Ref):
         if self.value is not None and not self.source:
             raise ValueError(f"fact {self.value!r} needs a source")
         return self
+
+    @property
+    def text(self) -> str:
+        """The value for people: ``yes``/``no``, the description, or ``unknown``."""
+        if self.value is None:
+            return "unknown"
+        if isinstance(self.value, bool):
+            return "yes" if self.value else "no"
+        return self.value
 
 
 class NdcStatus(_Ref):

@@ -1712,11 +1712,28 @@ class Registry:
             return dict(r._mapping)
         return self._read(go)
 
-    def accounts(self, registry: str | None = None) -> list[dict[str, Any]]:
+    def balances(self, registry: str | None = None) -> dict[int, int]:
+        """Held units per account (of one registry, or all) in one grouped query; accounts
+        holding nothing are absent."""
+        def go(conn: Connection) -> dict[int, int]:
+            q = (sa.select(blocks.c.account_id,
+                           sa.func.sum(blocks.c.serial_end - blocks.c.serial_start + 1))
+                 .where(blocks.c.status == "held").group_by(blocks.c.account_id))
+            if registry is not None:
+                q = q.where(blocks.c.account_id.in_(
+                    sa.select(accounts.c.id).where(accounts.c.registry_id == registry)))
+            return {int(a): int(n) for a, n in conn.execute(q)}
+        return self._read(go)
+
+    def accounts(self, registry: str | None = None, *,
+                 account: int | None = None) -> list[dict[str, Any]]:
+        """Accounts (of one registry, or the one with id ``account``), by id."""
         def go(conn: Connection) -> list[dict[str, Any]]:
             q = sa.select(accounts).order_by(accounts.c.id)
             if registry is not None:
                 q = q.where(accounts.c.registry_id == registry)
+            if account is not None:
+                q = q.where(accounts.c.id == account)
             return [dict(r._mapping) for r in conn.execute(q)]
         return self._read(go)
 

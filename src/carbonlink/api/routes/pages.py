@@ -26,7 +26,6 @@ from carbonlink.api.deps import RegistryProvider, registry_provider
 from carbonlink.api.documents import admit_agreement, admit_scenario
 from carbonlink.api.routes.check import strict_rules
 from carbonlink.api.routes.registry import (
-    LAST_AS_OF,
     PARTY_PATTERN,
     accounts_out,
     calendar_out,
@@ -39,6 +38,7 @@ from carbonlink.model.agreement import Agreement
 from carbonlink.model.io import parse_document, validate_document
 from carbonlink.model.jurisdiction import Fact, Figure
 from carbonlink.model.scenario import Scenario
+from carbonlink.registry.reports.calendar import LAST_DAY
 from carbonlink.reporting.console import LINK_COLUMNS, fmt_num, market_table_specs
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -197,13 +197,15 @@ def registry_page(request: Request,
         problems: list[tuple[str, str]] = []
         day: date | None = None
         if as_of:
-            try:
+            try:   # the API's form: YYYY-MM-DD only (fromisoformat also takes 20240101, 2024-W01-1)
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
+                    raise ValueError
                 day = date.fromisoformat(as_of)
             except ValueError:
                 problems.append(("as_of", f"must be a date YYYY-MM-DD, got {as_of!r}"))
             else:
-                if day > LAST_AS_OF:
-                    problems.append(("as_of", f"must be on or before {LAST_AS_OF}, got {as_of}"))
+                if day > LAST_DAY:
+                    problems.append(("as_of", f"must be on or before {LAST_DAY}, got {as_of}"))
         if party and not re.fullmatch(PARTY_PATTERN, party):
             problems.append(("party", f"must be an ISO alpha-3 Party (e.g. CHE), got {party!r}"))
         if problems:
@@ -233,16 +235,7 @@ class FigureView:
     def of(cls, f: Figure | Fact | None) -> FigureView | None:
         if f is None:
             return None
-        if f.value is None:
-            text = "unknown"
-        elif isinstance(f.value, bool):
-            text = "yes" if f.value else "no"
-        elif isinstance(f, Figure):
-            unit = getattr(f, "currency", None) or f.unit
-            text = f"{f.value:,.2f}".rstrip("0").rstrip(".") + (f" {unit}" if unit else "")
-        else:
-            text = str(f.value)
-        return cls(text, f.source or "", f.year, f.verified, f.note or "")
+        return cls(f.text, f.source or "", f.year, f.verified, f.note or "")
 
 
 @router.get("/data", response_class=HTMLResponse)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -38,7 +38,6 @@ router = APIRouter(prefix="/registry", tags=["registry"], responses=BAD_REQUEST)
 
 #: ids are INTEGER columns (32-bit on PostgreSQL); a larger number cannot name a row
 MAX_ID = 2**31 - 1
-LAST_AS_OF = LAST_DAY  # the calendar's last day (its items of the following year are dates)
 PARTY_PATTERN = r"^[A-Z]{3}$"       # ISO alpha-3, as the registry stores Parties
 REGISTRY_PATTERN = r"^[A-Z]{3}\d{2}$"  # CHE01
 
@@ -46,12 +45,10 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Party = Annotated[str, Path(pattern=PARTY_PATTERN, description="ISO alpha-3 Party, e.g. CHE")]
 
 
-def account_out(reg: Registry, row: dict[str, Any]) -> AccountOut:
-    return AccountOut(**row, balance=reg.balance(int(row["id"])))
-
-
 def accounts_out(reg: Registry, registry: str | None = None) -> list[AccountOut]:
-    return [account_out(reg, row) for row in reg.accounts(registry)]
+    balances = reg.balances(registry)            # one grouped query, not one per account
+    return [AccountOut(**row, balance=balances.get(int(row["id"]), 0))
+            for row in reg.accounts(registry)]
 
 
 def calendar_out(reg: Registry, as_of: date | None, party: str | None) -> list[CalendarItemOut]:
@@ -109,12 +106,13 @@ def accounts(
             responses={**NOT_FOUND, **INVALID}, summary="Serial blocks of an account")
 def holdings(reg: RegistryDep, account_id: RowId) -> HoldingsOut:
     """The account and its serial blocks (every status), lowest serial first."""
-    row = next((a for a in reg.accounts() if a["id"] == account_id), None)
-    if row is None:
+    rows = reg.accounts(account=account_id)
+    if not rows:
         raise NotFound(f"no account {account_id}")
     blocks = [BlockOut(**b, quantity=b["serial_end"] - b["serial_start"] + 1)
               for b in reg.holdings(account_id)]
-    return HoldingsOut(account=account_out(reg, row), blocks=blocks)
+    held = sum(b.quantity for b in blocks if b.status == "held")   # the balance, from the blocks
+    return HoldingsOut(account=AccountOut(**rows[0], balance=held), blocks=blocks)
 
 
 @router.get("/transactions/{tx_id}", response_model=TransactionOut,
@@ -134,7 +132,7 @@ def calendar(
     reg: RegistryDep,
     party: Annotated[str | None, Query(pattern=PARTY_PATTERN, description="only this Party")]
     = None,
-    as_of: Annotated[date | None, Query(le=LAST_AS_OF, description="the day the statuses "
+    as_of: Annotated[date | None, Query(le=LAST_DAY, description="the day the statuses "
                                         "(due, overdue, submitted) refer to; default today")]
     = None,
 ) -> list[CalendarItemOut]:
