@@ -9,8 +9,8 @@ import pytest
 
 from carbonlink import __version__
 from carbonlink.api import create_app
-from carbonlink.api.deps import RegistryProvider
 from carbonlink.cli import main
+from carbonlink.errors import DocumentError
 from carbonlink.registry import Registry
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def test_unknown_route_and_method_are_error_bodies(client: TestClient) -> None:
     assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
-def test_registry_is_opened_lazily_and_closed_at_shutdown(
+def test_one_registry_per_app_closed_at_shutdown(
         client_factory: Callable[..., TestClient], ledger: Ledger,
         monkeypatch: pytest.MonkeyPatch) -> None:
     closed: list[str] = []
@@ -74,18 +74,23 @@ def test_registry_is_opened_lazily_and_closed_at_shutdown(
 
     monkeypatch.setattr(Registry, "close", close)
     app = create_app(ledger.url)
-    provider = app.state.registry
-    assert isinstance(provider, RegistryProvider) and provider.url == ledger.url
+    reg = app.state.registry
+    assert isinstance(reg, Registry) and reg.url == ledger.url
     with client_factory(app) as client:
-        assert client.get("/api/health").status_code == 200
-        assert provider._registry is None  # nothing opened the registry yet
         assert client.get("/api/registry/verify").json()["ok"] is True
-        first = provider.get()
         client.get("/api/registry/accounts")
-        assert provider.get() is first  # one registry per app
-        assert closed == []
+        assert app.state.registry is reg and closed == []
     assert closed == [ledger.url]
-    assert provider._registry is None
+
+
+def test_a_url_no_database_opens_with_fails_when_the_app_is_made(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(DocumentError) as exc:
+        create_app("garbage://x")
+    assert exc.value.problems[0][0] == "url"
+    with pytest.raises(SystemExit) as e:                 # carbonlink serve: exit 2, one line
+        main(["serve", "--db", "garbage://x"])
+    assert e.value.code == 2 and "not a database URL" in capsys.readouterr().err
 
 
 def test_default_database_url_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -181,3 +181,19 @@ def test_cli_other_commands(database_url: str, capsys: pytest.CaptureFixture[str
     assert code == 2 and "U5006" in e  # A1 authorises NDC only
     code, _, e = run(capsys, "registry", "report", "aef", "CHE", "2026", "--format", "pdf", *db)
     assert code == 2 and "--format" in e
+
+
+@pytest.mark.parametrize(("url", "code", "expected"), [
+    ("garbage://x", 2, "url: not a database URL the registry can open"),
+    ("postgresql+psycopg://u:s3cret@127.0.0.1:1/x", 1, "cannot open the registry database "
+     "'postgresql+psycopg://u:***@127.0.0.1:1/x': connection failed"),
+])
+@pytest.mark.parametrize("command", [["verify"], ["init"]])
+def test_unusable_database_url_is_one_clear_error(capsys: pytest.CaptureFixture[str], url: str,
+                                                 code: int, expected: str,
+                                                 command: list[str]) -> None:
+    """A URL SQLAlchemy cannot open, or a server that does not answer, is one line naming it
+    (password hidden), never a driver traceback."""
+    got, out, err = run(capsys, "registry", *command, "--db", url)
+    assert got == code and out == ""
+    assert expected in err.replace("\n", " ") and "Traceback" not in err and "s3cret" not in err

@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from carbonlink import __version__
-from carbonlink.api.deps import RegistryProvider
 from carbonlink.api.errors import install_error_handlers
 from carbonlink.api.routes import check, data, health, pages, registry, simulate
+from carbonlink.registry import Registry
 
 DESCRIPTION = """\
 Linking carbon markets over HTTP: solve the equilibrium of linked emissions trading systems
@@ -33,23 +33,24 @@ for any other refusal.
 
 def create_app(database_url: str | None = None) -> FastAPI:
     """The carbonlink web app on the registry at ``database_url`` (default:
-    ``CARBONLINK_DATABASE_URL`` or the settings default). The registry is opened on first use."""
+    ``CARBONLINK_DATABASE_URL`` or the settings default). A URL no database can be opened with
+    is a :class:`~carbonlink.errors.DocumentError` here (``carbonlink serve`` exits 2)."""
     if database_url is None:
         from carbonlink.config import get_settings
 
         database_url = get_settings().database_url
-    provider = RegistryProvider(database_url)
+    reg = Registry(database_url)      # no I/O: each call checks the database when it runs
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            provider.close()
+            reg.close()
 
     app = FastAPI(title="carbonlink", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.registry = provider
+    app.state.registry = reg
     install_error_handlers(app)
     for module in (health, simulate, check, data, registry):
         app.include_router(module.router, prefix="/api")

@@ -251,7 +251,12 @@ class Registry:
             url = get_settings().database_url
         self.url = url
         self.proposal_ttl = proposal_ttl
-        self.engine: Engine = make_engine(url, **engine_kwargs)
+        try:
+            self.engine: Engine = make_engine(url, **engine_kwargs)
+        except sa.exc.ArgumentError as exc:   # unknown dialect or driver, malformed URL
+            raise DocumentError("url", f"not a database URL the registry can open ({exc}); "
+                                "e.g. sqlite:///registry.db or "
+                                "postgresql+psycopg://user@host/db") from None
         # one-statement work (the PostgreSQL internal transfer) runs on connections kept
         # checked out of the pool in autocommit mode, a few of them idle between calls
         self._idle: list[_Kept] = []
@@ -294,7 +299,11 @@ class Registry:
     def init(self) -> None:
         """Create or upgrade the schema to the newest migration (idempotent)."""
         from carbonlink.registry.migrations import upgrade
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except sa.exc.DBAPIError as exc:
+            self._raise_if_unreachable(exc)
+            raise
 
     def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
@@ -357,10 +366,25 @@ class Registry:
                 if isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError) and (
                         "no such table" in str(exc.orig) or "does not exist" in str(exc.orig)):
                     raise CarbonlinkError(
-                        f"registry database {self.url!r} is not initialised "
+                        f"registry database {self._shown_url()!r} is not initialised "
                         "(run `carbonlink registry init`)") from None
+                self._raise_if_unreachable(exc)
                 raise
         raise AssertionError("unreachable")
+
+    def _shown_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _raise_if_unreachable(self, exc: sa.exc.DBAPIError) -> None:
+        """A database that cannot be opened (server down, wrong host or credentials, a SQLite
+        path in a missing folder) is one clear error, not a driver traceback."""
+        msg = str(exc.orig)
+        if isinstance(exc, sa.exc.OperationalError) and any(
+                k in msg for k in ("connection failed", "could not connect", "Connection refused",
+                                   "unable to open database file", "authentication failed")):
+            first = msg.strip().splitlines()[0] if msg.strip() else type(exc.orig).__name__
+            raise CarbonlinkError(f"cannot open the registry database "
+                                  f"{self._shown_url()!r}: {first}") from None
 
     def _require_database(self) -> None:
         """A SQLite file that does not exist is not initialised: say so without letting the

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from carbonlink import __version__
 from carbonlink.agreements import RULES, check
-from carbonlink.api.deps import RegistryProvider, registry_provider
+from carbonlink.api.deps import RegistryDep
 from carbonlink.api.documents import admit_agreement, admit_scenario
 from carbonlink.api.routes.check import strict_rules
 from carbonlink.api.routes.registry import (
@@ -188,7 +188,7 @@ def simulate_submit(request: Request, form: Form) -> HTMLResponse:
 # --------------------------------------------------------------------------------- registry
 @router.get("/registry", response_class=HTMLResponse)
 def registry_page(request: Request,
-                  provider: Annotated[RegistryProvider, Depends(registry_provider)],
+                  reg: RegistryDep,
                   party: str = "", as_of: str = "") -> HTMLResponse:
     """Verify status, accounts with balances, the reporting calendar (``?party=&as_of=``)."""
     context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
@@ -210,7 +210,6 @@ def registry_page(request: Request,
             problems.append(("party", f"must be an ISO alpha-3 Party (e.g. CHE), got {party!r}"))
         if problems:
             raise DocumentError(problems)
-        reg = provider.get()
         context.update(verify=verify_out(reg), accounts=accounts_out(reg),
                        calendar=calendar_out(reg, day, party or None))
     except CarbonlinkError as exc:
