@@ -124,7 +124,10 @@ def test_pages_in_chromium(chromium: Path, server: str) -> None:
                 "60.00", "30.00"]
 
             page.goto(f"{server}/registry?as_of=2027-05-01")
+            page.get_by_role("button", name="Verify the journal and the ledger").click()
+            page.wait_for_selector("#verify")
             assert "Verified" in page.inner_text("#verify")
+            assert page.locator("#as_of").input_value() == "2027-05-01"   # the view is kept
             assert page.locator("#accounts tbody tr").count() == 19
             assert "overdue" in page.locator("#calendar").inner_text()
 

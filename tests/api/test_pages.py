@@ -194,7 +194,9 @@ def test_registry_page(client_factory: object, ledger: Ledger) -> None:
     with client_factory(create_app(ledger.url)) as client:  # type: ignore[operator]
         r = client.get("/registry", params={"as_of": AS_OF.isoformat()})
         assert r.status_code == 200
-        assert 'class="ok" id="verify"' in r.text
+        assert 'id="verify-form"' in r.text and 'id="verify"' not in r.text   # on request only
+        v = client.get("/registry", params={"as_of": AS_OF.isoformat(), "verify": "1"})
+        assert 'class="ok" id="verify"' in v.text and 'id="verify-form"' not in v.text
         rows = re.findall(r'<tr><td class="num">(\d+)</td><td>(\w+)</td>.*?<td class="num">([\d,]+)</td></tr>',
                           r.text)
         balances = {int(i): int(b.replace(",", "")) for i, _, b in rows}

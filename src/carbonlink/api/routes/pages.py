@@ -189,10 +189,12 @@ def simulate_submit(request: Request, form: Form) -> HTMLResponse:
 @router.get("/registry", response_class=HTMLResponse)
 def registry_page(request: Request,
                   reg: RegistryDep,
-                  party: str = "", as_of: str = "") -> HTMLResponse:
-    """Verify status, accounts with balances, the reporting calendar (``?party=&as_of=``)."""
+                  party: str = "", as_of: str = "", verify: str = "") -> HTMLResponse:
+    """Accounts with balances, the reporting calendar (``?party=&as_of=``), and the
+    verification when asked for (``?verify=1``: it recomputes the whole hash chain and every
+    invariant, too much work for every view of a large ledger)."""
     context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
-                               "calendar": [], "error": None}
+                               "calendar": [], "error": None, "loaded": False}
     try:
         problems: list[tuple[str, str]] = []
         day: date | None = None
@@ -210,8 +212,8 @@ def registry_page(request: Request,
             problems.append(("party", f"must be an ISO alpha-3 Party (e.g. CHE), got {party!r}"))
         if problems:
             raise DocumentError(problems)
-        context.update(verify=verify_out(reg), accounts=accounts_out(reg),
-                       calendar=calendar_out(reg, day, party or None))
+        context.update(verify=verify_out(reg) if verify else None, accounts=accounts_out(reg),
+                       calendar=calendar_out(reg, day, party or None), loaded=True)
     except CarbonlinkError as exc:
         context["error"] = PageError.of(exc)
         return render(request, "registry.html", status=422 if isinstance(exc, DocumentError) else 400,
