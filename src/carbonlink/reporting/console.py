@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pandas as pd
@@ -107,63 +108,57 @@ def market_table_specs(result: ResultLike) -> list[tuple[str, list[tuple[str, st
             ("Markets: costs and gains", market_columns(result, _COST_COLUMNS))]
 
 
-#: ``(result column, header)`` of the link table.
-LINK_COLUMNS: list[tuple[str, str]] = _LINK_COLUMNS
+@dataclass
+class TableData:
+    """One table of ``carbonlink simulate`` as formatted text, for any renderer: the console
+    (:func:`rich_table`) and the web page draw the same rows."""
+
+    id: str
+    title: str
+    columns: list[str]          # the result column of each header
+    headers: list[str]
+    rows: list[list[str]]
+    numeric_from: int = 1       # columns from this index on are numbers (right-aligned)
 
 
-def market_table(result: ResultLike, title: str = "Markets",
-                 columns: set[str] | None = None) -> Table:
-    """Market rows; ``columns`` limits the table to those result columns."""
-    cols = market_columns(result, columns)
-    table = Table(title=title, title_justify="left")
-    table.add_column("market", style="bold")
-    for _, header in cols:
-        table.add_column(header, justify="right")
-    for market_id, row in result.markets.iterrows():
-        table.add_row(str(market_id), *(fmt_num(row[c]) for c, _ in cols))
-    return table
+def simulation_table_data(result: ResultLike) -> list[TableData]:
+    """The tables of ``carbonlink simulate``: markets (prices and quantities; costs and gains),
+    links and offsets when there are any, totals."""
+    tables = [TableData(tid, title, ["market", *(c for c, _ in cols)],
+                        ["market", *(h for _, h in cols)],
+                        [[str(mid), *(fmt_num(row[c]) for c, _ in cols)]
+                         for mid, row in result.markets.iterrows()])
+              for tid, (title, cols) in zip(("markets-prices", "markets-costs"),
+                                            market_table_specs(result), strict=True)]
+    if result.links is not None and len(result.links):
+        cols = [(c, h) for c, h in _LINK_COLUMNS if c in result.links.columns]
+        tables.append(TableData("links", "Links", ["from", "to", *(c for c, _ in cols)],
+                                ["from", "to", *(h for _, h in cols)],
+                                [[str(r["from"]), str(r["to"]), *(fmt_num(r[c]) for c, _ in cols)]
+                                 for _, r in result.links.iterrows()], numeric_from=2))
+    if result.offsets is not None and len(result.offsets):
+        tables.append(TableData("offsets", "Offsets", ["offset", "price", "used"],
+                                ["offset", "price", "used"],
+                                [[str(oid), fmt_num(r.get("price")), fmt_num(r.get("used"))]
+                                 for oid, r in result.offsets.iterrows()]))
+    tables.append(TableData("totals", f"Totals (status: {result.status})", ["quantity", "value"],
+                            ["quantity", "value"],
+                            [[k.replace("_", " "), fmt_num(v)] for k, v in result.totals.items()]))
+    return tables
 
 
-def link_table(result: ResultLike, title: str = "Links") -> Table:
-    df = result.links
-    table = Table(title=title, title_justify="left")
-    table.add_column("from", style="bold")
-    table.add_column("to", style="bold")
-    cols = [(c, h) for c, h in _LINK_COLUMNS if c in df.columns]
-    for _, header in cols:
-        table.add_column(header, justify="right")
-    for _, row in df.iterrows():
-        table.add_row(str(row["from"]), str(row["to"]), *(fmt_num(row[c]) for c, _ in cols))
-    return table
-
-
-def offset_table(result: ResultLike, title: str = "Offsets") -> Table:
-    df = result.offsets
-    table = Table(title=title, title_justify="left")
-    table.add_column("offset", style="bold")
-    table.add_column("price", justify="right")
-    table.add_column("used", justify="right")
-    for oid, row in df.iterrows():
-        table.add_row(str(oid), fmt_num(row.get("price")), fmt_num(row.get("used")))
-    return table
-
-
-def totals_table(result: ResultLike, title: str = "Totals") -> Table:
-    table = Table(title=f"{title} (status: {result.status})", title_justify="left")
-    table.add_column("quantity", style="bold")
-    table.add_column("value", justify="right")
-    for key, value in result.totals.items():
-        table.add_row(key.replace("_", " "), fmt_num(value))
+def rich_table(t: TableData) -> Table:
+    table = Table(title=t.title, title_justify="left")
+    for n, header in enumerate(t.headers):
+        if n < t.numeric_from:
+            table.add_column(header, style="bold")
+        else:
+            table.add_column(header, justify="right")
+    for row in t.rows:
+        table.add_row(*row)
     return table
 
 
 def simulation_tables(result: ResultLike) -> list[Table]:
     """The tables ``carbonlink simulate`` prints: markets, links, offsets (if any), totals."""
-    tables = [market_table(result, title, {c for c, _ in cols})
-              for title, cols in market_table_specs(result)]
-    if result.links is not None and len(result.links):
-        tables.append(link_table(result))
-    if result.offsets is not None and len(result.offsets):
-        tables.append(offset_table(result))
-    tables.append(totals_table(result))
-    return tables
+    return [rich_table(t) for t in simulation_table_data(result)]

@@ -33,13 +33,13 @@ from carbonlink.api.routes.registry import (
 )
 from carbonlink.data import list_ets, list_jurisdictions, paris_party_status
 from carbonlink.errors import CarbonlinkError, DocumentError
-from carbonlink.markets import Engine, SimulationResult, simulate
+from carbonlink.markets import Engine, simulate
 from carbonlink.model.agreement import Agreement
 from carbonlink.model.io import parse_document, validate_document
 from carbonlink.model.jurisdiction import Fact, Figure
 from carbonlink.model.scenario import Scenario
 from carbonlink.registry.reports.calendar import LAST_DAY
-from carbonlink.reporting.console import LINK_COLUMNS, fmt_num, market_table_specs
+from carbonlink.reporting.console import simulation_table_data
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 #: the forms start with a shipped example (copies of examples/…; a test keeps them identical)
@@ -123,44 +123,6 @@ def check_submit(request: Request, form: Form) -> HTMLResponse:
 
 
 # --------------------------------------------------------------------------------- simulate
-@dataclass
-class HtmlTable:
-    id: str
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    numeric_from: int = 1  # columns from this index on are numbers (right-aligned)
-    columns: list[str] = field(default_factory=list)  # result column of each header
-
-
-def simulation_tables(result: SimulationResult) -> list[HtmlTable]:
-    """The tables ``carbonlink simulate`` prints on the console, as rows of formatted text."""
-    tables = []
-    for table_id, (title, cols) in zip(("markets-prices", "markets-costs"), market_table_specs(result),
-                                       strict=True):
-        tables.append(HtmlTable(
-            table_id, title, ["market", *(h for _, h in cols)],
-            [[str(mid), *(fmt_num(row[c]) for c, _ in cols)] for mid, row in result.markets.iterrows()],
-            columns=["market", *(c for c, _ in cols)]))
-    if len(result.links):
-        cols = [(c, h) for c, h in LINK_COLUMNS if c in result.links.columns]
-        tables.append(HtmlTable(
-            "links", "Links", ["from", "to", *(h for _, h in cols)],
-            [[str(r["from"]), str(r["to"]), *(fmt_num(r[c]) for c, _ in cols)]
-             for _, r in result.links.iterrows()],
-            numeric_from=2, columns=["from", "to", *(c for c, _ in cols)]))
-    if len(result.offsets):
-        tables.append(HtmlTable(
-            "offsets", "Offsets", ["offset", "price", "used"],
-            [[str(oid), fmt_num(r["price"]), fmt_num(r["used"])] for oid, r in result.offsets.iterrows()],
-            columns=["offset", "price", "used"]))
-    tables.append(HtmlTable(
-        "totals", f"Totals (status: {result.status})", ["quantity", "value"],
-        [[k.replace("_", " "), fmt_num(v)] for k, v in result.totals.items()],
-        columns=["quantity", "value"]))
-    return tables
-
-
 @router.get("/simulate", response_class=HTMLResponse)
 def simulate_form(request: Request) -> HTMLResponse:
     return render(request, "simulate.html", document=EXAMPLE_SCENARIO.read_text(encoding="utf-8"),
@@ -182,7 +144,7 @@ def simulate_submit(request: Request, form: Form) -> HTMLResponse:
                       document=text, engine=engine, engines=engines, result=None, tables=[],
                       error=PageError.of(exc))
     return render(request, "simulate.html", document=text, engine=engine, engines=engines,
-                  result=result, tables=simulation_tables(result), error=None)
+                  result=result, tables=simulation_table_data(result), error=None)
 
 
 # --------------------------------------------------------------------------------- registry
