@@ -94,3 +94,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'registry.db'}"
     return str(request.getfixturevalue("pg_database_url"))
+
+
+CHROMIUM = Path("/usr/bin/chromium")        # Debian's chromium (playwright cannot download one)
+#: launch arguments of every browser test (root in a container; no network)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium for Playwright; skips without it, except under CI=true (a failure)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is not installed")
+        pytest.skip("Debian chromium not installed (/usr/bin/chromium)")
+    pytest.importorskip("playwright.sync_api")
+    return CHROMIUM

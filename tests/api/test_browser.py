@@ -4,7 +4,6 @@ console errors and no request leaving the server (the pages are self-contained).
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -19,22 +18,11 @@ import carbonlink
 from carbonlink.api import create_app
 from carbonlink.reporting.console import fmt_num
 from tests.api.conftest import REPO, build_ledger
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+from tests.conftest import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is not installed")
-        pytest.skip("Debian chromium not installed (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
-    return CHROMIUM
 
 
 def _free_port() -> int:
@@ -77,7 +65,7 @@ def test_pages_in_chromium(chromium: Path, server: str) -> None:
     expected_rules = [f.rule for f in carbonlink.check(yaml.safe_load(agreement)).findings]
     prices = carbonlink.simulate(REPO / "examples/scenarios/full-link.yaml").markets["price"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
