@@ -9,7 +9,10 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -111,3 +114,31 @@ def chromium() -> Path:
         pytest.skip("Debian chromium not installed (/usr/bin/chromium)")
     pytest.importorskip("playwright.sync_api")
     return CHROMIUM
+
+
+@dataclass
+class WatchedPage:
+    """A Playwright page with what it logged as errors and the requests it sent elsewhere."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def watched_page(chromium: Path, local: tuple[str, ...]) -> Iterator[WatchedPage]:
+    """A chromium page (1280×1000) recording console errors, page errors and every request whose
+    URL does not start with one of ``local``; the browser is closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            w = WatchedPage(browser.new_page(viewport={"width": 1280, "height": 1000}))
+            w.page.on("console", lambda m: w.errors.append(m.text) if m.type == "error" else None)
+            w.page.on("pageerror", lambda e: w.errors.append(str(e)))
+            w.page.on("request", lambda r: w.foreign_requests.append(r.url)
+                      if not r.url.startswith(local) else None)
+            yield w
+        finally:
+            browser.close()

@@ -18,7 +18,7 @@ import carbonlink
 from carbonlink.api import create_app
 from carbonlink.reporting.console import fmt_num
 from tests.api.conftest import REPO, build_ledger
-from tests.conftest import CHROMIUM_ARGS
+from tests.conftest import watched_page
 
 pytestmark = pytest.mark.browser
 
@@ -56,73 +56,60 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_pages_in_chromium(chromium: Path, server: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    errors: list[str] = []
-    elsewhere: list[str] = []
     agreement = (REPO / "examples/agreements/california-quebec.yaml").read_text(encoding="utf-8")
     scenario = (REPO / "examples/scenarios/full-link.yaml").read_text(encoding="utf-8")
     expected_rules = [f.rule for f in carbonlink.check(yaml.safe_load(agreement)).findings]
     prices = carbonlink.simulate(REPO / "examples/scenarios/full-link.yaml").markets["price"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: elsewhere.append(r.url)
-                    if not r.url.startswith((server, "data:")) else None)
+    with watched_page(chromium, (server, "data:")) as w:
+        page = w.page
+        page.goto(f"{server}/")
+        assert "carbonlink" in page.title()
+        assert page.locator("#ets-ids tbody tr").count() >= 10
+        page.get_by_role("link", name="Check an agreement").first.click()
+        page.wait_for_url(f"{server}/check")
 
-            page.goto(f"{server}/")
-            assert "carbonlink" in page.title()
-            assert page.locator("#ets-ids tbody tr").count() >= 10
-            page.get_by_role("link", name="Check an agreement").first.click()
-            page.wait_for_url(f"{server}/check")
+        # paste an agreement over the example and submit the form
+        page.fill("textarea#document", agreement)
+        page.get_by_role("button", name="Check").click()
+        page.wait_for_selector("#findings")
+        assert page.locator("#findings td.rule").all_inner_texts() == expected_rules
+        assert "LEG-02" in expected_rules and "CMP-REC" in expected_rules
+        assert "0 errors" in page.inner_text("#summary")
+        assert page.locator("#compatibility tbody tr").count() >= 1
+        assert page.input_value("textarea#document") == agreement
+        assert w.errors == []
 
-            # paste an agreement over the example and submit the form
-            page.fill("textarea#document", agreement)
-            page.get_by_role("button", name="Check").click()
-            page.wait_for_selector("#findings")
-            assert page.locator("#findings td.rule").all_inner_texts() == expected_rules
-            assert "LEG-02" in expected_rules and "CMP-REC" in expected_rules
-            assert "0 errors" in page.inner_text("#summary")
-            assert page.locator("#compatibility tbody tr").count() >= 1
-            assert page.input_value("textarea#document") == agreement
-            assert errors == []
+        # a broken document comes back with the field path, and the text to correct; the
+        # browser logs the page's HTTP status (422) on the console, and nothing else
+        page.fill("textarea#document", agreement.replace("jurisdiction: CA-QC", "jurisdiction: QQ"))
+        page.get_by_role("button", name="Check").click()
+        page.wait_for_selector("#error")
+        assert page.inner_text("#error code.path") == "parties[1].jurisdiction"
+        assert page.locator("#findings").count() == 0
+        assert w.errors == ["Failed to load resource: the server responded with a status of 422 "
+                          "(Unprocessable Entity)"]
+        w.errors.clear()
 
-            # a broken document comes back with the field path, and the text to correct; the
-            # browser logs the page's HTTP status (422) on the console, and nothing else
-            page.fill("textarea#document", agreement.replace("jurisdiction: CA-QC", "jurisdiction: QQ"))
-            page.get_by_role("button", name="Check").click()
-            page.wait_for_selector("#error")
-            assert page.inner_text("#error code.path") == "parties[1].jurisdiction"
-            assert page.locator("#findings").count() == 0
-            assert errors == ["Failed to load resource: the server responded with a status of 422 "
-                              "(Unprocessable Entity)"]
-            errors.clear()
+        page.goto(f"{server}/simulate")
+        page.fill("textarea#document", scenario)
+        page.select_option("select#engine", "plain")
+        page.get_by_role("button", name="Simulate").click()
+        page.wait_for_selector("#markets-prices")
+        shown = page.locator("#markets-prices td[data-col=price]").all_inner_texts()
+        assert shown == [fmt_num(v) for v in prices] == ["50.00", "50.00"]
+        assert page.locator("#markets-prices td[data-col=autarky_price]").all_inner_texts() == [
+            "60.00", "30.00"]
 
-            page.goto(f"{server}/simulate")
-            page.fill("textarea#document", scenario)
-            page.select_option("select#engine", "plain")
-            page.get_by_role("button", name="Simulate").click()
-            page.wait_for_selector("#markets-prices")
-            shown = page.locator("#markets-prices td[data-col=price]").all_inner_texts()
-            assert shown == [fmt_num(v) for v in prices] == ["50.00", "50.00"]
-            assert page.locator("#markets-prices td[data-col=autarky_price]").all_inner_texts() == [
-                "60.00", "30.00"]
+        page.goto(f"{server}/registry?as_of=2027-05-01")
+        page.get_by_role("button", name="Verify the journal and the ledger").click()
+        page.wait_for_selector("#verify")
+        assert "Verified" in page.inner_text("#verify")
+        assert page.locator("#as_of").input_value() == "2027-05-01"   # the view is kept
+        assert page.locator("#accounts tbody tr").count() == 19
+        assert "overdue" in page.locator("#calendar").inner_text()
 
-            page.goto(f"{server}/registry?as_of=2027-05-01")
-            page.get_by_role("button", name="Verify the journal and the ledger").click()
-            page.wait_for_selector("#verify")
-            assert "Verified" in page.inner_text("#verify")
-            assert page.locator("#as_of").input_value() == "2027-05-01"   # the view is kept
-            assert page.locator("#accounts tbody tr").count() == 19
-            assert "overdue" in page.locator("#calendar").inner_text()
-
-            page.goto(f"{server}/data")
-            assert page.locator("tr#EU_ETS").is_visible()
-            assert page.locator("tr#EU_ETS .src").count() >= 3  # each figure with its source
-        finally:
-            browser.close()
-    assert errors == []
-    assert elsewhere == []
+        page.goto(f"{server}/data")
+        assert page.locator("tr#EU_ETS").is_visible()
+        assert page.locator("tr#EU_ETS .src").count() >= 3  # each figure with its source
+    assert w.errors == []
+    assert w.foreign_requests == []
