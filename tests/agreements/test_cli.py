@@ -89,7 +89,7 @@ def test_data_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
     d = json.loads(out)
     assert code == 0 and "jurisdictions" not in d
     assert {e["id"] for e in d["ets"]} >= {"EU_ETS", "CH_ETS", "CA_CAT", "QC_CAT"}
-    code, out, _ = run(["data", "show", "CA_CAT", "-f", "json"], capsys)
+    code, out, _ = run(["data", "show", "CA_CAT", "-f", "json", "--as-of", "2024-06-01"], capsys)
     assert code == 0 and json.loads(out)["cap"]["value"] == 280_700_000
     code, out, _ = run(["data", "show", "QC_CAT"], capsys)
     assert code == 0 and "CITSS" in out

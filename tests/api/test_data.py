@@ -44,11 +44,22 @@ def test_one_ets_keeps_every_figure_with_its_provenance(client: TestClient,
     body = r.json()
     assert body == cli_json(capsys, "show", "EU_ETS")
     eu = get_ets("EU_ETS")
-    assert body["cap"] == {"value": eu.cap.value, "unit": eu.cap.unit, "year": eu.cap.year,
-                           "source": eu.cap.source, "note": eu.cap.note,
-                           "verified": eu.cap.verified}
+    assert body["cap"] == eu.cap.model_dump(mode="json")
+    assert {"value", "unit", "year", "source", "note", "verified", "valid_from",
+            "valid_to"} <= set(body["cap"])
     assert body["price"]["source"] and body["price"]["year"]
     assert {"value", "source", "year", "verified"} <= set(body["covered_emissions"])
+
+
+def test_as_of_reads_the_data_for_a_date(client: TestClient) -> None:
+    r = client.get("/api/data/ets/CA_CAT", params={"as_of": "2024-06-01"})
+    assert r.status_code == 200 and r.json()["offsets"]["limit_share"]["value"] == 0.04
+    assert r.json()["resolved_on"] == "2024-06-01"
+    r = client.get("/api/data/ets/ON_CAT", params={"as_of": "2019-01-01"})
+    assert r.json()["status"] == "ended"
+    r = client.get("/api/data/jurisdictions/US", params={"as_of": "2026-06-01"})
+    assert r.status_code == 200 and r.json()["paris_party"]["value"] is False
+    assert client.get("/api/data/ets", params={"as_of": "not-a-date"}).status_code in (400, 422)
 
 
 def test_one_jurisdiction(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:

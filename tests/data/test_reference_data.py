@@ -3,6 +3,7 @@ explicit null with a note, ids resolve, and the systems of seed S-5.1 are presen
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -87,7 +88,8 @@ def test_contract_fields_for_simulated_partners() -> None:
         assert e.cap_type == "absolute"
         for fig in (e.cap, e.covered_emissions, e.price):
             assert fig.value is not None or fig.note
-    assert get_ets("CA_CAT").cap.value == 280_700_000 and get_ets("CA_CAT").cap.verified
+    ca24 = get_ets("CA_CAT", datetime.date(2024, 6, 1))  # the cap is a dated series since issue 9
+    assert ca24.cap.value == 280_700_000 and ca24.cap.verified
     assert get_ets("QC_CAT").cap.value == 51_550_000
     assert get_ets("EU_ETS").price.value == 67.0 and get_ets("EU_ETS").price.currency == "EUR"
     assert get_ets("CN_ETS").cap_type == "intensity"
@@ -96,7 +98,7 @@ def test_contract_fields_for_simulated_partners() -> None:
 def test_party_resolution() -> None:
     assert national_party("CN-GD-SZ").id == "CN"
     assert paris_party_status("CA-QC").value is True
-    assert paris_party_status("US-CA").verified is False  # 2025-26 withdrawal, unconfirmed
+    assert paris_party_status("US-CA", datetime.date(2026, 6, 1)).value is False  # withdrawal 2026-01-27
     with pytest.raises(KeyError, match="unknown ETS id"):
         get_ets("NOPE")
     with pytest.raises(KeyError, match="unknown jurisdiction id"):
