@@ -92,6 +92,10 @@ CASES: dict[str, tuple[Doc, Doc]] = {
     "LEG-07": (edit(good_ets, put("form", "mou"), drop("sovereignty")),
                edit(good_ets, put("form", "mou"))),
     "LEG-08": (_eu_with("CN", "CN_ETS"), _eu_with("CH", "CH_ETS")),
+    "LEG-09": (edit(good_ets, sys_put(0, "status", "ended"), sys_put(0, "end", "2018-07-03")),
+               good_ets()),
+    "LEG-10": (edit(good_ets, put("signed", "2999-01")),
+               edit(good_ets, put("signed", "2017-11-23"), put("in_force", "2020-01-01"))),
     "A62-4A": _participation("paris_party"),
     "A62-4B": _participation("ndc"),
     "A62-4C": _participation("authorisation_arrangements"),
@@ -100,6 +104,8 @@ CASES: dict[str, tuple[Doc, Doc]] = {
     "A62-4F": _participation("contributes_to_ndc"),
     "A62-CA": (edit(good_a6, drop("corresponding_adjustment")), good_a6()),
     "A62-CAM": (edit(good_a6, put("article6.ca_method", {"CH": "multi_year_budget"})), good_a6()),
+    "A62-NDC": (edit(good_a6, put("article6.ca_method", {"CH": "averaging", "PE": "averaging"})),
+                good_a6()),
     "A62-AVG": (edit(good_a6, put("article6.averaging_denominator",
                                   "implementation_period_years")), good_a6()),
     "A62-REP1": (edit(good_a6, put("article6.reporting.initial_report", "after_first_transfer")),
@@ -111,6 +117,8 @@ CASES: dict[str, tuple[Doc, Doc]] = {
     "A62-MET": (edit(good_a6, put("article6.gwp", None)), good_a6()),
     "A62-OVS": (edit(good_a6, put("article6.authorisations[0].volume", 20_000_000)), good_a6()),
     "CMP-R": (edit(good_ets, drop("registry")), good_ets()),
+    "CMP-OP": (edit(good_ets, drop("registry"),
+                    sys_put(0, "registry", {"value": "Alpha registry", **SRC})), good_ets()),
     "CMP-REC": (edit(good_ets, drop("environmental_integrity")), good_ets()),
     "CMP-G1": (edit(good_ets, drop("joint_body")), good_ets()),
     "CMP-G2": (edit(good_a6, put("form", "mou"), drop("oversight")),
@@ -175,6 +183,9 @@ def test_strict_makes_findings_errors() -> None:
 
 
 def test_non_binding_form_softens_article6_content() -> None:
-    doc = edit(good_a6, put("form", "mou"), drop("corresponding_adjustment"))
+    # softened only while the MoU announces cooperation without itself claiming ITMOs (issue 9:
+    # no recorded authorisation, no authorisation, transfer-recognition or CA clause)
+    doc = edit(good_a6, put("form", "mou"), put("article6.authorisations", []),
+               drop("corresponding_adjustment", "authorisation", "transfer_recognition"))
     sev = {f.severity for f in check(doc).by_rule("A62-CA")}
     assert sev == {"warning"}

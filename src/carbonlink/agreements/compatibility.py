@@ -1,7 +1,10 @@
 """CPT rules: compatibility of the linked ETSs' design elements (seed S-7.3; dimensions
 CMP-CAP … CMP-A6 of article6-and-agreements.md §7). Each rule rates each linked pair
 ``aligned | compatible | conflict`` (``unknown`` when the data is missing), adds the row to the
-compatibility matrix and reports conflicts as findings."""
+compatibility matrix and reports conflicts as findings; missing data rates ``unknown`` with an
+info finding naming the gap (:mod:`carbonlink.agreements.presence`). Offsets, price controls and
+borrowing are rated per direction of the link (exporter → importer): spill-overs follow the
+units."""
 
 from __future__ import annotations
 
@@ -10,26 +13,34 @@ from typing import Literal
 
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import CompatibilityRow, Finding, Rating
+from carbonlink.agreements.presence import Known, datum, gaps, listed
 from carbonlink.agreements.rules import rule
-from carbonlink.model.jurisdiction import ETS, Fact
+from carbonlink.model.jurisdiction import ETS, Fact, PriceFigure
 
 Level = Literal["MUST", "SHOULD", "MAY"]
 Rater = Callable[[Context, ETS, ETS], tuple[Rating, str]]
 
 
-def _run(ctx: Context, rule_id: str, dimension: str, level: Level, rate: Rater) -> list[Finding]:
+def _run(ctx: Context, rule_id: str, dimension: str, level: Level, rate: Rater,
+         directed: bool = False) -> list[Finding]:
+    """Rate each linked pair (``A|B``) or, for a ``directed`` dimension, each (exporter,
+    importer) pair (``A->B``: units issued by A are surrendered in B). A conflict is a finding of
+    the rule; ``unknown`` is an info finding naming the data gap."""
     out = []
-    for a, b in ctx.linked_pairs():
+    pairs = ctx.directed_pairs() if directed else ctx.linked_pairs()
+    for a, b in pairs:
         rating, reason = rate(ctx, a, b)
-        subject = f"{a.id}|{b.id}"
+        subject = f"{a.id}->{b.id}" if directed else f"{a.id}|{b.id}"
         ctx.compatibility.append(CompatibilityRow(dimension, subject, rating, reason, level))
         if rating == "conflict":
-            out.append(ctx.finding(rule_id, f"{dimension} {a.id}–{b.id}: {reason}", subject))
+            out.append(ctx.finding(rule_id, f"{dimension} {subject}: {reason}", subject))
+        elif rating == "unknown":
+            out.append(ctx.gap(rule_id, f"{dimension} {subject}: {reason}", subject))
     return out
 
 
-def _fact(f: Fact | None) -> bool | str | None:
-    return f.value if f is not None else None
+def _fact(f: Fact | None, what: str) -> Known:
+    return datum(f, what)
 
 
 def _cap(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
@@ -46,126 +57,169 @@ def _cap(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
 
 
 def _cov(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    if not (a.gases and b.gases):
-        return "unknown", "gas coverage not recorded"
-    ga, gb = set(a.gases), set(b.gases)
-    if not ga & gb:
+    ga, gb = listed(a.gases, f"gases of {a.id}"), listed(b.gases, f"gases of {b.id}")
+    sa, sb = listed(a.sectors, f"sectors of {a.id}"), listed(b.sectors, f"sectors of {b.id}")
+    if not (ga.known and gb.known):
+        return "unknown", "; ".join(gaps(ga, gb))
+    if not set(ga.value) & set(gb.value):
         return "conflict", "no gas in common: the units do not represent the same obligations"
-    if ga == gb and set(a.sectors) == set(b.sectors):
+    diff = sorted(set(ga.value) ^ set(gb.value))
+    if not (sa.known and sb.known):
+        return "unknown", (f"gases {'differ: ' + ', '.join(diff) if diff else 'the same'}; "
+                           + "; ".join(gaps(sa, sb)))
+    if not diff and set(sa.value) == set(sb.value):
         return "aligned", "same sectors and gases"
-    diff = sorted(ga ^ gb)
-    return "compatible", ("overlapping coverage" + (f"; gases differ: {', '.join(diff)}" if diff else
-                                                    "; sectors differ"))
+    return "compatible", ("overlapping coverage" + (f"; gases differ: {', '.join(diff)}" if diff
+                                                    else "; sectors differ"))
 
 
 def _alloc(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    fa = a.allocation.free_share.value if a.allocation and a.allocation.free_share else None
-    fb = b.allocation.free_share.value if b.allocation and b.allocation.free_share else None
-    if fa is not None and fb is not None and abs(fa - fb) > 0.5:
-        return "conflict", (f"free-allocation shares {fa:.0%} vs {fb:.0%}: competitiveness and "
+    fa = datum(a.allocation.free_share if a.allocation else None, f"free share of {a.id}")
+    fb = datum(b.allocation.free_share if b.allocation else None, f"free share of {b.id}")
+    if fa.known and fb.known and abs(fa.value - fb.value) > 0.5:
+        return "conflict", (f"free-allocation shares {fa.text} vs {fb.text}: competitiveness and "
                             "leakage protection differ sharply across the link")
     ma = a.allocation.method if a.allocation else None
     mb = b.allocation.method if b.allocation else None
     if ma is None or mb is None:
-        return "unknown", "allocation method not recorded"
+        return "unknown", "allocation method not recorded for " + (a.id if ma is None else b.id)
     if ma.split()[0] == mb.split()[0]:
         return "aligned", f"same allocation approach ({ma})"
     return "compatible", f"allocation differs ({ma} vs {mb})"
 
 
-def _off(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    la = a.offsets.limit_share.value if a.offsets.limit_share else None
-    lb = b.offsets.limit_share.value if b.offsets.limit_share else None
-    if la is None or lb is None:
-        return "unknown", "offset usage limit not recorded for " + (a.id if la is None else b.id)
-    if (la == 0) != (lb == 0):
-        open_, closed = (a, b) if la else (b, a)
-        return "conflict", (f"{open_.id} accepts offsets (limit {max(la, lb):.0%}) and "
-                            f"{closed.id} accepts none: offsets spill over into {closed.id} "
-                            "through the link")
-    if la == lb:
-        return "aligned", f"same offset limit ({la:.0%})"
-    return "compatible", f"offset limits differ ({la:.0%} vs {lb:.0%}); credits spill over"
+def _limit(e: ETS) -> Known:
+    return datum(e.offsets.limit_share, f"offset usage limit of {e.id}")
 
 
-def _price(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    ca, cb = a.price_ceiling is not None, b.price_ceiling is not None
-    if ca != cb:
-        cap, other = (a, b) if ca else (b, a)
-        return "conflict", (f"{cap.id}'s price ceiling would cap {other.id}'s price too (extra "
-                            "units issued at the ceiling flow across the link)")
-    fa, fb = a.price_floor is not None, b.price_floor is not None
-    if ca and cb:
-        va, vb = a.price_ceiling.value, b.price_ceiling.value  # type: ignore[union-attr]
-        if va is not None and vb is not None and va != vb:
-            return "compatible", "both have ceilings at different levels; the lower one binds"
-        return "aligned", "both have price ceilings / containment reserves"
-    if fa != fb:
-        return "compatible", "only one system has a price floor; it supports the linked price"
-    return "aligned", "same price-control architecture" + (" (floors)" if fa else "")
+def _off(ctx: Context, exp: ETS, imp: ETS) -> tuple[Rating, str]:
+    """Offset spill-overs follow the units: offsets surrendered in the exporter free its
+    allowances, which flow into the importer."""
+    le, li = _limit(exp), _limit(imp)
+    if not le.known:
+        return "unknown", le.gap or ""
+    if le.value == 0:
+        return "aligned", f"{exp.id} accepts no offsets ({le.text}): none spill into {imp.id}"
+    if not li.known:
+        return "unknown", f"{exp.id} accepts offsets ({le.text}); {li.gap}"
+    if li.value == 0:
+        return "conflict", (f"{exp.id} accepts offsets (limit {le.text}) and {imp.id} accepts "
+                            f"none ({li.text}): allowances freed by offsets in {exp.id} flow into "
+                            f"{imp.id}, so offsets enter {imp.id} through the link")
+    if le.value > li.value:
+        return "compatible", (f"{exp.id}'s offset limit {le.text} exceeds {imp.id}'s {li.text}: "
+                              f"credits spill into {imp.id} beyond its own limit")
+    return "aligned", (f"{exp.id}'s offset limit {le.text} is not above {imp.id}'s {li.text}")
 
 
-def _bank(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    ba, bb = _fact(a.borrowing), _fact(b.borrowing)
-    if ba is None or bb is None:
-        return "unknown", "borrowing rules not recorded"
-    if ba != bb:
-        return "conflict", "borrowing allowed in one system only: borrowed units spill over"
-    sa, sb = _fact(a.banking), _fact(b.banking)
-    if sa is not None and sb is not None and sa != sb:
+def _same_currency(x: PriceFigure | None, y: PriceFigure | None) -> bool:
+    return x is not None and y is not None and x.currency == y.currency
+
+
+def _price(ctx: Context, exp: ETS, imp: ETS) -> tuple[Rating, str]:
+    """Price controls follow the units: the exporter's ceiling caps the importer's price
+    (units issued at the ceiling flow in); imports can undercut the importer's floor."""
+    ceil = datum(exp.price_ceiling, f"price ceiling of {exp.id}")
+    floor = datum(imp.price_floor, f"price floor of {imp.id}")
+    problems: list[str] = []
+    fine: list[str] = []
+    if ceil.known:
+        own = datum(imp.price_ceiling, f"price ceiling of {imp.id}")
+        if own.known and _same_currency(exp.price_ceiling, imp.price_ceiling) \
+                and own.value <= ceil.value:
+            fine.append(f"{imp.id}'s own ceiling {own.text} is not above {exp.id}'s {ceil.text}")
+        else:
+            problems.append(f"{exp.id}'s price ceiling {ceil.text} caps {imp.id}'s price: "
+                            f"allowances issued at the ceiling in {exp.id} can be surrendered in "
+                            f"{imp.id}")
+    if floor.known:
+        own = datum(exp.price_floor, f"price floor of {exp.id}")
+        if own.known and _same_currency(exp.price_floor, imp.price_floor) \
+                and own.value >= floor.value:
+            fine.append(f"{exp.id}'s own floor {own.text} is not below {imp.id}'s {floor.text}")
+        else:
+            problems.append(f"{imp.id}'s price floor {floor.text} can be undercut: units from "
+                            f"{exp.id} enter {imp.id} below it and displace its auctions")
+    missing = gaps(ceil, floor)
+    if problems:
+        return "conflict", "; ".join(problems + [f"({m})" for m in missing])
+    if missing:
+        return "unknown", "; ".join(missing + fine)
+    return "aligned", "; ".join(fine)
+
+
+def _bank(ctx: Context, exp: ETS, imp: ETS) -> tuple[Rating, str]:
+    """Borrowed allowances flow with the units, from exporter to importer."""
+    be = _fact(exp.borrowing, f"borrowing rule of {exp.id}")
+    bi = _fact(imp.borrowing, f"borrowing rule of {imp.id}")
+    if not (be.known and bi.known):
+        return "unknown", "; ".join(gaps(be, bi))
+    if be.value is True and bi.value is False:
+        return "conflict", (f"{exp.id} allows borrowing and {imp.id} does not: allowances "
+                            f"borrowed in {exp.id} flow into {imp.id}")
+    se = _fact(exp.banking, f"banking rule of {exp.id}")
+    si = _fact(imp.banking, f"banking rule of {imp.id}")
+    if not (se.known and si.known):
+        return "unknown", "; ".join(gaps(se, si))
+    if se.value != si.value:
         return "compatible", "banking rules differ"
     return "aligned", "same banking/borrowing rules"
 
 
 def _time(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    pa = a.compliance_period_years.value if a.compliance_period_years else None
-    pb = b.compliance_period_years.value if b.compliance_period_years else None
-    if pa is None or pb is None:
-        return "unknown", "compliance period not recorded"
-    if pa != pb:
-        return "conflict", f"compliance periods differ ({pa:g} vs {pb:g} years)"
-    return "aligned", f"{pa:g}-year compliance periods"
+    pa = datum(a.compliance_period_years, f"compliance period of {a.id}")
+    pb = datum(b.compliance_period_years, f"compliance period of {b.id}")
+    if not (pa.known and pb.known):
+        return "unknown", "; ".join(gaps(pa, pb))
+    if pa.value != pb.value:
+        return "conflict", f"compliance periods differ ({pa.text} vs {pb.text})"
+    return "aligned", f"{pa.value:g}-year compliance periods"
 
 
 def _mrv(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    ma, mb = _fact(a.mrv), _fact(b.mrv)
-    if ma is None or mb is None:
-        return "unknown", "MRV regime not recorded"
-    verified = [isinstance(m, str) and "verif" in m.lower() for m in (ma, mb)]
-    if ma is False or mb is False or not all(verified):
-        weak = a.id if (ma is False or not verified[0]) else b.id
+    ma, mb = _fact(a.mrv, f"MRV regime of {a.id}"), _fact(b.mrv, f"MRV regime of {b.id}")
+    if not (ma.known and mb.known):
+        return "unknown", "; ".join(gaps(ma, mb))
+    verified = [isinstance(m.value, str) and "verif" in m.value.lower() for m in (ma, mb)]
+    if ma.value is False or mb.value is False or not all(verified):
+        weak = a.id if (ma.value is False or not verified[0]) else b.id
         return "conflict", f"{weak} has no third-party verification of comparable rigour"
     return "aligned", "both require verified emissions reports"
 
 
 def _enf(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    ga = _fact(a.penalty.make_good) if a.penalty else None
-    gb = _fact(b.penalty.make_good) if b.penalty else None
-    if ga is None or gb is None:
-        return "unknown", "penalty regime not recorded"
-    if ga is False or gb is False:
-        weak = a if ga is False else b
+    ga = _fact(a.penalty.make_good if a.penalty else None, f"make-good obligation of {a.id}")
+    gb = _fact(b.penalty.make_good if b.penalty else None, f"make-good obligation of {b.id}")
+    if ga.value is False or gb.value is False:
+        weak = a if ga.value is False else b
         return "conflict", (f"{weak.id}'s penalty has no make-good obligation: it acts as an "
                             "implicit price ceiling for the whole linked market")
+    if not (ga.known and gb.known):
+        return "unknown", "; ".join(gaps(ga, gb))
     return "aligned", "both penalise and require the missing units to be surrendered"
 
 
 def _reg(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
-    ra, rb = _fact(a.registry), _fact(b.registry)
-    if not isinstance(ra, str) or not isinstance(rb, str):
-        return "unknown", "registry not recorded"
-    if ra.split()[0] == rb.split()[0]:
-        return "aligned", f"common registry ({ra.split()[0]})"
+    ra, rb = _fact(a.registry, f"registry of {a.id}"), _fact(b.registry, f"registry of {b.id}")
+    if not (isinstance(ra.value, str) and isinstance(rb.value, str)):
+        if ctx.agreement.has("registry"):
+            return "unknown", ("; ".join(gaps(ra, rb)) or "registry not described")
+        return "unknown", ("; ".join(gaps(ra, rb)) or "registry not described") \
+            + "; and the agreement has no registry-link clause"
+    if ra.value.split()[0] == rb.value.split()[0]:
+        return "aligned", f"common registry ({ra.value.split()[0]})"
     if ctx.agreement.has("registry"):
         return "compatible", "separate registries joined by the agreement's registry link"
-    return "conflict", "separate registries and no registry-link clause"
+    return "conflict", "separate registries and no registry-link clause: no unit can move"
 
 
 def _mkt(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
     if not ctx.agreement.has("oversight"):
         return "conflict", "no clause on market oversight and information exchange"
-    if _fact(a.market_oversight) is None or _fact(b.market_oversight) is None:
-        return "compatible", "oversight clause present; one system's oversight regime not recorded"
+    oa = _fact(a.market_oversight, f"market oversight regime of {a.id}")
+    ob = _fact(b.market_oversight, f"market oversight regime of {b.id}")
+    if not (oa.known and ob.known):
+        return "unknown", "oversight clause present; " + "; ".join(gaps(oa, ob))
     return "aligned", "oversight clause and both oversight regimes recorded"
 
 
@@ -179,19 +233,31 @@ def _gov(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
 
 
 def _a6(ctx: Context, a: ETS, b: ETS) -> tuple[Rating, str]:
+    from carbonlink.agreements.legal import ca_methods
+
     pa, pb = ctx.national_party(a.jurisdiction), ctx.national_party(b.jurisdiction)
     if pa.id == pb.id:
         return "aligned", f"same Party ({pa.name}): no international transfer"
+    outside = [x for x in (pa, pb) if ctx.paris_party(x.id).value is False]
     a6 = ctx.agreement.article6
     if a6 is None:
+        if outside:
+            return "compatible", ("no Article 6 overlay, and "
+                                  + "; ".join(ctx.paris_text(x.id) for x in outside)
+                                  + ": flows to or from it cannot become ITMOs or count "
+                                  "towards an NDC under Article 6 on that date")
         return "compatible", ("no Article 6 overlay: flows are not authorised ITMOs; if they are "
                               "to count towards NDCs, authorisation and CAs are needed")
-    ma, mb = a6.ca_method.get(pa.id), a6.ca_method.get(pb.id)
+    if outside:
+        return "conflict", ("; ".join(ctx.paris_text(x.id) for x in outside)
+                            + ": it cannot authorise or adjust ITMOs on that date")
+    methods = ca_methods(ctx)
+    ma, mb = methods.get(pa.id), methods.get(pb.id)
     if ma is None or mb is None:
         return "conflict", f"CA method missing for {pa.id if ma is None else pb.id}"
-    if ma == mb:
-        return "aligned", f"both apply {ma}"
-    return "compatible", f"CA methods differ ({ma} vs {mb}); net flows reconcile per year"
+    if ma[0] == mb[0]:
+        return "aligned", f"both apply {ma[0]}"
+    return "compatible", f"CA methods differ ({ma[0]} vs {mb[0]}); net flows reconcile per year"
 
 
 @rule("CPT-CAP")
@@ -211,17 +277,17 @@ def check_allocation(ctx: Context) -> list[Finding]:
 
 @rule("CPT-OFF")
 def check_offsets(ctx: Context) -> list[Finding]:
-    return _run(ctx, "CPT-OFF", "CMP-OFF", "MUST", _off)
+    return _run(ctx, "CPT-OFF", "CMP-OFF", "MUST", _off, directed=True)
 
 
 @rule("CPT-PRICE")
 def check_price_controls(ctx: Context) -> list[Finding]:
-    return _run(ctx, "CPT-PRICE", "CMP-PRICE", "MUST", _price)
+    return _run(ctx, "CPT-PRICE", "CMP-PRICE", "MUST", _price, directed=True)
 
 
 @rule("CPT-BANK")
 def check_banking(ctx: Context) -> list[Finding]:
-    return _run(ctx, "CPT-BANK", "CMP-BANK", "SHOULD", _bank)
+    return _run(ctx, "CPT-BANK", "CMP-BANK", "SHOULD", _bank, directed=True)
 
 
 @rule("CPT-TIME")
@@ -256,4 +322,17 @@ def check_governance(ctx: Context) -> list[Finding]:
 
 @rule("CPT-A6")
 def check_paris_overlay(ctx: Context) -> list[Finding]:
-    return _run(ctx, "CPT-A6", "CMP-A6", "MUST", _a6)
+    out = _run(ctx, "CPT-A6", "CMP-A6", "MUST", _a6)
+    if ctx.agreement.article6 is None:
+        # context: a Party outside the Paris Agreement on the date (no ITMO can arise)
+        for a, b in ctx.linked_pairs():
+            for e in (a, b):
+                nat = ctx.national_party(e.jurisdiction)
+                other = b if e is a else a
+                if (ctx.paris_party(nat.id).value is False
+                        and ctx.national_party(other.jurisdiction).id != nat.id):
+                    out.append(ctx.finding(
+                        "CPT-A6", f"{ctx.paris_text(nat.id)}: units flowing between {e.id} and "
+                        f"{other.id} cannot become ITMOs or count towards an NDC under Article 6 "
+                        "on that date", f"{a.id}|{b.id}", severity="info"))
+    return out

@@ -70,6 +70,28 @@ def check_required_elements(ctx: Context) -> list[Finding]:
     return _missing(ctx, "CMP-R", "R")
 
 
+@rule("CMP-OP")
+def check_operable(ctx: Context) -> list[Finding]:
+    """Units recognised (a recognition or transfer-recognition clause, or links) with no
+    registry-link clause and no registry the systems share: no unit can move."""
+    a = ctx.agreement
+    moves = [el for el in ("recognition_of_units", "transfer_recognition") if a.has(el)]
+    if a.links:
+        moves.append("links")
+    if not moves or a.has("registry"):
+        return []
+    systems = [e for _, e in ctx.party_systems()]
+    names = {str(e.registry.value).split()[0] for e in systems
+             if e.registry is not None and isinstance(e.registry.value, str)}
+    if len(systems) >= 2 and len(names) == 1 and all(
+            e.registry is not None and isinstance(e.registry.value, str) for e in systems):
+        return []  # one registry shared by every system (e.g. CITSS)
+    return [ctx.finding("CMP-OP", f"the agreement recognises units ({', '.join(moves)}) but has "
+                        "no registry clause linking the parties' registries and they share none: "
+                        "no unit can be transferred, so the recognition cannot operate as "
+                        "written (add a registry-link clause, EL-06)", "clauses.registry")]
+
+
 @rule("CMP-REC")
 def check_recommended_elements(ctx: Context) -> list[Finding]:
     return _missing(ctx, "CMP-REC", "Rec")

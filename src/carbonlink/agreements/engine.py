@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import carbonlink.agreements.legal  # noqa: F401
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import CheckReport, Finding
 from carbonlink.agreements.rules import CHECKS, RULES
+from carbonlink.data import today
 from carbonlink.errors import DocumentError
 from carbonlink.model.agreement import Agreement
 from carbonlink.model.io import load_document
@@ -40,13 +42,31 @@ def validate_strict(strict: list[str] | None) -> list[str]:
     return ids
 
 
+def parse_as_of(value: str | dt.date | None, field: str = "--as-of") -> dt.date:
+    """The reference date: ``None`` is today (UTC); a string must be an ISO date
+    (``YYYY-MM-DD``), else :class:`DocumentError` naming ``field``."""
+    if value is None:
+        return today()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise DocumentError(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
+
+
 def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
-          strict: list[str] | None = None) -> CheckReport:
+          strict: list[str] | None = None, as_of: str | dt.date | None = None) -> CheckReport:
     """Check an agreement's legality (LEG, A62), completeness (CMP), compatibility of the linked
-    ETSs (CPT) and feasibility (FEA). ``strict`` names rules whose findings become errors."""
+    ETSs (CPT) and feasibility (FEA) as of the reference date ``as_of`` (default: today): Paris
+    Agreement status, the systems' status and the figures are read as they stood on that date.
+    ``strict`` names rules whose findings become errors."""
     strict_ids = validate_strict(strict)
+    on = parse_as_of(as_of)
     agreement = load_agreement(doc_or_path)
-    ctx = Context(agreement)
+    ctx = Context(agreement, on=on)
     findings: list[Finding] = []
     run: list[str] = []
     for rule_id, r in RULES.items():
@@ -65,6 +85,7 @@ def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
         "generation": agreement.generation,
         "link_type": agreement.effective_link_type,
         "parties": [p.jurisdiction for p in agreement.parties],
+        "as_of": on.isoformat(),
         "path": str(doc_or_path) if isinstance(doc_or_path, str | Path) else None,
     }
     return CheckReport(document=document, findings=findings, compatibility=ctx.compatibility,

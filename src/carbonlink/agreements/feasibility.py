@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import Finding
+from carbonlink.agreements.presence import datum, describe, gaps
 from carbonlink.agreements.rules import rule
 from carbonlink.model.jurisdiction import ETS
 
@@ -13,9 +14,10 @@ GAP_RATIO = 2.0
 
 
 def _prices(a: ETS, b: ETS) -> tuple[float, float] | str:
-    pa, pb = a.price.value, b.price.value
-    if pa is None or pb is None:
-        return f"observed price of {a.id if pa is None else b.id} unknown"
+    ka, kb = datum(a.price, f"observed price of {a.id}"), datum(b.price, f"observed price of {b.id}")
+    if not (ka.known and kb.known):
+        return "; ".join(gaps(ka, kb))
+    pa, pb = float(ka.value), float(kb.value)
     if a.price.currency != b.price.currency:
         return f"prices in different currencies ({a.price.currency}, {b.price.currency})"
     return pa, pb
@@ -28,19 +30,17 @@ def check_price_gap(ctx: Context) -> list[Finding]:
         subject = f"{a.id}|{b.id}"
         p = _prices(a, b)
         if isinstance(p, str):
-            out.append(ctx.finding("FEA-GAP", f"price gap not computed: {p}", subject,
-                                   severity="info"))
+            out.append(ctx.gap("FEA-GAP", f"price gap not computed: {p}", subject))
             continue
         lo, hi = sorted(p)
-        cur = a.price.currency or ""
+        quoted = f"{a.id} {describe(a.price)} vs {b.id} {describe(b.price)}"
         if lo <= 0 or hi / lo >= GAP_RATIO:
-            out.append(ctx.finding("FEA-GAP", f"large price gap {a.id} {p[0]:g} vs {b.id} "
-                                   f"{p[1]:g} {cur}: large gains from trade, but the low-price "
-                                   "side's price jumps and sellers in the high-price system are "
-                                   "undercut (politically hard)", subject))
+            out.append(ctx.finding("FEA-GAP", f"large price gap {quoted}: large gains from trade, "
+                                   "but the low-price side's price jumps and sellers in the "
+                                   "high-price system are undercut (politically hard)", subject))
         else:
-            out.append(ctx.finding("FEA-GAP", f"price gap {a.id} {p[0]:g} vs {b.id} {p[1]:g} "
-                                   f"{cur} (ratio {hi / lo:.2f})", subject, severity="info"))
+            out.append(ctx.finding("FEA-GAP", f"price gap {quoted} (ratio {hi / lo:.2f})",
+                                   subject, severity="info"))
     return out
 
 
@@ -68,17 +68,35 @@ def check_flow_direction(ctx: Context) -> list[Finding]:
 
 @rule("FEA-HOT")
 def check_surplus(ctx: Context) -> list[Finding]:
+    """Surplus flows from the exporter: a system whose cap exceeds its covered emissions matters
+    only where its units can be surrendered in a partner."""
     out = []
+    importers: dict[str, list[str]] = {}
+    for exp, imp in ctx.directed_pairs():
+        importers.setdefault(exp.id, []).append(imp.id)
     for p, e in ctx.party_systems():
-        cap, em = e.cap.value, e.covered_emissions.value
-        if cap is not None and em is not None and cap > em:
-            out.append(ctx.finding("FEA-HOT", f"{e.id} cap {cap:,.0f} ({e.cap.year}) exceeds its "
-                                   f"covered emissions {em:,.0f} ({e.covered_emissions.year}): the "
-                                   "surplus (unless withdrawn, e.g. by a stability reserve) flows "
-                                   "to the partner and raises total emissions"
-                                   + ("" if e.cap.verified and e.covered_emissions.verified
-                                      else " [figures partly unverified]"),
-                                   f"parties.{p.jurisdiction}.ets"))
+        subject = f"parties.{p.jurisdiction}.ets"
+        cap = datum(e.cap, f"cap of {e.id}")
+        em = datum(e.covered_emissions, f"covered emissions of {e.id}")
+        if not (cap.known and em.known):
+            if e.id in importers:
+                out.append(ctx.gap("FEA-HOT", "; ".join(gaps(cap, em)) + " (surplus not "
+                                   "assessed)", subject))
+            continue
+        if cap.value <= em.value:
+            continue
+        to = importers.get(e.id)
+        if not to:
+            out.append(ctx.finding("FEA-HOT", f"{e.id} cap {cap.text} exceeds its covered "
+                                   f"emissions {em.text}, but no link exports {e.id} units: the "
+                                   "surplus stays in its own market", subject, severity="info"))
+            continue
+        out.append(ctx.finding(
+            "FEA-HOT", f"{e.id} cap {cap.text} exceeds its covered emissions {em.text}: the "
+            f"surplus (unless withdrawn, e.g. by a stability reserve) flows into "
+            f"{', '.join(to)} and raises total emissions"
+            + ("" if e.cap.verified and e.covered_emissions.verified
+               else " [figures partly unverified]"), subject))
     for m in ctx.agreement.markets or []:
         if m.cap > m.bau:
             out.append(ctx.finding("FEA-HOT", f"market {m.id}: cap {m.cap:,.0f} above BAU "

@@ -12,7 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carbonlink.data import DATA_DIR
 from carbonlink.errors import DocumentError, from_validation_error
@@ -27,10 +27,21 @@ RULES_FILE = DATA_DIR / "rules.yaml"
 CheckFn = Callable[["Context"], "list[Finding]"]
 
 
+#: The severity rule. ``error`` only for the breach of a binding norm (Paris Agreement, a CMA
+#: decision, EU law, a constitution, treaty law) or an element without which the agreement
+#: cannot operate as written; ``warning`` for a missing recommended element or a risk; ``info``
+#: for context. Each row states its class and why; loading the table enforces the pairing.
+RuleClass = Literal["binding_norm", "cannot_operate", "recommended", "risk", "context"]
+SEVERITY_OF_CLASS: dict[str, str] = {
+    "binding_norm": "error", "cannot_operate": "error", "recommended": "warning",
+    "risk": "warning", "context": "info",
+}
+
+
 class Rule(BaseModel):
     """One row of the rules table."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str
     group: Literal["LEG", "A62", "CMP", "CPT", "FEA"]
@@ -38,6 +49,10 @@ class Rule(BaseModel):
     source: str = Field(min_length=1)
     verified: bool
     severity: Literal["error", "warning", "info"]
+    rule_class: RuleClass = Field(alias="class", description="why the severity: a binding norm "
+                                  "breached, cannot operate as written, a recommended element, "
+                                  "a risk, or context")
+    why: str = Field(min_length=1, description="why this rule is of its class")
     forms: list[str] = Field(default_factory=list)
     generations: list[str] = Field(default_factory=list)
     link_types: list[str] = Field(default_factory=list)
@@ -53,6 +68,16 @@ class Rule(BaseModel):
             return False
         return not (self.needs_article6 and agreement.generation != "article_6_2"
                     and agreement.article6 is None)
+
+    @model_validator(mode="after")
+    def _severity_follows_class(self) -> Rule:
+        expected = SEVERITY_OF_CLASS[self.rule_class]
+        if self.severity != expected:
+            raise ValueError(f"severity {self.severity!r} does not fit class "
+                             f"{self.rule_class!r} (expected {expected!r}: error only for a "
+                             "binding norm breached or an agreement that cannot operate as "
+                             "written)")
+        return self
 
 
 @cache

@@ -97,6 +97,7 @@ class CheckedDocument(BaseModel):
     generation: Generation
     link_type: LinkType
     parties: list[str]
+    as_of: str = Field(description="the reference date the agreement was judged on (YYYY-MM-DD)")
     path: str | None = Field(description="the file checked; null for a document sent over HTTP")
 
 
@@ -110,7 +111,8 @@ class FindingOut(BaseModel):
 
 class CompatibilityOut(BaseModel):
     dimension: str
-    subject: str = Field(description="a pair of ETSs (``A|B``) or one party")
+    subject: str = Field(description="a pair of ETSs (``A|B``), a direction of a link "
+                         "(``A->B``: units of A surrendered in B) or one party")
     rating: Rating
     reason: str
     severity: Literal["MUST", "SHOULD", "MAY"]

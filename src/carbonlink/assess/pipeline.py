@@ -6,6 +6,7 @@ callback (the CLI draws a rich progress bar on stderr).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,7 @@ def _market_ids(links: list[Link]) -> list[str]:
 def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
            assumptions_file: str | Path | None = None, engine: str = "fast",
            strict: list[str] | None = None, progress: ProgressFn | None = None,
-           with_sensitivity: bool = True) -> Assessment:
+           with_sensitivity: bool = True, as_of: str | dt.date | None = None) -> Assessment:
     """Assess the agreement document at ``path`` (see module docstring)."""
     from carbonlink.agreements import check
     from carbonlink.model.agreement import Agreement
@@ -138,7 +139,7 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
     doc, doc_assumptions = load_assessment_doc(path)
     agreement = validate_document(Agreement, doc, source=str(path), base_dir=Path(path).parent)
     tick("checking the agreement", 0)
-    report = check(agreement, strict=strict)
+    report = check(agreement, strict=strict, as_of=as_of)
     tick("checked the agreement")
 
     ov = Overrides()

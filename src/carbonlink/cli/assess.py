@@ -39,6 +39,9 @@ def assess(
         "--assumptions", help="YAML/JSON file of assumption overrides")] = None,
     strict: Annotated[list[str] | None, typer.Option(
         "--strict", help="rule id whose findings count as errors (repeatable)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="reference date YYYY-MM-DD for the agreement check (default: today)")
+    ] = None,
     engine: Annotated[str, typer.Option(help="equilibrium engine: fast or plain")] = "fast",
     sensitivity: Annotated[bool, typer.Option(
         "--sensitivity/--no-sensitivity", help="run the sensitivity sweeps")] = True,
@@ -72,7 +75,7 @@ def assess(
             bar.update(task, advance=n, description=desc)
 
         assessment = run(agreement, overrides=overrides, assumptions_file=assumptions,
-                         engine=engine, strict=strict, progress=progress,
+                         engine=engine, strict=strict, as_of=as_of, progress=progress,
                          with_sensitivity=sensitivity)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
         rep = build_report(assessment, tool_version=version)

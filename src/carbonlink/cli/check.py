@@ -39,7 +39,7 @@ def render_markdown(report: object) -> str:
     s = report.summary
     lines = [f"## {doc['title']}", "",
              f"`{doc['id']}` — {doc['form']}, {doc['generation']}, {doc['link_type']}; parties "
-             f"{', '.join(doc['parties'])}", "",
+             f"{', '.join(doc['parties'])}; as of {doc['as_of']}", "",
              f"**{s['errors']} errors, {s['warnings']} warnings, {s['info']} info**", "",
              "| severity | rule | subject | finding | source |", "|---|---|---|---|---|"]
     lines += [f"| {f.severity} | {f.rule} | `{_md(f.subject)}` | {_md(f.message)} | {_md(f.source)} |"
@@ -59,12 +59,15 @@ def check(
     strict: Annotated[list[str] | None, typer.Option(
         "--strict", help="make this rule's findings errors (repeatable; e.g. --strict CMP-REC)")
     ] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="reference date YYYY-MM-DD (default: today): Paris Agreement status, "
+        "system status and figures as they stood on that date")] = None,
 ) -> int:
     """Check a linkage agreement: legal capacity (LEG), Article 6.2 (A62), completeness (CMP),
     compatibility of the linked ETSs (CPT) and feasibility (FEA)."""
     from carbonlink.agreements import check as run
 
-    report = run(file, strict=strict)
+    report = run(file, strict=strict, as_of=as_of)
     if fmt is CheckFormat.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     elif fmt is CheckFormat.markdown:
@@ -72,7 +75,8 @@ def check(
     else:
         console = Console()
         doc = report.document
-        t = Table(title=f"{doc['title']} ({doc['form']}, {doc['generation']}, {doc['link_type']})",
+        t = Table(title=f"{doc['title']} ({doc['form']}, {doc['generation']}, {doc['link_type']}; "
+                        f"as of {doc['as_of']})",
                   show_lines=False, expand=True)
         for col in ("severity", "rule", "subject", "finding", "source"):
             t.add_column(col, overflow="fold")

@@ -74,6 +74,9 @@ Element = Literal[
     "future_guidance",
 ]
 
+#: clause elements by which a document claims ITMOs (authorisation EL-07, CAs EL-09)
+ITMO_CLAIM_ELEMENTS = ("authorisation", "corresponding_adjustment")
+
 CaMethod = Literal["trajectory", "budget", "averaging", "multi_year_trajectory", "multi_year_budget"]
 FirstTransfer = Literal["international_transfer", "authorisation", "issuance", "use_or_cancellation"]
 Purpose = Literal["NDC", "OIMP"]
@@ -202,8 +205,9 @@ class Article6(_Doc):
     first_transferring_party: str | None = None
     authorisations: list[Authorisation] = Field(default_factory=list)
     first_transfer: FirstTransfer | None = None
-    ca_method: dict[str, CaMethod] = Field(default_factory=dict,
-                                           description="jurisdiction id → CA method")
+    ca_method: dict[str, CaMethod] = Field(
+        default_factory=dict, description="Party id → CA method; the Party of a sub-national "
+        "participant is its national (or supranational) Party, e.g. US for US-CA")
     averaging_denominator: Literal["elapsed_years", "implementation_period_years"] | None = None
     metric: Literal["GHG", "non-GHG"] | None = None
     gwp: str | None = Field(default=None, description="e.g. IPCC AR5 100-year")
@@ -293,7 +297,7 @@ class Agreement(_Doc):
 
     @model_validator(mode="after")
     def _references(self) -> Agreement:
-        from carbonlink.data import get_ets, get_jurisdiction, list_jurisdictions
+        from carbonlink.data import get_ets, get_jurisdiction, list_jurisdictions, national_party
 
         local = {s.id: s for s in self.systems}
 
@@ -347,9 +351,11 @@ class Agreement(_Doc):
             for k, a in enumerate(self.article6.authorisations):
                 if a.party not in seen:
                     raise ValueError(f"article6.authorisations[{k}].party: {a.party!r} is not a party")
+            parties_of = {national_party(j).id for j in seen}
             for jid in self.article6.ca_method:
-                if jid not in seen:
-                    raise ValueError(f"article6.ca_method.{jid}: {jid!r} is not a party")
+                if jid not in seen and jid not in parties_of:
+                    raise ValueError(f"article6.ca_method.{jid}: {jid!r} is neither a party nor "
+                                     "the Party (national or supranational) of one")
             ftp = self.article6.first_transferring_party
             if ftp is not None and ftp not in seen:
                 raise ValueError(f"article6.first_transferring_party: {ftp!r} is not a party")
@@ -383,6 +389,19 @@ class Agreement(_Doc):
         if pairs and all((b, a) not in pairs for a, b in pairs):
             return "ets_one_way"
         return "ets_two_way"
+
+    @property
+    def claims_itmos(self) -> bool:
+        """Whether the document itself claims authorisations, transfers or corresponding
+        adjustments: recorded authorisations, an authorisation or corresponding-adjustment
+        clause, or (Article 6.2 generation) a transfer-recognition clause — in a first-generation
+        ETS link that clause moves allowances, not ITMOs. Then the Article 6.2 content rules
+        apply with full severity, whatever the form."""
+        if self.article6 is not None and self.article6.authorisations:
+            return True
+        if self.generation == "article_6_2" and self.has("transfer_recognition"):
+            return True
+        return any(self.has(el) for el in ITMO_CLAIM_ELEMENTS)
 
     def clauses_for(self, element: str) -> list[Clause]:
         return [c for c in self.clauses if c.element == element]

@@ -105,13 +105,17 @@ def verdict(rep: dict[str, Any]) -> str:
         s = chk["summary"]
         comp = s.get("compatibility", {})
         if s["errors"]:
+            # an error is a breach of a binding norm or a gap that stops the agreement operating
+            # as written; a missing recommended element is a warning, never "unlawful"
             first = next(f for f in chk["findings"] if f["severity"] == "error")
-            parts.append(f"As written, it is not complete or lawful: the check finds "
-                         f"{s['errors']} error(s) to resolve (first: {first['message']}) and "
-                         f"{s['warnings']} warning(s).")
+            parts.append(f"As written, the check finds {s['errors']} error(s) — a binding norm "
+                         "breached or an element without which the agreement cannot operate — to "
+                         f"resolve (first: {first['message']}) and {s['warnings']} warning(s) "
+                         "(recommended elements and risks).")
         else:
-            parts.append(f"The check finds no legality or completeness errors "
-                         f"({s['warnings']} warning(s) to address).")
+            parts.append(f"The check finds no breach of a binding norm and nothing that stops "
+                         f"the agreement operating as written ({s['warnings']} warning(s): "
+                         "recommended elements and risks to weigh).")
         if comp.get("conflict"):
             parts.append(f"{comp['conflict']} design element(s) conflict between the systems "
                          "and must be harmonised before linking (S-7.3).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -32,9 +33,12 @@ def check_agreement(
                                          "examples/agreements as JSON)")],
     strict: Annotated[list[str] | None, Query(description="a rule id whose findings become "
                                               "errors (repeatable, e.g. CMP-REC)")] = None,
+    as_of: Annotated[dt.date | None, Query(description="reference date (YYYY-MM-DD; default "
+                                           "today): Paris status, system status and figures "
+                                           "as they stood on that date")] = None,
 ) -> dict[str, Any]:
     """Legal capacity (LEG), Article 6.2 (A62), completeness (CMP), compatibility of the linked
     ETSs (CPT) and feasibility (FEA). The body of the answer is what ``carbonlink check FILE
     --format json`` prints (``document.path`` is null: there is no file)."""
     rules = strict_rules(strict, "query.strict")
-    return check(admit_agreement(agreement), strict=rules).to_dict()
+    return check(admit_agreement(agreement), strict=rules, as_of=as_of).to_dict()

@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from carbonlink import __version__
 from carbonlink.agreements import RULES, check
+from carbonlink.agreements.engine import parse_as_of
 from carbonlink.api.deps import RegistryDep
 from carbonlink.api.documents import admit_agreement, admit_scenario
 from carbonlink.api.routes.check import strict_rules
@@ -104,22 +105,24 @@ def index(request: Request) -> HTMLResponse:
 @router.get("/check", response_class=HTMLResponse)
 def check_form(request: Request) -> HTMLResponse:
     return render(request, "check.html", document=EXAMPLE_AGREEMENT.read_text(encoding="utf-8"),
-                  strict="", rules=sorted(RULES), report=None, error=None)
+                  strict="", as_of="", rules=sorted(RULES), report=None, error=None)
 
 
 @router.post("/check", response_class=HTMLResponse)
 def check_submit(request: Request, form: Form) -> HTMLResponse:
     text, strict = form.get("document", ""), form.get("strict", "")
+    as_of = form.get("as_of", "").strip()
     try:
         rules = strict_rules([s for s in re.split(r"[\s,]+", strict) if s], "strict rules")
+        on = parse_as_of(as_of or None, "as of")
         agreement = admit_agreement(validate_document(Agreement, _parse(text, "an agreement document")))
-        report = check(agreement, strict=rules)
+        report = check(agreement, strict=rules, as_of=on)
     except CarbonlinkError as exc:
         return render(request, "check.html", status=422 if isinstance(exc, DocumentError) else 400,
-                      document=text, strict=strict, rules=sorted(RULES), report=None,
+                      document=text, strict=strict, as_of=as_of, rules=sorted(RULES), report=None,
                       error=PageError.of(exc))
-    return render(request, "check.html", document=text, strict=strict, rules=sorted(RULES),
-                  report=report, error=None)
+    return render(request, "check.html", document=text, strict=strict, as_of=as_of,
+                  rules=sorted(RULES), report=report, error=None)
 
 
 # --------------------------------------------------------------------------------- simulate
