@@ -16,7 +16,8 @@ FILES = sorted(EXAMPLES.glob("*.yaml"))
 def test_required_examples_exist() -> None:
     names = {p.name for p in FILES}
     for n in ("eu-switzerland.yaml", "california-quebec.yaml", "switzerland-peru.yaml",
-              "sweden-ghana.yaml", "defective-draft.yaml"):
+              "sweden-ghana.yaml", "defective-draft.yaml", "california-quebec-ontario-2017.yaml",
+              "eu-new-zealand-one-way.yaml", "switzerland-ghana-overselling.yaml"):
         assert n in names
     assert any(n.startswith("singapore-") for n in names)
 
@@ -63,3 +64,18 @@ def test_defective_draft_errors_for_each_defect() -> None:
         assert rule_id in errors, rule_id
     warnings = {f.rule for f in r.findings if f.severity == "warning"}
     assert {"CMP-R", "CPT-PRICE", "CPT-OFF"} <= warnings
+
+
+@pytest.mark.parametrize(("name", "as_of", "errors", "warnings"), [
+    # the counts docs/agreements.md explains, finding by finding
+    ("eu-switzerland.yaml", "2026-06-01", 0, 3),
+    ("california-quebec.yaml", "2026-06-01", 0, 4),
+    ("california-quebec-ontario-2017.yaml", "2017-12-31", 0, 4),
+    ("california-quebec-ontario-2017.yaml", "2026-06-01", 1, 4),
+    ("eu-new-zealand-one-way.yaml", "2026-06-01", 0, 5),
+    ("switzerland-peru.yaml", "2026-06-01", 0, 7),
+    ("switzerland-ghana-overselling.yaml", "2026-06-01", 0, 6),
+])
+def test_documented_counts(name: str, as_of: str, errors: int, warnings: int) -> None:
+    s = check(EXAMPLES / name, as_of=as_of).summary
+    assert (s["errors"], s["warnings"]) == (errors, warnings)
