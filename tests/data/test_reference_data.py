@@ -90,7 +90,7 @@ def test_contract_fields_for_simulated_partners() -> None:
             assert fig.value is not None or fig.note
     ca24 = get_ets("CA_CAT", datetime.date(2024, 6, 1))  # the cap is a dated series since issue 9
     assert ca24.cap.value == 280_700_000 and ca24.cap.verified
-    assert get_ets("QC_CAT").cap.value == 51_550_000
+    assert get_ets("QC_CAT", datetime.date(2024, 6, 1)).cap.value == 51_550_000
     assert get_ets("EU_ETS").price.value == 67.0 and get_ets("EU_ETS").price.currency == "EUR"
     assert get_ets("CN_ETS").cap_type == "intensity"
 
