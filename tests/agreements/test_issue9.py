@@ -186,8 +186,10 @@ def test_a_null_ceiling_is_unknown_not_a_ceiling() -> None:
 def test_one_way_link_judged_in_each_direction() -> None:
     eu_to_nz = load("eu-new-zealand-one-way.yaml")
     nz_to_eu = edit(lambda: eu_to_nz, put("links", [{"from": "NZ_ETS", "to": "EU_ETS"}]))
-    out = check(eu_to_nz, as_of="2026-06-01")
-    back = check(nz_to_eu, as_of="2026-06-01")
+    # dates for which the reference data holds the figures each direction needs: the NZ floor
+    # (2024) and the EU cap (to 2024); the NZ reserve trigger (December 2023)
+    out = check(eu_to_nz, as_of="2024-06-01")
+    back = check(nz_to_eu, as_of="2023-12-15")
     [floor] = [f for f in out.by_rule("CPT-PRICE") if f.severity == "warning"]
     assert floor.subject == "EU_ETS->NZ_ETS" and "price floor 64 NZD" in floor.message
     assert "undercut" in floor.message and "caps" not in floor.message
