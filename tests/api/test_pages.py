@@ -90,6 +90,18 @@ def test_check_submit_shows_the_findings(client: TestClient, name: str) -> None:
         assert cells(r.text, "compatibility", r"rating-\w+") == [c.rating for c in report.compatibility]
 
 
+def test_check_as_of_from_the_form(client: TestClient) -> None:
+    text = (AGREEMENTS / "california-quebec-ontario-2017.yaml").read_text(encoding="utf-8")
+    for day in ("2017-12-31", "2026-06-01"):
+        r = client.post("/check", data={"document": text, "strict": "", "as_of": day})
+        assert r.status_code == 200 and f"judged as of {day}" in r.text
+        report = carbonlink.check(yaml.safe_load(text), as_of=day)
+        assert cells(r.text, "findings", "rule") == [f.rule for f in report.findings]
+        assert f'value="{day}"' in r.text
+    bad = client.post("/check", data={"document": text, "strict": "", "as_of": "31.12.2017"})
+    assert bad.status_code == 422 and "YYYY-MM-DD" in html.unescape(bad.text)
+
+
 def test_check_strict_rules_from_the_form(client: TestClient) -> None:
     text = EXAMPLE_AGREEMENT.read_text(encoding="utf-8")
     r = client.post("/check", data={"document": text, "strict": "CMP-REC, fea-hot"})

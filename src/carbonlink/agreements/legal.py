@@ -74,8 +74,8 @@ def check_only_parties_authorise(ctx: Context) -> list[Finding]:
         if j.level in ("subnational", "city"):
             nat = ctx.national_party(auth.party)
             if pp.value is False:
-                tail = (f"and {ctx.paris_text(auth.party)}: no authority can authorise ITMOs "
-                        f"from {j.name} on that date")
+                tail = (f"nor can its own Party: {ctx.paris_text(auth.party)}, so no authority "
+                        f"can authorise ITMOs from {j.name} on that date")
             elif pp.value is None:
                 tail = (f"the authorisation must come from {nat.name}, whose Paris Agreement "
                         f"status on {ctx.on.isoformat()} is unknown")
