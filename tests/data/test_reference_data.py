@@ -91,7 +91,8 @@ def test_contract_fields_for_simulated_partners() -> None:
     ca24 = get_ets("CA_CAT", datetime.date(2024, 6, 1))  # the cap is a dated series since issue 9
     assert ca24.cap.value == 280_700_000 and ca24.cap.verified
     assert get_ets("QC_CAT", datetime.date(2024, 6, 1)).cap.value == 51_550_000
-    assert get_ets("EU_ETS").price.value == 67.0 and get_ets("EU_ETS").price.currency == "EUR"
+    eu = get_ets("EU_ETS")  # refreshed for issue 9: 2025 average (Veyt), was the 2024 one
+    assert eu.price.value == 75.0 and eu.price.currency == "EUR" and eu.price.year == 2025
     assert get_ets("CN_ETS").cap_type == "intensity"
 
 

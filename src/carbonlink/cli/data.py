@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from carbonlink.cli.app import app
@@ -114,7 +115,7 @@ def list_(
             t.add_column(col, overflow="fold")
         for j in list_jurisdictions(day):
             pp = paris_party_status(j.id, day)
-            t.add_row(j.id, j.name, j.level, j.parent or "", _fig(pp))
+            t.add_row(*map(escape, (j.id, j.name, j.level, j.parent or "", _fig(pp))))
         console.print(t)
     if show_ets:
         t = Table(title=f"Emissions trading systems (as of {day.isoformat()})", expand=True)
@@ -122,9 +123,9 @@ def list_(
                     "cap source"):
             t.add_column(col, overflow="fold")
         for e in list_ets(day):
-            t.add_row(e.id, e.name, e.jurisdiction, e.status.replace("_", " "),
-                      (f"[{e.cap_type}] " if e.cap_type else "") + _fig(e.cap),
-                      _fig(e.covered_emissions), _fig(e.price), e.cap.source or "")
+            t.add_row(*map(escape, (e.id, e.name, e.jurisdiction, e.status.replace("_", " "),
+                                    (f"({e.cap_type}) " if e.cap_type else "") + _fig(e.cap),
+                                    _fig(e.covered_emissions), _fig(e.price), e.cap.source or "")))
         console.print(t)
     return 0
 
@@ -142,12 +143,13 @@ def _rows(obj: BaseModel) -> list[tuple[str, str, str, str]]:
             rows.append((name, _fig(value), value.source or "", value.note or ""))
         elif isinstance(value, BaseModel):
             for sub in type(value).model_fields:
-                add(f"{name}.{sub}", getattr(value, sub))
+                add(f"{name} {sub.replace('_', ' ')}", getattr(value, sub))
         elif isinstance(value, list) and value and all(isinstance(v, Figure) for v in value):
             for i, v in enumerate(value):
                 add(f"{name}[{i + 1}]", v)
         elif value not in (None, [], ""):
-            rows.append((name, _value_text(value), "", ""))
+            text = _value_text(value)
+            rows.append((name, text.replace("_", " ") if name == "status" else text, "", ""))
 
     for field in type(obj).model_fields:
         if field not in _SKIP:
@@ -213,7 +215,7 @@ def show(
     if fmt is DataFormat.json:
         print(json.dumps(obj.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return 0
-    t = Table(title=f"{obj.id} — {obj.name} (as of {day.isoformat()})", expand=True)
+    t = Table(title=escape(f"{obj.id} — {obj.name} (as of {day.isoformat()})"), expand=True)
     for col in ("field", "value (holds for)", "source", "note"):
         t.add_column(col, overflow="fold")
     rows = _rows(obj)
@@ -221,8 +223,7 @@ def show(
         pp = paris_party_status(obj.id, day)
         rows.insert(0, ("paris party (national)", _fig(pp), pp.source or "", pp.note or ""))
     for row in rows:
-        t.add_row(*(cell.replace("_", " ") if i == 1 and cell in ("in_force", "under_development")
-                    else cell for i, cell in enumerate(row)))
+        t.add_row(*map(escape, row))  # "[unverified]" is text, not rich markup
     console = Console()
     console.print(t)
     history = _history(record)
@@ -231,6 +232,6 @@ def show(
         for col in ("series", "value (holds for)", "source", "note"):
             h.add_column(col, overflow="fold")
         for row in history:
-            h.add_row(*row)
+            h.add_row(*map(escape, row))
         console.print(h)
     return 0
