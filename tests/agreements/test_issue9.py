@@ -105,9 +105,14 @@ def test_ca_qc_on_judged_in_2017_and_in_2026_differs_where_the_law_changed() -> 
     assert not us_2017 and us_2026
     assert "United States" in us_2026[0].message and "2026-06-01" in us_2026[0].message
     assert before.ok and not after.ok
-    # the figure used is the one valid on the date, and the finding says which
-    off_2017 = [f.message for f in before.by_rule("CPT-OFF") if "CA_CAT->ON_CAT" in f.subject]
-    off_2026 = [f.message for f in after.by_rule("CPT-OFF") if "CA_CAT->ON_CAT" in f.subject]
+    # an ended system is LEG-09's finding; no compatibility row rates it any more
+    assert not [r for r in after.compatibility if "ON_CAT" in r.subject]
+    assert [r for r in before.compatibility if "ON_CAT" in r.subject]
+    # the figure used is the one valid on the date, and the report says which
+    off_2017 = [r.reason for r in before.compatibility
+                if r.dimension == "CMP-OFF" and r.subject == "CA_CAT->QC_CAT"]
+    off_2026 = [r.reason for r in after.compatibility
+                if r.dimension == "CMP-OFF" and r.subject == "CA_CAT->QC_CAT"]
     assert "8%" in off_2017[0] and "2013-01-01 to 2020-12-31" in off_2017[0]
     assert "6%" in off_2026[0] and "from 2026-01-01" in off_2026[0]
 

@@ -70,30 +70,41 @@ class Context:
         """Each party that names an ETS, with the ETS fact sheet."""
         return [(p, self.ets(p.ets)) for p in self.agreement.parties if p.ets]
 
+    def operating_systems(self) -> list[tuple[Party, ETS]]:
+        """The parties' systems that have not ended on the date (an ended system is LEG-09's
+        finding; no unit of it flows, so no compatibility or feasibility rule rates it)."""
+        return [(p, e) for p, e in self.party_systems() if e.status != "ended"]
+
+    def _operating(self, ets_id: str) -> bool:
+        return self.ets(ets_id).status != "ended"
+
     def linked_pairs(self) -> list[tuple[ETS, ETS]]:
-        """Unordered pairs of linked ETSs: from the links, else every pair of the parties' ETSs."""
+        """Unordered pairs of linked ETSs operating on the date: from the links, else every pair
+        of the parties' ETSs."""
         a = self.agreement
         if a.links:
             seen: list[tuple[str, str]] = []
             for lk in a.links:
                 key = (lk.from_, lk.to) if lk.from_ < lk.to else (lk.to, lk.from_)
-                if key not in seen:
+                if key not in seen and self._operating(lk.from_) and self._operating(lk.to):
                     seen.append(key)
             return [(self.ets(x), self.ets(y)) for x, y in seen]
-        systems = [e for _, e in self.party_systems()]
+        systems = [e for _, e in self.operating_systems()]
         return list(combinations(systems, 2))
 
     def directed_pairs(self) -> list[tuple[ETS, ETS]]:
-        """(exporter, importer) pairs: the links' direction (entities in ``to`` surrender units
-        issued by ``from``), else both directions of every pair of the parties' ETSs."""
+        """(exporter, importer) pairs operating on the date: the links' direction (entities in
+        ``to`` surrender units issued by ``from``), else both directions of every pair of the
+        parties' ETSs."""
         a = self.agreement
         if a.links:
             seen: list[tuple[str, str]] = []
             for lk in a.links:
-                if (lk.from_, lk.to) not in seen:
+                if ((lk.from_, lk.to) not in seen and self._operating(lk.from_)
+                        and self._operating(lk.to)):
                     seen.append((lk.from_, lk.to))
             return [(self.ets(x), self.ets(y)) for x, y in seen]
-        systems = [e for _, e in self.party_systems()]
+        systems = [e for _, e in self.operating_systems()]
         return [(x, y) for x in systems for y in systems if x.id != y.id]
 
     # ---- results -------------------------------------------------------------------------

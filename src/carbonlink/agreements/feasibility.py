@@ -74,7 +74,7 @@ def check_surplus(ctx: Context) -> list[Finding]:
     importers: dict[str, list[str]] = {}
     for exp, imp in ctx.directed_pairs():
         importers.setdefault(exp.id, []).append(imp.id)
-    for p, e in ctx.party_systems():
+    for p, e in ctx.operating_systems():
         subject = f"parties.{p.jurisdiction}.ets"
         cap = datum(e.cap, f"cap of {e.id}")
         em = datum(e.covered_emissions, f"covered emissions of {e.id}")
