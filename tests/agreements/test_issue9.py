@@ -299,3 +299,12 @@ def test_assess_verdict_on_eu_ch_does_not_call_the_treaty_unlawful(tmp_path: Pat
     assert exc.value.code == 0
     verdict = json.loads(out.read_text(encoding="utf-8"))["verdict"]
     assert "lawful" not in verdict and "no breach of a binding norm" in verdict
+
+
+def test_docs_rule_table_matches_the_rules_table() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "agreements.md").read_text(
+        encoding="utf-8")
+    classes = {"binding_norm": "binding norm", "cannot_operate": "cannot operate",
+               "recommended": "recommended element", "risk": "risk", "context": "context"}
+    for r in RULES.values():
+        assert f"| {r.id} | {r.severity} | {classes[r.rule_class]} |" in doc, r.id

@@ -58,10 +58,11 @@ def requirement(agreement: Agreement, element: str) -> str:
 
 def _missing(ctx: Context, rule_id: str, level: str) -> list[Finding]:
     a = ctx.agreement
-    return [ctx.finding(rule_id, f"{ELEMENTS[el]} {el.replace('_', ' ')}: "
-                        f"{'required' if level == 'R' else 'recommended'} for a "
-                        f"{a.form.replace('_', ' ')} ({a.effective_link_type.replace('_', ' ')}) "
-                        "but no clause encodes it", f"clauses.{el}")
+    kind = f"{a.form.replace('_', ' ')} ({a.effective_link_type.replace('_', ' ')})"
+    what = (f"a complete {kind} contains it (a drafting gap, not a breach)" if level == "R"
+            else f"recommended for a {kind}")
+    return [ctx.finding(rule_id, f"{ELEMENTS[el]} {el.replace('_', ' ')}: {what}, but no clause "
+                        "encodes it", f"clauses.{el}")
             for el in CHECKLIST if requirement(a, el) == level and not a.has(el)]
 
 
