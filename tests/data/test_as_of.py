@@ -4,6 +4,7 @@ every attribute keeps its type (so today's consumers read the resolved copy as b
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -143,3 +144,50 @@ def test_default_is_today() -> None:
 
     assert get_ets("CA_CAT") == get_ets("CA_CAT", today())
     assert paris_party_status("US") == paris_party_status("US", today())
+
+
+def _plain_entry(entries: list[Any], day: dt.date) -> Any:
+    """The entry whose period contains ``day``, by a plain scan of the raw dates."""
+    hits = [e for e in entries
+            if (e.valid_from is None or e.valid_from <= day)
+            and (e.valid_to is None or day <= e.valid_to)]
+    assert len(hits) <= 1  # periods do not overlap
+    return hits[0] if hits else None
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dates(min_value=D(2004, 1, 1), max_value=D(2035, 12, 31)))
+def test_as_of_agrees_with_a_plain_scan(day: dt.date) -> None:
+    """Cross-check: every series attribute, participants, links and status of ``as_of`` equal
+    what a plain reading of the recorded dates gives; resolving twice changes nothing."""
+    from carbonlink.model.jurisdiction import ETS_SERIES_PATHS
+
+    for rec in list_ets():
+        e = ets_record(rec.id)
+        got = e.as_of(day)
+        assert got.as_of(day) == got
+        for name, path in ETS_SERIES_PATHS.items():
+            entries = getattr(e.series, name)
+            if not entries:
+                continue
+            value: Any = got
+            for key in path:
+                value = getattr(value, key)
+            want = _plain_entry(entries, day)
+            if want is None:
+                assert value.value is None and day.isoformat() in (value.note or ""), (e.id, name)
+            else:
+                assert value == want, (e.id, name)
+        if e.membership:
+            assert got.participants == [
+                m.jurisdiction for m in e.membership
+                if (m.joined is None or m.joined <= day) and (m.left is None or day < m.left)]
+        if e.links:
+            assert got.linked_with == [k.ets for k in e.links
+                                       if (k.start is None or k.start <= day)
+                                       and (k.end is None or day < k.end)]
+        if e.end is not None and day >= e.end:
+            assert got.status == "ended"
+        elif e.start is not None and day < e.start:
+            assert got.status == "under_development"
+        assert got.resolved_on == day

@@ -79,7 +79,8 @@ def test_seed_s51_systems_present() -> None:
     for ets_id in ("RGGI", "KZ_ETS", "MX_ETS", "CN_ETS", "KR_ETS", "NZ_ETS", "UK_ETS", "DE_NEHS",
                    "TOKYO_CAT", "SAITAMA_ETS", "BJ_ETS", "SZ_ETS"):
         get_ets(ets_id)
-    assert get_ets("MX_ETS").status == "pilot"
+    assert get_ets("MX_ETS", datetime.date(2021, 6, 1)).status == "pilot"  # ended 2023 (issue 9)
+    assert get_ets("MX_ETS", datetime.date(2024, 6, 1)).status == "ended"
 
 
 def test_contract_fields_for_simulated_partners() -> None:

@@ -380,6 +380,9 @@ class ETS(_Ref):
     end: dt.date | None = Field(default=None, description="the day the system ended (e.g. the "
                                 "revocation of its regulation took effect); `ended` from then on")
     status_source: str | None = Field(default=None, description="the public source of start/end")
+    operating_status: Literal["in_force", "pilot"] = Field(
+        default="in_force", description="the status while the system operated, for a system "
+        "recorded as ended (e.g. Mexico's pilot)")
     mandatory: Fact | None = None
     sectors: list[str] = Field(default_factory=list)
     gases: list[str] = Field(default_factory=list)
@@ -481,8 +484,8 @@ class ETS(_Ref):
 
     def status_on(self, on: dt.date) -> EtsStatus:
         """``ended`` from ``end`` on, ``under_development`` before ``start`` (or before 1 January
-        of ``start_year`` when only the year is known), else the recorded status (``in_force``
-        for a system recorded as ended)."""
+        of ``start_year`` when only the year is known), else the recorded status
+        (``operating_status`` for a system recorded as ended)."""
         if self.end is not None and on >= self.end:
             return "ended"
         if self.start is not None:
@@ -490,7 +493,7 @@ class ETS(_Ref):
                 return "under_development"
         elif self.start_year is not None and on.year < self.start_year:
             return "under_development"
-        return "in_force" if self.status == "ended" else self.status
+        return self.operating_status if self.status == "ended" else self.status
 
     def as_of(self, on: dt.date) -> ETS:
         """A copy holding the state on ``on``: each dated series' entry valid on that date (an

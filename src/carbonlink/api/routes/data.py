@@ -19,7 +19,8 @@ AsOf = Annotated[dt.date | None, Query(description="the date to read the data fo
                                                    "today, UTC)")]
 
 
-@router.get("/ets", response_model=list[ETS], summary="Emissions trading systems")
+@router.get("/ets", response_model=list[ETS], responses=INVALID,
+            summary="Emissions trading systems")
 def ets_list(as_of: AsOf = None) -> list[ETS]:
     """Every shipped ETS as of a date, in file order (ids to use in agreement documents)."""
     return list_ets(as_of)
@@ -34,7 +35,8 @@ def ets_one(ets_id: str, as_of: AsOf = None) -> ETS:
                        f"{', '.join(e.id for e in list_ets())})") from None
 
 
-@router.get("/jurisdictions", response_model=list[Jurisdiction], summary="Jurisdictions")
+@router.get("/jurisdictions", response_model=list[Jurisdiction], responses=INVALID,
+            summary="Jurisdictions")
 def jurisdictions_list(as_of: AsOf = None) -> list[Jurisdiction]:
     """Every shipped jurisdiction (party) as of a date, in file order."""
     return list_jurisdictions(as_of)
