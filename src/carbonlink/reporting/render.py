@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import plotly.offline
 
 from carbonlink.reporting.console import fmt_num
-from carbonlink.reporting.plots import report_figures
+from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
+from carbonlink.reporting.verdict import plain
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -111,22 +111,18 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
 
 
 def render_html(rep: dict[str, Any]) -> str:
-    """One self-contained HTML page: plotly.js inline once, every chart embedded, no network."""
+    """One self-contained HTML page: charts as inline SVG, no script, no network."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True,
                              lstrip_blocks=True)
-    figures = [
-        (fid, jinja2.utils.markupsafe.Markup(fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"fig-{fid}",
-            config={"displaylogo": False, "responsive": True})))
-        for fid, fig in report_figures(rep)
-    ]
+    figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
+               for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
-        rep=rep, fmt=_fmt, figures=figures,
-        plotlyjs=jinja2.utils.markupsafe.Markup(plotly.offline.get_plotlyjs()),
+        rep=rep, fmt=_fmt, figures=figures, plain=plain,
+        glossary_titles={g["id"]: g["title"] for g in rep.get("glossary", [])},
         form_text=FORM_TEXT.get(fr["form"], fr["form"]),
         generation_text=GENERATION_TEXT.get(fr["generation"], fr["generation"]),
         compat_subjects=subjects, compat_rows=compat_rows,
@@ -240,15 +236,16 @@ def render_json(rep: dict[str, Any]) -> str:
     return json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
-    a reader never sees a half-written report."""
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Write ``content`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the
+    same folder and a rename, so a reader never sees a half-written report."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared

@@ -12,6 +12,7 @@ from typing import Any
 
 from carbonlink.assess.pipeline import Assessment
 from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.verdict import decision, glossary, plain
 
 REPORT_VERSION = 1
 
@@ -70,6 +71,8 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
         "sensitivity": [s.to_dict() for s in a.sweeps],
     }
     rep["verdict"] = verdict(rep)
+    rep["decision"] = decision(rep)
+    rep["glossary"] = glossary(rep)
     return rep
 
 
@@ -119,7 +122,7 @@ def verdict(rep: dict[str, Any]) -> str:
             parts.append("No design element conflicts between the systems (S-7.3).")
     if not rep["simulated"]:
         parts.append(rep.get("no_simulation") or "No market simulation was run.")
-        return " ".join(parts)
+        return plain(" ".join(parts))
     u = rep["units"]
     agr = _design(rep, "agreement")
     full = _design(rep, "full")
@@ -128,7 +131,7 @@ def verdict(rep: dict[str, Any]) -> str:
     if res["status"] != "optimal":
         parts.append(f"The market model has no equilibrium for the agreement as drafted "
                      f"({res['status']}).")
-        return " ".join(parts)
+        return plain(" ".join(parts))
     mk = res["markets"]
     prices = "; ".join(
         f"{market_label(rep, m)} {fmt_num(v['autarky_price'])} → {fmt_num(v['price'])}"
@@ -176,4 +179,4 @@ def verdict(rep: dict[str, Any]) -> str:
                      "importing government).")
     parts.append("These figures rest on the labelled assumptions below (linear MACs calibrated "
                  "to observed prices); read them as orders of magnitude, not forecasts.")
-    return " ".join(parts)
+    return plain(" ".join(parts))
