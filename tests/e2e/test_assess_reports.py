@@ -162,10 +162,12 @@ def test_sweep_cli_writes_long_format(tmp_path: Path) -> None:
                     "links:\n  - between: [A, B]\n")
     out = tmp_path / "sweep.csv"
     code, stdout = run_cli("sweep", str(scen), "--set", "links[*].quota=0,5,none",
-                           "--out", str(out))
+                           "--out", str(out), "--currency", "EUR")
     assert code == 0 and stdout.strip().endswith(str(out))
-    header = out.read_text().splitlines()[0]
-    assert header == "scenario,sample,market,variable,unit,value,links[*].quota"
+    lines = out.read_text().splitlines()
+    assert lines[0] == "scenario,sample,market,variable,unit,value,links[*].quota"
+    units = {line.split(",")[4] for line in lines[1:]}
+    assert "EUR/tCO2e" in units and "EUR" in units and not any("money" in u for u in units)
 
 
 def test_plain_eu_ch_demo_shows_a_pre_link_gap_trade_and_distinct_designs(

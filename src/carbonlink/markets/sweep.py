@@ -26,9 +26,17 @@ _MONEY = {"abatement_cost", "compliance_cost", "tax_revenue", "autarky_complianc
           "quota_rent"}
 
 
+#: The money label when no market states its currency (the CLI refuses to write it: see
+#: ``carbonlink sweep --currency``).
+NO_CURRENCY = "currency unstated"
+
+
 def _units(scenario: Scenario) -> tuple[str, str]:
+    """Quantity unit and currency of a scenario (its linked markets share one currency: the
+    scenario model checks it)."""
     m = scenario.markets[0]
-    return m.unit, m.currency or "money"
+    cur = next((x.currency for x in scenario.markets if x.currency), None)
+    return m.unit, cur or NO_CURRENCY
 
 
 def units_of(variable: str, qty: str, cur: str) -> str:
