@@ -55,6 +55,13 @@ def _flat(values: list[float], reference: float = 1.0) -> bool:
     return all(abs(v or 0.0) <= FLAT * max(1.0, abs(reference)) for v in values)
 
 
+def _clean(values: list[float]) -> list[float]:
+    """Solver noise (|v| ≤ 1e-9 of the largest) shown as zero: a −1e-12 bar would put its
+    label below the axis, over the category labels."""
+    top = max((abs(v or 0.0) for v in values), default=0.0)
+    return [0.0 if abs(v or 0.0) <= FLAT * max(1.0, top) else float(v) for v in values]
+
+
 def _fmt(v: float) -> str:
     if v == 0 or not math.isfinite(v):
         return "0"
@@ -160,9 +167,10 @@ def gains_chart(rep: dict[str, Any]) -> Chart:
     fig, axes = _new(1, max(1, len(ms)), height=HEIGHT_IN * 1.1)
     flat: list[str] = []
     for i, (ax, m) in enumerate(zip(axes, ms, strict=False)):
-        ys = [(d["result"]["markets"][m]["gain"] or 0.0) * factor for d in ds]
+        ys = _clean([(d["result"]["markets"][m]["gain"] or 0.0) * factor for d in ds])
         bars = ax.bar(range(len(ds)), ys, color=PALETTE[i % len(PALETTE)])
-        ax.bar_label(bars, labels=[_compact(y) for y in ys], fontsize=7.5, padding=2, rotation=90)
+        ax.bar_label(bars, labels=[_compact(y) if y else "" for y in ys], fontsize=7.5, padding=2,
+                     rotation=90)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _compact(v)))
         ax.set_title(market_label(rep, m), fontsize=10)
         _xlabels(ax, [d["title"] for d in ds])
@@ -212,13 +220,13 @@ def _sum_links(d: dict[str, Any], key: str) -> float:
 
 def emissions_chart(rep: dict[str, Any]) -> Chart | None:
     ds = _designs(rep)
-    ys = [d["result"]["totals"]["emissions_change"] or 0.0 for d in ds]
+    ys = _clean([d["result"]["totals"]["emissions_change"] or 0.0 for d in ds])
     scale = max((abs(d["result"]["totals"].get("autarky_emissions") or 0.0) for d in ds), default=1.0)
     if _flat(ys, scale):
         return None
     fig, (ax,) = _new()
     bars = ax.bar(range(len(ds)), ys, color="#444")
-    ax.bar_label(bars, labels=[_fmt(y) for y in ys], fontsize=7.5, padding=2)
+    ax.bar_label(bars, labels=[_fmt(y) if y else "" for y in ys], fontsize=7.5, padding=2)
     _xlabels(ax, [d["title"] for d in ds])
     q = f"{rep['units']['quantity']} per year"
     _style(ax, q)
