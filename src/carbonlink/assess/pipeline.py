@@ -55,6 +55,64 @@ class Assessment:
         return [{"jurisdiction": p.jurisdiction, "ets": p.ets, "role": p.role}
                 for p in self.agreement.parties]
 
+    def report(self, *, tool_version: str | None = None) -> dict[str, Any]:
+        """The report mapping every renderer reads (HTML, Markdown, JSON, XLSX, PDF)."""
+        from carbonlink import __version__
+        from carbonlink.reporting.report import build_report
+
+        return build_report(self, tool_version=tool_version or __version__)
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        """The verdict box as data: recommendation, law, drafting, key figures, design."""
+        return dict(self.report()["decision"])
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the decision box (``.plot()`` draws the charts, ``.save()`` writes
+        the full report)."""
+        from carbonlink.reporting.render import render_decision_html
+
+        return render_decision_html(self.report())
+
+    def plot(self, chart: str | None = None) -> Any:
+        """The report's charts (static SVG, shown inline by Jupyter): all of them as a list,
+        or the one named (``prices``, ``flows``, ``gains``, ``emissions``, ``revenue``,
+        ``sweep-<id>``)."""
+        from carbonlink.reporting.plots import report_charts
+
+        charts = report_charts(self.report())
+        if chart is None:
+            return charts
+        for c in charts:
+            if c.id == chart:
+                return c
+        raise KeyError(f"no chart {chart!r}; the report has: {', '.join(c.id for c in charts)}")
+
+    def save(self, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the report to ``path`` in the format its suffix names (html, md, json, xlsx,
+        pdf), atomically."""
+        from carbonlink.cli.assess import ReportFormat, report_format
+        from carbonlink.reporting.export import render_pdf, render_xlsx
+        from carbonlink.reporting.render import (
+            render_html,
+            render_json,
+            render_markdown,
+            write_atomic,
+        )
+
+        p = Path(path)
+        f = report_format(p, ReportFormat(fmt) if fmt else None)
+        rep = self.report()
+        content: str | bytes
+        if f is ReportFormat.xlsx:
+            content = render_xlsx(rep)
+        elif f is ReportFormat.pdf:
+            content = render_pdf(render_html(rep))
+        else:
+            content = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
+                       ReportFormat.json: render_json}[f](rep)
+        return write_atomic(p, content)
+
     def market_label(self, market_id: str) -> str:
         for p in self.agreement.parties:
             if p.ets == market_id:
