@@ -55,12 +55,14 @@ class Assessment:
         return [{"jurisdiction": p.jurisdiction, "ets": p.ets, "role": p.role}
                 for p in self.agreement.parties]
 
-    def report(self, *, tool_version: str | None = None) -> dict[str, Any]:
+    lang: str = "en"  # language of the decision box in notebooks and saved reports
+
+    def report(self, *, tool_version: str | None = None, lang: str | None = None) -> dict[str, Any]:
         """The report mapping every renderer reads (HTML, Markdown, JSON, XLSX, PDF)."""
         from carbonlink import __version__
         from carbonlink.reporting.report import build_report
 
-        return build_report(self, tool_version=tool_version or __version__)
+        return build_report(self, tool_version=tool_version or __version__, lang=lang or self.lang)
 
     @property
     def decision(self) -> dict[str, Any]:

@@ -72,6 +72,8 @@ def assess(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     no_fail: Annotated[bool, typer.Option(
         "--no-fail", help="exit 0 even when the agreement has error findings")] = False,
+    lang: Annotated[str, typer.Option(
+        "--lang", help="language of the decision box and headings: en or zh")] = "en",
 ) -> int:
     """Check the agreement, simulate every link design, and write one decision report.
 
@@ -91,6 +93,9 @@ def assess(
     from carbonlink.reporting.report import build_report
 
     fmt = report_format(out, fmt)
+    from carbonlink.reporting.i18n import Translator
+
+    Translator(lang)  # an unknown language is bad input: exit 2 before any work
     overrides = parse_assume(assume or [])
     err = Console(stderr=True)
     show = not quiet and err.is_terminal
@@ -105,7 +110,7 @@ def assess(
                          engine=engine, strict=strict, progress=progress,
                          with_sensitivity=sensitivity)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
-        rep = build_report(assessment, tool_version=version)
+        rep = build_report(assessment, tool_version=version, lang=lang)
         content: str | bytes
         if fmt is ReportFormat.xlsx:
             content = render_xlsx(rep)

@@ -110,22 +110,26 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
     return subjects, [(dim, [cells.get((dim, s)) for s in subjects]) for dim in dims]
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                              trim_blocks=True, lstrip_blocks=True)
+def _env(lang: str = "en") -> jinja2.Environment:
+    from carbonlink.reporting.i18n import Translator
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.globals["_"] = Translator(lang)
+    return env
 
 
 def render_decision_html(rep: dict[str, Any]) -> str:
     """The decision box alone, with its styles (a notebook cell, a web page fragment)."""
-    return _env().from_string(
+    return _env(rep.get("lang", "en")).from_string(
         '<div class="carbonlink-decision"><style>{% include "_decision.css.j2" %}</style>'
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
 def render_html(rep: dict[str, Any]) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network."""
-    env = _env()
+    env = _env(rep.get("lang", "en"))
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)

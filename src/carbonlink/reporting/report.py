@@ -41,8 +41,13 @@ def units(a: Assessment) -> dict[str, str]:
     }
 
 
-def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str, Any]:
-    """The report mapping (see module docstring)."""
+def build_report(a: Assessment, *, tool_version: str | None = None,
+                 lang: str = "en") -> dict[str, Any]:
+    """The report mapping (see module docstring); ``lang`` is the language of the decision box
+    and the report's headings (``en`` or ``zh``)."""
+    from carbonlink.reporting.i18n import Translator
+
+    tr = Translator(lang)
     check = a.check.to_dict() if a.check is not None else None
     designs = [
         {**d.to_dict(), "result": a.results[d.id].to_dict()} for d in a.designs
@@ -55,6 +60,7 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
                                  "BAU = cap / (1 − share); slope = price / (BAU − cap)"}
     rep: dict[str, Any] = {
         "report": "carbonlink assess",
+        "lang": lang,
         "version": REPORT_VERSION,
         "generated": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "tool_version": tool_version,
@@ -71,7 +77,7 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
         "sensitivity": [s.to_dict() for s in a.sweeps],
     }
     rep["verdict"] = verdict(rep)
-    rep["decision"] = decision(rep)
+    rep["decision"] = decision(rep, tr)
     rep["glossary"] = glossary(rep)
     return rep
 

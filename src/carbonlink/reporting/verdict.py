@@ -32,6 +32,20 @@ DRAFTING_GROUPS = frozenset({"CMP"})
 
 Translate = Callable[[str], str]
 
+
+def N_(text: str) -> str:
+    """Mark a message for the catalog where it is defined; it is translated where shown."""
+    return text
+
+
+#: Messages shown through a variable (the kind of a finding, a design's title).
+CATALOG_ONLY = (
+    N_("blocking defect"), N_("required fix"), N_("recommendation"),
+    N_("missing required element"), N_("missing recommended element"), N_("note"),
+    N_("Autarky"), N_("Agreement as drafted"), N_("Full link"), N_("Quota"), N_("Entity share"),
+    N_("Border tax"), N_("Exchange rate"), N_("Discount"),
+)
+
 _CODE = re.compile(r"\b(?:S-\d+(?:\.\d+)*|EL-\d+(?:\.\.EL-\d+)?|(?:LEG|A62|CMP|CPT|FEA)-[A-Z0-9]+)\b")
 
 
@@ -63,36 +77,49 @@ def _grouped(x: float) -> str:
     return f"{x:,.{max(0, 2 - int(math.floor(math.log10(abs(x)))))}f}".rstrip("0").rstrip(".")
 
 
-def money(value_in_millions: float, currency: str, *, millions: bool = True) -> str:
-    """Plain money, two significant digits: ``EUR 0.52 M``, ``EUR 920``, ``EUR 1.3 bn``."""
+def money(value_in_millions: float, currency: str, *, millions: bool = True, lang: str = "en") -> str:
+    """Plain money, two significant digits: ``EUR 0.52 M``, ``EUR 920``, ``EUR 1.3 bn``
+    (Chinese: ``EUR 52 万``, ``EUR 13 亿``)."""
     x = value_in_millions * (1e6 if millions else 1.0)
     if abs(x) < 0.5:
         return f"{currency} 0"
     x = _sig(x)
-    if abs(x) >= 1e9:
-        return f"{currency} {_grouped(_sig(x / 1e9))} bn"
-    if abs(x) >= 1e5:
-        return f"{currency} {_grouped(_sig(x / 1e6))} M"
+    steps = ((1e8, "亿"), (1e4, "万")) if lang == "zh" else ((1e9, "bn"), (1e5, "M"))
+    for div, word in steps:
+        if abs(x) >= div:
+            unit = 1e6 if word == "M" else div
+            return f"{currency} {_grouped(_sig(x / unit))} {word}"
     return f"{currency} {_grouped(x)}"
 
 
-def tonnes(value: float, unit: str) -> str:
-    """Plain tonnes, two significant digits: ``240,000 t``, ``1.2 Mt``."""
+def tonnes(value: float, unit: str, lang: str = "en") -> str:
+    """Plain tonnes, two significant digits: ``240,000 t``, ``1.2 Mt`` (Chinese: ``24 万吨``)."""
     x = value * (1e6 if unit.startswith("Mt") else 1.0)
+    t = "吨" if lang == "zh" else " t"
     if abs(x) < 0.5:
-        return "0 t"
+        return f"0{t}"
     x = _sig(x)
+    if lang == "zh":
+        for div, word in ((1e8, " 亿吨"), (1e4, " 万吨")):
+            if abs(x) >= div:
+                return f"{_grouped(_sig(x / div))}{word}"
+        return f"{_grouped(x)} 吨"
     if abs(x) >= 1e6:
         return f"{_grouped(_sig(x / 1e6))} Mt"
     return f"{_grouped(x)} t"
 
 
-def price(value: float, currency: str) -> str:
-    """A price per tonne, three significant digits: ``EUR 6.92/t``."""
-    return f"{currency} {_grouped(_sig(value, 3))}/t"
+def price(value: float, currency: str, lang: str = "en") -> str:
+    """A price per tonne, three significant digits: ``EUR 6.92/t`` (Chinese: ``EUR 6.92/吨``)."""
+    return f"{currency} {_grouped(_sig(value, 3))}/{'吨' if lang == 'zh' else 't'}"
 
 
-def _names(rep: dict[str, Any]) -> dict[str, str]:
+#: Names of the shipped examples' parties, for the catalogs (others show as in the data).
+PARTY_NAMES = (N_("European Union"), N_("Switzerland"), N_("California"), N_("Québec"),
+               N_("Sweden"), N_("Ghana"), N_("Singapore"), N_("Papua New Guinea"), N_("Peru"))
+
+
+def _names(rep: dict[str, Any], _: Translate = str) -> dict[str, str]:
     """Market id → the party's plain name (``Switzerland``), from the reference data."""
     from carbonlink.data import get_jurisdiction
 
@@ -101,7 +128,7 @@ def _names(rep: dict[str, Any]) -> dict[str, str]:
         if not p.get("ets"):
             continue
         try:
-            out[p["ets"]] = get_jurisdiction(p["jurisdiction"]).name
+            out[p["ets"]] = _(get_jurisdiction(p["jurisdiction"]).name)
         except KeyError:
             out[p["ets"]] = p["jurisdiction"]
     return out
@@ -177,6 +204,7 @@ def _welfare(result: dict[str, Any]) -> float:
 def recommended_design(rep: dict[str, Any], _: Translate = str) -> dict[str, Any] | None:
     """The compared design with the largest combined gain (entities' savings plus tax revenue);
     the agreement as drafted when it is within 1 % of the best (no change is worth less)."""
+    lang = getattr(_, "lang", "en")
     ds = [d for d in rep.get("designs", []) if d["result"]["status"] == "optimal"
           and d["id"] != "autarky"]
     if not ds:
@@ -195,31 +223,33 @@ def recommended_design(rep: dict[str, Any], _: Translate = str) -> dict[str, Any
     elif best["id"] == "agreement":
         reason = _("the link as drafted already gives the largest combined gain of the designs "
                    "compared ({amount} a year: entities' cost savings plus transfer-tax revenue)"
-                   ).format(amount=money(w, cur, millions=mega))
+                   ).format(amount=money(w, cur, millions=mega, lang=lang))
     else:
         reason = _("it gives the largest combined gain of the designs compared ({amount} a year: "
-                   "entities' cost savings plus transfer-tax revenue)").format(amount=money(w, cur, millions=mega))
-    return {"id": best["id"], "title": best["title"], "reason": reason,
+                   "entities' cost savings plus transfer-tax revenue)").format(
+                       amount=money(w, cur, millions=mega, lang=lang))
+    return {"id": best["id"], "title": _(best["title"]), "reason": reason,
             "combined_gain": w}
 
 
 def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]:
     """3–5 figures of the agreement as drafted, in plain money and tonnes, each with its unit."""
+    lang = getattr(_, "lang", "en")
     res = _agreement_result(rep)
     if res is None or not rep.get("units"):
         return []
     u = rep["units"]
     cur, qty = u["currency"], u["quantity"]
     mega = qty.startswith("Mt")
-    names = _names(rep)
+    names = _names(rep, _)
     mk = res["markets"]
     out: list[dict[str, Any]] = []
     gains = sorted(mk.items(), key=lambda kv: -(kv[1]["gain"] or 0.0))
     first_m, first_v = gains[0]
     text = _("{party} saves {amount} a year").format(
-        party=names.get(first_m, first_m), amount=money(first_v["gain"] or 0.0, cur, millions=mega))
+        party=names.get(first_m, first_m), amount=money(first_v["gain"] or 0.0, cur, millions=mega, lang=lang))
     if len(gains) > 1:
-        text += "; " + "; ".join(f"{names.get(m, m)} {money(v['gain'] or 0.0, cur, millions=mega)}"
+        text += "; " + "; ".join(f"{names.get(m, m)} {money(v['gain'] or 0.0, cur, millions=mega, lang=lang)}"
                                  for m, v in gains[1:])
     out.append({"id": "gains", "label": _("Cost savings against no link, per year"), "text": text,
                 "unit": f"{cur}/yr",
@@ -227,7 +257,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
     moved = [lk for lk in res["links"] if (lk["flow"] or 0.0) > 1e-9]
     if moved:
         flows = "; ".join(_("{amount} a year from {a} to {b}").format(
-            amount=tonnes(lk["flow"], qty), a=names.get(lk["from"], lk["from"]),
+            amount=tonnes(lk["flow"], qty, lang=lang), a=names.get(lk["from"], lk["from"]),
             b=names.get(lk["to"], lk["to"])) for lk in moved)
     else:
         flows = _("no allowances move at the calibrated prices")
@@ -235,10 +265,10 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
                 "unit": "tCO2e/yr",
                 "values": {f"{lk['from']}>{lk['to']}": (lk["flow"] or 0.0) * (1e6 if mega else 1.0)
                            for lk in res["links"]}})
-    before = "; ".join(f"{names.get(m, m)} {price(v['autarky_price'], cur)}" for m, v in mk.items())
+    before = "; ".join(f"{names.get(m, m)} {price(v['autarky_price'], cur, lang=lang)}" for m, v in mk.items())
     after = sorted({round(v["price"], 2) for v in mk.values()})
-    after_txt = (price(after[0], cur) if len(after) == 1 else
-                 "; ".join(f"{names.get(m, m)} {price(v['price'], cur)}" for m, v in mk.items()))
+    after_txt = (price(after[0], cur, lang=lang) if len(after) == 1 else
+                 "; ".join(f"{names.get(m, m)} {price(v['price'], cur, lang=lang)}" for m, v in mk.items()))
     pre_link = any(a["key"] == "price_basis" and a["value"] == "pre_link"
                    for a in rep.get("assumptions", []))
     label = (_("Allowance price before the link (observed) → linked") if pre_link else
@@ -252,7 +282,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
         em = _("unchanged: the caps bind, emissions move between the systems, not up or down")
     else:
         em = (_("up {amount} a year") if change > 0 else _("down {amount} a year")).format(
-            amount=tonnes(abs(change), qty))
+            amount=tonnes(abs(change), qty, lang=lang))
     out.append({"id": "emissions", "label": _("Total emissions of the linked systems"), "text": em,
                 "unit": "tCO2e/yr", "values": {"total": change * (1e6 if mega else 1.0)}})
     return out
@@ -260,6 +290,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
 
 def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
     """The verdict box as data (see the module docstring)."""
+    lang = getattr(_, "lang", "en")
     chk = rep.get("check") or {"findings": []}
     b = classify(chk["findings"])
     n_block, n_req, n_rec = len(b["blocking"]), len(b["required"]), len(b["recommended"])
@@ -294,12 +325,13 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
         mega = rep["units"]["quantity"].startswith("Mt")
         if total > 0:
             money_why = _("the link saves {amount} a year in total").format(
-                amount=money(total, cur, millions=mega))
+                amount=money(total, cur, millions=mega, lang=lang))
         else:
             money_why = _("at the calibrated prices the link saves nothing")
     elif rep.get("no_simulation"):
         money_why = _("no market figures: nothing was simulated")
-    line = f"{headline}: {why}" + (f" — {money_why}." if money_why else ".")
+    line = (_("{headline}: {why} — {money}.").format(headline=headline, why=why, money=money_why)
+            if money_why else _("{headline}: {why}.").format(headline=headline, why=why))
 
     if n_block:
         law_status = _("blocking defects")
@@ -315,12 +347,21 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
         drafting_status = _("complete; recommended elements missing")
     else:
         drafting_status = _("complete")
+    for item in b["blocking"] + b["required"] + b["recommended"] + b["drafting_required"] + \
+            b["drafting_recommended"]:
+        item["kind_text"] = _(item["kind"])
+    law_text = _("{status}: {blocking} blocking defect(s), {required} required fix(es), "
+                 "{recommended} recommendation(s)").format(
+        status=law_status, blocking=n_block, required=n_req, recommended=n_rec)
+    drafting_text = _("{status}: {required} required and {recommended} recommended element(s) "
+                      "missing").format(status=drafting_status, required=n_dreq, recommended=n_drec)
     return {
         "action": action, "headline": headline, "why": why, "money": money_why, "line": line,
-        "law": {"status": law_status, "blocking": n_block, "required_fixes": n_req,
+        "lang": lang,
+        "law": {"status": law_status, "text": law_text, "blocking": n_block, "required_fixes": n_req,
                 "recommendations": n_rec,
                 "findings": b["blocking"] + b["required"] + b["recommended"]},
-        "drafting": {"status": drafting_status, "missing_required": n_dreq,
+        "drafting": {"status": drafting_status, "text": drafting_text, "missing_required": n_dreq,
                      "missing_recommended": n_drec,
                      "findings": b["drafting_required"] + b["drafting_recommended"]},
         "changes": b["blocking"] + b["required"] + b["drafting_required"],
