@@ -122,11 +122,13 @@ class Assessment:
         return market_id
 
 
-def load_assessment_doc(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_assessment_doc(path: str | Path | Mapping[str, Any]
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The agreement mapping and its optional ``assessment:`` section (assumption overrides).
     The section stays in the mapping: the Agreement model types it, so ``check`` and ``assess``
-    accept and reject the same documents."""
-    raw = read_document(path)
+    accept and reject the same documents. ``path`` may be an already parsed mapping."""
+    raw = dict(path) if isinstance(path, Mapping) else read_document(path)
+    path = "<document>" if isinstance(path, Mapping) else path
     if not isinstance(raw, dict):
         raise DocumentError("<document>", f"must be a mapping, got {type(raw).__name__}",
                             source=str(path))
@@ -183,11 +185,12 @@ def _market_ids(links: list[Link]) -> list[str]:
     return out
 
 
-def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
+def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,
            assumptions_file: str | Path | None = None, engine: str = "fast",
            strict: list[str] | None = None, progress: ProgressFn | None = None,
-           with_sensitivity: bool = True) -> Assessment:
-    """Assess the agreement document at ``path`` (see module docstring)."""
+           with_sensitivity: bool = True, source: str | None = None) -> Assessment:
+    """Assess the agreement document at ``path`` (see module docstring), or an already parsed
+    agreement mapping (``source`` then names it in the report)."""
     from carbonlink.agreements import check
     from carbonlink.model.agreement import Agreement
 
@@ -196,7 +199,11 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
             progress(desc, n)
 
     doc, doc_assumptions = load_assessment_doc(path)
-    agreement = validate_document(Agreement, doc, source=str(path), base_dir=Path(path).parent)
+    if isinstance(path, Mapping):
+        where, base_dir = source or "<document>", None
+    else:
+        where, base_dir = str(path), Path(path).parent
+    agreement = validate_document(Agreement, doc, source=where, base_dir=base_dir)
     tick("checking the agreement", 0)
     report = check(agreement, strict=strict)
     tick("checked the agreement")
@@ -213,7 +220,7 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
     if overrides:
         ov.update(overrides, "command line")
 
-    out = Assessment(source=str(path), agreement=agreement, check=report,
+    out = Assessment(source=where, agreement=agreement, check=report,
                      framing=framing(agreement), assumptions=[], calibration=None)
     links = list(agreement.links)
     if not links:
