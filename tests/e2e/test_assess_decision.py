@@ -212,3 +212,32 @@ def test_sweep_needs_a_currency_and_writes_real_xlsx(tmp_path: Path,
     code, _ = run_cli("sweep", str(path), "--set", "links[*].quota=0,5", "--out",
                       str(tmp_path / "x.txt"), "--currency", "CHF")
     assert code == 2 and not (tmp_path / "x.txt").exists()
+
+
+def test_sweep_iamc_export_reads_as_pyam_long_format(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "EUR", "EUR")
+    out = tmp_path / "iamc.csv"
+    code, _ = run_cli("sweep", str(path), "--set", "links[*].quota=0,5,none", "--out", str(out),
+                      "--iamc-year", "2030")
+    assert code == 0
+    import pandas as pd
+
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["model", "scenario", "region", "variable", "unit", "year", "value"]
+    assert set(df["year"]) == {2030} and set(df["model"]) == {"carbonlink"}
+    assert {"EU", "CH", "World"} <= set(df["region"])
+    assert "flow|to EU" in set(df["variable"]) and "EUR/tCO2e" in set(df["unit"])
+    # one scenario per sample, named by its parameter value
+    assert {s.split("|", 1)[1] for s in df["scenario"]} == {
+        "links[*].quota=0.0", "links[*].quota=5.0", "links[*].quota=unrestricted"}
+    # no duplicate key: pyam needs (model, scenario, region, variable, year) unique
+    assert not df.duplicated(["model", "scenario", "region", "variable", "year"]).any()
+
+
+def test_markdown_report_opens_with_the_decision(tmp_path: Path) -> None:
+    out = tmp_path / "r.md"
+    code, _ = run_cli("assess", str(EUCH), "--out", str(out), "-q", "--no-fail", "--no-sensitivity")
+    assert code == 0
+    text = out.read_text()
+    assert text.index("## Decision") < text.index("## Verdict")
+    assert "Switzerland saves EUR" in text and "(EUR/yr)" in text

@@ -1,5 +1,7 @@
 """``carbonlink sweep SCENARIO --set PATH=V1,V2,…``: a scenario solved over a parameter grid,
-printed or written in pyam-style long format (scenario, sample, market, variable, unit, value)."""
+printed or written in pyam-style long format (scenario, sample, market, variable, unit, value),
+or with ``--iamc-year`` in the IAMC format (model, scenario, region, variable, unit, year,
+value)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def sweep(
     executor: Annotated[str, typer.Option(help="serial, process or dask")] = "serial",
     workers: Annotated[int | None, typer.Option(help="processes for --executor process")] = None,
     engine: Annotated[str, typer.Option(help="fast or plain")] = "fast",
+    iamc_year: Annotated[int | None, typer.Option(
+        "--iamc-year", help="write the IAMC format pyam reads (model, scenario, region, "
+        "variable, unit, year, value), for this compliance year")] = None,
     currency: Annotated[str | None, typer.Option(
         help="currency of markets that state none (money columns name it; required when no "
         "market states one)")] = None,
@@ -72,7 +77,12 @@ def sweep(
                             "EUR (say)", source=str(file))
     frame, samples = run(base, params, name=base.name, engine=engine, executor=executor,
                          max_workers=workers)
-    frame = frame.merge(samples.reset_index(), on="sample", how="left")
+    if iamc_year is not None:
+        from carbonlink.markets.sweep import to_iamc
+
+        frame = to_iamc(frame, samples, year=iamc_year)
+    else:
+        frame = frame.merge(samples.reset_index(), on="sample", how="left")
     if out is None:
         frame.to_csv(sys.stdout, index=False)
         return 0

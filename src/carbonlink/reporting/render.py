@@ -82,11 +82,21 @@ def _markets(rep: dict[str, Any]) -> list[str]:
 
 
 def _full_tables(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    u = rep["units"]
+    unit_of = {"price": u["price"], "mac": u["price"], "autarky_price": u["price"]}
+    unit_of.update({c: u["quantity"] for c in ("emissions", "abatement", "net_imports",
+                                               "offsets_used", "ceiling_released",
+                                               "floor_withheld")})
+    unit_of.update({c: f"{u['money']}/yr" for c in ("abatement_cost", "compliance_cost",
+                                                    "autarky_compliance_cost", "gain",
+                                                    "tax_revenue")})
+    headers = [f"{c.replace('_', ' ')} ({unit_of[c]})" if c in unit_of else c
+               for c in _MARKET_COLS]
     out = []
     for d in rep["designs"]:
         r = d["result"]
         out.append({
-            "title": d["title"], "status": r["status"], "columns": _MARKET_COLS,
+            "title": d["title"], "status": r["status"], "columns": headers,
             "rows": [(m, [fmt_num(v.get(c)) for c in _MARKET_COLS]) for m, v in r["markets"].items()],
             "links": [[lk["from"], lk["to"], fmt_num(lk["flow"]), fmt_num(lk["credited"]),
                        fmt_num(lk["tax_revenue"]), fmt_num(lk["quota_rent"]),
@@ -161,8 +171,18 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 def render_markdown(rep: dict[str, Any]) -> str:
     """The same report as Markdown: the same sections and numbers, tables instead of charts."""
     fr = rep["framing"]
+    d = rep["decision"]
+    box = [f"**{d['line']}**", "", f"- **The law**: {d['law']['text']}",
+           f"- **Drafting**: {d['drafting']['text']}"]
+    if d.get("design"):
+        box.append(f"- **Recommended design**: {d['design']['title']}: {d['design']['reason']}")
+    box += [f"- {f['label']}: {f['text']} ({f['unit']})" for f in d["figures"]]
+    if d["changes"]:
+        box += ["", "Changes named:", ""] + [f"{i}. {c['text']} ({c['kind_text']})"
+                                             for i, c in enumerate(d["changes"], start=1)]
     out = [f"# {fr['title']}", "",
            f"carbonlink assessment of `{rep['source']}` · generated {rep['generated']}", "",
+           "## Decision", "", *box, "",
            "## Verdict", "", rep["verdict"], "",
            "## The agreement in the seed's terms", ""]
     items = [("Form (S-1.2)", FORM_TEXT.get(fr["form"], fr["form"])),
