@@ -178,7 +178,9 @@ def _short(item: dict[str, Any], _: Translate = str) -> str:
     """A name for the change: the part of the finding before its first colon (``definitions``),
     as "add a clause on …" for a missing element."""
     head = item["text"].split(":", 1)[0].strip()
-    head = head if 0 < len(head) <= 60 else item["text"][:60].rstrip() + "…"
+    if not head or len(head) > 60:  # a long head: the rule's title names it plainly
+        title = plain(_rule_titles().get(item["rule"], {}).get("title", ""))
+        head = title if 0 < len(title) <= 90 else item["text"][:60].rsplit(" ", 1)[0] + " …"
     if item["kind"] == "missing required element":
         return _("add a clause on {element}").format(element=head)
     return head
@@ -301,13 +303,13 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
 
     if n_block:
         action = "do_not_link_yet"
-        names = "; ".join(_short(i, _) for i in b["blocking"][:2])
+        names = "; ".join(list(dict.fromkeys(_short(i, _) for i in b["blocking"]))[:2])
         why = _("{n} blocking legal defect(s) must be cured first ({names})").format(
             n=n_block, names=names + ("; …" if n_block > 2 else ""))
     elif n_req or n_dreq:
         action = "link_with_changes"
         todo = b["required"] + b["drafting_required"]
-        names = "; ".join(_short(i, _) for i in todo[:3])
+        names = "; ".join(list(dict.fromkeys(_short(i, _) for i in todo))[:3])
         why = _("first {names}").format(names=names + (_("; and {n} more").format(n=len(todo) - 3)
                                                       if len(todo) > 3 else ""))
     else:
@@ -328,8 +330,6 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
                 amount=money(total, cur, millions=mega, lang=lang))
         else:
             money_why = _("at the calibrated prices the link saves nothing")
-    elif rep.get("no_simulation"):
-        money_why = _("no market figures: nothing was simulated")
     line = (_("{headline}: {why} — {money}.").format(headline=headline, why=why, money=money_why)
             if money_why else _("{headline}: {why}.").format(headline=headline, why=why))
 
@@ -366,6 +366,7 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
                      "findings": b["drafting_required"] + b["drafting_recommended"]},
         "changes": b["blocking"] + b["required"] + b["drafting_required"],
         "figures": figures,
+        "no_figures": None if res is not None else _("no market figures: nothing was simulated"),
         "design": design,
     }
 
