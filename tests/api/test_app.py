@@ -31,7 +31,7 @@ def test_openapi_documents_every_api_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     paths: dict[str, dict[str, Any]] = schema["paths"]
     assert set(paths) == {
-        "/api/health", "/api/simulate", "/api/check", "/api/data/ets", "/api/data/ets/{ets_id}",
+        "/api/health", "/api/simulate", "/api/check", "/api/assess", "/api/data/ets", "/api/data/ets/{ets_id}",
         "/api/data/jurisdictions", "/api/data/jurisdictions/{jurisdiction_id}",
         "/api/registry/verify", "/api/registry/accounts",
         "/api/registry/accounts/{account_id}/holdings", "/api/registry/transactions/{tx_id}",

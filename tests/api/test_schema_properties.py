@@ -44,8 +44,29 @@ def api_app(database_url: str) -> Iterator[FastAPI]:
     yield create_app(build_ledger(database_url).url)
 
 
-@schema.parametrize()
+@schema.exclude(path="/api/assess").parametrize()
 @settings(max_examples=25, deadline=None, derandomize=os.environ.get("CI") == "true",
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_api_conforms_to_its_schema(case: schemathesis.Case, api_app: FastAPI) -> None:
     case.call_and_validate(app=api_app)
+
+
+# POST /api/assess does not read the registry, and each valid document runs a whole assessment
+# (seconds): it is checked once, on SQLite, on a few generated requests (no coverage phase, whose
+# many valid documents would each run an assessment); tests/api/test_assess.py covers its
+# refusals one by one.
+ASSESS_CONFIG = SchemathesisConfig.from_dict({
+    "checks": {"negative_data_rejection": {"enabled": False},
+               "positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}},
+    "phases": {"coverage": {"enabled": False}},
+})
+assess_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app("sqlite://"),
+                                               config=ASSESS_CONFIG)
+
+
+@assess_schema.include(path="/api/assess").parametrize()
+@settings(max_examples=6, deadline=None, derandomize=os.environ.get("CI") == "true",
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_assess_conforms_to_its_schema(case: schemathesis.Case, tmp_path_factory: pytest.TempPathFactory) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('assess') / 'never-created.db'}"
+    case.call_and_validate(app=create_app(url))

@@ -69,7 +69,9 @@ def test_missing_price_derived_from_linked_partner_and_converted() -> None:
     cal = calibrate(["A", "C"], get_ets=get)
     keys = {x.key: x for x in cal.assumptions}
     assert keys["price.C"].origin == "derived"
-    assert "fx.CHF" in keys and "fx.EUR" in keys
+    # the exchange rate comes from the dated reference series (not an assumption)
+    assert "fx.CHF" not in keys and "fx.EUR" not in keys
+    assert "EUR per CHF (2024 average; ECB" in cal.sources["C"]["price"]["fx"]
     assert cal.sources["C"]["price"]["converted"] == pytest.approx(50.0)
     assert cal.gaps and "C" in cal.gaps[0]
 

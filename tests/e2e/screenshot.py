@@ -1,4 +1,5 @@
-"""Take a screenshot of a report with Debian's headless chromium (docs/report-screenshot.png).
+"""Take a screenshot of a report with Debian's headless chromium (docs/report-top-en.png,
+docs/report-top-zh.png: the first screen at 1280×800).
 
 Usage: python tests/e2e/screenshot.py REPORT.html OUT.png [--full]
 """
@@ -13,14 +14,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def screenshot(report: Path, out: Path, *, full_page: bool = False, height: int = 1600) -> None:
+def screenshot(report: Path, out: Path, *, full_page: bool = False, height: int = 800) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": height})
         page.goto(report.resolve().as_uri())
-        page.wait_for_selector(".plotly-graph-div .main-svg", timeout=20_000)
+        page.wait_for_selector("#decision", timeout=20_000)
         page.screenshot(path=str(out), full_page=full_page)
         browser.close()
 

@@ -14,12 +14,13 @@ from fastapi import FastAPI
 
 from carbonlink import __version__
 from carbonlink.api.errors import install_error_handlers
-from carbonlink.api.routes import check, data, health, pages, registry, simulate
+from carbonlink.api.routes import assess, check, data, health, pages, registry, simulate
 from carbonlink.registry import Registry
 
 DESCRIPTION = """\
 Linking carbon markets over HTTP: solve the equilibrium of linked emissions trading systems
-(`POST /api/simulate`), check a linkage agreement (`POST /api/check`), read the shipped reference
+(`POST /api/simulate`), check a linkage agreement (`POST /api/check`), assess it as a decision
+report (`POST /api/assess`), read the shipped reference
 data (`/api/data/…`) and the Article 6.2 registry (`/api/registry/…`).
 
 The registry is **read-only** here: the API has no authentication, so it never moves, issues or
@@ -52,7 +53,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.registry = reg
     install_error_handlers(app)
-    for module in (health, simulate, check, data, registry):
+    for module in (health, simulate, check, assess, data, registry):
         app.include_router(module.router, prefix="/api")
+    app.include_router(assess.pages)
     app.include_router(pages.router)
     return app

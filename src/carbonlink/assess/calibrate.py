@@ -29,18 +29,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbonlink.data.fx import rate as fx_rate
 from carbonlink.errors import DocumentError
 from carbonlink.model.scenario import Link, Market, Scenario
 
 DEFAULT_ABATEMENT_SHARE = 0.10
-
-#: Approximate 2024 annual-average exchange rates, US$ per unit of currency. They are
-#: **assumptions** (not verified reference data), only used when linked ETSs price in different
-#: currencies; override each with ``fx.<CUR>=…``.
-DEFAULT_FX_USD: dict[str, float] = {
-    "USD": 1.0, "EUR": 1.08, "CHF": 1.14, "GBP": 1.28, "CAD": 0.73, "NZD": 0.61,
-    "KRW": 0.00073, "CNY": 0.139, "JPY": 0.0066,
-}
 
 MT = 1e6  # tCO2e per MtCO2e
 
@@ -343,39 +336,67 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
     else:
         currency = price_currency(ets_ids[0]) if ets_ids else "USD"
 
-    def usd_per(c: str) -> float:
-        """US$ per unit of ``c`` (override, else the labelled 2024 default)."""
+    latest = "2024"
+
+    def when_of(fig: Any) -> str:
+        """The date a figure was observed (its date, else its year), for its exchange rate."""
+        d = getattr(fig, "date", None) or getattr(fig, "year", None)
+        if d is None and pre is not None and pre.year is not None:
+            d = pre.year
+        return str(d) if d is not None else latest
+
+    def usd_per(c: str, when: str) -> tuple[float, str | None]:
+        """US$ per unit of ``c`` at ``when``: an ``fx.<CUR>`` override (labelled assumption),
+        else the dated reference series (src/carbonlink/data/fx.yaml) at the figure's date."""
         if c == "USD":
-            return 1.0
+            return 1.0, None
         got = ov.get(f"fx.{c}")
         if got is not None:
-            rate, origin = float(got[0]), got[1]
-        elif c in DEFAULT_FX_USD:
-            rate, origin = DEFAULT_FX_USD[c], "default"
-        else:
-            raise DocumentError(f"assessment.fx.{c}", f"no exchange rate for {c}; give one "
-                                f"with --assume fx.{c}=<US$ per {c}>")
-        key = f"fx.{c}"
-        if not any(a.key == key for a in assumptions):
-            assumptions.append(Assumption(
-                key, rate, f"US$ per {c} (approximate 2024 average, not verified "
-                "reference data) used to convert prices to one currency", origin))
-        return rate
+            key = f"fx.{c}"
+            if not any(a.key == key for a in assumptions):
+                assumptions.append(Assumption(
+                    key, float(got[0]), f"US$ per {c}, used for every conversion of {c} "
+                    "(overrides the dated reference rates)", got[1]))
+            return float(got[0]), f"converted at the stated rate of US$ {got[0]} per {c} ({got[1]})"
+        try:
+            r = fx_rate(c, "USD", when)
+        except KeyError:
+            raise DocumentError(f"assessment.fx.{c}", f"no exchange rate for {c} in the reference "
+                                f"data; give one with --assume fx.{c}=<US$ per {c}>") from None
+        return r.value, r.describe()
+
+    def fx_at(cur: str, when: str) -> tuple[float, str | None]:
+        """Reporting-currency units per unit of ``cur`` at ``when``, and how it was converted."""
+        if cur == currency:
+            return 1.0, None
+        if ov.get(f"fx.{cur}") is None and ov.get(f"fx.{currency}") is None:
+            try:
+                r = fx_rate(cur, currency, when)
+            except KeyError:
+                pass
+            else:
+                return r.value, r.describe()
+        a, note_a = usd_per(cur, when)
+        b, note_b = usd_per(currency, when)
+        return a / b, "; ".join(n for n in (note_a, note_b) if n) or None
 
     def fx(cur: str) -> float:
-        """Reporting-currency units per unit of ``cur``."""
-        if cur == currency:
-            return 1.0
-        return usd_per(cur) / usd_per(currency)
+        """Reporting-currency units per unit of ``cur`` at the latest reference year."""
+        return fx_at(cur, latest)[0]
 
     def fx_dated(fig: Any, cur: str) -> tuple[float, str | None]:
-        """Like :func:`fx`, but with the rate the source gives at the price's date, if any
-        (and no ``fx.<CUR>`` override)."""
+        """Reporting-currency units per unit of ``cur`` at the date of the price ``fig``: the
+        source's own rate of the day when it gives one (``fx_usd``), else the dated reference
+        series, unless an ``fx.<CUR>`` override states the rate."""
         dated = getattr(fig, "fx_usd", None)
-        if cur == currency or dated is None or ov.get(f"fx.{cur}") is not None:
-            return fx(cur), None
-        return float(dated) / usd_per(currency), (
-            f"converted at the source's rate of the day (US$ {dated} per {cur})")
+        when = when_of(fig)
+        if cur == currency:
+            return 1.0, None
+        if dated is None or ov.get(f"fx.{cur}") is not None:
+            return fx_at(cur, when)
+        b, note_b = usd_per(currency, when)
+        return float(dated) / b, "; ".join(n for n in (
+            f"converted at the source's rate of the day (US$ {dated} per {cur})", note_b) if n)
 
     markets: list[Market] = []
     for eid in ets_ids:
@@ -419,7 +440,7 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
         got = ov.get(f"price.{eid}")
         if got is not None:
             own_price = float(got[0])
-            rate = fx(pcur)
+            rate, rate_note = fx_at(pcur, when_of(None))
             assumptions.append(Assumption(f"price.{eid}", own_price, f"observed price of {eid}, "
                                           f"{pcur}/tCO2e (overrides the reference data)", got[1]))
             src["price"] = {"value": own_price, "currency": pcur,
@@ -455,8 +476,8 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                             "basis": "pre_link" if pre is not None else "current"})
             if getattr(pfig, "note", None) and pre is not None:
                 src["price"]["note"] = pfig.note
-            if rate_note:
-                src["price"]["fx"] = rate_note
+        if rate_note:
+            src["price"]["fx"] = rate_note
         cov = getattr(ets, "covered_emissions", None)
         cov_value = getattr(cov, "value", None)
         if cov_value is not None:

@@ -56,6 +56,66 @@ class Assessment:
         return [{"jurisdiction": p.jurisdiction, "ets": p.ets, "role": p.role}
                 for p in self.agreement.parties]
 
+    lang: str = "en"  # language of the decision box in notebooks and saved reports
+
+    def report(self, *, tool_version: str | None = None, lang: str | None = None) -> dict[str, Any]:
+        """The report mapping every renderer reads (HTML, Markdown, JSON, XLSX, PDF)."""
+        from carbonlink import __version__
+        from carbonlink.reporting.report import build_report
+
+        return build_report(self, tool_version=tool_version or __version__, lang=lang or self.lang)
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        """The verdict box as data: recommendation, law, drafting, key figures, design."""
+        return dict(self.report()["decision"])
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the decision box (``.plot()`` draws the charts, ``.save()`` writes
+        the full report)."""
+        from carbonlink.reporting.render import render_decision_html
+
+        return render_decision_html(self.report())
+
+    def plot(self, chart: str | None = None) -> Any:
+        """The report's charts (static SVG, shown inline by Jupyter): all of them as a list,
+        or the one named (``prices``, ``flows``, ``gains``, ``emissions``, ``revenue``,
+        ``sweep-<id>``)."""
+        from carbonlink.reporting.plots import report_charts
+
+        charts = report_charts(self.report())
+        if chart is None:
+            return charts
+        for c in charts:
+            if c.id == chart:
+                return c
+        raise KeyError(f"no chart {chart!r}; the report has: {', '.join(c.id for c in charts)}")
+
+    def save(self, path: str | Path, fmt: str | None = None) -> Path:
+        """Write the report to ``path`` in the format its suffix names (html, md, json, xlsx,
+        pdf), atomically."""
+        from carbonlink.cli.assess import ReportFormat, report_format
+        from carbonlink.reporting.export import render_pdf, render_xlsx
+        from carbonlink.reporting.render import (
+            render_html,
+            render_json,
+            render_markdown,
+            write_atomic,
+        )
+
+        p = Path(path)
+        f = report_format(p, ReportFormat(fmt) if fmt else None)
+        rep = self.report()
+        content: str | bytes
+        if f is ReportFormat.xlsx:
+            content = render_xlsx(rep)
+        elif f is ReportFormat.pdf:
+            content = render_pdf(render_html(rep))
+        else:
+            content = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
+                       ReportFormat.json: render_json}[f](rep)
+        return write_atomic(p, content)
+
     def market_label(self, market_id: str) -> str:
         for p in self.agreement.parties:
             if p.ets == market_id:
@@ -63,11 +123,13 @@ class Assessment:
         return market_id
 
 
-def load_assessment_doc(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_assessment_doc(path: str | Path | Mapping[str, Any]
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The agreement mapping and its optional ``assessment:`` section (assumption overrides).
     The section stays in the mapping: the Agreement model types it, so ``check`` and ``assess``
-    accept and reject the same documents."""
-    raw = read_document(path)
+    accept and reject the same documents. ``path`` may be an already parsed mapping."""
+    raw = dict(path) if isinstance(path, Mapping) else read_document(path)
+    path = "<document>" if isinstance(path, Mapping) else path
     if not isinstance(raw, dict):
         raise DocumentError("<document>", f"must be a mapping, got {type(raw).__name__}",
                             source=str(path))
@@ -124,11 +186,13 @@ def _market_ids(links: list[Link]) -> list[str]:
     return out
 
 
-def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
+def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any] | None = None,
            assumptions_file: str | Path | None = None, engine: str = "fast",
            strict: list[str] | None = None, progress: ProgressFn | None = None,
-           with_sensitivity: bool = True, as_of: str | dt.date | None = None) -> Assessment:
-    """Assess the agreement document at ``path`` (see module docstring)."""
+           with_sensitivity: bool = True, as_of: str | dt.date | None = None,
+           source: str | None = None) -> Assessment:
+    """Assess the agreement document at ``path`` (see module docstring), or an already parsed
+    agreement mapping (``source`` then names it in the report), as of ``as_of`` (default today)."""
     from carbonlink.agreements import check
     from carbonlink.model.agreement import Agreement
 
@@ -137,7 +201,11 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
             progress(desc, n)
 
     doc, doc_assumptions = load_assessment_doc(path)
-    agreement = validate_document(Agreement, doc, source=str(path), base_dir=Path(path).parent)
+    if isinstance(path, Mapping):
+        where, base_dir = source or "<document>", None
+    else:
+        where, base_dir = str(path), Path(path).parent
+    agreement = validate_document(Agreement, doc, source=where, base_dir=base_dir)
     tick("checking the agreement", 0)
     report = check(agreement, strict=strict, as_of=as_of)
     tick("checked the agreement")
@@ -154,7 +222,7 @@ def assess(path: str | Path, *, overrides: Mapping[str, Any] | None = None,
     if overrides:
         ov.update(overrides, "command line")
 
-    out = Assessment(source=str(path), agreement=agreement, check=report,
+    out = Assessment(source=where, agreement=agreement, check=report,
                      framing=framing(agreement), assumptions=[], calibration=None)
     links = list(agreement.links)
     if not links:

@@ -18,9 +18,35 @@ class ReportFormat(StrEnum):
     html = "html"
     markdown = "markdown"
     json = "json"
+    xlsx = "xlsx"
+    pdf = "pdf"
 
 
-_EXT = {ReportFormat.html: ".html", ReportFormat.markdown: ".md", ReportFormat.json: ".json"}
+_EXT = {ReportFormat.html: ".html", ReportFormat.markdown: ".md", ReportFormat.json: ".json",
+        ReportFormat.xlsx: ".xlsx", ReportFormat.pdf: ".pdf"}
+#: The suffixes each format may be written to; any other suffix is an error (exit 2).
+SUFFIXES = {ReportFormat.html: (".html", ".htm"), ReportFormat.markdown: (".md", ".markdown"),
+            ReportFormat.json: (".json",), ReportFormat.xlsx: (".xlsx",), ReportFormat.pdf: (".pdf",)}
+
+
+def report_format(out: Path | None, fmt: ReportFormat | None) -> ReportFormat:
+    """The format to write: ``--format``, else from ``--out``'s suffix, else HTML. A suffix that
+    does not match the format (``-o x.pdf --format html``, ``-o x.txt``) is a DocumentError."""
+    from carbonlink.errors import DocumentError
+
+    if out is None or str(out) == "-":
+        return fmt or ReportFormat.html
+    suffix = out.suffix.lower()
+    by_suffix = {sfx: f for f, sfxs in SUFFIXES.items() for sfx in sfxs}
+    if fmt is None:
+        if suffix not in by_suffix:
+            raise DocumentError("--out", f"unknown report suffix {suffix or '(none)'!r}: use "
+                                + ", ".join(_EXT.values()) + " or give --format")
+        return by_suffix[suffix]
+    if suffix not in SUFFIXES[fmt]:
+        raise DocumentError("--out", f"the suffix {suffix or '(none)'!r} does not match --format "
+                            f"{fmt.value} (expected {' or '.join(SUFFIXES[fmt])})")
+    return fmt
 
 
 @app.command()
@@ -30,7 +56,8 @@ def assess(
         "--out", "-o", help="report file (default: <agreement>-report.<ext> here; '-' = stdout)",
     )] = None,
     fmt: Annotated[ReportFormat | None, typer.Option(
-        "--format", "-f", help="html, markdown or json (default: from --out's suffix, else html)",
+        "--format", "-f", help="html, markdown, json, xlsx or pdf (default: from --out's suffix, "
+        "else html; a suffix that does not match is an error)",
     )] = None,
     assume: Annotated[list[str] | None, typer.Option(
         "--assume", "-a", help="override an assumption, e.g. abatement_share=0.2, "
@@ -46,12 +73,20 @@ def assess(
     sensitivity: Annotated[bool, typer.Option(
         "--sensitivity/--no-sensitivity", help="run the sensitivity sweeps")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    no_fail: Annotated[bool, typer.Option(
+        "--no-fail", help="exit 0 even when the agreement has error findings")] = False,
+    lang: Annotated[str, typer.Option(
+        "--lang", help="language of the decision box and headings: en or zh")] = "en",
 ) -> int:
-    """Check the agreement, simulate every link design, and write one decision report."""
+    """Check the agreement, simulate every link design, and write one decision report.
+
+    Exit code as ``carbonlink check``: 0, or 1 when the agreement has error findings (the report
+    is written either way; ``--no-fail`` exits 0); 2 for bad input (nothing written)."""
     from carbonlink import __version__ as version
     from carbonlink.assess.calibrate import parse_assume
     from carbonlink.assess.pipeline import ESTIMATED_STEPS
     from carbonlink.assess.pipeline import assess as run
+    from carbonlink.reporting.export import render_pdf, render_xlsx
     from carbonlink.reporting.render import (
         render_html,
         render_json,
@@ -60,10 +95,10 @@ def assess(
     )
     from carbonlink.reporting.report import build_report
 
-    if fmt is None:
-        suffix = out.suffix.lower() if out is not None else ""
-        fmt = {".md": ReportFormat.markdown, ".markdown": ReportFormat.markdown,
-               ".json": ReportFormat.json}.get(suffix, ReportFormat.html)
+    fmt = report_format(out, fmt)
+    from carbonlink.reporting.i18n import Translator
+
+    Translator(lang)  # an unknown language is bad input: exit 2 before any work
     overrides = parse_assume(assume or [])
     err = Console(stderr=True)
     show = not quiet and err.is_terminal
@@ -78,15 +113,33 @@ def assess(
                          engine=engine, strict=strict, as_of=as_of, progress=progress,
                          with_sensitivity=sensitivity)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
-        rep = build_report(assessment, tool_version=version)
-        text = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
-                ReportFormat.json: render_json}[fmt](rep)
+        rep = build_report(assessment, tool_version=version, lang=lang)
+        content: str | bytes
+        if fmt is ReportFormat.xlsx:
+            content = render_xlsx(rep)
+        elif fmt is ReportFormat.pdf:
+            bar.update(task, description="printing the report to PDF")
+            content = render_pdf(render_html(rep))
+        else:
+            content = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
+                       ReportFormat.json: render_json}[fmt](rep)
+    ok = bool(rep["check"] is None or rep["check"]["summary"]["ok"])
+    code = 0 if ok or no_fail else 1
     if out is not None and str(out) == "-":
-        sys.stdout.write(text)
-        return 0
+        if isinstance(content, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(content)
+        else:
+            sys.stdout.write(content)
+        return code
     target = out if out is not None else Path(f"{agreement.stem}-report{_EXT[fmt]}")
-    written = write_atomic(target, text)
+    written = write_atomic(target, content)
     if not quiet:
-        err.print(rep["verdict"], highlight=False)
+        err.print(rep["decision"]["line"], highlight=False)
+    if not ok:
+        n = rep["check"]["summary"]["errors"]
+        err.print(f"the agreement has {n} error finding(s): exit "
+                  + ("0 (--no-fail)" if no_fail else "1 (as `carbonlink check`; --no-fail exits 0)"),
+                  highlight=False)
     print(f"report written to {written}")
-    return 0
+    return code

@@ -26,9 +26,17 @@ _MONEY = {"abatement_cost", "compliance_cost", "tax_revenue", "autarky_complianc
           "quota_rent"}
 
 
+#: The money label when no market states its currency (the CLI refuses to write it: see
+#: ``carbonlink sweep --currency``).
+NO_CURRENCY = "currency unstated"
+
+
 def _units(scenario: Scenario) -> tuple[str, str]:
+    """Quantity unit and currency of a scenario (its linked markets share one currency: the
+    scenario model checks it)."""
     m = scenario.markets[0]
-    return m.unit, m.currency or "money"
+    cur = next((x.currency for x in scenario.markets if x.currency), None)
+    return m.unit, cur or NO_CURRENCY
 
 
 def units_of(variable: str, qty: str, cur: str) -> str:
@@ -174,3 +182,34 @@ def sweep(base: Scenario, params: Mapping[str, Iterable[Any]], *, name: str = "s
     frame, _ = run_scenarios(scenarios, name=name, engine=engine, executor=executor,
                              max_workers=max_workers)
     return frame, samples
+
+
+IAMC_COLUMNS = ["model", "scenario", "region", "variable", "unit", "year", "value"]
+
+
+def to_iamc(frame: pd.DataFrame, samples: pd.DataFrame, *, year: int,
+            model: str = "carbonlink") -> pd.DataFrame:
+    """A sweep in the IAMC long format pyam reads (``model, scenario, region, variable, unit,
+    year, value``): one scenario per sample, named by its parameter values
+    (``sweep|links[*].quota=5``); the region is the market (``World`` for the totals); a link's
+    rows are the exporting market's, with the variable ``<variable>|to <market>``. ``year`` is
+    the compliance year the user states: the scenario documents carry none."""
+    names: dict[Any, str] = {}
+    for sample, row in samples.iterrows():
+        params = ",".join(f"{k}={'unrestricted' if pd.isna(v) else v}" for k, v in row.items())
+        names[sample] = params or str(sample)
+    out = frame.copy()
+    out["scenario"] = [f"{scen}|{names.get(smp, smp)}" for scen, smp in
+                       zip(out["scenario"], out["sample"], strict=True)]
+    region, variable = [], []
+    for market, var in zip(out["market"], out["variable"], strict=True):
+        src, sep, dst = str(market).partition(">")
+        if sep:
+            region.append(src)
+            variable.append(f"{var}|to {dst}")
+        else:
+            region.append("World" if market == "total" else str(market))
+            variable.append(str(var))
+    out["region"], out["variable"] = region, variable
+    out["model"], out["year"] = model, int(year)
+    return out[IAMC_COLUMNS].reset_index(drop=True)

@@ -238,6 +238,7 @@ class Scenario(_Doc):
             if (link.from_, link.to) in pairs:
                 raise ValueError(f"links[{i}]: duplicate link {link.from_} -> {link.to}")
             pairs.add((link.from_, link.to))
+        self._same_currency()
         oids: set[str] = set()
         for k, off in enumerate(self.offsets):
             if off.id in oids or off.id in seen:
@@ -247,6 +248,28 @@ class Scenario(_Doc):
                 if mid not in seen:
                     raise ValueError(f"offsets[{k}].accepted_by.{mid}: unknown market {mid!r}")
         return self
+
+    def _same_currency(self) -> None:
+        """Linked markets clear at one price, so they must price in one currency: two linked
+        markets with different currencies, or one with a currency and one without, are an error
+        (convert one market's curves and price controls at a stated exchange rate first)."""
+        cur = {m.id: (m.currency.upper() if m.currency else None) for m in self.markets}
+        for i, link in enumerate(self.links):
+            a, b = cur[link.from_], cur[link.to]
+            if a == b:
+                continue
+            if a and b:
+                raise ValueError(
+                    f"links[{i}]: {link.from_} prices in {a} and {link.to} in {b}; linked markets "
+                    "clear at one price, so state both in one currency (convert one market's MAC "
+                    "and price controls at a stated exchange rate; `carbonlink assess` does this "
+                    "from dated reference rates)")
+            missing, other, known = (link.to, link.from_, a) if a else (link.from_, link.to, b)
+            idx = next(k for k, m in enumerate(self.markets) if m.id == missing)
+            raise ValueError(
+                f"markets[{idx}].currency: {missing} states no currency but is linked to {other}, "
+                f"which prices in {known}; give {missing} a currency (converted to {known} if it "
+                "prices in another)")
 
     def market(self, market_id: str) -> Market:
         for m in self.markets:

@@ -1,19 +1,45 @@
-"""Charts of an assessment report (plotly), built only from the report mapping's numbers."""
+"""Charts of an assessment report as static SVG (matplotlib, object API: no pyplot state, no
+JavaScript), built only from the report mapping's numbers.
+
+Readable and printable by construction: the legend sits above the plot (never over rotated
+labels); each party's gain has its own panel and axis, with the value written on the bar, so a
+small gain beside a large one stays readable; a panel whose values are all (numerically) zero is
+not drawn but said in the caption; every chart carries its unit and currency on its axes and a
+source caption under it (the HTML ``figcaption``).
+"""
 
 from __future__ import annotations
 
+import io
+import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from carbonlink.reporting.report import market_label
 
-HEIGHT = 380
-_LAYOUT: dict[str, Any] = {
-    "template": "plotly_white", "height": HEIGHT, "margin": {"l": 60, "r": 20, "t": 50, "b": 90},
-    "legend": {"orientation": "h", "y": -0.25}, "barmode": "group",
-}
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+WIDTH_IN = 10.0
+HEIGHT_IN = 3.8
+FLAT = 1e-9  # |values| below this share of the largest reference are solver noise
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart: its id, the SVG markup, and the caption printed under it."""
+
+    id: str
+    title: str
+    svg: str
+    caption: str
+
+    def _repr_svg_(self) -> str:
+        return self.svg
 
 
 def _designs(rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -25,109 +51,259 @@ def _markets(rep: dict[str, Any]) -> list[str]:
     return list(ds[0]["result"]["markets"]) if ds else []
 
 
-def _finish(fig: go.Figure) -> go.Figure:
-    """Axes from zero with plain tick labels, so solver noise (1e-12) never fills a chart."""
-    fig.update_yaxes(rangemode="tozero", tickformat="~g")
-    return fig
+def _flat(values: list[float], reference: float = 1.0) -> bool:
+    return all(abs(v or 0.0) <= FLAT * max(1.0, abs(reference)) for v in values)
 
 
-def _per_market_bars(rep: dict[str, Any], column: str, title: str, ytitle: str) -> go.Figure:
+def _clean(values: list[float]) -> list[float]:
+    """Solver noise (|v| ≤ 1e-9 of the largest) shown as zero: a −1e-12 bar would put its
+    label below the axis, over the category labels."""
+    top = max((abs(v or 0.0) for v in values), default=0.0)
+    return [0.0 if abs(v or 0.0) <= FLAT * max(1.0, top) else float(v) for v in values]
+
+
+def _fmt(v: float) -> str:
+    if v == 0 or not math.isfinite(v):
+        return "0"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    digits = max(0, 2 - int(math.floor(math.log10(a))))
+    return f"{v:.{digits}f}"
+
+
+def _compact(v: float) -> str:
+    """A short label for a bar: ``915``, ``519k``, ``1.2M``, ``3.4bn`` (two or three digits)."""
+    a = abs(v)
+    for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return _fmt(v / div) + suffix
+    return _fmt(v)
+
+
+def _plain_money(rep: dict[str, Any]) -> tuple[float, str]:
+    """Factor from report money to plain currency units, and the axis label."""
+    mega = rep["units"]["quantity"].startswith("Mt")
+    return (1e6 if mega else 1.0), f"{rep['units']['currency']} per year"
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    # text stays text (small, selectable, measurable in a browser); ids are reproducible
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "carbonlink"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
+    # responsive: the viewBox keeps the aspect, the page sets the width
+    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart-svg"', text, count=1)
+    return text
+
+
+def _new(rows: int = 1, cols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list[Axes]]:
+    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
+def _style(ax: Axes, ylabel: str) -> None:
+    ax.set_ylabel(ylabel)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", color="#e3e7ec", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def _xlabels(ax: Axes, labels: list[str]) -> None:
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=8.5)
+
+
+def _legend_top(fig: Figure, ax: Axes, n: int) -> None:
+    """Legend above the plot area, outside it: never over bars or rotated tick labels."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncols=min(n, 4), frameon=False,
+                   fontsize=9)
+
+
+def _grouped_bars(ax: Axes, series: list[tuple[str, list[float]]], n_x: int) -> None:
+    k = max(1, len(series))
+    width = 0.8 / k
+    for i, (name, ys) in enumerate(series):
+        xs = [x - 0.4 + width * (i + 0.5) for x in range(n_x)]
+        ax.bar(xs, ys, width=width * 0.95, label=name, color=PALETTE[i % len(PALETTE)])
+
+
+def _source(rep: dict[str, Any]) -> str:
+    cal = rep.get("calibration") or {}
+    years = sorted({str(s["price"].get("date") or s["price"].get("year"))
+                    for s in cal.get("sources", {}).values()
+                    if s.get("price") and (s["price"].get("date") or s["price"].get("year"))})
+    base = ("Source: carbonlink equilibrium of each design's scenario (the JSON report holds the "
+            "scenarios); ")
+    if cal:
+        return base + ("markets calibrated to observed prices (" + ", ".join(years) + ") and the "
+                       "labelled assumptions; see Assumptions.")
+    return base + "markets as written in the agreement document."
+
+
+def prices_chart(rep: dict[str, Any]) -> Chart:
     ds = _designs(rep)
-    fig = go.Figure()
-    for m in _markets(rep):
-        fig.add_trace(go.Bar(name=market_label(rep, m), x=[d["title"] for d in ds],
-                             y=[d["result"]["markets"][m][column] for d in ds]))
-    fig.update_layout(title=title, yaxis_title=ytitle, **_LAYOUT)
-    return _finish(fig)
+    fig, (ax,) = _new()
+    series = [(market_label(rep, m), [d["result"]["markets"][m]["price"] for d in ds])
+              for m in _markets(rep)]
+    _grouped_bars(ax, series, len(ds))
+    _xlabels(ax, [d["title"] for d in ds])
+    _style(ax, rep["units"]["price"])
+    _legend_top(fig, ax, len(series))
+    return Chart("prices", f"Allowance price per design ({rep['units']['price']})", _svg(fig),
+                 _source(rep))
 
 
-def prices_figure(rep: dict[str, Any]) -> go.Figure:
-    return _per_market_bars(rep, "price", "Allowance price per design",
-                            rep["units"]["price"])
+def gains_chart(rep: dict[str, Any]) -> Chart:
+    """One panel per party, each with its own axis and values on the bars."""
+    ds = _designs(rep)
+    ms = _markets(rep)
+    factor, money = _plain_money(rep)
+    fig, axes = _new(1, max(1, len(ms)), height=HEIGHT_IN * 1.1)
+    flat: list[str] = []
+    for i, (ax, m) in enumerate(zip(axes, ms, strict=False)):
+        ys = _clean([(d["result"]["markets"][m]["gain"] or 0.0) * factor for d in ds])
+        bars = ax.bar(range(len(ds)), ys, color=PALETTE[i % len(PALETTE)])
+        ax.bar_label(bars, labels=[_compact(y) if y else "" for y in ys], fontsize=7.5, padding=2,
+                     rotation=90)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _compact(v)))
+        ax.set_title(market_label(rep, m), fontsize=10)
+        _xlabels(ax, [d["title"] for d in ds])
+        _style(ax, money if i == 0 else "")
+        ax.margins(y=0.3)
+        if _flat(ys):
+            flat.append(market_label(rep, m))
+    note = (" " + "; ".join(flat) + ": no gain in any design.") if flat else ""
+    return Chart("gains", f"Gain against no link, per party ({money}; each panel its own scale)",
+                 _svg(fig), _source(rep) + note)
 
 
-def gains_figure(rep: dict[str, Any]) -> go.Figure:
-    return _per_market_bars(rep, "gain", "Gain against autarky, per party",
-                            f"{rep['units']['money']} per year")
-
-
-def flows_figure(rep: dict[str, Any]) -> go.Figure:
+def flows_chart(rep: dict[str, Any]) -> Chart | None:
     ds = _designs(rep)
     directions: list[tuple[str, str]] = []
     for d in ds:
         for lk in d["result"]["links"]:
-            key = (lk["from"], lk["to"])
-            if key not in directions:
-                directions.append(key)
-    fig = go.Figure()
+            if (lk["from"], lk["to"]) not in directions:
+                directions.append((lk["from"], lk["to"]))
+    series = []
+    idle = []
     for a, b in directions:
         ys = []
         for d in ds:
             match = [lk["flow"] for lk in d["result"]["links"] if (lk["from"], lk["to"]) == (a, b)]
             ys.append(match[0] if match else 0.0)
-        fig.add_trace(go.Bar(name=f"{a} → {b}", x=[d["title"] for d in ds], y=ys))
-    fig.update_layout(title="Units moved per link (from-units)",
-                      yaxis_title=f"{rep['units']['quantity']} per year", **_LAYOUT)
-    return _finish(fig)
+        if _flat(ys):
+            idle.append(f"{a} → {b}")
+        else:
+            series.append((f"{a} → {b}", ys))
+    if not series:
+        return None
+    fig, (ax,) = _new()
+    _grouped_bars(ax, series, len(ds))
+    _xlabels(ax, [d["title"] for d in ds])
+    q = f"{rep['units']['quantity']} per year"
+    _style(ax, q)
+    _legend_top(fig, ax, len(series))
+    note = (" No units move " + ", ".join(idle) + " in any design.") if idle else ""
+    return Chart("flows", f"Allowances moved per link ({q}, in units of the exporting market)",
+                 _svg(fig), _source(rep) + note)
 
 
-def emissions_figure(rep: dict[str, Any]) -> go.Figure:
+def _sum_links(d: dict[str, Any], key: str) -> float:
+    return float(sum(lk[key] or 0.0 for lk in d["result"]["links"]))
+
+
+def emissions_chart(rep: dict[str, Any]) -> Chart | None:
     ds = _designs(rep)
-    fig = go.Figure(go.Bar(x=[d["title"] for d in ds],
-                           y=[d["result"]["totals"]["emissions_change"] for d in ds],
-                           name="total emissions change"))
-    fig.update_layout(title="Total emissions change against autarky",
-                      yaxis_title=rep["units"]["quantity"], **_LAYOUT)
-    return _finish(fig)
+    ys = _clean([d["result"]["totals"]["emissions_change"] or 0.0 for d in ds])
+    scale = max((abs(d["result"]["totals"].get("autarky_emissions") or 0.0) for d in ds), default=1.0)
+    if _flat(ys, scale):
+        return None
+    fig, (ax,) = _new()
+    bars = ax.bar(range(len(ds)), ys, color="#444")
+    ax.bar_label(bars, labels=[_fmt(y) if y else "" for y in ys], fontsize=7.5, padding=2)
+    _xlabels(ax, [d["title"] for d in ds])
+    q = f"{rep['units']['quantity']} per year"
+    _style(ax, q)
+    return Chart("emissions", f"Total emissions change against no link ({q})", _svg(fig), _source(rep))
 
 
-def revenue_figure(rep: dict[str, Any]) -> go.Figure:
+def revenue_chart(rep: dict[str, Any]) -> Chart | None:
     ds = _designs(rep)
-    fig = go.Figure()
-    fig.add_trace(go.Bar(name="transfer-tax revenue", x=[d["title"] for d in ds],
-                         y=[sum(lk["tax_revenue"] for lk in d["result"]["links"]) for d in ds]))
-    fig.add_trace(go.Bar(name="quota rent", x=[d["title"] for d in ds],
-                         y=[sum(lk["quota_rent"] for lk in d["result"]["links"]) for d in ds]))
-    fig.update_layout(title="Tax revenue and quota rent (sum over links)",
-                      yaxis_title=f"{rep['units']['money']} per year", **_LAYOUT)
-    return _finish(fig)
+    series = [(name, [_sum_links(d, key) for d in ds])
+              for name, key in (("transfer-tax revenue", "tax_revenue"), ("quota rent", "quota_rent"))]
+    series = [s for s in series if not _flat(s[1])]
+    if not series:
+        return None
+    fig, (ax,) = _new()
+    _grouped_bars(ax, series, len(ds))
+    _xlabels(ax, [d["title"] for d in ds])
+    money = f"{rep['units']['money']} per year"
+    _style(ax, money)
+    _legend_top(fig, ax, len(series))
+    return Chart("revenue", f"Transfer-tax revenue and quota rent, summed over links ({money})",
+                 _svg(fig), _source(rep))
 
 
-def sweep_figure(rep: dict[str, Any], sweep: dict[str, Any]) -> go.Figure:
-    fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        f"price ({rep['units']['price']})", f"gain ({rep['units']['money']})",
-        f"total emissions change ({rep['units']['quantity']})"))
-    xs = sweep["labels"]
-    samples = [s for s in sweep["samples"]]
-    markets = list(samples[0]["result"]["markets"]) if samples else []
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    for i, m in enumerate(markets):
-        color = palette[i % len(palette)]
-        name = market_label(rep, m)
-        for col, var in ((1, "price"), (2, "gain")):
-            fig.add_trace(go.Scatter(
-                x=xs, y=[s["result"]["markets"][m][var] for s in samples], mode="lines+markers",
-                name=name, legendgroup=name, showlegend=col == 1, line={"color": color}),
-                row=1, col=col)
-    fig.add_trace(go.Scatter(x=xs, y=[s["result"]["totals"]["emissions_change"] for s in samples],
-                             mode="lines+markers", name="total", line={"color": "#444"}),
-                  row=1, col=3)
-    layout = dict(_LAYOUT)
-    layout.pop("barmode")
-    fig.update_layout(title=sweep["title"], **layout)
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(rangemode="tozero", tickformat="~g")
-    return fig
+def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
+    """Price (all markets), each party's gain on its own axis, and the emissions change when it
+    is not flat; flat panels are left out and named in the caption."""
+    samples = list(sweep["samples"])
+    if not samples:
+        return None
+    xs = list(range(len(sweep["labels"])))
+    ms = list(samples[0]["result"]["markets"])
+    u = rep["units"]
+    panels: list[tuple[str, list[tuple[str, str, list[float]]]]] = []
+    left_out: list[str] = []
+    panels.append((f"price ({u['price']})", [
+        (market_label(rep, m), PALETTE[i % len(PALETTE)],
+         [s["result"]["markets"][m]["price"] for s in samples]) for i, m in enumerate(ms)]))
+    for i, m in enumerate(ms):
+        ys = [s["result"]["markets"][m]["gain"] or 0.0 for s in samples]
+        title = f"gain, {market_label(rep, m)} ({u['money']}/yr)"
+        if _flat(ys):
+            left_out.append(title)
+        else:
+            panels.append((title, [(market_label(rep, m), PALETTE[i % len(PALETTE)], ys)]))
+    em = [s["result"]["totals"]["emissions_change"] or 0.0 for s in samples]
+    scale = max((abs(s["result"]["totals"].get("autarky_emissions") or 0.0) for s in samples),
+                default=1.0)
+    em_title = f"total emissions change ({u['quantity']}/yr)"
+    if _flat(em, scale):
+        left_out.append(em_title)
+    else:
+        panels.append((em_title, [("total", "#444", em)]))
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = _new(rows, cols, height=HEIGHT_IN * (0.85 if rows == 1 else 0.75 * rows))
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, lines) in zip(axes, panels, strict=False):
+        for name, color, ys in lines:
+            ax.plot(xs, ys, marker="o", markersize=3.5, color=color, label=name)
+        ax.set_title(title, fontsize=9.5)
+        _style(ax, "")
+        ax.set_xticks(xs)
+        ax.set_xticklabels(sweep["labels"], rotation=45, ha="right", rotation_mode="anchor",
+                           fontsize=7.5)
+        ax.set_xlabel(sweep.get("parameter", ""), fontsize=8.5)
+    _legend_top(fig, axes[0], len(ms))
+    note = (" Not drawn (zero at every point): " + "; ".join(left_out) + ".") if left_out else ""
+    return Chart(f"sweep-{sweep['id']}", sweep["title"], _svg(fig), _source(rep) + note)
 
 
-def report_figures(rep: dict[str, Any]) -> list[tuple[str, go.Figure]]:
-    """(id, figure) pairs in report order; empty when nothing was simulated."""
+def report_charts(rep: dict[str, Any]) -> list[Chart]:
+    """The report's charts in report order; empty when nothing was simulated."""
     if not rep["simulated"] or not _designs(rep):
         return []
-    figs = [("prices", prices_figure(rep)), ("flows", flows_figure(rep)),
-            ("gains", gains_figure(rep)), ("emissions", emissions_figure(rep)),
-            ("revenue", revenue_figure(rep))]
+    charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
+                                  emissions_chart(rep), revenue_chart(rep)]
     for sw in rep["sensitivity"]:
-        if sw.get("samples"):
-            figs.append((f"sweep-{sw['id']}", sweep_figure(rep, sw)))
-    return figs
+        charts.append(sweep_chart(rep, sw))
+    return [c for c in charts if c is not None]

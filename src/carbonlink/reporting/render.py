@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import plotly.offline
 
 from carbonlink.reporting.console import fmt_num
-from carbonlink.reporting.plots import report_figures
+from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
+from carbonlink.reporting.verdict import plain
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -82,11 +82,21 @@ def _markets(rep: dict[str, Any]) -> list[str]:
 
 
 def _full_tables(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    u = rep["units"]
+    unit_of = {"price": u["price"], "mac": u["price"], "autarky_price": u["price"]}
+    unit_of.update({c: u["quantity"] for c in ("emissions", "abatement", "net_imports",
+                                               "offsets_used", "ceiling_released",
+                                               "floor_withheld")})
+    unit_of.update({c: f"{u['money']}/yr" for c in ("abatement_cost", "compliance_cost",
+                                                    "autarky_compliance_cost", "gain",
+                                                    "tax_revenue")})
+    headers = [f"{c.replace('_', ' ')} ({unit_of[c]})" if c in unit_of else c
+               for c in _MARKET_COLS]
     out = []
     for d in rep["designs"]:
         r = d["result"]
         out.append({
-            "title": d["title"], "status": r["status"], "columns": _MARKET_COLS,
+            "title": d["title"], "status": r["status"], "columns": headers,
             "rows": [(m, [fmt_num(v.get(c)) for c in _MARKET_COLS]) for m, v in r["markets"].items()],
             "links": [[lk["from"], lk["to"], fmt_num(lk["flow"]), fmt_num(lk["credited"]),
                        fmt_num(lk["tax_revenue"]), fmt_num(lk["quota_rent"]),
@@ -110,23 +120,33 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
     return subjects, [(dim, [cells.get((dim, s)) for s in subjects]) for dim in dims]
 
 
-def render_html(rep: dict[str, Any]) -> str:
-    """One self-contained HTML page: plotly.js inline once, every chart embedded, no network."""
+def _env(lang: str = "en") -> jinja2.Environment:
+    from carbonlink.reporting.i18n import Translator
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             trim_blocks=True,
-                             lstrip_blocks=True)
-    figures = [
-        (fid, jinja2.utils.markupsafe.Markup(fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"fig-{fid}",
-            config={"displaylogo": False, "responsive": True})))
-        for fid, fig in report_figures(rep)
-    ]
+                             trim_blocks=True, lstrip_blocks=True)
+    env.globals["_"] = Translator(lang)
+    return env
+
+
+def render_decision_html(rep: dict[str, Any]) -> str:
+    """The decision box alone, with its styles (a notebook cell, a web page fragment)."""
+    return _env(rep.get("lang", "en")).from_string(
+        '<div class="carbonlink-decision"><style>{% include "_decision.css.j2" %}</style>'
+        '{% include "_decision.html.j2" %}</div>').render(rep=rep)
+
+
+def render_html(rep: dict[str, Any]) -> str:
+    """One self-contained HTML page: charts as inline SVG, no script, no network."""
+    env = _env(rep.get("lang", "en"))
+    figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
+               for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
-        rep=rep, fmt=_fmt, figures=figures,
-        plotlyjs=jinja2.utils.markupsafe.Markup(plotly.offline.get_plotlyjs()),
+        rep=rep, fmt=_fmt, figures=figures, plain=plain,
+        glossary_titles={g["id"]: g["title"] for g in rep.get("glossary", [])},
         form_text=FORM_TEXT.get(fr["form"], fr["form"]),
         generation_text=GENERATION_TEXT.get(fr["generation"], fr["generation"]),
         compat_subjects=subjects, compat_rows=compat_rows,
@@ -151,8 +171,18 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 def render_markdown(rep: dict[str, Any]) -> str:
     """The same report as Markdown: the same sections and numbers, tables instead of charts."""
     fr = rep["framing"]
+    d = rep["decision"]
+    box = [f"**{d['line']}**", "", f"- **The law**: {d['law']['text']}",
+           f"- **Drafting**: {d['drafting']['text']}"]
+    if d.get("design"):
+        box.append(f"- **Recommended design**: {d['design']['title']}: {d['design']['reason']}")
+    box += [f"- {f['label']}: {f['text']} ({f['unit']})" for f in d["figures"]]
+    if d["changes"]:
+        box += ["", "Changes named:", ""] + [f"{i}. {c['text']} ({c['kind_text']})"
+                                             for i, c in enumerate(d["changes"], start=1)]
     out = [f"# {fr['title']}", "",
            f"carbonlink assessment of `{rep['source']}` · generated {rep['generated']}", "",
+           "## Decision", "", *box, "",
            "## Verdict", "", rep["verdict"], "",
            "## The agreement in the seed's terms", ""]
     items = [("Form (S-1.2)", FORM_TEXT.get(fr["form"], fr["form"])),
@@ -240,15 +270,16 @@ def render_json(rep: dict[str, Any]) -> str:
     return json.dumps(rep, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
-    a reader never sees a half-written report."""
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Write ``content`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the
+    same folder and a rename, so a reader never sees a half-written report."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared

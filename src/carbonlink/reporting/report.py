@@ -12,6 +12,7 @@ from typing import Any
 
 from carbonlink.assess.pipeline import Assessment
 from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.verdict import decision, glossary, plain
 
 REPORT_VERSION = 1
 
@@ -40,8 +41,13 @@ def units(a: Assessment) -> dict[str, str]:
     }
 
 
-def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str, Any]:
-    """The report mapping (see module docstring)."""
+def build_report(a: Assessment, *, tool_version: str | None = None,
+                 lang: str = "en") -> dict[str, Any]:
+    """The report mapping (see module docstring); ``lang`` is the language of the decision box
+    and the report's headings (``en`` or ``zh``)."""
+    from carbonlink.reporting.i18n import Translator
+
+    tr = Translator(lang)
     check = a.check.to_dict() if a.check is not None else None
     designs = [
         {**d.to_dict(), "result": a.results[d.id].to_dict()} for d in a.designs
@@ -54,6 +60,7 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
                                  "BAU = cap / (1 − share); slope = price / (BAU − cap)"}
     rep: dict[str, Any] = {
         "report": "carbonlink assess",
+        "lang": lang,
         "version": REPORT_VERSION,
         "generated": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
         "tool_version": tool_version,
@@ -70,6 +77,8 @@ def build_report(a: Assessment, *, tool_version: str | None = None) -> dict[str,
         "sensitivity": [s.to_dict() for s in a.sweeps],
     }
     rep["verdict"] = verdict(rep)
+    rep["decision"] = decision(rep, tr)
+    rep["glossary"] = glossary(rep)
     return rep
 
 
@@ -123,7 +132,7 @@ def verdict(rep: dict[str, Any]) -> str:
             parts.append("No design element conflicts between the systems (S-7.3).")
     if not rep["simulated"]:
         parts.append(rep.get("no_simulation") or "No market simulation was run.")
-        return " ".join(parts)
+        return plain(" ".join(parts))
     u = rep["units"]
     agr = _design(rep, "agreement")
     full = _design(rep, "full")
@@ -132,7 +141,7 @@ def verdict(rep: dict[str, Any]) -> str:
     if res["status"] != "optimal":
         parts.append(f"The market model has no equilibrium for the agreement as drafted "
                      f"({res['status']}).")
-        return " ".join(parts)
+        return plain(" ".join(parts))
     mk = res["markets"]
     prices = "; ".join(
         f"{market_label(rep, m)} {fmt_num(v['autarky_price'])} → {fmt_num(v['price'])}"
@@ -180,4 +189,4 @@ def verdict(rep: dict[str, Any]) -> str:
                      "importing government).")
     parts.append("These figures rest on the labelled assumptions below (linear MACs calibrated "
                  "to observed prices); read them as orders of magnitude, not forecasts.")
-    return " ".join(parts)
+    return plain(" ".join(parts))

@@ -1,0 +1,270 @@
+"""``POST /api/assess`` and the ``/assess`` page: the decision report of a linkage agreement.
+
+Bounded work per request: the body is read up to :data:`MAX_BODY` bytes (more is a 413), the
+``plain`` engine (one HiGHS column per option) is refused (422), and an agreement whose markets
+section carries more than :data:`MAX_CURVE_POINTS` inline curve points is refused (422). The
+assessment runs in a worker thread; when the client goes away, the next progress step of the
+pipeline stops it (nothing is written anywhere: the report is the response).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from enum import StrEnum
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from carbonlink import __version__
+from carbonlink.api.documents import admit_agreement
+from carbonlink.api.errors import BAD_REQUEST, INVALID, ErrorBody, error_response
+from carbonlink.errors import CarbonlinkError, DocumentError
+
+MAX_BODY = 256 * 1024
+MAX_CURVE_POINTS = 2_000
+
+router = APIRouter(tags=["assess"])
+pages = APIRouter(include_in_schema=False)
+
+
+class AssessFormat(StrEnum):
+    json = "json"
+    html = "html"
+    markdown = "markdown"
+    xlsx = "xlsx"
+    pdf = "pdf"
+
+
+MEDIA = {AssessFormat.json: "application/json", AssessFormat.html: "text/html; charset=utf-8",
+         AssessFormat.markdown: "text/markdown; charset=utf-8",
+         AssessFormat.xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         AssessFormat.pdf: "application/pdf"}
+SUFFIX = {AssessFormat.json: "json", AssessFormat.html: "html", AssessFormat.markdown: "md",
+          AssessFormat.xlsx: "xlsx", AssessFormat.pdf: "pdf"}
+
+
+class TooLarge(CarbonlinkError):
+    """The request body exceeds :data:`MAX_BODY` (HTTP 413)."""
+
+
+class Cancelled(Exception):
+    """The client went away: the assessment stops at its next step."""
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The request body, refusing (413) as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the request body is {int(declared):,} bytes; the limit is {limit:,}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the request body exceeds the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _curve_points(doc: dict[str, Any]) -> int:
+    n = 0
+    for m in doc.get("markets") or []:
+        mac = (m or {}).get("mac") if isinstance(m, dict) else None
+        steps = (mac or {}).get("steps") if isinstance(mac, dict) else None
+        if isinstance(steps, list):
+            n += len(steps)
+    return n
+
+
+def parse_agreement(text: str) -> dict[str, Any]:
+    """A pasted or posted agreement (YAML or JSON), admitted for HTTP (no firm files, bounded
+    inline curves)."""
+    from carbonlink.model.agreement import Agreement
+    from carbonlink.model.io import parse_document, validate_document
+
+    if not text.strip():
+        raise DocumentError("<document>", "empty: send an agreement document (YAML or JSON)")
+    doc = parse_document(text)
+    if not isinstance(doc, dict):
+        raise DocumentError("<document>", f"must be a mapping, got {type(doc).__name__}")
+    points = _curve_points(doc)
+    if points > MAX_CURVE_POINTS:
+        raise DocumentError("markets", f"{points:,} inline curve points; over HTTP at most "
+                            f"{MAX_CURVE_POINTS:,} (run `carbonlink assess` locally for more)")
+    admit_agreement(validate_document(Agreement, doc))
+    return doc
+
+
+async def run_assessment(request: Request, doc: dict[str, Any], *, lang: str,
+                         sensitivity: bool, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The report mapping, computed in a worker thread that stops when the client disconnects."""
+    from carbonlink.assess.pipeline import assess
+    from carbonlink.reporting.report import build_report
+
+    gone = threading.Event()
+
+    def progress(_desc: str, _n: int) -> None:
+        if gone.is_set():
+            raise Cancelled
+
+    def work() -> dict[str, Any]:
+        a = assess(doc, engine="fast", progress=progress, with_sensitivity=sensitivity,
+                   source="request body", as_of=as_of)
+        return build_report(a, tool_version=__version__, lang=lang)
+
+    async def watch(stop: anyio.Event) -> None:
+        while not stop.is_set():
+            if await request.is_disconnected():
+                gone.set()
+                return
+            with anyio.move_on_after(0.25):
+                await stop.wait()
+
+    stop = anyio.Event()
+    result: dict[str, Any] = {}
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, stop)
+            try:
+                result = await anyio.to_thread.run_sync(work)
+            finally:
+                stop.set()
+    except BaseExceptionGroup as group:  # the task group wraps the worker's error: unwrap it
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+    return result
+
+
+def render(rep: dict[str, Any], fmt: AssessFormat) -> str | bytes:
+    from carbonlink.reporting.export import render_pdf, render_xlsx
+    from carbonlink.reporting.render import render_html, render_json, render_markdown
+
+    if fmt is AssessFormat.xlsx:
+        return render_xlsx(rep)
+    if fmt is AssessFormat.pdf:
+        return render_pdf(render_html(rep))
+    return {AssessFormat.json: render_json, AssessFormat.html: render_html,
+            AssessFormat.markdown: render_markdown}[fmt](rep)
+
+
+def _response(rep: dict[str, Any], fmt: AssessFormat, csp: str | None = None) -> Response:
+    body = render(rep, fmt)
+    headers = {}
+    if fmt in (AssessFormat.xlsx, AssessFormat.pdf, AssessFormat.markdown):
+        name = f"{rep['framing']['id']}-report.{SUFFIX[fmt]}".replace('"', "")
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    if csp:
+        headers["Content-Security-Policy"] = csp
+    return Response(body, media_type=MEDIA[fmt], headers=headers)
+
+
+def _error(exc: Exception) -> Response:
+    if isinstance(exc, TooLarge):
+        return error_response(413, str(exc), [("<document>", str(exc))])
+    if isinstance(exc, DocumentError):
+        return error_response(422, exc.message, exc.problems)
+    return error_response(400, str(exc))
+
+
+class AssessReportOut(BaseModel):
+    """The report of ``carbonlink assess --format json`` (its main keys; the rest as they are)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    report: str
+    version: int
+    lang: str
+    source: str
+    decision: dict[str, Any] = Field(description="the verdict box: action, headline, line, law, "
+                                     "drafting, figures, design, changes")
+    verdict: str
+    simulated: bool
+    check: dict[str, Any] | None
+    designs: list[dict[str, Any]]
+    sensitivity: list[dict[str, Any]]
+    assumptions: list[dict[str, Any]]
+
+
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": f"the request body exceeds {MAX_BODY:,} bytes"}}
+
+
+@router.post("/assess", response_model=AssessReportOut,
+             responses={**INVALID, **BAD_REQUEST, **TOO_LARGE},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/Agreement"}},
+                 "application/yaml": {"schema": {"type": "string"}}}}},
+             summary="Assess a linkage agreement")
+async def assess_agreement(
+    request: Request,
+    format: Annotated[AssessFormat, Query(description="json (default), html, markdown, xlsx or "
+                                          "pdf")] = AssessFormat.json,
+    lang: Annotated[str, Query(pattern="^(en|zh)$", description="en or zh")] = "en",
+    sensitivity: Annotated[bool, Query(description="run the sensitivity sweeps")] = True,
+    engine: Annotated[str, Query(description="fast only: the plain engine is refused over "
+                                 "HTTP (its work grows with the options)")] = "fast",
+    as_of: Annotated[dt.date | None, Query(description="reference date of the legal check "
+                                           "(YYYY-MM-DD; default today)")] = None,
+) -> Response:
+    """The body is an agreement document (JSON or YAML, at most 256 KiB). The answer is the
+    report of ``carbonlink assess``: the decision box, findings, designs, sensitivity and
+    assumptions (JSON), or the same report as HTML, Markdown, XLSX or PDF."""
+    try:
+        if engine != "fast":
+            raise DocumentError("query.engine", "only the fast engine runs over HTTP")
+        doc = parse_agreement((await read_body(request)).decode("utf-8", errors="replace"))
+        rep = await run_assessment(request, doc, lang=lang, sensitivity=sensitivity, as_of=as_of)
+        return _response(rep, format)
+    except Cancelled:
+        return Response(status_code=499)
+    except CarbonlinkError as exc:
+        return _error(exc)
+
+
+# ------------------------------------------------------------------------------------ page
+@pages.get("/assess", response_class=HTMLResponse)
+def assess_form(request: Request) -> HTMLResponse:
+    from carbonlink.api.routes.pages import EXAMPLE_AGREEMENT
+    from carbonlink.api.routes.pages import render as page
+
+    return page(request, "assess.html", document=EXAMPLE_AGREEMENT.read_text(encoding="utf-8"),
+                lang="en", fmt="html", error=None)
+
+
+@pages.post("/assess", response_class=HTMLResponse)
+async def assess_submit(request: Request) -> Response:
+    """The report itself (HTML, a standalone page) or a download (XLSX, PDF, Markdown, JSON);
+    an invalid document gives the form back with 422."""
+    from urllib.parse import parse_qs
+
+    from carbonlink.api.routes.pages import CSP, PageError
+    from carbonlink.api.routes.pages import render as page
+
+    form: dict[str, str] = {}
+    try:
+        body = (await read_body(request)).decode("utf-8", errors="replace")
+        form = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        lang = form.get("lang", "en")
+        if lang not in ("en", "zh"):
+            raise DocumentError("lang", f"must be en or zh, got {lang!r}")
+        try:
+            fmt = AssessFormat(form.get("format", "html"))
+        except ValueError:
+            raise DocumentError("format", "must be html, xlsx, pdf, markdown or json") from None
+        doc = parse_agreement(form.get("document", ""))
+        rep = await run_assessment(request, doc, lang=lang, sensitivity=True)
+        return _response(rep, fmt, csp=CSP)
+    except Cancelled:
+        return Response(status_code=499)
+    except CarbonlinkError as exc:
+        status = 413 if isinstance(exc, TooLarge) else 422 if isinstance(exc, DocumentError) else 400
+        err = PageError("The request was too large", str(exc)) if isinstance(exc, TooLarge) else \
+            PageError.of(exc)
+        return page(request, "assess.html", status=status, document=form.get("document", ""),
+                    lang=form.get("lang", "en"), fmt=form.get("format", "html"), error=err)
+
