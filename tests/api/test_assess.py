@@ -98,3 +98,19 @@ def test_assess_page_form_report_and_error(client: TestClient) -> None:
     assert "default-src 'none'" in r.headers["content-security-policy"]
     r = client.post("/assess", data={"document": "id: x\n", "format": "html", "lang": "en"})
     assert r.status_code == 422 and 'id="error"' in r.text
+
+
+def test_assess_judges_the_law_as_of_the_date_asked(client: TestClient) -> None:
+    """The decision follows the legal check's reference date: the CA–QC–ON 2017 agreement has
+    no error as of 2017 and an error (Ontario's system ended in 2018) as of 2026."""
+    body = (REPO / "examples" / "agreements" / "california-quebec-ontario-2017.yaml").read_bytes()
+    counts = {}
+    for day in ("2017-12-31", "2026-06-01"):
+        r = client.post(f"/api/assess?sensitivity=false&as_of={day}", content=body,
+                        headers={"content-type": "application/yaml"})
+        assert r.status_code == 200, r.text
+        counts[day] = r.json()["check"]["summary"]["errors"]
+    assert counts == {"2017-12-31": 0, "2026-06-01": 1}
+    r = client.post("/api/assess?as_of=2026-13-01", content=body,
+                    headers={"content-type": "application/yaml"})
+    assert r.status_code == 422
