@@ -123,11 +123,12 @@ class Network:
         return Network(markets=self.markets, ids=self.ids)
 
 
-def compile_network(scenario: Scenario) -> Network:
-    """Aggregate every curve (merit order) and index the links; errors name the field."""
+def compile_network(scenario: Scenario, *, keep_options: bool = True) -> Network:
+    """Aggregate every curve (merit order) and index the links; errors name the field.
+    ``keep_options``: curves keep their raw options (only the plain formulation uses them)."""
     markets = []
     for i, m in enumerate(scenario.markets):
-        curve = build_curve(m.mac, f"markets[{i}].mac", capacity=m.bau)
+        curve = build_curve(m.mac, f"markets[{i}].mac", capacity=m.bau, keep_options=keep_options)
         markets.append(MarketData(
             id=m.id, bau=m.bau, cap=m.cap, curve=curve,
             ceiling_price=m.price_ceiling.price if m.price_ceiling else None,
@@ -146,7 +147,7 @@ def compile_network(scenario: Scenario) -> Network:
     )
     offsets = []
     for k, off in enumerate(scenario.offsets):
-        curve = build_curve(off.supply, f"offsets[{k}].supply")
+        curve = build_curve(off.supply, f"offsets[{k}].supply", keep_options=keep_options)
         acc = tuple(
             Acceptance(market=ids.index(mid), limit=math.inf if a.limit is None else a.limit,
                        limit_share=a.limit_share, factor=1.0 - a.discount)

@@ -377,7 +377,9 @@ class NetworkProgram:
             upper.append(b.upper / sq)
             cost.append(b.cost / sp)
             c, r, v = _expand(cols, *self.pattern[k])
-            tc.append(c), tr.append(r), tv.append(v)
+            tc.append(c)
+            tr.append(r)
+            tv.append(v)
             if b.hess > 0:
                 hess_cols.append(int(cols[0]))
                 hess_vals.append(b.hess)
@@ -498,7 +500,9 @@ class NetworkProgram:
         up, co = block.upper[idx] / self.sq, block.cost[idx] / self.sp
         prow, pval = self.pattern[k]
         c, r, v = _expand(cols, prow, pval)
-        self.tc.append(c), self.tr.append(r), self.tv.append(v)
+        self.tc.append(c)
+        self.tr.append(r)
+        self.tv.append(v)
         self.col_upper = np.concatenate([self.col_upper, up])
         self.col_cost = np.concatenate([self.col_cost, co])
         starts = (np.arange(idx.size) * prow.size).astype(np.int32)
