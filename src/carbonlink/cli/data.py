@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
 from carbonlink.cli.app import app
 from carbonlink.errors import DocumentError
-from carbonlink.model.jurisdiction import Fact, Figure
+
+if TYPE_CHECKING:
+    from carbonlink.model.jurisdiction import Fact, Figure
 
 data_app = typer.Typer(name="data", help="Reference data: jurisdictions and ETSs, with sources.",
                        no_args_is_help=True)
@@ -81,7 +82,10 @@ def show(
     fmt: Annotated[DataFormat, typer.Option("--format", "-f")] = DataFormat.table,
 ) -> int:
     """Show one ETS or jurisdiction with every figure's value, year, source and notes."""
+    from pydantic import BaseModel
+
     from carbonlink.data import get_ets, get_jurisdiction, list_ets, list_jurisdictions
+    from carbonlink.model.jurisdiction import Fact, Figure
 
     obj: Any
     try:
