@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from carbonlink.markets import SimulationResult, simulate
-from carbonlink.model import Scenario, load_scenario
-
 if TYPE_CHECKING:
     from carbonlink.agreements import check, load_agreement
+    from carbonlink.markets import SimulationResult, simulate
+    from carbonlink.model import Scenario, load_scenario
     from carbonlink.registry import Registry
 
 __all__ = ["Registry", "Scenario", "SimulationResult", "assess", "check", "load_agreement", "load_scenario",
@@ -28,18 +27,24 @@ __all__ = ["Registry", "Scenario", "SimulationResult", "assess", "check", "load_
 __version__ = "0.1.0"
 
 _LAZY = {"check": "carbonlink.agreements", "load_agreement": "carbonlink.agreements",
-         "Registry": "carbonlink.registry"}
+         "Registry": "carbonlink.registry", "SimulationResult": "carbonlink.markets.equilibrium",
+         "simulate": "carbonlink.markets.equilibrium", "Scenario": "carbonlink.model.scenario",
+         "load_scenario": "carbonlink.model.io"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "assess":  # a callable package: carbonlink.assess(path, ...) -> Assessment
+    """Every name loads on first use (PEP 562): ``import carbonlink`` (and so every command's
+    start-up) pulls in neither pandas, scipy and HiGHS (the simulator), nor pydantic models, nor
+    SQLAlchemy and Alembic (the registry) until they are used.
+    ``assess`` is a callable package: ``carbonlink.assess(path, ...)`` gives an Assessment."""
+    if name == "assess":
         import importlib
 
         return importlib.import_module("carbonlink.assess")
-    """The agreement checker and the registry load on first use (the registry pulls in
-    SQLAlchemy and Alembic, which ``simulate`` does not need)."""
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'carbonlink' has no attribute {name!r}")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 _EMBEDDED_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*(?:\[\d+\])?): (.+)$", re.S)
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carbonlink.data import DATA_DIR
 from carbonlink.errors import DocumentError, from_validation_error
+from carbonlink.model.io import safe_load
 
 if TYPE_CHECKING:
     from carbonlink.agreements.context import Context
@@ -82,7 +82,7 @@ class Rule(BaseModel):
 
 @cache
 def _load_rules() -> dict[str, Rule]:
-    raw: Any = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    raw: Any = safe_load(RULES_FILE.read_text(encoding="utf-8"))
     out: dict[str, Rule] = {}
     for i, item in enumerate(raw["rules"]):
         try:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from carbonlink.cli.app import app
 
@@ -82,6 +81,8 @@ def assess(
 
     Exit code as ``carbonlink check``: 0, or 1 when the agreement has error findings (the report
     is written either way; ``--no-fail`` exits 0); 2 for bad input (nothing written)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from carbonlink import __version__ as version
     from carbonlink.assess.calibrate import parse_assume
     from carbonlink.assess.pipeline import ESTIMATED_STEPS

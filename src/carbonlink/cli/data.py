@@ -7,26 +7,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from carbonlink.cli.app import app
 from carbonlink.errors import DocumentError
-from carbonlink.model.jurisdiction import (
-    ETS,
-    Fact,
-    Figure,
-    Jurisdiction,
-    LinkPeriod,
-    Membership,
-    PriceFigure,
-    period_text,
-)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from carbonlink.model.jurisdiction import (
+        ETS,
+        Fact,
+        Figure,
+        Jurisdiction,
+        LinkPeriod,
+        Membership,
+    )
 
 data_app = typer.Typer(name="data", help="Reference data: jurisdictions and ETSs, with sources.",
                        no_args_is_help=True)
@@ -54,6 +55,8 @@ def parse_as_of(value: str | None) -> dt.date | None:
 
 def _when(f: Figure | Fact) -> str:
     """The period a figure holds for (``2021-01-01 to 2025-12-31``), else its year."""
+    from carbonlink.model.jurisdiction import PriceFigure
+
     if f.period:
         return f.period
     if isinstance(f, PriceFigure) and f.date:
@@ -63,6 +66,8 @@ def _when(f: Figure | Fact) -> str:
 
 def _fig(f: Figure | Fact | None) -> str:
     """A figure for people: ``0.06 share of compliance obligation (from 2026-01-01)``."""
+    from carbonlink.model.jurisdiction import Figure, PriceFigure
+
     if f is None:
         return "—"
     if f.value is None:
@@ -136,6 +141,8 @@ _SKIP = {"id", "name", "series", "membership", "links", "resolved_on"}
 
 def _rows(obj: BaseModel) -> list[tuple[str, str, str, str]]:
     """(field, value, source, note) for every field that has something to show."""
+    from carbonlink.model.jurisdiction import Fact, Figure
+
     rows: list[tuple[str, str, str, str]] = []
 
     def add(name: str, value: Any) -> None:
@@ -159,6 +166,8 @@ def _rows(obj: BaseModel) -> list[tuple[str, str, str, str]]:
 
 def _history(record: ETS | Jurisdiction) -> list[tuple[str, str, str, str]]:
     """The dated history: each series entry, membership and link with its period."""
+    from carbonlink.model.jurisdiction import ETS, period_text
+
     rows: list[tuple[str, str, str, str]] = []
     series = record.series
     for name in type(series).model_fields:
@@ -178,6 +187,8 @@ def _history(record: ETS | Jurisdiction) -> list[tuple[str, str, str, str]]:
 
 
 def _member_period(m: Membership) -> str:
+    from carbonlink.model.jurisdiction import period_text
+
     return period_text(m.joined, m.left - dt.timedelta(days=1) if m.left else None) or "undated"
 
 
@@ -199,6 +210,8 @@ def show(
         paris_party_status,
         today,
     )
+    from carbonlink.model.jurisdiction import Jurisdiction
+
 
     day = parse_as_of(as_of) or today()
     obj: ETS | Jurisdiction

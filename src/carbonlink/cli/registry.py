@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,8 +17,9 @@ from rich.table import Table
 
 from carbonlink.cli.app import app
 from carbonlink.errors import CarbonlinkError, DocumentError
-from carbonlink.registry import CHECKS, Receipt, Registry
-from carbonlink.registry.accounting import fmt
+
+if TYPE_CHECKING:
+    from carbonlink.registry import Receipt, Registry
 
 registry_app = typer.Typer(help="Article 6.2 registry: linked unit ledger, authorisations, "
                            "corresponding adjustments, AEF.", no_args_is_help=True)
@@ -39,6 +40,8 @@ By = Annotated[str | None, typer.Option("--by", help="representative acting")]
 
 
 def _open(db: str | None) -> Registry:
+    from carbonlink.registry import Registry  # SQLAlchemy: only for registry commands
+
     return Registry(db)
 
 
@@ -315,6 +318,8 @@ def report_emissions(party: str, year: int, tonnes: int, db: Db = None,
 @registry_app.command("ca")
 def ca(party: str, db: Db = None) -> None:
     """Corresponding adjustments and adjusted emissions balance of a Party."""
+    from carbonlink.registry.accounting import fmt
+
     with _open(db) as r:
         res = r.corresponding_adjustments(party)
     t = Table("year", "emissions", "first transferred (+)", "used (−)", "adjustment",
@@ -389,6 +394,8 @@ def calendar(party: Annotated[str | None, typer.Option()] = None,
 @registry_app.command("checks")
 def checks() -> None:
     """List the coded transaction checks with their legal sources."""
+    from carbonlink.registry import CHECKS
+
     t = Table("code", "layer", "rule", "source")
     for c in CHECKS.values():
         t.add_row(c.code, c.layer, c.rule, c.source)

@@ -149,7 +149,7 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any], *,
 
 
 def _solve(sc: Scenario, engine: Engine | str, t0: float) -> SimulationResult:
-    net = compile_network(sc)
+    net = compile_network(sc, keep_options=Engine(engine) is Engine.plain)
     t1 = time.perf_counter()
     sol = solve_network(net, engine)
     t2 = time.perf_counter()

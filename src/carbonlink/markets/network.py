@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
 
 from carbonlink.markets.curves import Curve, build_curve
 from carbonlink.model.scenario import Scenario
@@ -53,6 +57,35 @@ class OffsetData:
 
 
 @dataclass(frozen=True)
+class NetworkArrays:
+    """The network's numbers as flat arrays (one entry per market, link or acceptance), from
+    which the solvers assemble their programs without a Python loop per link."""
+
+    bau: npt.NDArray[np.float64]
+    cap: npt.NDArray[np.float64]
+    ceiling_price: npt.NDArray[np.float64]  # nan: no ceiling
+    ceiling_max: npt.NDArray[np.float64]
+    floor_price: npt.NDArray[np.float64]  # nan: no floor
+    floor_max: npt.NDArray[np.float64]
+    src: npt.NDArray[np.int64]
+    dst: npt.NDArray[np.int64]
+    factor: npt.NDArray[np.float64]
+    quota: npt.NDArray[np.float64]
+    entity_share: npt.NDArray[np.float64]  # nan: no entity-level limit
+    tax: npt.NDArray[np.float64]
+    rent_to_exporter: npt.NDArray[np.bool_]
+    acc_offset: npt.NDArray[np.int64]  # per acceptance: the offset, market, limit, share, factor
+    acc_market: npt.NDArray[np.int64]
+    acc_limit: npt.NDArray[np.float64]
+    acc_share: npt.NDArray[np.float64]  # nan: no limit share
+    acc_factor: npt.NDArray[np.float64]
+
+
+def _floats(values: list[float | None]) -> npt.NDArray[np.float64]:
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+@dataclass(frozen=True)
 class Network:
     markets: tuple[MarketData, ...]
     links: tuple[LinkData, ...] = ()
@@ -62,16 +95,40 @@ class Network:
     def index(self, market_id: str) -> int:
         return self.ids.index(market_id)
 
+    @cached_property
+    def arrays(self) -> NetworkArrays:
+        ms, lks = self.markets, self.links
+        accs = [(k, a) for k, off in enumerate(self.offsets) for a in off.accepted]
+        return NetworkArrays(
+            bau=_floats([m.bau for m in ms]), cap=_floats([m.cap for m in ms]),
+            ceiling_price=_floats([m.ceiling_price for m in ms]),
+            ceiling_max=_floats([m.ceiling_max for m in ms]),
+            floor_price=_floats([m.floor_price for m in ms]),
+            floor_max=_floats([m.floor_max for m in ms]),
+            src=np.array([lk.src for lk in lks], dtype=np.int64),
+            dst=np.array([lk.dst for lk in lks], dtype=np.int64),
+            factor=_floats([lk.factor for lk in lks]), quota=_floats([lk.quota for lk in lks]),
+            entity_share=_floats([lk.entity_share for lk in lks]),
+            tax=_floats([lk.tax for lk in lks]),
+            rent_to_exporter=np.array([lk.rent_holder == "exporter" for lk in lks], dtype=bool),
+            acc_offset=np.array([k for k, _ in accs], dtype=np.int64),
+            acc_market=np.array([a.market for _, a in accs], dtype=np.int64),
+            acc_limit=_floats([a.limit for _, a in accs]),
+            acc_share=_floats([a.limit_share for _, a in accs]),
+            acc_factor=_floats([a.factor for _, a in accs]),
+        )
+
     def without_links(self) -> Network:
         """Autarky: the same markets, no links, no offsets."""
         return Network(markets=self.markets, ids=self.ids)
 
 
-def compile_network(scenario: Scenario) -> Network:
-    """Aggregate every curve (merit order) and index the links; errors name the field."""
+def compile_network(scenario: Scenario, *, keep_options: bool = True) -> Network:
+    """Aggregate every curve (merit order) and index the links; errors name the field.
+    ``keep_options``: curves keep their raw options (only the plain formulation uses them)."""
     markets = []
     for i, m in enumerate(scenario.markets):
-        curve = build_curve(m.mac, f"markets[{i}].mac", capacity=m.bau)
+        curve = build_curve(m.mac, f"markets[{i}].mac", capacity=m.bau, keep_options=keep_options)
         markets.append(MarketData(
             id=m.id, bau=m.bau, cap=m.cap, curve=curve,
             ceiling_price=m.price_ceiling.price if m.price_ceiling else None,
@@ -90,7 +147,7 @@ def compile_network(scenario: Scenario) -> Network:
     )
     offsets = []
     for k, off in enumerate(scenario.offsets):
-        curve = build_curve(off.supply, f"offsets[{k}].supply")
+        curve = build_curve(off.supply, f"offsets[{k}].supply", keep_options=keep_options)
         acc = tuple(
             Acceptance(market=ids.index(mid), limit=math.inf if a.limit is None else a.limit,
                        limit_share=a.limit_share, factor=1.0 - a.discount)

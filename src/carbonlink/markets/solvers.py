@@ -47,7 +47,6 @@ from enum import StrEnum
 import highspy
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from carbonlink.errors import SolverError
 from carbonlink.markets.curves import Curve
@@ -135,6 +134,12 @@ class _Block:
     upper: FloatArray
     cost: FloatArray
     cap: float | None = None  # extra row Σ columns ≤ cap (plain formulation of raw options)
+    #: breakpoints (left, right) of each column, for blocks that are refined: a refinement keeps
+    #: the columns whose segment is unchanged and replaces the others (the program is modified,
+    #: not rebuilt, so HiGHS starts from the previous basis)
+    keys: tuple[FloatArray, FloatArray] | None = None
+    #: quadratic cost ``hess · q² / 2`` of the block's single column (a linear curve solved as a QP)
+    hess: float = 0.0
 
 
 class _Rep:
@@ -185,7 +190,8 @@ class _StepsRep(_Rep):
         width = np.diff(q)
         safe = np.where(width > 0, width, 1.0)
         slope = np.where(width > 0, np.diff(c.cum_cost[self.subset]) / safe, 0.0)
-        return _Block(upper=width, cost=slope)
+        keys = self.subset.astype(np.float64)
+        return _Block(upper=width, cost=slope, keys=(keys[:-1], keys[1:]))
 
     def refine(self, x: float) -> bool:
         if self.subset is None:
@@ -234,7 +240,7 @@ class _LinearRep(_Rep):
 
     def block(self) -> _Block:
         p = self.points
-        return _Block(upper=np.diff(p), cost=0.5 * self.slope * (p[1:] + p[:-1]))
+        return _Block(upper=np.diff(p), cost=0.5 * self.slope * (p[1:] + p[:-1]), keys=(p[:-1], p[1:]))
 
     def refine(self, x: float) -> bool:
         if self.top <= 0 or self.flat:
@@ -250,11 +256,29 @@ class _LinearRep(_Rep):
         return True
 
 
-def _representations(net: Network, engine: Engine, price_scale: float) -> list[_Rep]:
+class _QuadRep(_Rep):
+    """A linear MAC or supply exactly: one column with the quadratic cost ``slope · q² / 2``
+    (the program is then a convex QP, solved once)."""
+
+    def __init__(self, curve: Curve, upper: float) -> None:
+        self.slope = curve.slope
+        self.top = max(upper, 0.0)
+
+    def block(self) -> _Block:
+        return _Block(upper=np.array([self.top]), cost=np.zeros(1), hess=self.slope)
+
+
+def _representations(net: Network, engine: Engine, price_scale: float,
+                     quadratic: bool = False) -> list[_Rep]:
+    """One representation per curve (markets, then offsets). ``quadratic``: linear curves as
+    one QP column each; otherwise as refined piecewise-linear grids (an LP)."""
+    def linear(curve: Curve, upper: float) -> _Rep:
+        return _QuadRep(curve, upper) if quadratic else _LinearRep(curve, upper, price_scale)
+
     reps: list[_Rep] = []
     for m in net.markets:
         if m.curve.kind == "linear":
-            reps.append(_LinearRep(m.curve, min(m.bau, m.curve.capacity), price_scale))
+            reps.append(linear(m.curve, min(m.bau, m.curve.capacity)))
         else:
             reps.append(_RawRep(m.curve) if engine is Engine.plain else _StepsRep(m.curve))
     for off in net.offsets:
@@ -262,7 +286,7 @@ def _representations(net: Network, engine: Engine, price_scale: float) -> list[_
             # never worth buying more offsets than every accepting market's emissions need
             need = sum(min(a.limit, net.markets[a.market].bau / max(a.factor, 1e-12))
                        for a in off.accepted)
-            reps.append(_LinearRep(off.curve, min(need, off.curve.capacity), price_scale))
+            reps.append(linear(off.curve, min(need, off.curve.capacity)))
         else:
             reps.append(_RawRep(off.curve) if engine is Engine.plain else _StepsRep(off.curve))
     return reps
@@ -271,91 +295,341 @@ def _representations(net: Network, engine: Engine, price_scale: float) -> list[_
 # ------------------------------------------------------------------------------------------
 # program assembly
 # ------------------------------------------------------------------------------------------
-class _Program:
-    """Sparse LP/QP in column-wise triplets, solved by HiGHS."""
+#: programs with more columns than this are presolved on their first solve (below it, HiGHS's
+#: presolve costs more than it saves; a re-solve after a refinement starts from the last basis)
+PRESOLVE_ABOVE = 50_000
+#: KKT tolerance (scaled program) under which a QP solution is accepted as the equilibrium
+KKT_TOL = 1e-9
+#: a value within this (scaled) distance of a bound is at the bound
+POSITION_TOL = 1e-13
 
-    def __init__(self) -> None:
-        self.lower: list[FloatArray] = []
-        self.upper: list[FloatArray] = []
-        self.cost: list[FloatArray] = []
-        self.rows: list[int] = []
-        self.cols: list[FloatArray | IntArray] = []
-        self.vals: list[FloatArray] = []
-        self.row_lo: list[float] = []
-        self.row_hi: list[float] = []
+
+def _expand(cols: IntArray, rows: IntArray, vals: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+    """Triplets of columns that all share one pattern of (row, value) entries."""
+    return (np.repeat(cols, rows.size), np.tile(rows, cols.size), np.tile(vals, cols.size))
+
+
+class NetworkProgram:
+    """The network program (module docstring) of one solve, assembled from the network's arrays
+    with numpy and kept in one HiGHS instance: a refinement changes the columns of the curves it
+    refines (old segments fixed at 0, new ones added) and HiGHS re-solves from its last basis.
+
+    Columns: each curve's block (Σ block columns = its quantity), then ceiling releases, floor
+    withholdings, link flows and offset uses. A block with ``hess`` > 0 is one QP column.
+    """
+
+    def __init__(self, net: Network, blocks: list[_Block], sq: float, sp: float) -> None:
+        a = net.arrays
+        nm, nl, na, no = len(net.markets), len(net.links), a.acc_offset.size, len(net.offsets)
+        self.net, self.sq, self.sp = net, sq, sp
+        self.nm = nm
+        # ---- rows: balance, curve caps, exports, entity limits, offset shares, offset supply
+        cap_blocks = np.array([k for k, b in enumerate(blocks) if b.cap is not None], dtype=np.int64)
+        exporters = np.unique(a.src)
+        ent_links = np.flatnonzero(~np.isnan(a.entity_share))
+        share_accs = np.flatnonzero(~np.isnan(a.acc_share))
+        sizes = [nm, cap_blocks.size, exporters.size, ent_links.size, share_accs.size, no]
+        starts = np.cumsum([0, *sizes])
+        self.bal = np.arange(nm, dtype=np.int64)
+        cap_row = starts[1] + np.arange(cap_blocks.size)
+        self.exp_row = np.full(nm, -1, dtype=np.int64)
+        self.exp_row[exporters] = starts[2] + np.arange(exporters.size)
+        self.ent_links = ent_links
+        self.ent_row = starts[3] + np.arange(ent_links.size)
+        share_row = starts[4] + np.arange(share_accs.size)
+        off_row = starts[5] + np.arange(no)
+        self.nrow = int(starts[-1])
+        dst_bau = a.bau[a.dst[ent_links]]
+        self.row_hi = np.concatenate([
+            (a.cap - a.bau) / sq,
+            np.array([blocks[k].cap for k in cap_blocks], dtype=np.float64) / sq,
+            a.cap[exporters] / sq,
+            a.entity_share[ent_links] * dst_bau / sq,
+            a.acc_share[share_accs] * a.bau[a.acc_market[share_accs]] / sq,
+            np.zeros(no),
+        ])
+        # ---- each block's column pattern: the rows its quantity enters, with coefficients
+        pb = np.concatenate([np.arange(nm), cap_blocks, a.dst[ent_links], a.acc_market[share_accs],
+                             nm + np.arange(no)])
+        pr = np.concatenate([self.bal, cap_row, self.ent_row, share_row, off_row])
+        pv = np.concatenate([np.full(nm, -1.0), np.ones(cap_blocks.size), a.entity_share[ent_links],
+                             a.acc_share[share_accs], np.full(no, -1.0)])
+        order = np.argsort(pb, kind="stable")
+        bounds = np.searchsorted(pb[order], np.arange(len(blocks) + 1))
+        self.pattern = [(pr[order][bounds[k]:bounds[k + 1]].astype(np.int64),
+                         pv[order][bounds[k]:bounds[k + 1]]) for k in range(len(blocks))]
+        # ---- columns
         self.ncol = 0
+        upper: list[FloatArray] = []
+        cost: list[FloatArray] = []
+        tr: list[IntArray] = []
+        tc: list[IntArray] = []
+        tv: list[FloatArray] = []
+        self.block_cols: list[list[IntArray]] = []
+        self.keyed: list[dict[tuple[float, float], int] | None] = []
+        hess_cols: list[int] = []
+        hess_vals: list[float] = []
+        for k, b in enumerate(blocks):
+            cols = self._new_cols(b.upper.size)
+            self.block_cols.append([cols])
+            self.keyed.append(None if b.keys is None else
+                              dict(zip(zip(b.keys[0].tolist(), b.keys[1].tolist(), strict=True),
+                                       cols.tolist(), strict=True)))
+            upper.append(b.upper / sq)
+            cost.append(b.cost / sp)
+            c, r, v = _expand(cols, *self.pattern[k])
+            tc.append(c)
+            tr.append(r)
+            tv.append(v)
+            if b.hess > 0:
+                hess_cols.append(int(cols[0]))
+                hess_vals.append(b.hess)
+        # numpy arithmetic: an overflow raises under the caller's errstate (Python floats would
+        # silently become inf and reach HiGHS)
+        self.hess = (np.array(hess_cols, dtype=np.int64), np.array(hess_vals, dtype=np.float64) * sq / sp)
+        # releases (ceiling) and withholdings (floor): balance and export rows of their market
+        has_exp = self.exp_row >= 0
+        for price, most, sign in ((a.ceiling_price, a.ceiling_max, -1.0), (a.floor_price, a.floor_max, 1.0)):
+            mk = np.flatnonzero(~np.isnan(price))
+            cols = self._new_cols(mk.size)
+            upper.append(most[mk] / sq)
+            cost.append(-sign * price[mk] / sp)
+            ex = has_exp[mk]
+            tc += [cols, cols[ex]]
+            tr += [self.bal[mk], self.exp_row[mk[ex]]]
+            tv += [np.full(mk.size, sign), np.full(int(ex.sum()), sign)]
+            if sign < 0:
+                self.rel_markets, self.rel_cols = mk, cols
+            else:
+                self.wh_markets, self.wh_cols = mk, cols
+        # flows: out of the exporter's balance and export rows, credited into the importer's
+        self.flow_cols = self._new_cols(nl)
+        upper.append(a.quota / sq)
+        cost.append(a.tax / sp)
+        ent_cols = self.flow_cols[ent_links]
+        tc += [self.flow_cols, self.flow_cols, self.flow_cols, ent_cols]
+        tr += [self.bal[a.src], self.bal[a.dst], self.exp_row[a.src], self.ent_row]
+        tv += [np.ones(nl), -a.factor, np.ones(nl), a.factor[ent_links]]
+        # offset uses: credited in the market's balance, within its share, out of the supply
+        self.use_cols = self._new_cols(na)
+        upper.append(a.acc_limit / sq)
+        cost.append(np.zeros(na))
+        tc += [self.use_cols, self.use_cols[share_accs], self.use_cols]
+        tr += [self.bal[a.acc_market], share_row, off_row[a.acc_offset]]
+        tv += [-a.acc_factor, np.ones(share_accs.size), np.ones(na)]
+        self.use_split = np.searchsorted(a.acc_offset, np.arange(1, no))
+        # ---- the matrix, column-wise
+        self.tc, self.tr, self.tv = [np.concatenate(tc)], [np.concatenate(tr)], [np.concatenate(tv)]
+        self.col_upper = np.concatenate(upper)
+        self.col_cost = np.concatenate(cost)
+        self.h = _new_highs()
+        self.h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        self.h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        self._pass_model()
 
-    def add_cols(self, upper: FloatArray, cost: FloatArray,
-                 lower: FloatArray | None = None) -> IntArray:
-        n = int(upper.size)
-        idx = np.arange(self.ncol, self.ncol + n, dtype=np.int64)
-        self.upper.append(upper.astype(np.float64))
-        self.cost.append(cost.astype(np.float64))
-        self.lower.append(np.zeros(n) if lower is None else lower)
+    # ---- assembly ----------------------------------------------------------------------------
+    def _new_cols(self, n: int) -> IntArray:
+        cols = np.arange(self.ncol, self.ncol + n, dtype=np.int64)
         self.ncol += n
-        return idx
+        return cols
 
-    def add_row(self, lo: float, hi: float) -> int:
-        self.row_lo.append(lo)
-        self.row_hi.append(hi)
-        return len(self.row_lo) - 1
+    def triplets(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The matrix as (row, column, value) triplets."""
+        return np.concatenate(self.tr), np.concatenate(self.tc), np.concatenate(self.tv)
 
-    def coef(self, row: int, cols: IntArray, vals: FloatArray | float) -> None:
-        v = np.broadcast_to(np.asarray(vals, dtype=np.float64), cols.shape)
-        self.rows.append(row)
-        self.cols.append(cols)
-        self.vals.append(np.array(v, dtype=np.float64))
+    def csc(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The matrix column-wise (start, index, value), duplicates summed (numpy only: for a
+        small program scipy's sparse constructors cost more than the solve)."""
+        r, c, v = self.triplets()
+        order = np.lexsort((r, c))
+        r, c, v = r[order], c[order], v[order]
+        if r.size > 1:
+            new = np.empty(r.size, dtype=bool)
+            new[0] = True
+            np.not_equal(r[1:], r[:-1], out=new[1:])
+            new[1:] |= c[1:] != c[:-1]
+            if not new.all():
+                first = np.flatnonzero(new)
+                r, c, v = r[first], c[first], np.add.reduceat(v, first)
+        start = np.searchsorted(c, np.arange(self.ncol + 1))
+        return start, r, v
 
-    def solve(self) -> tuple[str, FloatArray, FloatArray, FloatArray]:
-        nrow = len(self.row_lo)
-        counts = [c.size for c in self.cols]
-        r = np.repeat(np.array(self.rows, dtype=np.int64), counts)
-        c = np.concatenate(self.cols) if self.cols else np.zeros(0, dtype=np.int64)
-        v = np.concatenate(self.vals) if self.vals else np.zeros(0)
-        mat = sparse.csc_matrix((v, (r, c)), shape=(nrow, self.ncol))
-        mat.sum_duplicates()
+    def _pass_model(self) -> None:
+        start, index, value = self.csc()
+        inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         lp.num_col_ = self.ncol
-        lp.num_row_ = nrow
-        lp.col_cost_ = np.concatenate(self.cost)
-        lp.col_lower_ = np.concatenate(self.lower)
-        upper = np.concatenate(self.upper)
-        upper[~np.isfinite(upper)] = highspy.kHighsInf
-        lp.col_upper_ = upper
-        lo = np.array(self.row_lo, dtype=np.float64)
-        hi = np.array(self.row_hi, dtype=np.float64)
-        lo[~np.isfinite(lo)] = -highspy.kHighsInf
-        hi[~np.isfinite(hi)] = highspy.kHighsInf
-        lp.row_lower_ = lo
-        lp.row_upper_ = hi
+        lp.num_row_ = self.nrow
+        lp.col_cost_ = self.col_cost
+        lp.col_lower_ = np.zeros(self.ncol)
+        lp.col_upper_ = np.where(np.isfinite(self.col_upper), self.col_upper, inf)
+        lp.row_lower_ = np.full(self.nrow, -inf)
+        lp.row_upper_ = np.where(np.isfinite(self.row_hi), self.row_hi, inf)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-        lp.a_matrix_.value_ = mat.data
+        lp.a_matrix_.start_ = start.astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
         model = highspy.HighsModel()
         model.lp_ = lp
-        h = _new_highs()
-        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        if h.passModel(model) == highspy.HighsStatus.kError:
+        if self.hess[0].size:
+            model.hessian_ = self._hessian()
+        if self.h.passModel(model) == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the network program")
+        self.h.setOptionValue("presolve", "on" if self.ncol > PRESOLVE_ABOVE else "off")
+
+    def _hessian(self) -> highspy.HighsHessian:
+        cols, vals = self.hess
+        order = np.argsort(cols)
+        hs = highspy.HighsHessian()
+        hs.dim_ = self.ncol
+        hs.format_ = highspy.HessianFormat.kTriangular
+        hs.start_ = np.searchsorted(cols[order], np.arange(self.ncol + 1)).astype(np.int32)
+        hs.index_ = cols[order].astype(np.int32)
+        hs.value_ = vals[order]
+        return hs
+
+    def reset(self) -> None:
+        """Hand HiGHS the program afresh (no basis: the next solve starts cold)."""
+        self.h.clearSolver()
+        self._pass_model()
+
+    @property
+    def quadratic(self) -> bool:
+        return bool(self.hess[0].size)
+
+    def update_block(self, k: int, block: _Block) -> None:
+        """Refine block ``k`` in place: columns of segments no longer in ``block`` are fixed at
+        0, columns of new segments are added (HiGHS keeps its basis)."""
+        keyed = self.keyed[k]
+        assert keyed is not None and block.keys is not None
+        keys = list(zip(block.keys[0].tolist(), block.keys[1].tolist(), strict=True))
+        new = [i for i, key in enumerate(keys) if key not in keyed]
+        wanted = set(keys)
+        gone = np.array([c for key, c in keyed.items() if key not in wanted], dtype=np.int64)
+        for key in keyed.keys() - wanted:
+            del keyed[key]
+        if gone.size:
+            self.col_upper[gone] = 0.0
+            self.h.changeColsBounds(gone.size, gone.astype(np.int32), np.zeros(gone.size),
+                                    np.zeros(gone.size))
+        if not new:
+            return
+        idx = np.array(new, dtype=np.int64)
+        cols = self._new_cols(idx.size)
+        keyed.update(zip((keys[i] for i in new), cols.tolist(), strict=True))
+        self.block_cols[k].append(cols)
+        up, co = block.upper[idx] / self.sq, block.cost[idx] / self.sp
+        prow, pval = self.pattern[k]
+        c, r, v = _expand(cols, prow, pval)
+        self.tc.append(c)
+        self.tr.append(r)
+        self.tv.append(v)
+        self.col_upper = np.concatenate([self.col_upper, up])
+        self.col_cost = np.concatenate([self.col_cost, co])
+        starts = (np.arange(idx.size) * prow.size).astype(np.int32)
+        self.h.addCols(idx.size, co, np.zeros(idx.size), up, r.size, starts,
+                       np.tile(prow, idx.size).astype(np.int32), np.tile(pval, idx.size))
+        if self.quadratic:  # the Hessian's dimension follows the columns
+            self.h.passHessian(self._hessian())
+
+    # ---- solving -----------------------------------------------------------------------------
+    def run(self) -> tuple[str, FloatArray, FloatArray, FloatArray]:
+        h = self.h
+        if self.quadratic:
+            # no regularisation (it moves prices by ~1e-7); an iteration limit instead of a
+            # hang on a degenerate program — the caller falls back to the LP then
+            h.setOptionValue("qp_regularization_value", 0.0)
+            h.setOptionValue("qp_iteration_limit", 20 * (self.ncol + self.nrow) + 1000)
         h.run()
+        h.setOptionValue("presolve", "off")  # re-solves start from the basis
         ms = h.getModelStatus()
         if ms == highspy.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             return ("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual),
                     np.asarray(sol.col_dual))
+        zeros = np.zeros(self.ncol), np.zeros(self.nrow), np.zeros(self.ncol)
         if ms == highspy.HighsModelStatus.kModelEmpty and self.ncol == 0:
             # no columns at all (every abatement option has zero quantity, no links, offsets
             # or price controls): the program is its row bounds alone, feasible when each row
             # admits 0, and nothing has a marginal value
-            if np.all(lo <= 0.0) and np.all(hi >= 0.0):
-                return "optimal", np.zeros(0), np.zeros(nrow), np.zeros(0)
-            return "infeasible", np.zeros(0), np.zeros(nrow), np.zeros(0)
+            return ("optimal" if np.all(self.row_hi >= 0.0) else "infeasible"), *zeros
         if ms in (highspy.HighsModelStatus.kInfeasible,
                   highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return "infeasible", np.zeros(self.ncol), np.zeros(nrow), np.zeros(self.ncol)
+            return "infeasible", *zeros
+        if self.quadratic:
+            return "error", *zeros
         raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
+
+    def kkt_ok(self, x: FloatArray, row_dual: FloatArray, col_dual: FloatArray,
+               tol: float = KKT_TOL) -> bool:
+        """Whether ``(x, duals)`` satisfy the optimality conditions of the program (scaled) to
+        ``tol``: feasible, duals of the right sign, complementary, stationary. A QP solution is
+        accepted only then (the certificate the refined LP gets from its exact segments)."""
+        r, c, v = self.triplets()
+        ub = self.col_upper
+        ax = np.bincount(r, weights=v * x[c], minlength=self.nrow)
+        slack = self.row_hi - ax
+        fin = np.isfinite(ub)
+        if x.min(initial=0.0) < -tol or np.any(x[fin] > ub[fin] + tol * np.maximum(1.0, ub[fin])):
+            return False
+        if np.any(slack < -tol * np.maximum(1.0, np.abs(self.row_hi))):
+            return False
+        grad = self.col_cost.copy()
+        hc, hv = self.hess
+        grad[hc] += hv * x[hc]
+        aty = np.bincount(c, weights=v * row_dual[r], minlength=self.ncol)
+        if np.any(np.abs(grad - aty - col_dual) > tol * np.maximum(1.0, np.abs(grad))):
+            return False
+        # rows Ax ≤ hi: dual ≤ 0, and 0 unless the row binds
+        if np.any(row_dual > tol):
+            return False
+        slack_tol = POSITION_TOL * np.maximum(1.0, np.abs(self.row_hi))
+        if np.any(np.abs(row_dual[slack > slack_tol]) > tol):
+            return False
+        # columns 0 ≤ x ≤ ub: a column above 0 has reduced cost ≤ 0 (else less of it is
+        # cheaper), one below ub has reduced cost ≥ 0 — signs, not products with the room,
+        # so a narrow segment cannot hide a wrong reduced cost
+        above = x > POSITION_TOL
+        below = ~fin | (ub - x > POSITION_TOL * np.maximum(1.0, np.where(fin, ub, 1.0)))
+        return not (np.any(col_dual[above] > tol) or np.any(col_dual[below] < -tol))
+
+    def solution(self, status: str, x: FloatArray, row_dual: FloatArray,
+                 col_dual: FloatArray) -> tuple[RawSolution, list[float]]:
+        net, sq, sp, nm = self.net, self.sq, self.sp, self.nm
+        a = net.arrays
+        totals = [float(sum(x[c].sum() for c in cols)) * sq for cols in self.block_cols]
+        ok = status == "optimal"
+        released = np.zeros(nm)
+        released[self.rel_markets] = x[self.rel_cols] * sq
+        withheld = np.zeros(nm)
+        withheld[self.wh_markets] = x[self.wh_cols] * sq
+        flow = x[self.flow_cols] * sq
+        exp_dual = np.where(self.exp_row >= 0, row_dual[np.maximum(self.exp_row, 0)], 0.0)
+        # a bound dual is a quota rent only at the quota
+        at_quota = np.isfinite(a.quota) & (flow >= a.quota * (1 - 1e-9) - 1e-12)
+        entity = np.zeros(len(net.links))
+        entity[self.ent_links] = np.maximum(-row_dual[self.ent_row] * sp, 0.0)
+        sol = RawSolution(
+            status=SolveStatus(status),
+            abatement=np.array(totals[:nm]),
+            released=released,
+            withheld=withheld,
+            flow=flow,
+            offset_use=np.split(x[self.use_cols] * sq, self.use_split),
+            offset_supplied=np.array(totals[nm:]),
+            # one more allowance issued relaxes the balance and the export row: both duals
+            price=(np.maximum(-(row_dual[self.bal] + exp_dual) * sp, 0.0) if ok
+                   else np.full(nm, np.nan)),
+            # the offset price is the supply curve at the quantity supplied (the issue's
+            # definition); the row dual may sit anywhere up to the buyers' prices when every
+            # usage limit binds
+            offset_price=np.array([off.curve.marginal(t)
+                                   for off, t in zip(net.offsets, totals[nm:], strict=True)]),
+            quota_rent_unit=np.where(at_quota, np.maximum(-col_dual[self.flow_cols] * sp, 0.0), 0.0),
+            entity_dual=entity,
+            columns=self.ncol,
+        )
+        return sol, totals
 
 
 def _scales(net: Network) -> tuple[float, float]:
@@ -366,134 +640,62 @@ def _scales(net: Network) -> tuple[float, float]:
         # the price at half of the curve: independent of how tight the cap is
         prices.append(m.curve.marginal(0.5 * min(m.bau, m.curve.capacity)))
         prices.extend(p for p in (m.ceiling_price, m.floor_price) if p)
-    prices.extend(lk.tax for lk in net.links)
-    sp = max([p for p in prices if math.isfinite(p)] + [0.0])
+    a = net.arrays
+    sp = max([p for p in prices if math.isfinite(p)] + [float(a.tax.max(initial=0.0)), 0.0])
     return sq, (sp if sp > 0 else 1.0)
 
 
 def solve_network(net: Network, engine: Engine | str = Engine.fast) -> RawSolution:
-    """Solve the network program (``plain``: each raw option its own column)."""
+    """Solve the network program.
+
+    ``fast``: linear curves are one QP column each, solved once, and the solution is accepted
+    when it passes the KKT check (:meth:`NetworkProgram.kkt_ok`); otherwise (HiGHS stops
+    without an optimum, or the check fails) linear curves fall back to refined piecewise-linear
+    grids. Step curves are windowed merit orders refined in place. ``plain``: each raw option its
+    own column and linear curves on refined grids (the reference formulation).
+    """
     engine = Engine(engine)
     sq, sp = _scales(net)
-    reps = _representations(net, engine, sp)
+    curves = [m.curve for m in net.markets] + [o.curve for o in net.offsets]
+    if engine is Engine.fast and any(c.kind == "linear" for c in curves):
+        sol = _solve_refined(net, _representations(net, engine, sp, quadratic=True), sq, sp)
+        if sol is not None:
+            return sol
+    sol = _solve_refined(net, _representations(net, engine, sp), sq, sp)
+    assert sol is not None
+    return sol
+
+
+def _solve_refined(net: Network, reps: list[_Rep], sq: float, sp: float) -> RawSolution | None:
+    """One program, solved and refined in place until every representation is exact at the
+    solution. ``None`` when a QP program gives no certified optimum (the caller falls back)."""
+    prog = NetworkProgram(net, [rep.block() for rep in reps], sq, sp)
     refinements = 0
     solves = 0
     while True:
-        sol, xs = _solve_once(net, reps, sq, sp)
+        status, x, row_dual, col_dual = prog.run()
         solves += 1
+        if prog.quadratic and (status == "error" or (status == "optimal"
+                                                     and not prog.kkt_ok(x, row_dual, col_dual))):
+            return None
+        if refinements and status == "optimal" and not prog.kkt_ok(x, row_dual, col_dual):
+            # HiGHS's hot start after a modification can stop at a basis that is not optimal
+            # for the modified program (seen: 0 iterations, new columns of negative reduced
+            # cost left at 0); solve that round again from scratch
+            prog.reset()
+            status, x, row_dual, col_dual = prog.run()
+            solves += 1
+        sol, totals = prog.solution(status, x, row_dual, col_dual)
         if sol.status is not SolveStatus.optimal:
             break
-        changed = [rep.refine(x) for rep, x in zip(reps, xs, strict=True)]
-        if not any(changed):
+        changed = [k for k, (rep, t) in enumerate(zip(reps, totals, strict=True)) if rep.refine(t)]
+        if not changed:
             break
+        for k in changed:
+            prog.update_block(k, reps[k].block())
         refinements += 1
         if refinements > MAX_REFINEMENTS:
             raise SolverError("the refined solve did not settle; try engine='plain'")
     sol.solves = solves
     sol.refinements = refinements
     return sol
-
-
-def _solve_once(net: Network, reps: list[_Rep], sq: float,
-                sp: float) -> tuple[RawSolution, list[float]]:
-    nm, nl = len(net.markets), len(net.links)
-    prog = _Program()
-    # --- columns -------------------------------------------------------------------------
-    blocks = [rep.block() for rep in reps]
-    block_cols = [prog.add_cols(b.upper / sq, b.cost / sp) for b in blocks]
-    rel_cols: list[int | None] = []
-    wh_cols: list[int | None] = []
-    for m in net.markets:
-        if m.ceiling_price is not None:
-            c = prog.add_cols(np.array([m.ceiling_max / sq]), np.array([m.ceiling_price / sp]))
-            rel_cols.append(int(c[0]))
-        else:
-            rel_cols.append(None)
-        if m.floor_price is not None:
-            c = prog.add_cols(np.array([m.floor_max / sq]), np.array([-m.floor_price / sp]))
-            wh_cols.append(int(c[0]))
-        else:
-            wh_cols.append(None)
-    flow_cols = prog.add_cols(np.array([lk.quota / sq for lk in net.links]),
-                              np.array([lk.tax / sp for lk in net.links])) if nl else np.zeros(
-        0, dtype=np.int64)
-    use_cols: list[IntArray] = []
-    for off in net.offsets:
-        use_cols.append(prog.add_cols(np.array([a.limit / sq for a in off.accepted]),
-                                      np.zeros(len(off.accepted))))
-    # --- rows ----------------------------------------------------------------------------
-    bal = []
-    for i, m in enumerate(net.markets):
-        r = prog.add_row(-math.inf, (m.cap - m.bau) / sq)
-        bal.append(r)
-        prog.coef(r, block_cols[i], -1.0)
-        if rel_cols[i] is not None:
-            prog.coef(r, np.array([rel_cols[i]]), -1.0)
-        if wh_cols[i] is not None:
-            prog.coef(r, np.array([wh_cols[i]]), 1.0)
-        if blocks[i].cap is not None:
-            cr = prog.add_row(-math.inf, float(blocks[i].cap) / sq)  # type: ignore[arg-type]
-            prog.coef(cr, block_cols[i], 1.0)
-    for li, lk in enumerate(net.links):
-        prog.coef(bal[lk.src], flow_cols[li:li + 1], 1.0)
-        prog.coef(bal[lk.dst], flow_cols[li:li + 1], -lk.factor)
-    exp_rows: dict[int, int] = {}
-    for i, m in enumerate(net.markets):
-        out = [li for li, lk in enumerate(net.links) if lk.src == i]
-        if not out:
-            continue
-        r = prog.add_row(-math.inf, m.cap / sq)
-        exp_rows[i] = r
-        prog.coef(r, flow_cols[out], 1.0)
-        if rel_cols[i] is not None:
-            prog.coef(r, np.array([rel_cols[i]]), -1.0)
-        if wh_cols[i] is not None:
-            prog.coef(r, np.array([wh_cols[i]]), 1.0)
-    ent_rows: dict[int, int] = {}
-    for li, lk in enumerate(net.links):
-        if lk.entity_share is None:
-            continue
-        lam = lk.entity_share
-        bau_t = net.markets[lk.dst].bau
-        r = prog.add_row(-math.inf, lam * bau_t / sq)
-        prog.coef(r, flow_cols[li:li + 1], lk.factor)
-        prog.coef(r, block_cols[lk.dst], lam)
-        ent_rows[li] = r
-    for k, off in enumerate(net.offsets):
-        for a_i, acc in enumerate(off.accepted):
-            prog.coef(bal[acc.market], use_cols[k][a_i:a_i + 1], -acc.factor)
-            if acc.limit_share is not None:
-                s = acc.limit_share
-                r = prog.add_row(-math.inf, s * net.markets[acc.market].bau / sq)
-                prog.coef(r, use_cols[k][a_i:a_i + 1], 1.0)
-                prog.coef(r, block_cols[acc.market], s)
-        r = prog.add_row(-math.inf, 0.0)
-        prog.coef(r, use_cols[k], 1.0)
-        prog.coef(r, block_cols[nm + k], -1.0)
-    status, x, row_dual, col_dual = prog.solve()
-    totals = [float(x[c].sum()) * sq for c in block_cols]
-    sol = RawSolution(
-        status=SolveStatus(status),
-        abatement=np.array(totals[:nm]),
-        released=np.array([0.0 if c is None else x[c] * sq for c in rel_cols]),
-        withheld=np.array([0.0 if c is None else x[c] * sq for c in wh_cols]),
-        flow=x[flow_cols] * sq if nl else np.zeros(0),
-        offset_use=[x[c] * sq for c in use_cols],
-        offset_supplied=np.array(totals[nm:]),
-        # one more allowance issued relaxes the balance and the export row: both duals
-        price=(np.maximum(-(row_dual[bal] + np.array([row_dual[exp_rows[i]] if i in exp_rows else 0.0
-                                                       for i in range(nm)])) * sp, 0.0)
-               if status == "optimal" else np.full(nm, np.nan)),
-        # the offset price is the supply curve at the quantity supplied (the issue's definition);
-        # the row dual may sit anywhere up to the buyers' prices when every usage limit binds
-        offset_price=np.array([off.curve.marginal(t) for off, t in zip(net.offsets, totals[nm:], strict=True)]),
-        quota_rent_unit=(np.maximum(-col_dual[flow_cols] * sp, 0.0) if nl else np.zeros(0)),
-        entity_dual=np.array([
-            max(-row_dual[ent_rows[li]] * sp, 0.0) if li in ent_rows else 0.0 for li in range(nl)
-        ]),
-        columns=prog.ncol,
-    )
-    for li, lk in enumerate(net.links):  # a bound dual is a quota rent only at the quota
-        if not (math.isfinite(lk.quota) and sol.flow[li] >= lk.quota * (1 - 1e-9) - 1e-12):
-            sol.quota_rent_unit[li] = 0.0
-    return sol, totals

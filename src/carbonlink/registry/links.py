@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carbonlink.errors import DocumentError, from_validation_error
+from carbonlink.model.io import safe_load
 from carbonlink.model.scenario import Link, expand_links
 
 
@@ -51,7 +52,7 @@ class LinkSpec:
 def read_links(path: str | Path) -> list[LinkSpec]:
     src = str(path)
     try:
-        raw: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw: Any = safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise DocumentError("<file>", f"cannot read: {exc.strerror}", source=src) from None
     except yaml.YAMLError as exc:
