@@ -141,6 +141,8 @@ _SKIP = {"id", "name", "series", "membership", "links", "resolved_on"}
 
 def _rows(obj: BaseModel) -> list[tuple[str, str, str, str]]:
     """(field, value, source, note) for every field that has something to show."""
+    from pydantic import BaseModel
+
     from carbonlink.model.jurisdiction import Fact, Figure
 
     rows: list[tuple[str, str, str, str]] = []
