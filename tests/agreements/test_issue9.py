@@ -238,6 +238,40 @@ def test_one_way_link_judged_in_each_direction() -> None:
     assert not [f for f in back.by_rule("FEA-HOT") if f.severity == "warning"]
 
 
+def test_surplus_uses_the_latest_year_with_both_figures_and_says_which() -> None:
+    # no EU cap is recorded after 2024: on 2026-06-01 FEA-HOT reads 2024's cap and covered
+    # emissions instead of switching off, and names the year
+    r = check(EXAMPLES / "eu-switzerland.yaml", as_of="2026-06-01")
+    [eu] = [f for f in r.by_rule("FEA-HOT") if f.subject == "parties.EU.ets"]
+    assert eu.severity == "warning" and "flows into CH_ETS" in eu.message
+    assert "1,386,051,745" in eu.message and "1,100,000,000" in eu.message
+    assert "in 2024, the latest year with both figures recorded" in eu.message
+    assert "2026-06-01" in eu.message
+    # on a date with both figures recorded the finding names no fallback year
+    [same] = [f for f in check(EXAMPLES / "eu-switzerland.yaml", as_of="2024-06-01")
+              .by_rule("FEA-HOT") if f.subject == "parties.EU.ets"]
+    assert "latest year" not in same.message
+    # the Swiss covered emissions are recorded for no year: still a data gap, said plainly
+    [ch] = [f for f in r.by_rule("FEA-HOT") if f.subject == "parties.CH.ets"]
+    assert ch.severity == "info" and "no year up to the reference date has both" in ch.message
+
+
+def test_surplus_fallback_never_reads_a_year_after_the_reference_date() -> None:
+    later = {"value": 300.0, **SRC, "year": 2030}
+    cap = [{"value": 100.0, **SRC, "year": 2020, "valid_from": "2020-01-01",
+            "valid_to": "2020-12-31"},
+           {"value": 300.0, **SRC, "year": 2030, "valid_from": "2030-01-01",
+            "valid_to": "2030-12-31"}]
+    doc = edit(good_ets, sys_put(0, "series", {"cap": cap}), sys_put(0, "cap", later),
+               sys_put(0, "covered_emissions", {"value": 200.0, **SRC, "year": 2020}))
+    r = check(doc, as_of="2025-06-01")   # cap unknown in 2025; 2020 cap 100 < emissions 200
+    assert not [f for f in r.by_rule("FEA-HOT") if f.subject.endswith("DE.ets")]
+    doc = edit(lambda: doc, put("systems[0].covered_emissions", {"value": 50.0, **SRC, "year": 2020}))
+    [f] = [f for f in check(doc, as_of="2025-06-01").by_rule("FEA-HOT")
+           if f.subject.endswith("DE.ets")]
+    assert "in 2020, the latest year" in f.message and "300" not in f.message
+
+
 def test_offset_spill_over_follows_the_units() -> None:
     def one_way(frm: str, to: str) -> dict[str, Any]:
         return edit(good_ets, put("systems[1].offsets.limit_share.value", 0.0),

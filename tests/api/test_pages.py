@@ -104,8 +104,8 @@ def test_check_as_of_from_the_form(client: TestClient) -> None:
 
 def test_check_strict_rules_from_the_form(client: TestClient) -> None:
     text = EXAMPLE_AGREEMENT.read_text(encoding="utf-8")
-    # strict turns every listed rule's finding into an error (FEA-GAP, not FEA-HOT: since the
-    # reference data is dated, the EU and Swiss caps for today are unknown and FEA-HOT is silent)
+    # strict turns every listed rule's finding into an error (FEA-GAP: an info finding on any
+    # date, the Swiss price being unknown)
     r = client.post("/check", data={"document": text, "strict": "CMP-R, CMP-REC, fea-gap"})
     assert r.status_code == 200
     assert cells(r.text, "findings", r"sev-\w+")[:3] == ["error"] * 3
