@@ -187,6 +187,33 @@ def test_a_null_ceiling_is_unknown_not_a_ceiling() -> None:
     assert all(f.severity == "info" for f in r.by_rule("CPT-PRICE"))
 
 
+def test_a_control_recorded_as_absent_is_neither_unknown_nor_a_conflict() -> None:
+    none = {"value": None, "absent": True, "currency": "EUR", **SRC}
+    doc = edit(good_ets, sys_put(0, "price_ceiling", none), sys_put(1, "price_floor", none),
+               sys_put(0, "price_floor", none), sys_put(1, "price_ceiling", none))
+    r = check(doc)
+    assert rows(r, "CMP-PRICE") == {"X_ETS->Y_ETS": "aligned", "Y_ETS->X_ETS": "aligned"}
+    assert r.by_rule("CPT-PRICE") == []   # no conflict, and no data-gap info either
+    row = next(x for x in r.compatibility
+               if x.dimension == "CMP-PRICE" and x.subject == "X_ETS->Y_ETS")
+    assert "X_ETS has no price ceiling (2024)" in row.reason
+    # the same controls left out are unknown: absent is not the same as not recorded
+    assert set(rows(check(good_ets()), "CMP-PRICE").values()) == {"unknown"}
+
+
+def test_an_absent_floor_in_the_exporter_is_the_reason_the_importer_floor_is_undercut() -> None:
+    none = {"value": None, "absent": True, "currency": "EUR", **SRC}
+    floor = {"value": 30.0, "currency": "EUR", **SRC}
+    doc = edit(good_ets, put("links", [{"from": "X_ETS", "to": "Y_ETS"}]),
+               sys_put(0, "price_floor", none), sys_put(0, "price_ceiling", none),
+               sys_put(1, "price_floor", floor))
+    [f] = check(doc).by_rule("CPT-PRICE")
+    assert f.severity == "warning" and f.subject == "X_ETS->Y_ETS"
+    assert "Y_ETS's price floor 30 EUR (2024) can be undercut" in f.message
+    assert "(X_ETS has no price floor (2024))" in f.message
+    assert "not recorded" not in f.message and "unknown" not in f.message
+
+
 # ------------------------------------------------------------------ 4. direction
 def test_one_way_link_judged_in_each_direction() -> None:
     eu_to_nz = load("eu-new-zealand-one-way.yaml")
@@ -195,9 +222,13 @@ def test_one_way_link_judged_in_each_direction() -> None:
     # (2024) and the EU cap (to 2024); the NZ reserve trigger (December 2023)
     out = check(eu_to_nz, as_of="2024-06-01")
     back = check(nz_to_eu, as_of="2023-12-15")
-    [floor] = [f for f in out.by_rule("CPT-PRICE") if f.severity == "warning"]
+    [floor] = out.by_rule("CPT-PRICE")   # one finding: the warning, no data-gap note
+    assert floor.severity == "warning"
     assert floor.subject == "EU_ETS->NZ_ETS" and "price floor 64 NZD" in floor.message
     assert "undercut" in floor.message and "caps" not in floor.message
+    # the EU's price controls are recorded as absent (Directive 2003/87/EC): no data gap
+    assert "EU_ETS has no price floor" in floor.message
+    assert "not recorded" not in floor.message and "unknown" not in floor.message
     [ceiling] = [f for f in back.by_rule("CPT-PRICE") if f.severity == "warning"]
     assert ceiling.subject == "NZ_ETS->EU_ETS"
     assert "NZ_ETS's price ceiling 173 NZD" in ceiling.message and "caps EU_ETS's price" in ceiling.message
@@ -205,6 +236,40 @@ def test_one_way_link_judged_in_each_direction() -> None:
     assert any(f.severity == "warning" and "flows into NZ_ETS" in f.message
                for f in out.by_rule("FEA-HOT"))
     assert not [f for f in back.by_rule("FEA-HOT") if f.severity == "warning"]
+
+
+def test_surplus_uses_the_latest_year_with_both_figures_and_says_which() -> None:
+    # no EU cap is recorded after 2024: on 2026-06-01 FEA-HOT reads 2024's cap and covered
+    # emissions instead of switching off, and names the year
+    r = check(EXAMPLES / "eu-switzerland.yaml", as_of="2026-06-01")
+    [eu] = [f for f in r.by_rule("FEA-HOT") if f.subject == "parties.EU.ets"]
+    assert eu.severity == "warning" and "flows into CH_ETS" in eu.message
+    assert "1,386,051,745" in eu.message and "1,100,000,000" in eu.message
+    assert "in 2024, the latest year with both figures recorded" in eu.message
+    assert "2026-06-01" in eu.message
+    # on a date with both figures recorded the finding names no fallback year
+    [same] = [f for f in check(EXAMPLES / "eu-switzerland.yaml", as_of="2024-06-01")
+              .by_rule("FEA-HOT") if f.subject == "parties.EU.ets"]
+    assert "latest year" not in same.message
+    # the Swiss covered emissions are recorded for no year: still a data gap, said plainly
+    [ch] = [f for f in r.by_rule("FEA-HOT") if f.subject == "parties.CH.ets"]
+    assert ch.severity == "info" and "no year up to the reference date has both" in ch.message
+
+
+def test_surplus_fallback_never_reads_a_year_after_the_reference_date() -> None:
+    later = {"value": 300.0, **SRC, "year": 2030}
+    cap = [{"value": 100.0, **SRC, "year": 2020, "valid_from": "2020-01-01",
+            "valid_to": "2020-12-31"},
+           {"value": 300.0, **SRC, "year": 2030, "valid_from": "2030-01-01",
+            "valid_to": "2030-12-31"}]
+    doc = edit(good_ets, sys_put(0, "series", {"cap": cap}), sys_put(0, "cap", later),
+               sys_put(0, "covered_emissions", {"value": 200.0, **SRC, "year": 2020}))
+    r = check(doc, as_of="2025-06-01")   # cap unknown in 2025; 2020 cap 100 < emissions 200
+    assert not [f for f in r.by_rule("FEA-HOT") if f.subject.endswith("DE.ets")]
+    doc = edit(lambda: doc, put("systems[0].covered_emissions", {"value": 50.0, **SRC, "year": 2020}))
+    [f] = [f for f in check(doc, as_of="2025-06-01").by_rule("FEA-HOT")
+           if f.subject.endswith("DE.ets")]
+    assert "in 2020, the latest year" in f.message and "300" not in f.message
 
 
 def test_offset_spill_over_follows_the_units() -> None:

@@ -12,7 +12,7 @@ import yaml
 
 import carbonlink
 from carbonlink.api.routes.pages import CSP, EXAMPLE_AGREEMENT, EXAMPLE_SCENARIO
-from carbonlink.data import list_ets
+from carbonlink.data import list_ets, today
 from carbonlink.reporting.console import fmt_num
 from tests.api.conftest import AS_OF, REPO, Ledger
 
@@ -104,8 +104,8 @@ def test_check_as_of_from_the_form(client: TestClient) -> None:
 
 def test_check_strict_rules_from_the_form(client: TestClient) -> None:
     text = EXAMPLE_AGREEMENT.read_text(encoding="utf-8")
-    # strict turns every listed rule's finding into an error (FEA-GAP, not FEA-HOT: since the
-    # reference data is dated, the EU and Swiss caps for today are unknown and FEA-HOT is silent)
+    # strict turns every listed rule's finding into an error (FEA-GAP: an info finding on any
+    # date, the Swiss price being unknown)
     r = client.post("/check", data={"document": text, "strict": "CMP-R, CMP-REC, fea-gap"})
     assert r.status_code == 200
     assert cells(r.text, "findings", r"sev-\w+")[:3] == ["error"] * 3
@@ -200,6 +200,48 @@ def test_data_page_keeps_sources(client: TestClient) -> None:
             assert e.cap.source in text
     assert '<span class="badge">unverified</span>' in r.text
     assert '<tr id="j-CH">' in r.text
+
+
+def row_of(page: str, row_id: str) -> str:
+    m = re.search(rf'<tr id="{row_id}">(.*?)</tr>', page, re.S)
+    assert m, f"no row {row_id}"
+    return html.unescape(re.sub(r"<[^>]+>", " ", m.group(1)))
+
+
+def test_data_page_as_of_a_date(client: TestClient) -> None:
+    r = client.get("/data")
+    assert r.status_code == 200 and '<input type="date" id="as_of" name="as_of" value="">' in r.text
+    assert f"as of <strong>{today().isoformat()}</strong>" in r.text
+    # Ontario's system operated in 2018 and had ended by 2019; the US left Paris on 2026-01-27
+    r = client.get("/data", params={"as_of": "2018-03-01"})
+    assert r.status_code == 200 and 'value="2018-03-01"' in r.text
+    assert "as of <strong>2018-03-01</strong>" in r.text
+    assert " in force " in row_of(r.text, "ON_CAT")
+    assert " ended " in row_of(client.get("/data", params={"as_of": "2019-01-01"}).text, "ON_CAT")
+    assert " yes " in row_of(client.get("/data", params={"as_of": "2025-06-01"}).text, "j-US")
+    assert " no " in row_of(client.get("/data", params={"as_of": "2026-06-01"}).text, "j-US")
+    # the figure valid on the date: California's 2024 budget
+    assert "280,700,000" in row_of(client.get("/data", params={"as_of": "2024-06-01"}).text,
+                                   "CA_CAT")
+
+
+@pytest.mark.parametrize("bad", ["31.12.2017", "2024-13-01", "20240101", "not-a-date"])
+def test_data_page_refuses_a_bad_date_as_the_api_does(client: TestClient, bad: str) -> None:
+    page = client.get("/data", params={"as_of": bad})
+    api = client.get("/api/data/ets", params={"as_of": bad})
+    assert page.status_code == api.status_code == 422
+    [problem] = api.json()["problems"]
+    text = html.unescape(page.text)
+    assert f'<code class="path">{problem["path"]}</code>' in text
+    assert problem["reason"] in text and problem["path"] == "query.as_of"
+    assert '<table id="ets">' not in page.text and f'value="{bad}"' in text
+
+
+def test_data_page_accepts_what_the_api_accepts(client: TestClient) -> None:
+    for good in ("2024-06-01", "2024-06-01T00:00:00"):
+        assert client.get("/api/data/ets", params={"as_of": good}).status_code == 200
+        r = client.get("/data", params={"as_of": good})
+        assert r.status_code == 200 and "as of <strong>2024-06-01</strong>" in r.text
 
 
 def test_registry_page(client_factory: object, ledger: Ledger) -> None:

@@ -191,3 +191,19 @@ def test_as_of_agrees_with_a_plain_scan(day: dt.date) -> None:
         elif e.start is not None and day < e.start:
             assert got.status == "under_development"
         assert got.resolved_on == day
+
+
+def test_a_dated_absent_entry_resolves_as_absent_and_a_gap_as_unknown() -> None:
+    src = {"currency": "NZD", "source": "test instrument"}
+    raw = ets_record("NZ_ETS").model_dump(mode="json", exclude={"resolved_on", "price_floor"})
+    raw["series"]["price_floor"] = [
+        {"value": None, "absent": True, "year": 2019, "valid_from": "2019-01-01",
+         "valid_to": "2020-12-31", **src},
+        {"value": 20.0, "year": 2021, "valid_from": "2021-01-01", "valid_to": "2021-12-31", **src},
+    ]
+    e = ETS.model_validate(raw)
+    before, during, after = (e.as_of(D(y, 6, 1)).price_floor for y in (2020, 2021, 2023))
+    assert before is not None and before.absent and before.text == "none"
+    assert during is not None and during.value == 20.0 and not during.absent
+    assert after is not None and not after.absent and after.value is None  # not recorded: unknown
+    assert "no figure in the reference data" in (after.note or "")

@@ -88,3 +88,14 @@ def test_as_of_json_and_bad_dates(capsys: pytest.CaptureFixture[str],
     for bad in ("2024-13-01", "yesterday", ""):
         code, _, err = run(["data", "show", "CA_CAT", "--as-of", bad], capsys, monkeypatch)
         assert code == 2 and "--as-of" in err and "YYYY-MM-DD" in err
+
+
+def test_show_prints_an_absent_control_as_none_not_unknown(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(["data", "show", "EU_ETS", "--as-of", "2026-06-01"], capsys, monkeypatch)
+    assert code == 0
+    assert re.search(r"│ price floor\s+│ none \(2023\) \[unverified\]\s+│ Directive 2003/87/EC", out)
+    assert re.search(r"│ price ceiling\s+│ none \(2023\)", out)
+    code, out, _ = run(["data", "show", "CH_ETS"], capsys, monkeypatch)
+    assert re.search(r"│ price floor\s+│ none \(2024\)", out)
+    assert not re.search(r"│ price (floor|ceiling)\s+│ unknown", out)

@@ -18,7 +18,7 @@ from carbonlink.data import (
     national_party,
     paris_party_status,
 )
-from carbonlink.model.jurisdiction import Fact, Figure
+from carbonlink.model.jurisdiction import ETS, Fact, Figure, PriceFigure
 
 NUMERIC_KEYS = {"value"}
 
@@ -43,7 +43,9 @@ def test_every_figure_has_provenance(path: Any) -> None:
     assert isinstance(raw, dict)
     for where, fig in _walk(raw):
         v = fig["value"]
-        if v is None:
+        if fig.get("absent"):   # known to be absent: the source that says so, and its year
+            assert v is None and fig.get("source") and fig.get("year"), f"{path.name}:{where}"
+        elif v is None:
             assert fig.get("note"), f"{path.name}:{where}: null without a note"
         elif isinstance(v, int | float) and not isinstance(v, bool):
             assert fig.get("source") and fig.get("year"), f"{path.name}:{where}: no source/year"
@@ -130,3 +132,38 @@ def test_pre_link_figures_are_sourced_and_dated_before_the_link() -> None:
             if f.value is not None:
                 assert f.source and (f.verified or f.note), (eid, f)
         assert any(f.value is not None for f in e.pre_link_caps), eid
+
+
+def test_absent_is_known_none_not_unknown() -> None:
+    from pydantic import ValidationError
+
+    none = PriceFigure(value=None, absent=True, currency="EUR", year=2023, source="Directive X")
+    assert none.recorded and not none.known and none.text == "none"
+    unknown = PriceFigure(value=None, currency="EUR", note="not retrieved")
+    assert not unknown.recorded and unknown.text == "unknown"
+    with pytest.raises(ValidationError, match="needs the source"):
+        PriceFigure(value=None, absent=True, year=2023)
+    with pytest.raises(ValidationError, match="needs the year"):
+        PriceFigure(value=None, absent=True, source="Directive X")
+    with pytest.raises(ValidationError, match="contradicts"):
+        PriceFigure(value=5.0, absent=True, year=2023, source="Directive X")
+
+
+def test_absent_is_only_for_price_controls() -> None:
+    from pydantic import ValidationError
+
+    raw = get_ets("EU_ETS").model_dump(mode="json", exclude={"resolved_on"})
+    raw["cap"] = {"value": None, "absent": True, "year": 2024, "source": "x"}
+    with pytest.raises(ValidationError, match=r"cap: absent: true is only for price_floor"):
+        ETS.model_validate(raw)
+
+
+def test_eu_and_swiss_systems_record_no_price_floor_or_ceiling_with_a_source() -> None:
+    for eid in ("EU_ETS", "CH_ETS"):
+        e = get_ets(eid, datetime.date(2026, 6, 1))
+        for f in (e.price_floor, e.price_ceiling):
+            assert f is not None and f.absent and f.value is None, eid
+            assert f.source and f.year, eid
+    eu = get_ets("EU_ETS")
+    assert eu.price_ceiling is not None and "Art. 29a" in (eu.price_ceiling.source or "")
+    assert "Market Stability Reserve" in (eu.price_ceiling.source or "")

@@ -116,30 +116,45 @@ def _same_currency(x: PriceFigure | None, y: PriceFigure | None) -> bool:
     return x is not None and y is not None and x.currency == y.currency
 
 
+def _none(k: Known) -> str:
+    """The provenance of a control recorded as absent: ``(2023)`` from ``none (2023)``."""
+    return k.text.removeprefix("none").strip()
+
+
 def _price(ctx: Context, exp: ETS, imp: ETS) -> tuple[Rating, str]:
     """Price controls follow the units: the exporter's ceiling caps the importer's price
-    (units issued at the ceiling flow in); imports can undercut the importer's floor."""
+    (units issued at the ceiling flow in); imports can undercut the importer's floor. A control
+    recorded as absent (the source says the system has none) is known: no gap."""
     ceil = datum(exp.price_ceiling, f"price ceiling of {exp.id}")
     floor = datum(imp.price_floor, f"price floor of {imp.id}")
     problems: list[str] = []
     fine: list[str] = []
-    if ceil.known:
+    if ceil.absent:
+        fine.append(f"{exp.id} has no price ceiling {_none(ceil)} to cap {imp.id}'s price")
+    elif ceil.known:
         own = datum(imp.price_ceiling, f"price ceiling of {imp.id}")
-        if own.known and _same_currency(exp.price_ceiling, imp.price_ceiling) \
+        if own.present and _same_currency(exp.price_ceiling, imp.price_ceiling) \
                 and own.value <= ceil.value:
             fine.append(f"{imp.id}'s own ceiling {own.text} is not above {exp.id}'s {ceil.text}")
         else:
             problems.append(f"{exp.id}'s price ceiling {ceil.text} caps {imp.id}'s price: "
                             f"allowances issued at the ceiling in {exp.id} can be surrendered in "
                             f"{imp.id}")
-    if floor.known:
+    if floor.absent:
+        fine.append(f"{imp.id} has no price floor {_none(floor)} that imports could undercut")
+    elif floor.known:
         own = datum(exp.price_floor, f"price floor of {exp.id}")
-        if own.known and _same_currency(exp.price_floor, imp.price_floor) \
+        if own.present and _same_currency(exp.price_floor, imp.price_floor) \
                 and own.value >= floor.value:
             fine.append(f"{exp.id}'s own floor {own.text} is not below {imp.id}'s {floor.text}")
         else:
+            why = (f"{exp.id} has no price floor {_none(own)}" if own.absent
+                   else f"{exp.id}'s own floor {own.text} is lower" if own.present
+                   and _same_currency(exp.price_floor, imp.price_floor)
+                   else f"{exp.id}'s own floor {own.text} is in another currency" if own.present
+                   else own.gap or "")
             problems.append(f"{imp.id}'s price floor {floor.text} can be undercut: units from "
-                            f"{exp.id} enter {imp.id} below it and displace its auctions")
+                            f"{exp.id} enter {imp.id} below it and displace its auctions ({why})")
     missing = gaps(ceil, floor)
     if problems:
         return "conflict", "; ".join(problems + [f"({m})" for m in missing])

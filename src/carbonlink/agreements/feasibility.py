@@ -3,11 +3,13 @@ surplus allowances and, when the agreement carries MAC data, the simulated equil
 
 from __future__ import annotations
 
+import datetime as dt
+
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import Finding
 from carbonlink.agreements.presence import datum, describe, gaps
 from carbonlink.agreements.rules import rule
-from carbonlink.model.jurisdiction import ETS
+from carbonlink.model.jurisdiction import ETS, Figure
 
 #: price ratio above which the gap is flagged as politically hard (S-3.4)
 GAP_RATIO = 2.0
@@ -66,10 +68,40 @@ def check_flow_direction(ctx: Context) -> list[Finding]:
     return out
 
 
+def _years(series: list[Figure], plain: Figure | None, on: dt.date) -> dict[int, Figure]:
+    """The known figure for each year up to ``on``'s year: a series entry for every year its
+    period touches, else the single figure for its own year."""
+    out: dict[int, Figure] = {}
+    for f in series:
+        if not f.known:
+            continue
+        first = f.valid_from.year if f.valid_from else (f.year or on.year)
+        last = f.valid_to.year if f.valid_to else on.year
+        for y in range(first, min(last, on.year) + 1):
+            out[y] = f
+    if not series and plain is not None and plain.known and plain.year is not None \
+            and plain.year <= on.year:
+        out[plain.year] = plain
+    return out
+
+
+def _latest_year(e: ETS, on: dt.date) -> tuple[int, Figure, Figure] | None:
+    """The latest year up to the reference date for which both the cap and the covered
+    emissions of ``e`` are recorded (``None`` when there is none)."""
+    caps = _years(e.series.cap, e.cap, on)
+    ems = _years(e.series.covered_emissions, e.covered_emissions, on)
+    common = sorted(set(caps) & set(ems))
+    if not common:
+        return None
+    return common[-1], caps[common[-1]], ems[common[-1]]
+
+
 @rule("FEA-HOT")
 def check_surplus(ctx: Context) -> list[Finding]:
     """Surplus flows from the exporter: a system whose cap exceeds its covered emissions matters
-    only where its units can be surrendered in a partner."""
+    only where its units can be surrendered in a partner. When the figures for the reference
+    date are not both recorded, the latest year up to that date for which both are is used, and
+    the finding names that year."""
     out = []
     importers: dict[str, list[str]] = {}
     for exp, imp in ctx.directed_pairs():
@@ -78,25 +110,35 @@ def check_surplus(ctx: Context) -> list[Finding]:
         subject = f"parties.{p.jurisdiction}.ets"
         cap = datum(e.cap, f"cap of {e.id}")
         em = datum(e.covered_emissions, f"covered emissions of {e.id}")
+        when = ""
+        verified = e.cap.verified and e.covered_emissions.verified
         if not (cap.known and em.known):
-            if e.id in importers:
-                out.append(ctx.gap("FEA-HOT", "; ".join(gaps(cap, em)) + " (surplus not "
-                                   "assessed)", subject))
-            continue
+            latest = _latest_year(e, ctx.on)
+            if latest is None:
+                if e.id in importers:
+                    out.append(ctx.gap("FEA-HOT", "; ".join(gaps(cap, em)) + " (surplus not "
+                                       "assessed: no year up to the reference date has both "
+                                       "recorded)", subject))
+                continue
+            year, cap_fig, em_fig = latest
+            cap, em = datum(cap_fig, f"cap of {e.id}"), datum(em_fig, f"covered emissions of {e.id}")
+            when = (f" in {year}, the latest year with both figures recorded (not both "
+                    f"recorded for {ctx.on.isoformat()})")
+            verified = cap_fig.verified and em_fig.verified
         if cap.value <= em.value:
             continue
         to = importers.get(e.id)
         if not to:
             out.append(ctx.finding("FEA-HOT", f"{e.id} cap {cap.text} exceeds its covered "
-                                   f"emissions {em.text}, but no link exports {e.id} units: the "
-                                   "surplus stays in its own market", subject, severity="info"))
+                                   f"emissions {em.text}{when}, but no link exports {e.id} "
+                                   "units: the surplus stays in its own market", subject,
+                                   severity="info"))
             continue
         out.append(ctx.finding(
-            "FEA-HOT", f"{e.id} cap {cap.text} exceeds its covered emissions {em.text}: the "
-            f"surplus (unless withdrawn, e.g. by a stability reserve) flows into "
+            "FEA-HOT", f"{e.id} cap {cap.text} exceeds its covered emissions {em.text}{when}: "
+            f"the surplus (unless withdrawn, e.g. by a stability reserve) flows into "
             f"{', '.join(to)} and raises total emissions"
-            + ("" if e.cap.verified and e.covered_emissions.verified
-               else " [figures partly unverified]"), subject))
+            + ("" if verified else " [figures partly unverified]"), subject))
     for m in ctx.agreement.markets or []:
         if m.cap > m.bau:
             out.append(ctx.finding("FEA-HOT", f"market {m.id}: cap {m.cap:,.0f} above BAU "

@@ -3,8 +3,11 @@
 Unknown is unknown. A figure or fact that is missing from a fact sheet (the key is absent or
 ``null``) and one recorded as ``value: null`` (with a note saying why) are both *unknown*: a rule
 that needs it rates the dimension ``unknown`` and reports an ``info`` finding naming the data gap
-— never ``aligned``, never a conflict. A known figure carries the text a finding quotes: the value
-with its year and, for a dated series read on the reference date, the period it holds for.
+— never ``aligned``, never a conflict. A price control recorded as *absent* (``absent: true``
+with the source that says the system has none) is known: ``Known.absent`` is true, ``value`` is
+``None`` and no gap is reported; the rule reads it as "there is none". A known figure carries
+the text a finding quotes: the value with its year and, for a dated series read on the reference
+date, the period it holds for.
 """
 
 from __future__ import annotations
@@ -17,16 +20,24 @@ from carbonlink.model.jurisdiction import Fact, Figure
 
 @dataclass(frozen=True)
 class Known:
-    """A datum read for a rule: its ``value`` (``None`` when unknown), the ``gap`` that makes it
-    unknown (``None`` when known) and ``text``, the value as a finding quotes it."""
+    """A datum read for a rule: its ``value`` (``None`` when unknown or absent), the ``gap``
+    that makes it unknown (``None`` when known), ``text``, the value as a finding quotes it, and
+    ``absent``: known to be absent (the system has no such element, as the source says)."""
 
     value: Any
     gap: str | None
     text: str
+    absent: bool = False
 
     @property
     def known(self) -> bool:
+        """Known either way: a value, or recorded as absent."""
         return self.gap is None
+
+    @property
+    def present(self) -> bool:
+        """Known and there is one (a value to compare)."""
+        return self.gap is None and not self.absent
 
 
 def _period(item: Figure | Fact) -> str:
@@ -53,6 +64,8 @@ def datum(item: Figure | Fact | None, what: str) -> Known:
     """``item`` read as a datum named ``what`` (e.g. ``price ceiling of CA_CAT``)."""
     if item is None:
         return Known(None, f"{what} not recorded", "unknown")
+    if isinstance(item, Figure) and item.absent:
+        return Known(None, None, describe(item), absent=True)
     if item.value is None:
         note = f" ({item.note})" if item.note else ""
         return Known(None, f"{what} unknown{note}", "unknown")

@@ -65,11 +65,15 @@ def _when(f: Figure | Fact) -> str:
 
 
 def _fig(f: Figure | Fact | None) -> str:
-    """A figure for people: ``0.06 share of compliance obligation (from 2026-01-01)``."""
+    """A figure for people: ``0.06 share of compliance obligation (from 2026-01-01)``; ``none
+    (2023)`` for a control recorded as absent, ``unknown`` when not known."""
     from carbonlink.model.jurisdiction import Figure, PriceFigure
 
     if f is None:
         return "—"
+    if isinstance(f, Figure) and f.absent:   # known: the system has none (the source says so)
+        when = _when(f)
+        return "none" + (f" ({when})" if when else "") + ("" if f.verified else " [unverified]")
     if f.value is None:
         return "unknown"
     text = f.text

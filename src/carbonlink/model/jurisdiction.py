@@ -2,7 +2,9 @@
 
 Every number is a :class:`Figure` (or :class:`PriceFigure`) that carries its ``source`` and
 ``year``. An unknown value is an explicit ``value: null`` with a ``note`` saying why; a value the
-maintainers could not confirm against a retrieved source ships with ``verified: false``.
+maintainers could not confirm against a retrieved source ships with ``verified: false``. A price
+control a system does not have is recorded as ``absent: true`` (``value: null``) with the public
+``source`` that says so: known to be absent, which is not the same as unknown.
 
 Facts that change over time are stored as dated series (``series``: figures with ``valid_from`` /
 ``valid_to``; ``membership``: members with ``joined`` / ``left``; ``links``: links with their
@@ -28,9 +30,13 @@ class _Ref(BaseModel):
 
 
 class Figure(_Ref):
-    """One number with its provenance. ``value: null`` means unknown (then ``note`` says why)."""
+    """One number with its provenance. ``value: null`` means unknown (then ``note`` says why),
+    unless ``absent`` says the system has no such element (then ``source`` says so)."""
 
     value: float | None
+    absent: bool = Field(default=False, description="the system has no such element (e.g. no "
+                         "price floor), as `source` states: known to be absent, not unknown; "
+                         "`value` is null")
     unit: str | None = None
     year: int | None = None
     source: str | None = None
@@ -42,7 +48,15 @@ class Figure(_Ref):
     @model_validator(mode="after")
     def _provenance(self) -> Figure:
         _check_period(self.valid_from, self.valid_to)
-        if self.value is None:
+        if self.absent:
+            if self.value is not None:
+                raise ValueError(f"absent: true records that there is no such element; value "
+                                 f"{self.value} contradicts it (use value: null)")
+            if not self.source:
+                raise ValueError("absent: true needs the source that says there is none")
+            if self.year is None:
+                raise ValueError("absent: true needs the year its source holds for")
+        elif self.value is None:
             if not self.note:
                 raise ValueError("an unknown value (value: null) needs a note saying why")
         else:
@@ -54,7 +68,13 @@ class Figure(_Ref):
 
     @property
     def known(self) -> bool:
+        """A value is recorded (``absent`` is not a value: see :attr:`recorded`)."""
         return self.value is not None
+
+    @property
+    def recorded(self) -> bool:
+        """Known either way: a value, or recorded as absent."""
+        return self.value is not None or self.absent
 
     @property
     def period(self) -> str:
@@ -66,7 +86,10 @@ class Figure(_Ref):
 
     @property
     def text(self) -> str:
-        """The value for people: ``1,386,000,000 t``, ``84.5 EUR``, or ``unknown``."""
+        """The value for people: ``1,386,000,000 t``, ``84.5 EUR``, ``none`` (recorded as
+        absent) or ``unknown``."""
+        if self.absent:
+            return "none"
         if self.value is None:
             return "unknown"
         unit = getattr(self, "currency", None) or self.unit
@@ -462,6 +485,7 @@ class ETS(_Ref):
 
     @model_validator(mode="after")
     def _consistent(self) -> ETS:
+        _absent_only_for_price_controls(self)
         if self.start and self.start_year is not None and self.start.year != self.start_year:
             raise ValueError(f"start {self.start} disagrees with start_year {self.start_year}")
         if self.start and self.end and self.end <= self.start:
@@ -514,6 +538,28 @@ class ETS(_Ref):
         if self.links:
             update["linked_with"] = [k.ets for k in self.links if k.active_on(on)]
         return obj.model_copy(update=update)
+
+
+#: Where a figure may be recorded as absent: the price controls (a system without a price floor
+#: or ceiling is common and matters for a link); elsewhere the rules read a figure as a number.
+ABSENT_ALLOWED = ("price_floor", "price_ceiling")
+
+
+def _absent_only_for_price_controls(e: ETS) -> None:
+    def walk(obj: Any, path: str) -> None:
+        if isinstance(obj, Figure):
+            if obj.absent and path.split(".")[-1].split("[")[0] not in ABSENT_ALLOWED:
+                raise ValueError(f"{path}: absent: true is only for {' and '.join(ABSENT_ALLOWED)}"
+                                 " (a system without a price control); record an unknown "
+                                 "figure as value: null with a note")
+        elif isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                walk(getattr(obj, name), f"{path}.{name}" if path else name)
+        elif isinstance(obj, list):
+            for i, item in enumerate(obj):
+                walk(item, f"{path}[{i}]")
+
+    walk(e, "")
 
 
 def _item(m: Any, key: str) -> Any:

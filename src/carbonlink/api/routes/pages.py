@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import TypeAdapter, ValidationError
 
 from carbonlink import __version__
 from carbonlink.agreements import RULES, check
@@ -32,8 +33,8 @@ from carbonlink.api.routes.registry import (
     calendar_out,
     verify_out,
 )
-from carbonlink.data import list_ets, list_jurisdictions, paris_party_status
-from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.data import list_ets, list_jurisdictions, paris_party_status, today
+from carbonlink.errors import CarbonlinkError, DocumentError, problems_from_errors
 from carbonlink.markets import Engine, simulate
 from carbonlink.model.agreement import Agreement
 from carbonlink.model.io import parse_document, validate_document
@@ -204,11 +205,35 @@ class FigureView:
         return cls(f.text, f.source or "", f.year, f.verified, f.note or "")
 
 
+#: the API's ``?as_of`` is a ``date`` query parameter: the page parses it with the same adapter
+_DATE: TypeAdapter[date] = TypeAdapter(date)
+
+
+def parse_data_as_of(value: str) -> date | None:
+    """``?as_of=`` of the data page: empty is today; otherwise parsed exactly as the API's
+    ``?as_of`` (pydantic's date) and refused with the API's problem (``query.as_of``, reason)."""
+    if not value:
+        return None
+    try:
+        return _DATE.validate_python(value)
+    except ValidationError as err:
+        errors = [{**e, "loc": ("query", "as_of")} for e in err.errors(include_url=False)]
+        raise DocumentError(problems_from_errors(errors)) from None
+
+
 @router.get("/data", response_class=HTMLResponse)
-def data_page(request: Request) -> HTMLResponse:
+def data_page(request: Request, as_of: str = "") -> HTMLResponse:
+    """The reference data as of a date (``?as_of=YYYY-MM-DD``, default today): dated figures,
+    status, membership and links as they stood then."""
+    try:
+        day = parse_data_as_of(as_of) or today()
+    except DocumentError as exc:
+        return render(request, "data.html", status=422, ets=[], jurisdictions=[], as_of=as_of,
+                      day=None, error=PageError.of(exc))
     ets = [{"ets": e, "cap": FigureView.of(e.cap), "covered": FigureView.of(e.covered_emissions),
             "price": FigureView.of(e.price), "mandatory": FigureView.of(e.mandatory)}
-           for e in list_ets()]
-    jurisdictions = [{"j": j, "paris": FigureView.of(paris_party_status(j.id))}
-                     for j in list_jurisdictions()]
-    return render(request, "data.html", ets=ets, jurisdictions=jurisdictions)
+           for e in list_ets(day)]
+    jurisdictions = [{"j": j, "paris": FigureView.of(paris_party_status(j.id, day))}
+                     for j in list_jurisdictions(day)]
+    return render(request, "data.html", ets=ets, jurisdictions=jurisdictions, as_of=as_of,
+                  day=day, error=None)
