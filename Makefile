@@ -34,7 +34,11 @@ lint: $(VENV)/.installed-dev
 test: $(VENV)/.installed-dev lint
 	bash scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e ".[dev,dask,bench]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import linopy" && touch $@
+
+bench: $(VENV)/.installed-bench
 	bash scripts/with-postgres.sh $(BIN)/python -m benchmarks
 
 clean:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from carbonlink.cli.app import app
 
@@ -45,6 +44,8 @@ def assess(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> int:
     """Check the agreement, simulate every link design, and write one decision report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from carbonlink import __version__ as version
     from carbonlink.assess.calibrate import parse_assume
     from carbonlink.assess.pipeline import ESTIMATED_STEPS

@@ -168,8 +168,9 @@ def _read_parquet(p: Path, where: str) -> tuple[FloatArray, FloatArray]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    _require_columns(pq.read_schema(p).names, p, where)
-    table = pq.read_table(p, columns=["quantity", "unit_cost"])
+    with pq.ParquetFile(p) as f:  # one open: the schema, then the two columns
+        _require_columns(f.schema_arrow.names, p, where)
+        table = f.read(columns=["quantity", "unit_cost"])
     cols = []
     for name in ("quantity", "unit_cost"):
         col = table.column(name)

@@ -47,7 +47,6 @@ from enum import StrEnum
 import highspy
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from carbonlink.errors import SolverError
 from carbonlink.markets.curves import Curve
@@ -301,6 +300,8 @@ def _representations(net: Network, engine: Engine, price_scale: float,
 PRESOLVE_ABOVE = 50_000
 #: KKT tolerance (scaled program) under which a QP solution is accepted as the equilibrium
 KKT_TOL = 1e-9
+#: a value within this (scaled) distance of a bound is at the bound
+POSITION_TOL = 1e-13
 
 
 def _expand(cols: IntArray, rows: IntArray, vals: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
@@ -432,14 +433,29 @@ class NetworkProgram:
         self.ncol += n
         return cols
 
-    def matrix(self) -> sparse.csc_matrix:
-        r, c, v = (np.concatenate(t) for t in (self.tr, self.tc, self.tv))
-        mat = sparse.csc_matrix((v, (r, c)), shape=(self.nrow, self.ncol))
-        mat.sum_duplicates()
-        return mat
+    def triplets(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The matrix as (row, column, value) triplets."""
+        return np.concatenate(self.tr), np.concatenate(self.tc), np.concatenate(self.tv)
+
+    def csc(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The matrix column-wise (start, index, value), duplicates summed (numpy only: for a
+        small program scipy's sparse constructors cost more than the solve)."""
+        r, c, v = self.triplets()
+        order = np.lexsort((r, c))
+        r, c, v = r[order], c[order], v[order]
+        if r.size > 1:
+            new = np.empty(r.size, dtype=bool)
+            new[0] = True
+            np.not_equal(r[1:], r[:-1], out=new[1:])
+            new[1:] |= c[1:] != c[:-1]
+            if not new.all():
+                first = np.flatnonzero(new)
+                r, c, v = r[first], c[first], np.add.reduceat(v, first)
+        start = np.searchsorted(c, np.arange(self.ncol + 1))
+        return start, r, v
 
     def _pass_model(self) -> None:
-        mat = self.matrix()
+        start, index, value = self.csc()
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         lp.num_col_ = self.ncol
@@ -450,9 +466,9 @@ class NetworkProgram:
         lp.row_lower_ = np.full(self.nrow, -inf)
         lp.row_upper_ = np.where(np.isfinite(self.row_hi), self.row_hi, inf)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = mat.indices.astype(np.int32)
-        lp.a_matrix_.value_ = mat.data
+        lp.a_matrix_.start_ = start.astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
         model = highspy.HighsModel()
         model.lp_ = lp
         if self.hess[0].size:
@@ -471,6 +487,11 @@ class NetworkProgram:
         hs.index_ = cols[order].astype(np.int32)
         hs.value_ = vals[order]
         return hs
+
+    def reset(self) -> None:
+        """Hand HiGHS the program afresh (no basis: the next solve starts cold)."""
+        self.h.clearSolver()
+        self._pass_model()
 
     @property
     def quadratic(self) -> bool:
@@ -544,9 +565,9 @@ class NetworkProgram:
         """Whether ``(x, duals)`` satisfy the optimality conditions of the program (scaled) to
         ``tol``: feasible, duals of the right sign, complementary, stationary. A QP solution is
         accepted only then (the certificate the refined LP gets from its exact segments)."""
-        mat = self.matrix()
+        r, c, v = self.triplets()
         ub = self.col_upper
-        ax = mat @ x
+        ax = np.bincount(r, weights=v * x[c], minlength=self.nrow)
         slack = self.row_hi - ax
         fin = np.isfinite(ub)
         if x.min(initial=0.0) < -tol or np.any(x[fin] > ub[fin] + tol * np.maximum(1.0, ub[fin])):
@@ -556,16 +577,21 @@ class NetworkProgram:
         grad = self.col_cost.copy()
         hc, hv = self.hess
         grad[hc] += hv * x[hc]
-        if np.any(np.abs(grad - mat.T @ row_dual - col_dual) > tol * np.maximum(1.0, np.abs(grad))):
+        aty = np.bincount(c, weights=v * row_dual[r], minlength=self.ncol)
+        if np.any(np.abs(grad - aty - col_dual) > tol * np.maximum(1.0, np.abs(grad))):
             return False
-        # rows Ax ≤ hi: dual ≤ 0, zero unless the row binds
-        if np.any(row_dual > tol) or np.any(np.abs(row_dual) * np.where(np.isfinite(slack), slack, 1.0) > tol):
+        # rows Ax ≤ hi: dual ≤ 0, and 0 unless the row binds
+        if np.any(row_dual > tol):
             return False
-        # columns 0 ≤ x ≤ ub: reduced cost ≥ 0 unless at ub, ≤ 0 unless at 0
-        if np.any(np.maximum(col_dual, 0.0) * x > tol):
+        slack_tol = POSITION_TOL * np.maximum(1.0, np.abs(self.row_hi))
+        if np.any(np.abs(row_dual[slack > slack_tol]) > tol):
             return False
-        room = np.where(fin, ub - x, np.inf)
-        return not np.any(np.maximum(-col_dual, 0.0) * np.where(np.isfinite(room), room, 1.0 / tol) > tol)
+        # columns 0 ≤ x ≤ ub: a column above 0 has reduced cost ≤ 0 (else less of it is
+        # cheaper), one below ub has reduced cost ≥ 0 — signs, not products with the room,
+        # so a narrow segment cannot hide a wrong reduced cost
+        above = x > POSITION_TOL
+        below = ~fin | (ub - x > POSITION_TOL * np.maximum(1.0, np.where(fin, ub, 1.0)))
+        return not (np.any(col_dual[above] > tol) or np.any(col_dual[below] < -tol))
 
     def solution(self, status: str, x: FloatArray, row_dual: FloatArray,
                  col_dual: FloatArray) -> tuple[RawSolution, list[float]]:
@@ -652,6 +678,13 @@ def _solve_refined(net: Network, reps: list[_Rep], sq: float, sp: float) -> RawS
         if prog.quadratic and (status == "error" or (status == "optimal"
                                                      and not prog.kkt_ok(x, row_dual, col_dual))):
             return None
+        if refinements and status == "optimal" and not prog.kkt_ok(x, row_dual, col_dual):
+            # HiGHS's hot start after a modification can stop at a basis that is not optimal
+            # for the modified program (seen: 0 iterations, new columns of negative reduced
+            # cost left at 0); solve that round again from scratch
+            prog.reset()
+            status, x, row_dual, col_dual = prog.run()
+            solves += 1
         sol, totals = prog.solution(status, x, row_dual, col_dual)
         if sol.status is not SolveStatus.optimal:
             break
