@@ -288,6 +288,72 @@ class Offset(_Doc):
     accepted_by: dict[str, Acceptance] = Field(min_length=1)
 
 
+class ShockSpec(_Doc):
+    """One uncertain factor: ``market``'s ``variable`` (``output``, ``bau`` or ``slope``) is
+    multiplied by a factor drawn from ``distribution``:
+
+    * ``normal``: 1 + mean + sd·z (cut at 0);
+    * ``lognormal``: exp(sigma·z − sigma²/2) (mean 1);
+    * ``uniform``: low + (high − low)·Φ(z);
+
+    with z standard normal (correlated across shocks by the ``correlation`` matrix: a Gaussian
+    copula). ``period``: only that year of a multi-period scenario (default: every period)."""
+
+    market: str = Field(min_length=1)
+    variable: Literal["output", "bau", "slope"]
+    distribution: Literal["normal", "lognormal", "uniform"] = "normal"
+    mean: float = 0.0
+    sd: float | None = Field(default=None, ge=0)
+    sigma: float | None = Field(default=None, ge=0)
+    low: float | None = Field(default=None, ge=0)
+    high: float | None = Field(default=None, ge=0)
+    period: int | None = None
+
+    @model_validator(mode="after")
+    def _parameters(self) -> ShockSpec:
+        need = {"normal": ("sd",), "lognormal": ("sigma",), "uniform": ("low", "high")}[self.distribution]
+        for key in need:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key}: required for a {self.distribution} distribution")
+        if self.distribution == "uniform" and self.low is not None and self.high is not None \
+                and self.high < self.low:
+            raise ValueError(f"high ({self.high}) must not be below low ({self.low})")
+        return self
+
+
+class Uncertainty(_Doc):
+    """Shocks drawn per sample (``carbonlink sweep --samples N``), reproducible from ``seed``:
+    sample k's draws come from ``numpy.random.SeedSequence(seed).spawn(N)[k]``, whatever the
+    executor or the number of workers. ``correlation``: a matrix over the shocks, in order
+    (default: independent)."""
+
+    seed: int = Field(default=0, ge=0)
+    shocks: list[ShockSpec] = Field(min_length=1)
+    correlation: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _matrix(self) -> Uncertainty:
+        c = self.correlation
+        if c is None:
+            return self
+        k = len(self.shocks)
+        if len(c) != k or any(len(row) != k for row in c):
+            raise ValueError(f"correlation: must be a {k}×{k} matrix (one row and column per shock)")
+        for i in range(k):
+            if c[i][i] != 1.0:
+                raise ValueError(f"correlation[{i}][{i}]: the diagonal must be 1, got {c[i][i]}")
+            for j in range(k):
+                if c[i][j] != c[j][i]:
+                    raise ValueError(f"correlation[{i}][{j}]: the matrix must be symmetric")
+                if not -1.0 <= c[i][j] <= 1.0:
+                    raise ValueError(f"correlation[{i}][{j}]: must be within [-1, 1], got {c[i][j]}")
+        import numpy as np
+
+        if float(np.linalg.eigvalsh(np.asarray(c, dtype=np.float64)).min()) < -1e-10:
+            raise ValueError("correlation: the matrix must be positive semi-definite")
+        return self
+
+
 def expand_links(raw: Any) -> Any:
     """``{between: [A, B], …}`` is shorthand for two links with the same terms."""
     if not isinstance(raw, list):
@@ -320,6 +386,7 @@ class Scenario(_Doc):
     # and the discount rate per year that makes the Hotelling price path p(t) = p(0)·(1+r)^t
     periods: list[int] | None = Field(default=None, min_length=1)
     discount_rate: float = Field(default=0.0, ge=0, lt=1)
+    uncertainty: Uncertainty | None = None
 
     @field_validator("periods")
     @classmethod
@@ -388,6 +455,16 @@ class Scenario(_Doc):
                                      f"{', '.join(map(str, self.periods))}")
             if lk.start is not None and lk.end is not None and lk.end < lk.start:
                 raise ValueError(f"links[{i}].end: {lk.end} is before start {lk.start}")
+        ids = {m.id for m in self.markets}
+        for k, sh in enumerate(self.uncertainty.shocks if self.uncertainty else []):
+            if sh.market not in ids:
+                raise ValueError(f"uncertainty.shocks[{k}].market: unknown market {sh.market!r}")
+            if sh.period is not None and (self.periods is None or sh.period not in self.periods):
+                raise ValueError(f"uncertainty.shocks[{k}].period: {sh.period} is not one of the "
+                                 "periods")
+            if sh.variable == "slope" and isinstance(self.market(sh.market).mac, FirmsSpec):
+                raise ValueError(f"uncertainty.shocks[{k}].variable: a slope shock needs a linear "
+                                 "or steps MAC (firm files are not rescaled)")
 
     def market(self, market_id: str) -> Market:
         for m in self.markets:
