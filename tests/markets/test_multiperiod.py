@@ -225,3 +225,48 @@ def test_cli_simulate_periods_json(capsys: pytest.CaptureFixture[str]) -> None:
         main(["simulate", str(example)])
     assert exc.value.code in (0, None)
     assert "present value" in capsys.readouterr().out
+
+
+def delink_doc(treatment: dict[str, Any]) -> dict[str, Any]:
+    """A (MAC = a) sells to B (MAC = 2a) in 2030 only; B's 2031 cap is tight, so B wants to
+    bank. What B may do with A's units after the link ends decides how much it buys."""
+    return mdoc([lin("A", 1.0, [100, 100], [80, 80], banking={"limit": 0}),
+                 lin("B", 2.0, [10, 100], [10, 20])],
+                [2030, 2031], 0.0, links=[{"from": "A", "to": "B", "end": 2030, **treatment}])
+
+
+@pytest.mark.parametrize(("treatment", "flow", "price_a", "price_b2", "foreign"), [
+    # kept: A's units bank like B's own: one price 20 + x = 2·(70 − x) → x = 40, p = 60
+    ({}, 40.0, 60.0, 60.0, 0.0),
+    # converted at 0.5: p_A = 0.5·p_B2, p_A = 20 + F, p_B2 = 2·(70 − F/2) → F = 100/3
+    ({"on_delink": "converted", "conversion_rate": 0.5}, 100 / 3, 160 / 3, 320 / 3, 100 / 3),
+    # cancelled: B abates all its 2030 emissions at MAC 20 ≤ p_A and banks only its own 10
+    # allowances: no flow, p_B2 = 2·(100 − 20 − 10) = 140
+    ({"on_delink": "cancelled"}, 0.0, 20.0, 140.0, 0.0),
+])
+def test_delinking_treatment_of_banked_foreign_units(
+        treatment: dict[str, Any], flow: float, price_a: float, price_b2: float,
+        foreign: float) -> None:
+    res = simulate_periods(delink_doc(treatment))
+    m = res.markets
+    assert res.links["flow"].iloc[0] == pytest.approx(flow, rel=1e-9, abs=1e-9)
+    assert m.loc[(2030, "A"), "price"] == pytest.approx(price_a, rel=1e-9)
+    assert m.loc[(2031, "B"), "price"] == pytest.approx(price_b2, rel=1e-9)
+    assert m.loc[(2030, "B"), "foreign_banked"] == pytest.approx(foreign, rel=1e-9, abs=1e-9)
+    # B's 2030 price: its bank is positive, so it is its 2031 price (r = 0)
+    assert m.loc[(2030, "B"), "price"] == pytest.approx(price_b2, rel=1e-9)
+
+
+def test_conversion_rate_only_with_converted() -> None:
+    with pytest.raises(DocumentError, match="conversion_rate"):
+        load_scenario(delink_doc({"on_delink": "converted"}))
+    with pytest.raises(DocumentError, match="conversion_rate"):
+        load_scenario(delink_doc({"conversion_rate": 0.5}))
+
+
+def test_conversion_at_par_is_kept() -> None:
+    kept = simulate_periods(delink_doc({})).markets
+    par = simulate_periods(delink_doc({"on_delink": "converted", "conversion_rate": 1.0})).markets
+    for col in ("price", "abatement", "banked"):
+        for a, b in zip(kept[col], par[col], strict=True):
+            assert a == pytest.approx(b, rel=1e-9, abs=1e-9)

@@ -57,7 +57,7 @@ IntArray = npt.NDArray[np.int64]
 
 PERIOD_MARKET_COLUMNS = [
     "price", "mac", "bau", "cap", "emissions", "abatement", "abatement_cost", "net_imports",
-    "banked", "borrowed", "ceiling_released", "floor_withheld", "compliance_cost",
+    "banked", "borrowed", "foreign_banked", "ceiling_released", "floor_withheld", "compliance_cost",
     "autarky_price",
 ]
 PERIOD_LINK_COLUMNS = ["period", "from", "to", "flow", "credited", "tax_revenue", "binding"]
@@ -138,6 +138,10 @@ class PeriodArrays:
     entity_share: FloatArray  # nan: none
     tax: FloatArray
     active: npt.NDArray[np.bool_]  # [T, L]
+    #: per link: whether its units banked in ``to`` are tracked (they lose value when it ends:
+    #: cancelled or converted), and the value of one such unit after the link ends
+    tracked: npt.NDArray[np.bool_]
+    delink_value: FloatArray
 
 
 def _years(sc: Scenario) -> list[int]:
@@ -204,6 +208,11 @@ def period_arrays(sc: Scenario) -> PeriodArrays:
         entity_share=opt([lk.entity_share for lk in lks], math.nan),
         tax=np.array([lk.transfer_tax for lk in lks], dtype=np.float64),
         active=active,
+        tracked=np.array([lk.end is not None and lk.end < years[-1] and lk.on_delink != "kept"
+                          for lk in lks], dtype=bool),
+        delink_value=np.array([{"kept": 1.0, "cancelled": 0.0}.get(lk.on_delink, lk.conversion_rate
+                                                                    or 0.0) for lk in lks],
+                              dtype=np.float64),
     )
 
 
@@ -240,6 +249,7 @@ class _Solved:
     flow: FloatArray  # [T, L] (0 where not active)
     price: FloatArray  # [T, M], current value
     quota_rent: FloatArray  # [T, L], current value per unit
+    foreign: FloatArray  # [T, M], tracked foreign units held in the bank at the end of t
 
 
 def _scales(pa: PeriodArrays) -> tuple[float, float]:
@@ -273,11 +283,25 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     row_of_exp[exp_key] = exp_row
     ent = np.flatnonzero(~np.isnan(pa.entity_share[fl]))
     ent_row = nt * nm + exp_key.size + np.arange(ent.size)
-    nrow = nt * nm + exp_key.size + ent.size
+    # foreign units of links that lose value when they end (cancelled, converted): per tracked
+    # flow (t, l) a stock row F[t] − F[t−1] − factor·x + S = 0, per importer and period a
+    # surrender row Σ S + abatement ≤ bau (foreign units surrendered ≤ emissions) and a
+    # composition row Σ F ≤ bank (the foreign units are part of the bank)
+    trk = np.flatnonzero(pa.tracked[fl])
+    k_dst = ft[trk] * nm + fdst[trk]
+    sur_key = np.unique(k_dst)
+    base = nt * nm + exp_key.size + ent.size
+    stock_row = base + np.arange(trk.size)
+    sur_row = base + trk.size + np.arange(sur_key.size)
+    dom_row = sur_row + sur_key.size
+    nrow = base + trk.size + 2 * sur_key.size
     bau_v, cap_v = pa.bau.ravel(), pa.cap.ravel()
     share = pa.entity_share[fl[ent]]
     row_hi = np.concatenate([(cap_v - bau_v) / sq, cap_v[exp_key] / sq,
-                             share * bau_v[ft[ent] * nm + fdst[ent]] / sq])
+                             share * bau_v[ft[ent] * nm + fdst[ent]] / sq, np.zeros(trk.size),
+                             bau_v[sur_key] / sq, np.zeros(sur_key.size)])
+    row_lo = np.full(nrow, -np.inf)
+    row_lo[stock_row] = 0.0
     cols_c: list[IntArray] = []
     rows_c: list[IntArray] = []
     vals_c: list[FloatArray] = []
@@ -317,24 +341,23 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     lower.append(np.zeros(st.size))
     upper.append(np.maximum(width, 0.0) / sq)
     enter(seg_cols, st * nm + sm, -1.0)
+    lin_pos = np.full(nt * nm, -1, dtype=np.int64)
+    lin_pos[lin_k] = lin_cols
+    seg_key = st * nm + sm
+    seg_order = np.argsort(seg_key, kind="stable")
+
+    def enter_abatement(keys: IntArray, rows: IntArray, vals: FloatArray) -> None:
+        """The abatement of (t, i) ``keys`` (its QP column or its segments) into ``rows``."""
+        has_lin = lin_pos[keys] >= 0
+        enter(lin_pos[keys][has_lin], rows[has_lin], vals[has_lin])
+        lo = np.searchsorted(seg_key[seg_order], keys, side="left")
+        counts = np.searchsorted(seg_key[seg_order], keys, side="right") - lo
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        idx = np.arange(int(counts.sum())) - starts + np.repeat(lo, counts)
+        enter(seg_cols[seg_order[idx]], np.repeat(rows, counts), np.repeat(vals, counts))
+
     # entity limits: factor·flow + share·abatement(to) ≤ share·bau(to)
-    if ent.size:
-        k_to = ft[ent] * nm + fdst[ent]
-        # abatement columns of the importer enter each of its entity rows
-        lin_pos = np.full(nt * nm, -1, dtype=np.int64)
-        lin_pos[lin_k] = lin_cols
-        has_lin = lin_pos[k_to] >= 0
-        enter(lin_pos[k_to][has_lin], ent_row[has_lin], share[has_lin])
-        seg_key = st * nm + sm
-        order = np.argsort(seg_key, kind="stable")
-        lo = np.searchsorted(seg_key[order], k_to, side="left")
-        hi = np.searchsorted(seg_key[order], k_to, side="right")
-        counts = hi - lo
-        rep_rows = np.repeat(ent_row, counts)
-        rep_vals = np.repeat(share, counts)
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]
-                             + [np.zeros(0, dtype=np.int64)])
-        enter(seg_cols[order[idx]], rep_rows, rep_vals)
+    enter_abatement(ft[ent] * nm + fdst[ent], ent_row, share)
     # ceiling releases and floor withholdings: balance and export rows of their market
     rel_k = np.flatnonzero(~np.isnan(pa.ceiling_price[ii]))
     rel_cols = new(rel_k.size)
@@ -370,6 +393,27 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     enter(flow_cols, ft * nm + fdst, -pa.factor[fl])
     enter(flow_cols, row_of_exp[ft * nm + fsrc], 1.0)
     enter(flow_cols[ent], ent_row, pa.factor[fl[ent]])
+    # tracked foreign units: held (F) and surrendered (S)
+    f_cols, s_cols = new(trk.size), new(trk.size)
+    for _ in range(2):
+        cost.append(np.zeros(trk.size))
+        lower.append(np.zeros(trk.size))
+        upper.append(np.full(trk.size, np.inf))
+    enter(flow_cols[trk], stock_row, -pa.factor[fl[trk]])
+    enter(f_cols, stock_row, 1.0)
+    enter(s_cols, stock_row, 1.0)
+    pair = ft[trk] * nl + fl[trk]  # sorted: np.nonzero is row-major
+    nxt_pos = np.searchsorted(pair, pair + nl)
+    has_next = (nxt_pos < pair.size) & (pair[np.minimum(nxt_pos, max(pair.size - 1, 0))] == pair + nl)
+    enter(f_cols[has_next], stock_row[nxt_pos[has_next]], -1.0)
+    pos = np.searchsorted(sur_key, k_dst)
+    enter(s_cols, sur_row[pos], 1.0)
+    enter_abatement(sur_key, sur_row, np.ones(sur_key.size))
+    enter(f_cols, dom_row[pos], 1.0)
+    enter(bank_cols[sur_key], dom_row, -1.0)
+    # the link ends after this period: its units in the bank lose (1 − value) in the next one
+    ends = ~has_next & (ft[trk] < nt - 1)
+    enter(f_cols[ends], bal[k_dst[ends] + nm], 1.0 - pa.delink_value[fl[trk[ends]]])
 
     mat = sparse.csc_matrix((np.concatenate(vals_c), (np.concatenate(rows_c), np.concatenate(cols_c))),
                             shape=(nrow, ncol))
@@ -381,7 +425,7 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     lo_all, up_all = np.concatenate(lower), np.concatenate(upper)
     lp.col_lower_ = np.where(np.isfinite(lo_all), lo_all, -inf)
     lp.col_upper_ = np.where(np.isfinite(up_all), up_all, inf)
-    lp.row_lower_ = np.full(nrow, -inf)
+    lp.row_lower_ = np.where(np.isfinite(row_lo), row_lo, -inf)
     lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = mat.indptr.astype(np.int32)
@@ -410,7 +454,7 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         nan = np.full((nt, nm), np.nan)
         return _Solved("infeasible", nan, np.zeros((nt, ns)), zt, zt, zt, np.zeros((nt, nl)), nan,
-                       np.zeros((nt, nl)))
+                       np.zeros((nt, nl)), zt)
     if ms != highspy.HighsModelStatus.kOptimal:
         raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
     sol = h.getSolution()
@@ -432,9 +476,12 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     rent = np.zeros((nt, nl))
     at_quota = np.isfinite(pa.quota[fl]) & (x[flow_cols] >= pa.quota[fl] * (1 - 1e-9) - 1e-12)
     rent[ft, fl] = np.where(at_quota, np.maximum(-col_dual[flow_cols] * sp / d[ft], 0.0), 0.0)
+    foreign = np.zeros(nt * nm)
+    np.add.at(foreign, k_dst, x[f_cols])
     return _Solved("optimal", abatement.reshape(nt, nm), seg_x.reshape(nt, ns),
                    released.reshape(nt, nm), withheld.reshape(nt, nm),
-                   x[bank_cols].reshape(nt, nm), flow, price.reshape(nt, nm), rent)
+                   x[bank_cols].reshape(nt, nm), flow, price.reshape(nt, nm), rent,
+                   foreign.reshape(nt, nm))
 
 
 def _clean(a: FloatArray, scale: float) -> FloatArray:
@@ -512,6 +559,7 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
         "net_imports": _clean(cur["net_imports"], qscale).ravel(),
         "banked": np.maximum(bank, 0.0).ravel(),
         "borrowed": np.maximum(-bank, 0.0).ravel(),
+        "foreign_banked": _clean(s.foreign, qscale).ravel(),
         "ceiling_released": _clean(s.released, qscale).ravel(),
         "floor_withheld": _clean(s.withheld, qscale).ravel(),
         "compliance_cost": cur["compliance_cost"].ravel(),

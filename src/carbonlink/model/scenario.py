@@ -252,6 +252,11 @@ class Link(_Doc):
     # both included; none: from the first / to the last period)
     start: int | None = None
     end: int | None = None
+    #: what becomes of ``from``-units banked in ``to`` when the link ends (after ``end``):
+    #: ``kept`` (stay valid), ``cancelled`` (void) or ``converted`` (exchanged for ``to``'s own
+    #: allowances at ``conversion_rate`` per credited unit). Entities foresee it.
+    on_delink: Literal["kept", "cancelled", "converted"] = "kept"
+    conversion_rate: float | None = Field(default=None, ge=0)
 
     @property
     def factor(self) -> float:
@@ -269,6 +274,8 @@ class Link(_Doc):
     def _not_to_itself(self) -> Link:
         if self.from_ == self.to:
             raise ValueError(f"a link cannot go from a market to itself ({self.to!r})")
+        if (self.on_delink == "converted") != (self.conversion_rate is not None):
+            raise ValueError("conversion_rate: required with on_delink: converted, and only then")
         return self
 
 
