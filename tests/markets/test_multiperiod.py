@@ -270,3 +270,34 @@ def test_conversion_at_par_is_kept() -> None:
     for col in ("price", "abatement", "banked"):
         for a, b in zip(kept[col], par[col], strict=True):
             assert a == pytest.approx(b, rel=1e-9, abs=1e-9)
+
+
+def test_unforeseen_delinking_strands_banked_units() -> None:
+    """The plan: A's units stay valid in B after the link ends (kept), so B buys 40 in 2030 and
+    banks them with its own 10 (price 60 in both years). The rule changes at the end of 2030:
+    A's units are cancelled. B's 2030 emissions were 0, so all 40 foreign units were banked and
+    are stranded; 2031 starts from B's own 10: p_B = 2·(100 − 20 − 10) = 140."""
+    from carbonlink.markets.multiperiod import unexpected_delinking
+
+    out = unexpected_delinking(delink_doc({}), 2030, on_delink="cancelled")
+    assert out.planned.markets.loc[(2031, "B"), "price"] == pytest.approx(60.0, rel=1e-9)
+    assert out.foreign_banked["B"] == pytest.approx(40.0, rel=1e-9)
+    assert out.stranded["B"] == pytest.approx(40.0, rel=1e-9)
+    assert out.stranded["A"] == 0.0
+    assert out.after.markets.loc[(2031, "B"), "price"] == pytest.approx(140.0, rel=1e-9)
+    assert out.after.markets.loc[(2031, "A"), "price"] == pytest.approx(20.0, rel=1e-9)
+    # converted at 0.5: half the foreign units survive, p_B = 2·(70 − 20) = 100
+    half = unexpected_delinking(delink_doc({}), 2030, on_delink="converted", conversion_rate=0.5)
+    assert half.stranded["B"] == pytest.approx(20.0, rel=1e-9)
+    assert half.after.markets.loc[(2031, "B"), "price"] == pytest.approx(100.0, rel=1e-9)
+    # kept: nothing stranded, the plan goes on
+    kept = unexpected_delinking(delink_doc({}), 2030, on_delink="kept")
+    assert kept.stranded["B"] == 0.0
+    assert kept.after.markets.loc[(2031, "B"), "price"] == pytest.approx(60.0, rel=1e-9)
+
+
+def test_initial_bank_lowers_the_price() -> None:
+    res = simulate_periods(mdoc([lin("A", 1.0, [100, 100], [80, 80], initial_bank=10)], [1, 2]))
+    # 40 to abate over two periods less the 10 banked before: 15 each, price 15
+    assert res.markets.loc[(1, "A"), "price"] == pytest.approx(15.0, rel=1e-9)
+    assert res.markets.loc[(2, "A"), "price"] == pytest.approx(15.0, rel=1e-9)

@@ -126,6 +126,7 @@ class PeriodArrays:
     seg_right: FloatArray
     seg_cost: FloatArray
     bank_max: FloatArray  # [M], inf: unlimited
+    initial_bank: FloatArray  # [M], carried into the first period
     borrow_max: FloatArray  # [M]
     ceiling_price: FloatArray  # [M], nan: none
     ceiling_max: FloatArray
@@ -196,6 +197,7 @@ def period_arrays(sc: Scenario) -> PeriodArrays:
         bau=bau, cap=cap, slope=slope, seg_market=seg_market, seg_left=seg_left,
         seg_right=seg_right, seg_cost=seg_cost,
         bank_max=opt([(m.banking.limit if m.banking else None) for m in ms], math.inf),
+        initial_bank=np.array([m.initial_bank for m in ms], dtype=np.float64),
         borrow_max=opt([(m.borrowing.limit if m.borrowing else None) for m in ms], 0.0),
         ceiling_price=opt([m.price_ceiling.price if m.price_ceiling else None for m in ms], math.nan),
         ceiling_max=ceiling_max,
@@ -224,7 +226,7 @@ def period_scenario(sc: Scenario, t: int) -> Scenario:
     markets: list[Market] = [
         m.model_copy(update={"bau": m.bau_in(t), "cap": m.cap_in(t), "bau_by_period": None,
                              "cap_by_period": None, "banking": None, "borrowing": None,
-                             "cap_intensity": None})
+                             "cap_intensity": None, "initial_bank": 0.0})
         for m in sc.markets
     ]
     links: list[Link] = [
@@ -232,7 +234,8 @@ def period_scenario(sc: Scenario, t: int) -> Scenario:
         if (lk.start is None or lk.start <= year) and (lk.end is None or year <= lk.end)
     ]
     return sc.model_copy(update={"markets": markets, "links": links, "periods": None,
-                                 "discount_rate": 0.0, "name": f"{sc.name} {year}"})
+                                 "discount_rate": 0.0, "name": f"{sc.name} {year}",
+                                 "uncertainty": None})
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,7 +256,8 @@ class _Solved:
 
 
 def _scales(pa: PeriodArrays) -> tuple[float, float]:
-    sq = float(max(pa.bau.max(initial=0.0), pa.cap.max(initial=0.0), 1e-9))
+    sq = float(max(pa.bau.max(initial=0.0), pa.cap.max(initial=0.0),
+                   pa.initial_bank.max(initial=0.0), 1e-9))
     prices = [float(v) for v in pa.slope * 0.5 * pa.bau.max(axis=0) if math.isfinite(v)]
     prices += [float(c) for c in pa.seg_cost]
     prices += [float(v) for v in np.concatenate([pa.ceiling_price, pa.floor_price, pa.tax])
@@ -297,7 +301,9 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     nrow = base + trk.size + 2 * sur_key.size
     bau_v, cap_v = pa.bau.ravel(), pa.cap.ravel()
     share = pa.entity_share[fl[ent]]
-    row_hi = np.concatenate([(cap_v - bau_v) / sq, cap_v[exp_key] / sq,
+    opening = np.zeros(nt * nm)
+    opening[:nm] = pa.initial_bank
+    row_hi = np.concatenate([(cap_v + opening - bau_v) / sq, cap_v[exp_key] / sq,
                              share * bau_v[ft[ent] * nm + fdst[ent]] / sq, np.zeros(trk.size),
                              bau_v[sur_key] / sq, np.zeros(sur_key.size)])
     row_lo = np.full(nrow, -np.inf)
@@ -585,3 +591,88 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
     warnings = [] if base is not None else ["autarky is infeasible over the periods"]
     return MultiPeriodResult(status="optimal", scenario=sc, markets=markets, links=links,
                              present_value=present_value, totals=totals, warnings=warnings)
+
+
+# ------------------------------------------------------------------------------------------
+# an unforeseen delinking
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Delinking:
+    """What :func:`unexpected_delinking` returns: the plan as the document states it, the
+    continuation after the delinking, and per market the foreign units held in the bank at the
+    delinking (surrendered first, so the fewest the bank can hold) and those stranded
+    (cancelled, or lost in the conversion)."""
+
+    planned: MultiPeriodResult
+    after: MultiPeriodResult
+    foreign_banked: pd.Series
+    stranded: pd.Series
+
+
+def unexpected_delinking(scenario: Scenario | str | Path | dict[str, Any], year: int, *,
+                         links: list[int] | None = None,
+                         on_delink: str = "cancelled", conversion_rate: float = 0.0,
+                         ) -> Delinking:
+    """The links (indices; default all) end after ``year`` although the plan said otherwise:
+    entities hold the banks of the plan at the end of ``year``; the units of those links in a
+    bank are ``cancelled``, ``converted`` at ``conversion_rate``, or ``kept``; the periods
+    after ``year`` are solved again from the remaining banks, without those links."""
+    sc = load_scenario(scenario)
+    years = _years(sc)
+    if year not in years or year == years[-1]:
+        raise DocumentError("year", f"must be one of the periods before the last, got {year}")
+    if on_delink not in ("kept", "cancelled", "converted"):
+        raise DocumentError("on_delink", f"must be kept, cancelled or converted, got {on_delink!r}")
+    value = {"kept": 1.0, "cancelled": 0.0}.get(on_delink, conversion_rate)
+    t_end = years.index(year)
+    planned = simulate_periods(sc)
+    if planned.status != "optimal":
+        raise DocumentError("<document>", "the planned scenario is infeasible")
+    chosen = list(range(len(sc.links))) if links is None else links
+    for k in chosen:
+        if not 0 <= k < len(sc.links):
+            raise DocumentError("links", f"no link {k} (the scenario has {len(sc.links)})")
+    pa = period_arrays(sc)
+    nt, nm = pa.bau.shape
+    ids = [m.id for m in sc.markets]
+    flow = np.zeros((nt, len(sc.links)))
+    lk_rows = planned.links
+    if len(lk_rows):
+        pos = {(f, t): k for k, (f, t) in enumerate(zip(pa.src.tolist(), pa.dst.tolist(), strict=True))}
+        li = np.array([pos[(ids.index(f), ids.index(t))] for f, t in zip(lk_rows["from"], lk_rows["to"],
+                                                                          strict=True)], dtype=np.int64)
+        ti = np.searchsorted(pa.years, lk_rows["period"].to_numpy())
+        flow[ti, li] = lk_rows["flow"].to_numpy()
+    mask = np.zeros(len(sc.links), dtype=bool)
+    mask[chosen] = True
+    into = np.zeros((int(mask.sum()), nm))
+    into[np.arange(into.shape[0]), pa.dst[mask]] = 1.0
+    credited = (flow[:, mask] * pa.factor[mask]) @ into  # [T, M] units credited by those links
+    emissions = planned.markets["emissions"].to_numpy().reshape(nt, nm)
+    bank = (planned.markets["banked"] - planned.markets["borrowed"]).to_numpy().reshape(nt, nm)
+    foreign = np.zeros(nm)
+    for t in range(t_end + 1):  # periods, not links: foreign units surrendered first
+        foreign = np.minimum(np.maximum(foreign + credited[t] - emissions[t], 0.0),
+                             np.maximum(bank[t], 0.0))
+    stranded = (1.0 - value) * foreign
+    carry = bank[t_end] - stranded
+    rest = years[t_end + 1:]
+    k0 = t_end + 1
+    markets = []
+    for i, m in enumerate(sc.markets):
+        caps = [m.cap_in(k) for k in range(k0, nt)]
+        caps[0] += min(float(carry[i]), 0.0)  # borrowing outstanding is repaid first
+        markets.append(m.model_copy(update={
+            "bau_by_period": [m.bau_in(k) for k in range(k0, nt)], "cap_by_period": caps,
+            "bau": m.bau_in(k0), "cap": caps[0], "cap_intensity": None,
+            "initial_bank": max(float(carry[i]), 0.0)}))
+    kept_links = [lk.model_copy(update={"start": None if lk.start is None or lk.start <= rest[0]
+                                        else lk.start})
+                  for k, lk in enumerate(sc.links)
+                  if k not in chosen and (lk.end is None or lk.end >= rest[0])]
+    after_sc = sc.model_copy(update={"periods": rest, "markets": markets, "links": kept_links,
+                                     "uncertainty": None, "name": f"{sc.name}, delinked after {year}"})
+    after = simulate_periods(after_sc)
+    return Delinking(planned=planned, after=after,
+                     foreign_banked=pd.Series(foreign, index=pd.Index(ids, name="market")),
+                     stranded=pd.Series(stranded, index=pd.Index(ids, name="market")))

@@ -200,6 +200,7 @@ class Market(_Doc):
     cap_intensity: IntensityCap | None = None
     banking: Banking | None = None
     borrowing: Borrowing | None = None
+    initial_bank: float = Field(default=0.0, ge=0, description="allowances banked before the first period")
 
     @model_validator(mode="before")
     @classmethod
@@ -447,6 +448,8 @@ class Scenario(_Doc):
                     raise ValueError(f"markets[{i}].{name}: one value per period needs `periods`")
                 if values is not None and len(values) != n:
                     raise ValueError(f"markets[{i}].{name}: {len(values)} values for {n} periods")
+            if m.initial_bank and n is None:
+                raise ValueError(f"markets[{i}].initial_bank: needs `periods`")
             for key in ("banking", "borrowing"):
                 if getattr(m, key) is not None and n is None:
                     raise ValueError(f"markets[{i}].{key}: needs `periods`")
