@@ -301,3 +301,8 @@ def test_initial_bank_lowers_the_price() -> None:
     # 40 to abate over two periods less the 10 banked before: 15 each, price 15
     assert res.markets.loc[(1, "A"), "price"] == pytest.approx(15.0, rel=1e-9)
     assert res.markets.loc[(2, "A"), "price"] == pytest.approx(15.0, rel=1e-9)
+
+
+def test_single_period_simulate_refuses_periods() -> None:
+    with pytest.raises(DocumentError, match="periods"):
+        simulate(mdoc([lin("A", 1, [10, 10], [5, 5])], [1, 2]))
