@@ -20,9 +20,15 @@ _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with libyaml's parser when available (errors are the same
-    ``yaml.YAMLError`` types, with line and column marks)."""
-    return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+    """``yaml.safe_load`` with libyaml's parser when available. Malformed text is parsed again
+    by the pure-Python loader, whose error is raised: it points at the offending character
+    (libyaml marks an unclosed ``[`` at the end of the stream, past the last line)."""
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        if _SafeLoader is yaml.SafeLoader:
+            raise
+        return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - raises the same problem
 
 
 def read_document(path: str | Path) -> Any:
