@@ -306,3 +306,25 @@ def test_initial_bank_lowers_the_price() -> None:
 def test_single_period_simulate_refuses_periods() -> None:
     with pytest.raises(DocumentError, match="periods"):
         simulate(mdoc([lin("A", 1, [10, 10], [5, 5])], [1, 2]))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sa=st.floats(0.5, 5), sb=st.floats(0.5, 5), bau_b1=st.floats(5, 50),
+       cap_b2=st.floats(5, 60), rate=st.floats(0.05, 0.95), r=st.floats(0.0, 0.1))
+def test_delinking_treatments_order_the_importers_price(
+        sa: float, sb: float, bau_b1: float, cap_b2: float, rate: float, r: float) -> None:
+    """The less A's units are worth in B after the link ends, the fewer B carries over and the
+    higher B's later price: kept ≤ converted ≤ cancelled; a foreseen cancellation strands
+    nothing (no one buys units to see them cancelled)."""
+    def solve(treatment: dict[str, Any]) -> Any:
+        return simulate_periods(mdoc([lin("A", sa, [100, 100], [80, 80], banking={"limit": 0}),
+                                      lin("B", sb, [bau_b1, 100], [bau_b1 * 0.9, cap_b2])],
+                                     [2030, 2031], r,
+                                     links=[{"from": "A", "to": "B", "end": 2030, **treatment}])).markets
+    kept = solve({})
+    conv = solve({"on_delink": "converted", "conversion_rate": rate})
+    canc = solve({"on_delink": "cancelled"})
+    p = [m.loc[(2031, "B"), "price"] for m in (kept, conv, canc)]
+    assert p[0] <= p[1] * (1 + 1e-9) + 1e-9
+    assert p[1] <= p[2] * (1 + 1e-9) + 1e-9
+    assert canc.loc[(2030, "B"), "foreign_banked"] == pytest.approx(0.0, abs=1e-7)
