@@ -48,7 +48,6 @@ from scipy import sparse
 
 from carbonlink.errors import DocumentError, SolverError
 from carbonlink.markets.curves import build_curve
-from carbonlink.markets.solvers import _new_highs
 from carbonlink.model.io import load_scenario
 from carbonlink.model.scenario import Link, Market, Scenario
 
@@ -253,6 +252,19 @@ class _Solved:
     price: FloatArray  # [T, M], current value
     quota_rent: FloatArray  # [T, L], current value per unit
     foreign: FloatArray  # [T, M], tracked foreign units held in the bank at the end of t
+
+
+def _new_highs() -> highspy.Highs:
+    """A silent HiGHS instance: the engine's (which mutes the first-construction banner) when
+    it offers one, else a plain one with output off."""
+    from carbonlink.markets import solvers
+
+    make = getattr(solvers, "_new_highs", None)
+    if make is not None:
+        return make()
+    h = highspy.Highs()  # pragma: no cover - only if the engine drops its helper
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def _scales(pa: PeriodArrays) -> tuple[float, float]:
