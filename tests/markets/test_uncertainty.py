@@ -148,3 +148,26 @@ def test_cli_sweep_needs_uncertainty_or_set(tmp_path: Path, capsys: pytest.Captu
     assert code == 2 and "uncertainty" in err
     code, _, err = run_cli(["sweep", str(plain)], capsys)
     assert code == 2 and "--set" in err
+
+
+def test_cli_samples_on_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A LocalCluster (threads, in this process) reached by its address: the same long frame as
+    the serial executor."""
+    from distributed import LocalCluster
+
+    serial, remote = tmp_path / "serial.csv", tmp_path / "dask.csv"
+    code, _, err = run_cli(["sweep", str(EXAMPLE), "--samples", "6", "-o", str(serial)], capsys)
+    assert code == 0, err
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        code, _, err = run_cli(["sweep", str(EXAMPLE), "--samples", "6", "--executor", "dask",
+                                "--scheduler", cluster.scheduler_address, "-o", str(remote)],
+                               capsys)
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(serial), pd.read_csv(remote))
+
+
+def test_cli_scheduler_needs_dask_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["sweep", str(EXAMPLE), "--samples", "2", "--scheduler", "tcp://x:1"],
+                           capsys)
+    assert code == 2 and "--scheduler" in err

@@ -43,6 +43,9 @@ def sweep(
         "for every design (every --set combination, or the document alone)")] = None,
     summary: Annotated[Path | None, typer.Option(
         help="with --samples: write the per-design summary (.csv, .json or .parquet)")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="with --samples --executor dask: address of a dask.distributed scheduler "
+        "(e.g. tcp://10.0.0.5:8786); batches of samples run as its tasks")] = None,
 ) -> int:
     """Solve a scenario for every combination of parameter values (and, with --samples, for
     N draws of its uncertain shocks)."""
@@ -59,7 +62,14 @@ def sweep(
             raise DocumentError("--set", f"expected PATH=V1,V2,…, got {item!r}")
         params[path.strip()] = [_parse_value(v) for v in values.split(",")]
     base = load_scenario(file)
-    if samples is not None:
+    if scheduler is not None and (samples is None or executor != "dask"):
+        raise DocumentError("--scheduler", "only with --samples N --executor dask")
+    if samples is not None and scheduler is not None:
+        from distributed import Client
+
+        with Client(scheduler) as _client:  # run_samples finds it as the running client
+            frame = _monte_carlo(base, params, samples, engine, executor, workers, summary)
+    elif samples is not None:
         frame = _monte_carlo(base, params, samples, engine, executor, workers, summary)
     else:
         frame, grid_samples = run(base, params, name=base.name, engine=engine, executor=executor,
