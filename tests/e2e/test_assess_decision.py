@@ -18,6 +18,7 @@ from tests.e2e.test_assess_reports import REPO, run_cli
 
 EUCH = REPO / "examples/agreements/eu-switzerland.yaml"
 GHANA = REPO / "examples/agreements/sweden-ghana.yaml"
+DEFECTIVE = REPO / "examples/agreements/defective-draft.yaml"
 MB = 1024 * 1024
 
 
@@ -117,7 +118,7 @@ def test_every_table_and_chart_names_unit_and_currency(euch: dict[str, Any]) -> 
 def test_xlsx_sheets_read_back(tmp_path: Path) -> None:
     out = tmp_path / "r.xlsx"
     code, _ = run_cli("assess", str(EUCH), "--out", str(out), "-q", "--no-sensitivity")
-    assert code == 1  # EU–CH as encoded has an error finding; the workbook is written anyway
+    assert code == 0  # EU–CH has no error finding (issue 9: a missing checklist element is a warning)
     wb = load_workbook(io.BytesIO(out.read_bytes()))
     assert wb.sheetnames == ["Decision", "Designs", "Findings", "Compatibility", "Assumptions",
                              "Reference data"]
@@ -157,7 +158,7 @@ def test_suffix_that_does_not_match_the_format_exits_2(tmp_path: Path, name: str
 
 
 def test_exit_code_follows_check_unless_no_fail(tmp_path: Path) -> None:
-    for example in (EUCH, GHANA):
+    for example in (EUCH, GHANA, DEFECTIVE):
         checked, _ = run_cli("check", str(example))
         code, _ = run_cli("assess", str(example), "--out", str(tmp_path / "r.json"), "-q",
                           "--no-sensitivity")
@@ -166,7 +167,7 @@ def test_exit_code_follows_check_unless_no_fail(tmp_path: Path) -> None:
         code, _ = run_cli("assess", str(example), "--out", str(tmp_path / "r.json"), "-q",
                           "--no-sensitivity", "--no-fail")
         assert code == 0
-    assert run_cli("check", str(EUCH))[0] == 1  # the case that used to exit 0 in assess
+    assert run_cli("check", str(DEFECTIVE))[0] == 1  # the case that used to exit 0 in assess
 
 
 def _scenario(tmp_path: Path, a: str | None, b: str | None) -> Path:

@@ -136,6 +136,10 @@ def simulate(scenario: Scenario | str | Path | dict[str, Any], *,
     """
     t0 = time.perf_counter()
     sc = load_scenario(scenario)
+    if sc.periods is not None:  # one period's solve would silently drop the others
+        raise DocumentError("periods", "a multi-period scenario is solved by "
+                            "carbonlink.markets.multiperiod.simulate_periods (or `carbonlink "
+                            "simulate`), not period by period")
     try:
         # the engine's arithmetic never overflows or divides by zero on a document within range
         # (tests run with warnings as errors); a document whose magnitudes do (a slope of 1e307

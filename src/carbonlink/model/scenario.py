@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -113,8 +114,76 @@ class PriceFloor(_Doc):
     max_withheld: float | None = Field(default=None, ge=0)
 
 
+class Banking(_Doc):
+    """Allowances of one period kept for a later one (multi-period scenarios only).
+    ``limit``: most allowances held in the bank at the end of a period (none: unlimited;
+    0: no banking)."""
+
+    limit: float | None = Field(default=None, ge=0)
+
+
+class Borrowing(_Doc):
+    """Allowances of a later period surrendered early (multi-period scenarios only), at most
+    ``limit`` outstanding at the end of a period; everything borrowed is repaid by the last."""
+
+    limit: float = Field(ge=0)
+
+
+class IntensityCap(_Doc):
+    """An intensity-based cap: allowances = ``intensity`` × ``output`` (e.g. tCO2e per MWh
+    times MWh). ``output`` is one number, or one per period in a multi-period scenario."""
+
+    intensity: float = Field(ge=0)
+    output: float | list[float]
+
+    @field_validator("output")
+    @classmethod
+    def _check_output(cls, v: float | list[float]) -> float | list[float]:
+        values = v if isinstance(v, list) else [v]
+        if isinstance(v, list) and not v:
+            raise ValueError("must not be empty")
+        for i, x in enumerate(values):
+            if not x >= 0:
+                raise ValueError(f"{'' if not isinstance(v, list) else f'[{i}] '}must be >= 0, got {x}")
+        return v
+
+    def allowances(self) -> list[float]:
+        """Allowances per period (one entry when ``output`` is one number)."""
+        out = self.output if isinstance(self.output, list) else [self.output]
+        return [self.intensity * q for q in out]
+
+
+def _split_paths(data: Any) -> Any:
+    """A market's ``bau``/``cap`` given per period (a list) or an intensity cap (a mapping with
+    ``intensity``) become ``bau``/``cap`` of the first period plus ``bau_by_period``,
+    ``cap_by_period`` and ``cap_intensity`` (so single-period readers keep one number)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    cap = out.get("cap")
+    if isinstance(cap, dict | IntensityCap):
+        try:
+            ic = cap if isinstance(cap, IntensityCap) else IntensityCap.model_validate(cap)
+        except ValidationError:
+            out["cap_intensity"] = cap  # let the field's validation name the problem
+            out["cap"] = 0.0
+            return out
+        out["cap_intensity"] = ic
+        values = ic.allowances()
+        out["cap"] = values[0]
+        if isinstance(ic.output, list):
+            out["cap_by_period"] = values
+    for key in ("bau", "cap"):
+        v = out.get(key)
+        if isinstance(v, list | tuple):
+            out[f"{key}_by_period"] = list(v)
+            out[key] = v[0] if v else 0.0  # the list's own validation names an empty list
+    return out
+
+
 class Market(_Doc):
-    """One emissions trading system for one compliance period."""
+    """One emissions trading system for one compliance period (or, in a scenario with
+    ``periods``, for each period: ``bau`` and ``cap`` may then be lists, one value a period)."""
 
     id: str = Field(min_length=1)
     name: str | None = None
@@ -125,6 +194,34 @@ class Market(_Doc):
     price_floor: PriceFloor | None = None
     unit: str = "tCO2e"
     currency: str | None = None
+    # ---- multi-period and intensity fields (optional; a scenario without them is unchanged)
+    bau_by_period: list[float] | None = Field(default=None, min_length=1)
+    cap_by_period: list[float] | None = Field(default=None, min_length=1)
+    cap_intensity: IntensityCap | None = None
+    banking: Banking | None = None
+    borrowing: Borrowing | None = None
+    initial_bank: float = Field(default=0.0, ge=0, description="allowances banked before the first period")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths(cls, data: Any) -> Any:
+        return _split_paths(data)
+
+    @field_validator("bau_by_period", "cap_by_period")
+    @classmethod
+    def _non_negative(cls, v: list[float] | None) -> list[float] | None:
+        for i, x in enumerate(v or []):
+            if not x >= 0:
+                raise ValueError(f"[{i}] must be >= 0, got {x}")
+        return v
+
+    def bau_in(self, period: int) -> float:
+        """BAU of period number ``period`` (0-based; one value for every period if not a list)."""
+        return self.bau if self.bau_by_period is None else self.bau_by_period[period]
+
+    def cap_in(self, period: int) -> float:
+        """Allowances issued in period number ``period`` (0-based)."""
+        return self.cap if self.cap_by_period is None else self.cap_by_period[period]
 
     @model_validator(mode="after")
     def _floor_below_ceiling(self) -> Market:
@@ -152,6 +249,15 @@ class Link(_Doc):
     )
     transfer_tax: float = Field(default=0.0, ge=0, description="per from-unit, paid by the buyer, kept by `to`")
     rent_holder: Literal["importer", "exporter"] = "importer"
+    # ---- multi-period scenarios: the link operates from period ``start`` to ``end`` (years,
+    # both included; none: from the first / to the last period)
+    start: int | None = None
+    end: int | None = None
+    #: what becomes of ``from``-units banked in ``to`` when the link ends (after ``end``):
+    #: ``kept`` (stay valid), ``cancelled`` (void) or ``converted`` (exchanged for ``to``'s own
+    #: allowances at ``conversion_rate`` per credited unit). Entities foresee it.
+    on_delink: Literal["kept", "cancelled", "converted"] = "kept"
+    conversion_rate: float | None = Field(default=None, ge=0)
 
     @property
     def factor(self) -> float:
@@ -169,6 +275,8 @@ class Link(_Doc):
     def _not_to_itself(self) -> Link:
         if self.from_ == self.to:
             raise ValueError(f"a link cannot go from a market to itself ({self.to!r})")
+        if (self.on_delink == "converted") != (self.conversion_rate is not None):
+            raise ValueError("conversion_rate: required with on_delink: converted, and only then")
         return self
 
 
@@ -186,6 +294,72 @@ class Offset(_Doc):
     id: str = Field(min_length=1)
     supply: CurveSpec
     accepted_by: dict[str, Acceptance] = Field(min_length=1)
+
+
+class ShockSpec(_Doc):
+    """One uncertain factor: ``market``'s ``variable`` (``output``, ``bau`` or ``slope``) is
+    multiplied by a factor drawn from ``distribution``:
+
+    * ``normal``: 1 + mean + sd·z (cut at 0);
+    * ``lognormal``: exp(sigma·z − sigma²/2) (mean 1);
+    * ``uniform``: low + (high − low)·Φ(z);
+
+    with z standard normal (correlated across shocks by the ``correlation`` matrix: a Gaussian
+    copula). ``period``: only that year of a multi-period scenario (default: every period)."""
+
+    market: str = Field(min_length=1)
+    variable: Literal["output", "bau", "slope"]
+    distribution: Literal["normal", "lognormal", "uniform"] = "normal"
+    mean: float = 0.0
+    sd: float | None = Field(default=None, ge=0)
+    sigma: float | None = Field(default=None, ge=0)
+    low: float | None = Field(default=None, ge=0)
+    high: float | None = Field(default=None, ge=0)
+    period: int | None = None
+
+    @model_validator(mode="after")
+    def _parameters(self) -> ShockSpec:
+        need = {"normal": ("sd",), "lognormal": ("sigma",), "uniform": ("low", "high")}[self.distribution]
+        for key in need:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key}: required for a {self.distribution} distribution")
+        if self.distribution == "uniform" and self.low is not None and self.high is not None \
+                and self.high < self.low:
+            raise ValueError(f"high ({self.high}) must not be below low ({self.low})")
+        return self
+
+
+class Uncertainty(_Doc):
+    """Shocks drawn per sample (``carbonlink sweep --samples N``), reproducible from ``seed``:
+    sample k's draws come from ``numpy.random.SeedSequence(seed).spawn(N)[k]``, whatever the
+    executor or the number of workers. ``correlation``: a matrix over the shocks, in order
+    (default: independent)."""
+
+    seed: int = Field(default=0, ge=0)
+    shocks: list[ShockSpec] = Field(min_length=1)
+    correlation: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _matrix(self) -> Uncertainty:
+        c = self.correlation
+        if c is None:
+            return self
+        k = len(self.shocks)
+        if len(c) != k or any(len(row) != k for row in c):
+            raise ValueError(f"correlation: must be a {k}×{k} matrix (one row and column per shock)")
+        for i in range(k):
+            if c[i][i] != 1.0:
+                raise ValueError(f"correlation[{i}][{i}]: the diagonal must be 1, got {c[i][i]}")
+            for j in range(k):
+                if c[i][j] != c[j][i]:
+                    raise ValueError(f"correlation[{i}][{j}]: the matrix must be symmetric")
+                if not -1.0 <= c[i][j] <= 1.0:
+                    raise ValueError(f"correlation[{i}][{j}]: must be within [-1, 1], got {c[i][j]}")
+        import numpy as np
+
+        if float(np.linalg.eigvalsh(np.asarray(c, dtype=np.float64)).min()) < -1e-10:
+            raise ValueError("correlation: the matrix must be positive semi-definite")
+        return self
 
 
 def expand_links(raw: Any) -> Any:
@@ -216,6 +390,20 @@ class Scenario(_Doc):
     markets: list[Market] = Field(min_length=1)
     links: list[Link] = Field(default_factory=list)
     offsets: list[Offset] = Field(default_factory=list)
+    # ---- multi-period scenarios (optional): the years of the periods, strictly increasing,
+    # and the discount rate per year that makes the Hotelling price path p(t) = p(0)·(1+r)^t
+    periods: list[int] | None = Field(default=None, min_length=1)
+    discount_rate: float = Field(default=0.0, ge=0, lt=1)
+    uncertainty: Uncertainty | None = None
+
+    @field_validator("periods")
+    @classmethod
+    def _increasing(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            for i in range(1, len(v)):
+                if v[i] <= v[i - 1]:
+                    raise ValueError(f"[{i}] years must increase strictly, got {v[i - 1]} then {v[i]}")
+        return v
 
     @field_validator("links", mode="before")
     @classmethod
@@ -247,6 +435,7 @@ class Scenario(_Doc):
             for mid in off.accepted_by:
                 if mid not in seen:
                     raise ValueError(f"offsets[{k}].accepted_by.{mid}: unknown market {mid!r}")
+        self._check_periods()
         return self
 
     def _same_currency(self) -> None:
@@ -270,6 +459,45 @@ class Scenario(_Doc):
                 f"markets[{idx}].currency: {missing} states no currency but is linked to {other}, "
                 f"which prices in {known}; give {missing} a currency (converted to {known} if it "
                 "prices in another)")
+
+    def _check_periods(self) -> None:
+        n = len(self.periods) if self.periods is not None else None
+        for i, m in enumerate(self.markets):
+            for key in ("bau_by_period", "cap_by_period"):
+                values = getattr(m, key)
+                name = "cap (intensity output)" if key == "cap_by_period" and m.cap_intensity \
+                    else key.removesuffix("_by_period")
+                if values is not None and n is None:
+                    raise ValueError(f"markets[{i}].{name}: one value per period needs `periods`")
+                if values is not None and len(values) != n:
+                    raise ValueError(f"markets[{i}].{name}: {len(values)} values for {n} periods")
+            if m.initial_bank and n is None:
+                raise ValueError(f"markets[{i}].initial_bank: needs `periods`")
+            for key in ("banking", "borrowing"):
+                if getattr(m, key) is not None and n is None:
+                    raise ValueError(f"markets[{i}].{key}: needs `periods`")
+        for i, lk in enumerate(self.links):
+            for key in ("start", "end"):
+                year = getattr(lk, key)
+                if year is None:
+                    continue
+                if self.periods is None:
+                    raise ValueError(f"links[{i}].{key}: needs `periods`")
+                if year not in self.periods:
+                    raise ValueError(f"links[{i}].{key}: {year} is not one of the periods "
+                                     f"{', '.join(map(str, self.periods))}")
+            if lk.start is not None and lk.end is not None and lk.end < lk.start:
+                raise ValueError(f"links[{i}].end: {lk.end} is before start {lk.start}")
+        ids = {m.id for m in self.markets}
+        for k, sh in enumerate(self.uncertainty.shocks if self.uncertainty else []):
+            if sh.market not in ids:
+                raise ValueError(f"uncertainty.shocks[{k}].market: unknown market {sh.market!r}")
+            if sh.period is not None and (self.periods is None or sh.period not in self.periods):
+                raise ValueError(f"uncertainty.shocks[{k}].period: {sh.period} is not one of the "
+                                 "periods")
+            if sh.variable == "slope" and isinstance(self.market(sh.market).mac, FirmsSpec):
+                raise ValueError(f"uncertainty.shocks[{k}].variable: a slope shock needs a linear "
+                                 "or steps MAC (firm files are not rescaled)")
 
     def market(self, market_id: str) -> Market:
         for m in self.markets:
