@@ -106,13 +106,17 @@ def test_linear_networks_fast_equals_plain(doc: dict[str, Any]) -> None:
 @settings(max_examples=40, deadline=None)
 def test_autarky_prices_meet_the_closed_form(doc: dict[str, Any]) -> None:
     """Autarky of a linear market without price controls: price = slope · (bau − cap)⁺, met to
-    1e-12 (the refined grids of the old engine met it to ~1e-9 of slope × bau)."""
+    1e-12 by the QP, and to 1e-9 of slope × bau where HiGHS's QP fails (its known "Solve error")
+    and the engine falls back to the refined-grid LP (the old engine's accuracy). Hypothesis found
+    such a case: expected 1e-4, got 9.99992e-05."""
     r = simulate(doc)
     for m in doc["markets"]:
         if "price_ceiling" in m or "price_floor" in m:
             continue
-        expected = m["mac"]["linear"]["slope"] * max(m["bau"] - m["cap"], 0.0)
-        assert r.markets.loc[m["id"], "autarky_price"] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        slope = m["mac"]["linear"]["slope"]
+        expected = slope * max(m["bau"] - m["cap"], 0.0)
+        assert r.markets.loc[m["id"], "autarky_price"] == pytest.approx(
+            expected, rel=1e-12, abs=max(1e-12, 1e-9 * slope * m["bau"]))
 
 
 @pytest.mark.parametrize("name", ["full-link.yaml", "third-party-joins.yaml",
