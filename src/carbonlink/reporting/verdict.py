@@ -343,9 +343,7 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
         law_status = _("no findings")
     if n_dreq:
         drafting_status = _("incomplete: required elements missing")
-    elif n_drec:
-        drafting_status = _("complete; recommended elements missing")
-    else:
+    else:  # the counts say whether recommended elements are missing
         drafting_status = _("complete")
     for item in b["blocking"] + b["required"] + b["recommended"] + b["drafting_required"] + \
             b["drafting_recommended"]:
@@ -353,8 +351,8 @@ def decision(rep: dict[str, Any], _: Translate = str) -> dict[str, Any]:
     law_text = _("{status}: {blocking} blocking defect(s), {required} required fix(es), "
                  "{recommended} recommendation(s)").format(
         status=law_status, blocking=n_block, required=n_req, recommended=n_rec)
-    drafting_text = _("{status}: {required} required and {recommended} recommended element(s) "
-                      "missing").format(status=drafting_status, required=n_dreq, recommended=n_drec)
+    drafting_text = _("{status} ({required} required and {recommended} recommended element(s) "
+                      "missing)").format(status=drafting_status, required=n_dreq, recommended=n_drec)
     return {
         "action": action, "headline": headline, "why": why, "money": money_why, "line": line,
         "lang": lang,
