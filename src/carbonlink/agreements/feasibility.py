@@ -4,25 +4,86 @@ surplus allowances and, when the agreement carries MAC data, the simulated equil
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import Finding
-from carbonlink.agreements.presence import datum, describe, gaps
+from carbonlink.agreements.presence import datum, gaps
 from carbonlink.agreements.rules import rule
-from carbonlink.model.jurisdiction import ETS, Figure
+from carbonlink.data.prices import convert_price, price_date, reference_prices
+from carbonlink.model.jurisdiction import ETS, Figure, PriceFigure
 
 #: price ratio above which the gap is flagged as politically hard (S-3.4)
 GAP_RATIO = 2.0
 
 
-def _prices(a: ETS, b: ETS) -> tuple[float, float] | str:
-    ka, kb = datum(a.price, f"observed price of {a.id}"), datum(b.price, f"observed price of {b.id}")
-    if not (ka.known and kb.known):
-        return "; ".join(gaps(ka, kb))
-    pa, pb = float(ka.value), float(kb.value)
-    if a.price.currency != b.price.currency:
-        return f"prices in different currencies ({a.price.currency}, {b.price.currency})"
-    return pa, pb
+@dataclass(frozen=True)
+class _Compared:
+    """Two prices in one currency, each with the figure, date and rate it was read from."""
+
+    value: dict[str, float]  # ETS id -> price in ``currency``
+    currency: str
+    quoted: dict[str, str]  # ETS id -> the figure, its date and the rate, for people
+    basis: str  # why these figures (pre-link or the reference date)
+
+
+def _currency(e: ETS, fig: PriceFigure) -> str:
+    cur = fig.currency or e.price.currency
+    return str(cur).upper() if cur else "USD"
+
+
+def _in_link_order(ctx: Context, a: ETS, b: ETS) -> tuple[ETS, ETS]:
+    """The pair in the order the agreement names them (its links, else its parties), so the
+    common currency is the first system's — the calibration's reporting currency."""
+    ids = [x for lk in ctx.agreement.links for x in (lk.from_, lk.to)]
+    ids += [p.ets for p in ctx.agreement.parties if p.ets]
+    rank = {eid: i for i, eid in reversed(list(enumerate(ids)))}
+    return (a, b) if rank.get(a.id, len(ids)) <= rank.get(b.id, len(ids)) else (b, a)
+
+
+def _prices(ctx: Context, a: ETS, b: ETS) -> _Compared | str:
+    """The prices of ``a`` and ``b`` the calibration of ``carbonlink assess`` reads (one choice,
+    :func:`carbonlink.data.prices.reference_prices`): pre-link prices for systems already linked
+    to each other, else the prices valid on the reference date; converted to the first system's
+    currency at the rate of each price's own date. A gap text when a figure or a rate is
+    missing."""
+    first, second = _in_link_order(ctx, a, b)
+    link_date = ctx.agreement.in_force
+    choice = reference_prices([first.id, second.id], {first.id: first, second.id: second},
+                              link_date)
+    figs = choice.figures
+    known = [datum(figs[e.id], f"observed price of {e.id}") for e in (a, b)]
+    if not all(k.known for k in known):
+        return "; ".join(gaps(*known))
+    to = _currency(first, figs[first.id])
+    value: dict[str, float] = {}
+    quoted: dict[str, str] = {}
+    for e in (a, b):
+        fig = figs[e.id]
+        cur = _currency(e, fig)
+        when = price_date(fig, ctx.on.isoformat()) or ctx.on.isoformat()
+        try:
+            rate, how = convert_price(fig, cur, to, when)
+        except KeyError:
+            return (f"prices in different currencies ({cur}, {to}) and no {cur}/{to} exchange "
+                    "rate in the reference data (src/carbonlink/data/fx.yaml)")
+        value[e.id] = float(fig.value) * rate
+        kind = f", {fig.kind}" if fig.kind else ""
+        text = f"{e.id} {fig.text} ({when}{kind})"
+        if how:
+            text += f" = {value[e.id]:,.2f} {to}, {how}"
+        quoted[e.id] = text
+    if choice.pre is not None:
+        basis = ("pre-link prices (the systems are already linked"
+                 + (f", link in force {link_date}" if link_date else "")
+                 + "; the prices the assessment calibrates to)")
+    elif choice.linked:
+        basis = (f"observed prices read for {ctx.on.isoformat()} (the systems are already "
+                 "linked and not every one has a pre-link price recorded: these are linked "
+                 "prices)")
+    else:
+        basis = f"observed prices read for {ctx.on.isoformat()}"
+    return _Compared(value, to, quoted, basis)
 
 
 @rule("FEA-GAP")
@@ -30,18 +91,19 @@ def check_price_gap(ctx: Context) -> list[Finding]:
     out = []
     for a, b in ctx.linked_pairs():
         subject = f"{a.id}|{b.id}"
-        p = _prices(a, b)
+        p = _prices(ctx, a, b)
         if isinstance(p, str):
             out.append(ctx.gap("FEA-GAP", f"price gap not computed: {p}", subject))
             continue
-        lo, hi = sorted(p)
-        quoted = f"{a.id} {describe(a.price)} vs {b.id} {describe(b.price)}"
+        lo, hi = sorted((p.value[a.id], p.value[b.id]))
+        quoted = f"{p.basis}: {p.quoted[a.id]} vs {p.quoted[b.id]}"
         if lo <= 0 or hi / lo >= GAP_RATIO:
-            out.append(ctx.finding("FEA-GAP", f"large price gap {quoted}: large gains from trade, "
-                                   "but the low-price side's price jumps and sellers in the "
-                                   "high-price system are undercut (politically hard)", subject))
+            out.append(ctx.finding("FEA-GAP", f"large price gap, {quoted}: large gains from "
+                                   "trade, but the low-price side's price jumps and sellers in "
+                                   "the high-price system are undercut (politically hard)",
+                                   subject))
         else:
-            out.append(ctx.finding("FEA-GAP", f"price gap {quoted} (ratio {hi / lo:.2f})",
+            out.append(ctx.finding("FEA-GAP", f"price gap, {quoted} (ratio {hi / lo:.2f})",
                                    subject, severity="info"))
     return out
 
@@ -51,20 +113,22 @@ def check_flow_direction(ctx: Context) -> list[Finding]:
     out = []
     links = {(lk.from_, lk.to) for lk in ctx.agreement.links}
     for a, b in ctx.linked_pairs():
-        p = _prices(a, b)
-        if isinstance(p, str) or p[0] == p[1]:
+        p = _prices(ctx, a, b)
+        if isinstance(p, str) or p.value[a.id] == p.value[b.id]:
             continue
-        low, high = (a, b) if p[0] < p[1] else (b, a)
+        low, high = (a, b) if p.value[a.id] < p.value[b.id] else (b, a)
         subject = f"{low.id}->{high.id}"
+        on = (f" (on the {p.basis.split(' (')[0]}: {low.id} {p.value[low.id]:,.2f} {p.currency} "
+              f"< {high.id} {p.value[high.id]:,.2f} {p.currency}, as in FEA-GAP)")
         if links and (low.id, high.id) not in links:
             out.append(ctx.finding("FEA-FLOW", f"units would flow from {low.id} (lower price) to "
-                                   f"{high.id}, but the links only let {low.id} entities use "
+                                   f"{high.id}{on}, but the links only let {low.id} entities use "
                                    f"{high.id} units: the link will not carry trade", subject))
         else:
             out.append(ctx.finding("FEA-FLOW", f"expected net flow of units from {low.id} to "
-                                   f"{high.id} (buyers in {high.id} gain; sellers in {high.id} "
-                                   f"and buyers in {low.id} face a price change)", subject,
-                                   severity="info"))
+                                   f"{high.id}{on} (buyers in {high.id} gain; sellers in "
+                                   f"{high.id} and buyers in {low.id} face a price change)",
+                                   subject, severity="info"))
     return out
 
 

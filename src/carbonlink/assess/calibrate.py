@@ -30,6 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carbonlink.data.fx import rate as fx_rate
+from carbonlink.data.prices import (
+    PRE_LINK_RULE,
+    PreLinkChoice,
+    convert_price,
+    price_date,
+    reference_prices,
+)
 from carbonlink.errors import DocumentError
 from carbonlink.model.scenario import Link, Market, Scenario
 
@@ -41,13 +48,6 @@ MT = 1e6  # tCO2e per MtCO2e
 #: or to today's observed prices.
 PRICE_BASES = ("pre_link", "current")
 
-PRE_LINK_RULE = (
-    "For systems that are already linked to each other, today's observed price is a linked "
-    "price, so each market is calibrated to its observed price before the link (its autarky "
-    "state): the latest pre-link year in which every market has an observed price, else each "
-    "market's latest pre-link price (the years then differ and are labelled); caps from the "
-    "same pre-link year when the reference data has them, else the nearest earlier year "
-    "(labelled). Without a pre-link price for every market, today's prices are used.")
 PRE_LINK_SOURCE = ("reference data `pre_link_prices` / `pre_link_caps` (src/carbonlink/data/"
                    "ets.yaml; each figure with its source, date and verified flag); "
                    "docs/assess.md, Calibration")
@@ -178,86 +178,6 @@ def _unit_factor(unit: str | None) -> float:
     return 1.0 / MT
 
 
-def _before(fig: Any, link_date: str | None) -> bool:
-    """Whether a dated figure was observed before ``link_date`` (``YYYY[-MM[-DD]]``)."""
-    if link_date is None:
-        return True
-    year = getattr(fig, "year", None)
-    if year is None:
-        return False
-    try:
-        link_year = int(str(link_date)[:4])
-    except ValueError:
-        return True
-    if int(year) != link_year:
-        return int(year) < link_year
-    date = getattr(fig, "date", None)
-    return date is not None and str(date) < str(link_date)
-
-
-def _date_key(fig: Any) -> tuple[int, str]:
-    return int(getattr(fig, "year", None) or 0), str(getattr(fig, "date", None) or "")
-
-
-def already_linked(ets_ids: list[str], etss: Mapping[str, Any]) -> bool:
-    """Every system assessed is, in the reference data, already linked to another of them."""
-    if len(ets_ids) < 2:
-        return False
-    return all(any(p in ets_ids and p != eid for p in (getattr(etss[eid], "linked_with", None)
-                                                          or []))
-               for eid in ets_ids)
-
-
-@dataclass
-class PreLinkChoice:
-    """The pre-link price (and cap, when known) chosen for each market, and how."""
-
-    prices: dict[str, Any]
-    caps: dict[str, Any]
-    year: int | None  # the common price year, None when the years differ
-    notes: list[str]
-
-
-def choose_pre_link(ets_ids: list[str], etss: Mapping[str, Any],
-                    link_date: str | None) -> PreLinkChoice | None:
-    """Apply the pre-link rule (:data:`PRE_LINK_RULE`); None when some market has no pre-link
-    price (then today's prices are used for all)."""
-    cands: dict[str, list[Any]] = {}
-    for eid in ets_ids:
-        figs = [f for f in getattr(etss[eid], "pre_link_prices", None) or []
-                if getattr(f, "value", None) is not None and _before(f, link_date)]
-        if not figs:
-            return None
-        cands[eid] = sorted(figs, key=_date_key)
-    common = set.intersection(*({int(f.year) for f in figs} for figs in cands.values()))
-    notes: list[str] = []
-    if common:
-        year: int | None = max(common)
-        prices = {eid: [f for f in figs if int(f.year) == year][-1] for eid, figs in cands.items()}
-    else:
-        year = None
-        prices = {eid: figs[-1] for eid, figs in cands.items()}
-        notes.append("the pre-link price years differ (" + ", ".join(
-            f"{eid} {prices[eid].year}" for eid in ets_ids) + "): no year has an observed "
-            "price for every market")
-    caps: dict[str, Any] = {}
-    for eid in ets_ids:
-        py = int(prices[eid].year)
-        cap_figs = sorted((c for c in getattr(etss[eid], "pre_link_caps", None) or []
-                           if getattr(c, "value", None) is not None and _before(c, link_date)),
-                          key=_date_key)
-        if not cap_figs:
-            continue
-        same = [c for c in cap_figs if int(c.year) == py]
-        earlier = [c for c in cap_figs if int(c.year) < py]
-        cap = same[-1] if same else earlier[-1] if earlier else cap_figs[0]
-        caps[eid] = cap
-        if int(cap.year) != py:
-            notes.append(f"{eid}: the cap is from {cap.year}, the price from {py} (no pre-link "
-                         f"cap for {py} in the reference data)")
-    return PreLinkChoice(prices=prices, caps=caps, year=year, notes=notes)
-
-
 def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
               get_ets: Callable[[str], Any] | None = None,
               link_date: str | None = None) -> Calibration:
@@ -292,10 +212,9 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
     got = ov.get("price_basis")
     basis_wanted = str(got[0]) if got is not None else "pre_link"
     basis_origin = got[1] if got is not None else "default"
-    linked = already_linked(ets_ids, etss)
-    pre: PreLinkChoice | None = None
-    if linked and basis_wanted == "pre_link":
-        pre = choose_pre_link(ets_ids, etss, link_date)
+    chosen = reference_prices(ets_ids, etss, link_date, basis_wanted)
+    linked = chosen.linked
+    pre: PreLinkChoice | None = chosen.pre
     if pre is not None:
         when = (f"year {pre.year}" if pre.year is not None else
                 "each market's latest pre-link year (the years differ)")
@@ -319,9 +238,7 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
                         "calibrated to today's (linked) prices")
 
     def price_fig(eid: str) -> Any:
-        if pre is not None:
-            return pre.prices[eid]
-        return getattr(etss[eid], "price", None)
+        return chosen.figures[eid]
 
     def price_currency(eid: str) -> str:
         cur = getattr(price_fig(eid), "currency", None) or getattr(etss[eid].price, "currency",
@@ -340,10 +257,10 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
 
     def when_of(fig: Any) -> str:
         """The date a figure was observed (its date, else its year), for its exchange rate."""
-        d = getattr(fig, "date", None) or getattr(fig, "year", None)
+        d = price_date(fig)
         if d is None and pre is not None and pre.year is not None:
-            d = pre.year
-        return str(d) if d is not None else latest
+            d = str(pre.year)
+        return d if d is not None else latest
 
     def usd_per(c: str, when: str) -> tuple[float, str | None]:
         """US$ per unit of ``c`` at ``when``: an ``fx.<CUR>`` override (labelled assumption),
@@ -392,6 +309,11 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
         when = when_of(fig)
         if cur == currency:
             return 1.0, None
+        if ov.get(f"fx.{cur}") is None and ov.get(f"fx.{currency}") is None:
+            try:  # the shared conversion (the feasibility rules read the same)
+                return convert_price(fig, cur, currency, when)
+            except KeyError:
+                pass  # below: the gap names the --assume fx.<CUR> to give
         if dated is None or ov.get(f"fx.{cur}") is not None:
             return fx_at(cur, when)
         b, note_b = usd_per(currency, when)
