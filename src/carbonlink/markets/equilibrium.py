@@ -55,16 +55,7 @@ class SimulationResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``carbonlink simulate --format json``."""
 
-        def num(v: Any) -> Any:
-            if isinstance(v, bool | np.bool_):
-                return bool(v)
-            if isinstance(v, str):
-                return v
-            f = float(v)
-            if not math.isfinite(f):
-                return None
-            return 0.0 if f == 0 else f  # no "-0.0"
-
+        num = json_number
         return {
             "status": self.status,
             "markets": {
@@ -77,6 +68,19 @@ class SimulationResult:
             "totals": {k: num(self.totals[k]) for k in TOTAL_KEYS},
             "warnings": list(self.warnings),
         }
+
+
+def json_number(v: Any) -> Any:
+    """A result cell for JSON: a bool, a string, a float (``0.0`` for ``-0.0``) or ``None`` for
+    NaN and infinity (the single- and multi-period results share it)."""
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, str):
+        return v
+    f = float(v)
+    if not math.isfinite(f):
+        return None
+    return 0.0 if f == 0 else f  # no "-0.0"
 
 
 def _market_costs(net: Network, sol: RawSolution) -> dict[str, np.ndarray]:

@@ -82,13 +82,7 @@ class MultiPeriodResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        def num(v: Any) -> Any:
-            if isinstance(v, bool | np.bool_):
-                return bool(v)
-            if isinstance(v, str):
-                return v
-            f = float(v)
-            return None if not math.isfinite(f) else (0.0 if f == 0 else f)
+        from carbonlink.markets.equilibrium import json_number as num
 
         return {
             "status": self.status,
