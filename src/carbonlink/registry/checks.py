@@ -13,6 +13,9 @@ Layers (run in this order for every request):
 4. link terms from the linkage agreement (``L4xxx``)
 5. authorisation terms (``U5xxx``)
 6. double counting (``D6xxx``)
+
+Before all of them, access (``S7xxx``): who is acting and whether their role allows the
+operation (:mod:`carbonlink.registry.access`).
 """
 
 from __future__ import annotations
@@ -104,6 +107,15 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           f"{_P} paras 2, 6 (corresponding adjustment once per first transfer)"),
     Check("D6004", "double counting", "a finalised period's corresponding adjustments are "
           "not changed", f"{_P} para 12"),
+    # 7 access (run first)
+    Check("S7001", "access", "the acting user is authenticated and holds a role allowed to "
+          "run the operation in its registry, Party or account",
+          "Reg. (EU) 2019/1122 Arts 20-21 (authorised representatives)"),
+    Check("S7002", "access", "four eyes: a second person with the required role approves what "
+          "a first person proposed",
+          "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"),
+    Check("S7003", "access", "credentials are valid (password, second factor, token) and the "
+          "login is not locked", "NIST SP 800-63B §5.2.2 (rate limiting); RFC 6238 (TOTP)"),
 ]}
 
 

@@ -7,6 +7,7 @@ while appending, so entries form a single chain even with concurrent writers.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from datetime import datetime
@@ -18,6 +19,10 @@ from carbonlink.registry import rawsql as raw
 from carbonlink.registry.db import journal, journal_head
 
 GENESIS = "0" * 64
+#: who the entries being appended are written for (set by the access check,
+#: :mod:`carbonlink.registry.guard`): ``{"by": user}`` plus ``"approved_by"`` for four-eyes
+ACTOR: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "carbonlink_actor", default=None)
 
 
 def canonical(payload: dict[str, Any]) -> str:
@@ -36,6 +41,10 @@ def append(conn: sa.Connection, at: datetime, kind: str, tx_id: int | None,
     head = raw.run(conn, "SELECT seq, hash FROM journal_head WHERE id = 1{fu}").first()
     prev_seq, prev_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     seq = prev_seq + 1
+    who = ACTOR.get()
+    # entries of a transaction name their people in its row (proposer, approver, acceptor)
+    if who is not None and tx_id is None and "actor" not in payload:
+        payload = {**payload, "actor": who}
     body = canonical(payload)
     h = entry_hash(prev_hash, seq, at, kind, tx_id, body)
     raw.run(conn, "INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash) "

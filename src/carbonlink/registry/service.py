@@ -10,6 +10,7 @@ still reports are retried.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -26,8 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.registry import guard
+from carbonlink.registry import identity as idm
 from carbonlink.registry import journal as jr
 from carbonlink.registry import rawsql as raw
+from carbonlink.registry.access import REP_ROLES, Actor
 from carbonlink.registry.accounting import (
     METHODS,
     NDC_TYPE_METHODS,
@@ -38,6 +42,7 @@ from carbonlink.registry.accounting import (
 from carbonlink.registry.checks import fail
 from carbonlink.registry.db import (
     accounts,
+    api_tokens,
     authorisation_totals,
     authorisations,
     authorised_entities,
@@ -51,12 +56,16 @@ from carbonlink.registry.db import (
     links,
     make_engine,
     ndc_accounting,
+    pending_actions,
     registries,
     reports_submitted,
     representatives,
     transaction_blocks,
     transactions,
+    user_roles,
+    users,
 )
+from carbonlink.registry.guard import operation
 
 T = TypeVar("T")
 
@@ -251,6 +260,9 @@ class Registry:
             url = get_settings().database_url
         self.url = url
         self.proposal_ttl = proposal_ttl
+        #: the authenticated user calls act as (:meth:`as_user`); None: public
+        self.actor: Actor | None = None
+        self._owner = True
         try:
             self.engine: Engine = make_engine(url, **engine_kwargs)
         except sa.exc.ArgumentError as exc:   # unknown dialect or driver, malformed URL
@@ -272,6 +284,8 @@ class Registry:
         return cls(url, **kwargs)
 
     def close(self) -> None:
+        if not self._owner:      # a view made by as_user shares its owner's engine
+            return
         with self._idle_lock:
             idle, self._idle = self._idle, []
         for kept in idle:
@@ -308,10 +322,17 @@ class Registry:
     def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
         failures."""
+        hook = guard.ON_COMMIT.get()
+
         def txn() -> T:
             with self.engine.begin() as conn:
+                if hook is not None:   # the approval of a four-eyes action, same transaction
+                    hook(conn)
                 return fn(conn)
-        return self._retrying(txn)
+        out = self._retrying(txn)
+        if hook is not None:
+            guard.ON_COMMIT.set(None)
+        return out
 
     #: kept statement connections left idle between calls (more go back to the pool)
     KEEP_IDLE = 4
@@ -403,7 +424,369 @@ class Registry:
                     return fn(conn)
         return self._retrying(txn)
 
+    # ------------------------------------------------------------------ identities
+    def as_user(self, actor: Actor | None) -> Registry:
+        """A view of this registry whose calls act as ``actor`` (shares the engine; closing
+        the view leaves the engine open)."""
+        view = copy.copy(self)
+        view.actor = actor
+        view._owner = False
+        return view
+
+    def _now(self) -> datetime:
+        return _now()
+
+    def _journal_only(self, kind: str, payload: dict[str, Any]) -> None:
+        self._run(lambda c: jr.append(c, self._now(), kind, None, payload))
+
+    def _load_actor(self, user_id: int, token_scope: str = "write") -> Actor:
+        return self._read(lambda c: idm.load_actor(c, user_id, token_scope))
+
+    def trusted_actor(self, username: str) -> Actor:
+        """The actor of user ``username`` without credentials, for in-process code that
+        already holds the database credentials (tests, benchmarks, administration scripts):
+        its roles are the user's, checked like any other. The CLI and the web authenticate
+        with :meth:`login` or :meth:`authenticate` instead."""
+        row = self._read(lambda c: idm.user_row(c, username))
+        if row is None or not row.active:
+            raise DocumentError("username", f"no active user {username!r}")
+        return self._load_actor(int(row.id))
+
+    def login(self, username: str, password: str, totp: str | None = None) -> Actor:
+        """Check a user's password (argon2) and second factor (TOTP, when enrolled); the
+        :data:`~carbonlink.registry.identity.LOCK_AFTER`-th failure in a row locks the login.
+        Failures are journalled (without the password) and raise ``S7003``."""
+        now = self._now()
+        u = self._read(lambda c: idm.user_row(c, username))
+        ok, reason = idm.check_credentials(u, password, totp, now)   # the KDF: no lock held
+
+        def go(conn: Connection) -> str:
+            more = idm.record_attempt(conn, u, ok, password, now) if u is not None else ""
+            if not ok:
+                jr.append(conn, now, "access.denied", None, {
+                    "operation": "login", "user": username, "code": "S7003",
+                    "reason": reason + more})
+            return more
+        more = self._run(go)
+        if not ok:
+            fail("S7003", "password", reason + more)
+        assert u is not None
+        return self._load_actor(int(u.id))
+
+    def authenticate(self, token: str) -> Actor:
+        """The actor of an API token (``S7003`` when unknown, revoked or expired)."""
+        now = self._now()
+        found = self._read(lambda c: idm.token_user(c, token, now))
+        if found is None:
+            self._journal_only("access.denied", {"operation": "authenticate", "user": None,
+                                                 "code": "S7003",
+                                                 "reason": "unknown, revoked or expired token"})
+            fail("S7003", "token", "unknown, revoked or expired API token")
+        return self._load_actor(*found)
+
+    def issue_token(self, scope: str = "write", name: str = "cli",
+                    ttl: timedelta = idm.TOKEN_TTL) -> str:
+        """A new API token for the acting user, shown once (only its hash is stored)."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in before asking for a token")
+        actor = self.actor
+        if actor.token_scope != "write" and scope == "write":
+            fail("S7001", "scope", "a read-only token cannot make a write token")
+        now = self._now()
+
+        def go(conn: Connection) -> str:
+            t = idm.new_token(conn, actor.user_id, scope, name, now, ttl)
+            jr.append(conn, now, "token.issue", None,
+                      {"user": actor.username, "scope": scope, "name": name})
+            return t
+        return self._run(go)
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token of the acting user (or any, for a global administrator)."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            q = api_tokens.update().where(api_tokens.c.token_hash == idm.token_hash(token))
+            if not actor.has("administrator", "*"):
+                q = q.where(api_tokens.c.user_id == actor.user_id)
+            if not conn.execute(q.values(revoked=True)).rowcount:
+                fail("R1005", "token", "no such token of yours")
+            jr.append(conn, now, "token.revoke", None, {"user": actor.username})
+        self._run(go)
+
+    def change_password(self, old: str, new: str, totp: str | None = None) -> None:
+        """The acting user changes their password, proving the old one (and the second
+        factor, when enrolled) again."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        self.login(actor.username, old, totp)
+        idm.check_password_strength(new, "new")
+        now = self._now()
+        hashed = idm.hash_password(new)
+
+        def go(conn: Connection) -> None:
+            conn.execute(users.update().where(users.c.id == actor.user_id).values(
+                password_hash=hashed, must_change_password=False))
+            jr.append(conn, now, "user.password", None, {"user": actor.username})
+        self._run(go)
+
+    def enrol_totp(self) -> str:
+        """Give the acting user a TOTP secret; returns the ``otpauth://`` URI for an
+        authenticator app (shown once). From then on :meth:`login` needs the code."""
+        import pyotp
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        secret = pyotp.random_base32()
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            conn.execute(users.update().where(users.c.id == actor.user_id)
+                         .values(totp_secret=secret))
+            jr.append(conn, now, "user.totp", None, {"user": actor.username})
+        self._run(go)
+        return pyotp.TOTP(secret).provisioning_uri(name=actor.username, issuer_name="carbonlink")
+
+    def create_first_administrator(self, username: str = "admin") -> str | None:
+        """On a registry without users: create the first administrator (scope ``*``) with a
+        one-time password, returned once; None when users exist already."""
+        now = self._now()
+
+        if self._read(lambda c: c.execute(sa.select(users.c.id).limit(1)).first()) is not None:
+            return None
+        hashed, otp = idm.new_password_hash(None)
+
+        def go(conn: Connection) -> str | None:
+            if conn.execute(sa.select(users.c.id).limit(1)).first() is not None:
+                return None
+            uid = idm.create_user(conn, username, hashed, True, now)
+            conn.execute(user_roles.insert().values(user_id=uid, role="administrator",
+                                                    scope="*"))
+            jr.append(conn, now, "user.create", None, {
+                "user": username, "roles": [["administrator", "*"]], "first": True})
+            return otp
+        return self._run(go)
+
+    @operation("create_user")
+    def create_user(self, username: str, password: str | None = None, *,
+                    roles: Sequence[tuple[str, str]] = ()) -> str | None:
+        """Create a user with ``roles`` ((role, scope) pairs); returns the one-time password
+        when none is given (shown once; it must be changed at first use)."""
+        for role, scope in roles:
+            idm.check_role(role, scope)
+        now = self._now()
+        hashed, otp = idm.new_password_hash(password)
+
+        def go(conn: Connection) -> str | None:
+            uid = idm.create_user(conn, username, hashed, otp is not None, now)
+            for role, scope in sorted(set(roles)):
+                conn.execute(user_roles.insert().values(user_id=uid, role=role, scope=scope))
+            jr.append(conn, now, "user.create", None, {
+                "user": username, "roles": sorted([list(r) for r in set(roles)])})
+            return otp
+        return self._run(go)
+
+    def _user_id(self, conn: Connection, username: str) -> int:
+        u = idm.user_row(conn, username)
+        if u is None:
+            fail("R1005", "username", f"no user {username!r}")
+        return int(u.id)
+
+    @operation("grant_role")
+    def grant_role(self, username: str, role: str, scope: str) -> None:
+        idm.check_role(role, scope)
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            if conn.execute(sa.select(user_roles).where(
+                    user_roles.c.user_id == uid, user_roles.c.role == role,
+                    user_roles.c.scope == scope)).first() is None:
+                conn.execute(user_roles.insert().values(user_id=uid, role=role, scope=scope))
+            jr.append(conn, now, "user.grant", None,
+                      {"user": username, "role": role, "scope": scope})
+        self._run(go)
+
+    @operation("revoke_role")
+    def revoke_role(self, username: str, role: str, scope: str) -> None:
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            if not conn.execute(user_roles.delete().where(
+                    user_roles.c.user_id == uid, user_roles.c.role == role,
+                    user_roles.c.scope == scope)).rowcount:
+                fail("R1005", "role", f"{username!r} does not hold {role} for {scope}")
+            jr.append(conn, now, "user.revoke", None,
+                      {"user": username, "role": role, "scope": scope})
+        self._run(go)
+
+    @operation("set_user_active")
+    def set_user_active(self, username: str, active: bool) -> None:
+        """Deactivate a user, or reactivate one (which also lifts a lockout)."""
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            conn.execute(users.update().where(users.c.id == uid).values(
+                active=active, failed_logins=0, locked_until=None))
+            if not active:
+                conn.execute(api_tokens.update().where(api_tokens.c.user_id == uid)
+                             .values(revoked=True))
+            jr.append(conn, now, "user.active", None, {"user": username, "active": active})
+        self._run(go)
+
+    @operation("users")
+    def users(self) -> list[dict[str, Any]]:
+        """Users with their roles and represented accounts (no secrets)."""
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            out = []
+            for u in conn.execute(sa.select(users.c.id, users.c.username, users.c.active,
+                                            users.c.locked_until, users.c.totp_secret)
+                                  .order_by(users.c.username)):
+                a = idm.load_actor(conn, int(u.id))
+                out.append({"username": u.username, "active": bool(u.active),
+                            "locked_until": u.locked_until, "totp": bool(u.totp_secret),
+                            "roles": sorted(a.roles), "accounts": dict(sorted(a.reps.items()))})
+            return out
+        return self._read(go)
+
+    @staticmethod
+    def _rep_spec(spec: str | tuple[str, str]) -> tuple[str, str]:
+        name, role = (spec, "initiator_approver") if isinstance(spec, str) else spec
+        if isinstance(spec, str) and ":" in spec:
+            name, role = spec.split(":", 1)
+        if role not in REP_ROLES:
+            raise DocumentError("representatives", f"role of {name!r} must be one of "
+                                f"{', '.join(REP_ROLES)}, got {role!r}")
+        return name, role
+
+    def _add_reps(self, conn: Connection, account: int,
+                  specs: Sequence[str | tuple[str, str]]) -> list[list[str]]:
+        out = []
+        for spec in specs:
+            name, role = self._rep_spec(spec)
+            u = idm.user_row(conn, name)
+            if u is None or not u.active:
+                fail("R1005", "representatives", f"no active user {name!r} (create the user "
+                     "first: representatives are users)")
+            conn.execute(representatives.delete().where(
+                representatives.c.account_id == account, representatives.c.name == name))
+            conn.execute(representatives.insert().values(account_id=account, name=name,
+                                                         role=role))
+            out.append([name, role])
+        return sorted(out)
+
+    @operation("add_representative")
+    def add_representative(self, account: int, username: str,
+                           role: str = "initiator_approver") -> None:
+        """Make a user a representative of ``account`` (initiator, approver or both)."""
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account)
+                            ).first() is None:
+                fail("R1005", "account", f"no account {account}")
+            reps = self._add_reps(conn, account, [(username, role)])
+            jr.append(conn, now, "representative.add", None,
+                      {"account": account, "representatives": reps})
+        self._run(go)
+
+    @operation("remove_representative")
+    def remove_representative(self, account: int, username: str) -> None:
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            if not conn.execute(representatives.delete().where(
+                    representatives.c.account_id == account,
+                    representatives.c.name == username)).rowcount:
+                fail("R1005", "username", f"{username!r} does not represent account {account}")
+            jr.append(conn, now, "representative.remove", None,
+                      {"account": account, "user": username})
+        self._run(go)
+
+    # ------------------------------------------------------------------ four eyes
+    def _propose_action(self, op: str, args: str, scope: str, proposer: str) -> int:
+        now = self._now()
+
+        def go(conn: Connection) -> int:
+            pid = int(conn.execute(pending_actions.insert().values(
+                operation=op, args=args, scope=scope, proposer=proposer, proposed_at=now,
+                state="proposed").returning(pending_actions.c.id)).scalar_one())
+            jr.append(conn, now, "action.proposed", None, {
+                "action": pid, "operation": op, "args": json.loads(args), "scope": scope,
+                "by": proposer})
+            return pid
+        return self._run(go)
+
+    @operation("pending")
+    def pending(self, state: str | None = "proposed") -> list[dict[str, Any]]:
+        """Administrative actions (by default those waiting for a second person)."""
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            q = sa.select(pending_actions).order_by(pending_actions.c.id)
+            if state is not None:
+                q = q.where(pending_actions.c.state == state)
+            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._read(go)
+
+    def _decide(self, action: int, approve: bool) -> Any:
+        op_name = "approve_action" if approve else "reject_action"
+        actor = self.actor
+        assert actor is not None
+        row = self._read(lambda c: c.execute(sa.select(pending_actions).where(
+            pending_actions.c.id == action)).first())
+        if row is None:
+            fail("R1005", "action", f"no pending action {action}")
+        if row.state != "proposed":
+            fail("R1002", "action", f"action {action} is {row.state}")
+        rule = guard.OPERATIONS[row.operation]
+        if actor.username == row.proposer and approve:
+            guard.deny(self, op_name, f"{actor.username!r} proposed action {action} "
+                       f"({row.operation}); a second person approves it", code="S7002")
+        target = guard.Target(registry=row.scope, party=row.scope)
+        if not guard.allowed(actor, replace(rule, scope="registry"), target):
+            guard.deny(self, op_name, f"{actor.username!r} holds no role allowed to "
+                       f"{row.operation} in {row.scope} (allowed: "
+                       f"{', '.join(sorted(rule.roles))})")
+        now = self._now()
+
+        def mark(conn: Connection) -> None:
+            n = conn.execute(pending_actions.update().where(
+                pending_actions.c.id == action, pending_actions.c.state == "proposed")
+                .values(state="approved" if approve else "rejected", approver=actor.username,
+                        decided_at=now)).rowcount
+            if not n:
+                fail("R1002", "action", f"action {action} was decided meanwhile")
+            jr.append(conn, now, "action.approved" if approve else "action.rejected", None,
+                      {"action": action, "operation": row.operation, "by": actor.username,
+                       "proposer": row.proposer})
+        if not approve:
+            self._run(mark)
+            return None
+        proposer = self._read(lambda c: idm.user_row(c, row.proposer))
+        if proposer is None or not proposer.active or not guard.allowed(
+                self._load_actor(int(proposer.id)), replace(rule, scope="registry"), target):
+            fail("S7001", "action", f"proposer {row.proposer!r} no longer holds a role "
+                 f"allowed to {row.operation} in {row.scope}")
+        return guard.run_approved(self, row, actor, mark)
+
+    @operation("approve_action")
+    def approve_action(self, action: int) -> Any:
+        """A second person with the required role approves a four-eyes action: it runs now
+        (in the same database transaction as the approval) and its result is returned."""
+        return self._decide(action, True)
+
+    @operation("reject_action")
+    def reject_action(self, action: int) -> None:
+        """Refuse a four-eyes action (either person may withdraw or refuse it)."""
+        self._decide(action, False)
+
     # ------------------------------------------------------------------ set-up
+    @operation("add_registry")
     def add_registry(self, id: str, party: str | None = None, *, system: str | None = None,
                      name: str | None = None, at: datetime | None = None) -> dict[str, int]:
         """A registry (one per participating system/Party) with its Party holding account and
@@ -430,6 +813,7 @@ class Registry:
             return out
         return self._run(go)
 
+    @operation("add_holder")
     def add_holder(self, registry: str, name: str, *, country: str | None = None,
                    identifier: str | None = None, at: datetime | None = None) -> int:
         when = _naive(at)
@@ -444,9 +828,11 @@ class Registry:
             return int(hid)
         return self._run(go)
 
+    @operation("open_account")
     def open_account(self, registry: str, type: str = "entity_holding", *,
                      holder: int | None = None, name: str | None = None,
-                     representatives_: Sequence[str] = (), at: datetime | None = None) -> int:
+                     representatives_: Sequence[str | tuple[str, str]] = (),
+                     at: datetime | None = None) -> int:
         if type not in ACCOUNT_UNITS:
             raise DocumentError("type", f"unknown account type {type!r} "
                                 f"(one of {', '.join(ACCOUNT_UNITS)})")
@@ -461,14 +847,14 @@ class Registry:
             aid = conn.execute(accounts.insert().values(
                 registry_id=registry, holder_id=holder, type=type, status="open",
                 name=name or f"{registry} {type}").returning(accounts.c.id)).scalar_one()
-            for r in representatives_:
-                conn.execute(representatives.insert().values(account_id=aid, name=r))
+            reps = self._add_reps(conn, aid, representatives_)
             jr.append(conn, when, "account.open", None,
                       {"account": aid, "registry": registry, "type": type, "holder": holder,
-                       "representatives": sorted(representatives_)})
+                       "representatives": reps})
             return int(aid)
         return self._run(go)
 
+    @operation("set_account_status")
     def set_account_status(self, account: int, status: str, *, at: datetime | None = None) -> None:
         """Open, block (freeze) or close an account."""
         if status not in ("open", "blocked", "closed"):
@@ -483,6 +869,7 @@ class Registry:
             jr.append(conn, when, "account.status", None, {"account": account, "status": status})
         self._run(go)
 
+    @operation("add_link")
     def add_link(self, from_registry: str, to_registry: str, *, exchange_rate: float = 1.0,
                  discount: float = 0.0, quota: int | None = None,
                  entity_share: float | None = None,
@@ -527,6 +914,7 @@ class Registry:
             return lid
         return self._run(go)
 
+    @operation("load_links")
     def load_links(self, path: str | Path, *, at: datetime | None = None) -> list[int]:
         """Load ``links:`` from YAML (the simulator's Link format plus ``unit_types`` and an
         optional ``suspended_from`` date); ``from``/``to`` name registry ids or systems."""
@@ -551,6 +939,7 @@ class Registry:
             return str(r.id)
         return self._read(go)
 
+    @operation("set_ndc")
     def set_ndc(self, party: str, method: str, first_year: int, last_year: int, *,
                 metric: str = "tCO2e", ndc_type: str | None = None,
                 at: datetime | None = None) -> None:
@@ -601,6 +990,7 @@ class Registry:
             jr.append(conn, when, "ndc.set", None, {"party": party, **new})
         self._run(go)
 
+    @operation("report_emissions")
     def report_emissions(self, party: str, year: int, tonnes: int, *,
                          at: datetime | None = None) -> None:
         """Emissions covered by the Party's NDC for ``year`` (national inventory)."""
@@ -615,6 +1005,7 @@ class Registry:
                       {"party": party, "year": year, "emissions": tonnes})
         self._run(go)
 
+    @operation("report_entity_emissions")
     def report_entity_emissions(self, holder: int, year: int, tonnes: int, *,
                                 at: datetime | None = None) -> None:
         """Verified emissions of a covered entity (for entity-share limits of links)."""
@@ -630,6 +1021,7 @@ class Registry:
         self._run(go)
 
     # ------------------------------------------------------------------ authorisations
+    @operation("authorise")
     def authorise(self, id: str, *, cooperative_approach: str, registry: str, quantity: int,
                   purposes: str = "NDC", vintage_from: int, vintage_to: int,
                   valid_from: date, valid_to: date | None = None,
@@ -707,6 +1099,7 @@ class Registry:
             return version
         return self._run(go)
 
+    @operation("revoke")
     def revoke(self, id: str, effective_from: date, *, at: datetime | None = None) -> int:
         """Revoke an authorisation from ``effective_from`` (prospective; ITMOs already first
         transferred keep their status)."""
@@ -718,6 +1111,7 @@ class Registry:
             first_transfer_definition=a.first_transfer_definition, entities=a.entities,
             metric=a.metric, terms=a.terms, effective_from=effective_from, revoked=True, at=at)
 
+    @operation("authorisation")
     def authorisation(self, id: str, on: date | None = None) -> Authorisation:
         """The version of authorisation ``id`` in effect on ``on`` (default: the newest)."""
         return self._read(lambda c: self._auth(c, id, on, "authorisation"))
@@ -1000,6 +1394,7 @@ class Registry:
         return done
 
     # ------------------------------------------------------------------ transactions
+    @operation("issue")
     def issue(self, account: int, quantity: int, *, unit_type: str = "allowance",
               vintage: int, authorisation: str | None = None,
               at: datetime | None = None) -> Receipt:
@@ -1077,6 +1472,7 @@ class Registry:
                            blocks=[tuple(x) for x in self._blocks_payload([piece])])
         return self._run(go)
 
+    @operation("transfer")
     def transfer(self, from_account: int, to_account: int, quantity: int, *,
                  unit_type: str | None = None, vintage: int | None = None,
                  authorisation: str | None = None,
@@ -1279,7 +1675,9 @@ class Registry:
             fail("R1003", "tx", f"transfer {tx_id} expired at {tx.expires_at}")
         return tx
 
-    def approve(self, tx_id: int, *, by: str, at: datetime | None = None) -> Receipt:
+    @operation("approve")
+    def approve(self, tx_id: int, *, by: str | None = None,
+                at: datetime | None = None) -> Receipt:
         """Second representative of the transferring account confirms (four eyes)."""
         when = _naive(at)
 
@@ -1295,6 +1693,7 @@ class Registry:
             return Receipt(tx_id, "external_transfer", "approved", int(tx.quantity))
         return self._run(go)
 
+    @operation("accept")
     def accept(self, tx_id: int, *, by: str | None = None,
                at: datetime | None = None) -> Receipt:
         """The receiving registry accepts: link terms and authorisation re-checked on arrival,
@@ -1355,6 +1754,7 @@ class Registry:
         jr.append(conn, when, f"external_transfer.{state}", int(tx.id),
                   {"reason": reason, "by": by})
 
+    @operation("reject")
     def reject(self, tx_id: int, *, by: str | None = None, reason: str = "rejected",
                at: datetime | None = None) -> Receipt:
         """Either side refuses a pending external transfer; the escrow is released."""
@@ -1371,6 +1771,7 @@ class Registry:
             return Receipt(tx_id, "external_transfer", "rejected", int(tx.quantity))
         return self._run(go)
 
+    @operation("expire")
     def expire(self, *, at: datetime | None = None) -> list[int]:
         """Terminate every pending external transfer past its time limit; returns their ids."""
         when = _naive(at)
@@ -1535,6 +1936,7 @@ class Registry:
                      f"{int(before) + foreign} t of holder {acc.holder_id}'s {em} t in {year}; "
                      f"the entity share {link.entity_share} allows {limit}")
 
+    @operation("surrender")
     def surrender(self, account: int, quantity: int, *, year: int,
                   unit_type: str | None = None, vintage: int | None = None,
                   serials: tuple[str, str, int, int, int] | None = None,
@@ -1544,6 +1946,7 @@ class Registry:
                               vintage=vintage, authorisation=None, serials=serials, year=year,
                               purpose="compliance", by=by, at=at)
 
+    @operation("use")
     def use(self, account: int, quantity: int, *, year: int | None = None,
             authorisation: str | None = None, vintage: int | None = None,
             serials: tuple[str, str, int, int, int] | None = None,
@@ -1554,6 +1957,7 @@ class Registry:
                               vintage=vintage, authorisation=authorisation, serials=serials,
                               year=year, purpose="NDC", by=by, at=at)
 
+    @operation("cancel")
     def cancel(self, account: int, quantity: int, *, purpose: str = "voluntary",
                authorisation: str | None = None, unit_type: str | None = None,
                vintage: int | None = None, year: int | None = None,
@@ -1572,6 +1976,7 @@ class Registry:
                               serials=serials, year=year, purpose=purpose.upper()
                               if purpose == "oimp" else purpose, by=by, at=at)
 
+    @operation("retire")
     def retire(self, account: int, quantity: int, *, unit_type: str | None = None,
                vintage: int | None = None,
                serials: tuple[str, str, int, int, int] | None = None,
@@ -1581,6 +1986,7 @@ class Registry:
                               unit_type=unit_type, vintage=vintage, authorisation=None,
                               serials=serials, year=None, purpose=None, by=by, at=at)
 
+    @operation("compact")
     def compact(self, *, at: datetime | None = None) -> int:
         """Merge adjacent serial blocks that share everything but their range (same account,
         status, authorisation, first-transfer status, no escrow); returns the number of rows
@@ -1620,6 +2026,7 @@ class Registry:
         return self._run(go)
 
     # ------------------------------------------------------------------ accounting
+    @operation("ca_ledger_by_metric")
     def ca_ledger_by_metric(self, party: str
                             ) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
         """Per metric: per-year ITMOs first transferred (added) and used (subtracted) by
@@ -1638,6 +2045,7 @@ class Registry:
             return out
         return self._read(go)
 
+    @operation("ca_ledger")
     def ca_ledger(self, party: str, metric: str | None = None
                   ) -> tuple[dict[int, int], dict[int, int]]:
         """Per-year ITMOs first transferred (added) and used (subtracted) by ``party`` in one
@@ -1648,6 +2056,7 @@ class Registry:
                 ndc_accounting.c.party == party)).scalar()) or "tCO2e"
         return self.ca_ledger_by_metric(party).get(metric, ({}, {}))
 
+    @operation("corresponding_adjustments")
     def corresponding_adjustments(self, party: str) -> CAResult:
         """Apply the Party's chosen method to its CA ledger (in the NDC's metric) and reported
         emissions."""
@@ -1665,6 +2074,7 @@ class Registry:
         return corresponding_adjustments(party, ndc.method, ndc.first_year, ndc.last_year,
                                          ft, used, em, ndc_type=ndc.ndc_type)
 
+    @operation("finalise")
     def finalise(self, party: str, first_year: int, last_year: int, *,
                  at: datetime | None = None) -> None:
         """Freeze the Party's additions and subtractions for a period (para 12)."""
@@ -1694,6 +2104,7 @@ class Registry:
                 "first_transferred": ft, "used": used})
         self._run(go)
 
+    @operation("record_report")
     def record_report(self, party: str, kind: str, year: int = 0, *,
                       at: datetime | None = None) -> None:
         """Record that a report was submitted (``initial``, ``annual`` for ``year``, or
@@ -1710,6 +2121,7 @@ class Registry:
         self._run(go)
 
     # ------------------------------------------------------------------ queries
+    @operation("holdings")
     def holdings(self, account: int | None = None) -> list[dict[str, Any]]:
         """Serial blocks (optionally of one account), lowest serial first."""
         def go(conn: Connection) -> list[dict[str, Any]]:
@@ -1721,6 +2133,7 @@ class Registry:
             return [dict(r._mapping) for r in conn.execute(q)]
         return self._read(go)
 
+    @operation("balance")
     def balance(self, account: int, *, status: str = "held") -> int:
         def go(conn: Connection) -> int:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(
@@ -1728,6 +2141,7 @@ class Registry:
                 blocks.c.account_id == account, blocks.c.status == status)).scalar_one())
         return self._read(go)
 
+    @operation("transaction")
     def transaction(self, tx_id: int) -> dict[str, Any]:
         def go(conn: Connection) -> dict[str, Any]:
             r = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
@@ -1736,6 +2150,7 @@ class Registry:
             return dict(r._mapping)
         return self._read(go)
 
+    @operation("balances")
     def balances(self, registry: str | None = None) -> dict[int, int]:
         """Held units per account (of one registry, or all) in one grouped query; accounts
         holding nothing are absent."""
@@ -1749,6 +2164,7 @@ class Registry:
             return {int(a): int(n) for a, n in conn.execute(q)}
         return self._read(go)
 
+    @operation("accounts")
     def accounts(self, registry: str | None = None, *,
                  account: int | None = None) -> list[dict[str, Any]]:
         """Accounts (of one registry, or the one with id ``account``), by id."""
@@ -1762,6 +2178,7 @@ class Registry:
         return self._read(go)
 
     # ------------------------------------------------------------------ reports
+    @operation("aef")
     def aef(self, party: str, year: int, *, version: str = "1.0",
             submitted: date | None = None) -> dict[str, list[dict[str, Any]]]:
         """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex)."""
@@ -1769,6 +2186,7 @@ class Registry:
         return self._read(lambda c: aef_tables(c, party, year, version=version,
                                                submitted=submitted))
 
+    @operation("write_aef")
     def write_aef(self, party: str, year: int, out_dir: str | Path, *,
                   formats: tuple[str, ...] = ("xlsx", "csv"),
                   counterparts: Sequence[str | Path] = (), version: str = "1.0",
@@ -1787,19 +2205,66 @@ class Registry:
             raise DocumentError([("aef", m) for m in problems])
         return write_aef(tables, out_dir, stem=f"aef-{party}-{year}", formats=formats)
 
+    @operation("calendar")
     def calendar(self, today: date | None = None, party: str | None = None) -> list[Any]:
         """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
         from carbonlink.registry.reports.calendar import reporting_calendar
         return self._read(lambda c: reporting_calendar(c, today or date.today(), party))
 
+    @operation("initial_report")
     def initial_report(self, party: str) -> str:
         from carbonlink.registry.reports.outlines import initial_report
         return self._read(lambda c: initial_report(c, party))
 
+    @operation("regular_information")
     def regular_information(self, party: str) -> str:
         from carbonlink.registry.reports.outlines import regular_information
         return self._read(lambda c: regular_information(c, party))
 
+    @operation("public_aggregates")
+    def public_aggregates(self) -> dict[str, list[dict[str, Any]]]:
+        """What anyone may see (Decision 2/CMA.3 annex para 35: public information): units
+        held per registry, unit type and vintage; completed external transfers per link;
+        corresponding adjustments per Party, year and metric. No account, holder or person
+        is named."""
+        def go(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+            held = conn.execute(
+                sa.select(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage,
+                          sa.func.sum(blocks.c.serial_end - blocks.c.serial_start + 1))
+                .join(accounts, accounts.c.id == blocks.c.account_id)
+                .where(blocks.c.status == "held")
+                .group_by(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage)
+                .order_by(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage)).all()
+            moved = conn.execute(
+                sa.select(links.c.from_registry, links.c.to_registry,
+                          sa.func.count(transactions.c.id), sa.func.sum(transactions.c.quantity))
+                .join(links, links.c.id == transactions.c.link_id)
+                .where(transactions.c.kind == "external_transfer",
+                       transactions.c.state == "completed")
+                .group_by(links.c.from_registry, links.c.to_registry)
+                .order_by(links.c.from_registry, links.c.to_registry)).all()
+            ca = conn.execute(
+                sa.select(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric,
+                          ca_entries.c.kind, sa.func.sum(ca_entries.c.quantity))
+                .group_by(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric,
+                          ca_entries.c.kind)
+                .order_by(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric)).all()
+            out_ca: dict[tuple[str, int, str], dict[str, Any]] = {}
+            for party, year, metric, kind, q in ca:
+                row = out_ca.setdefault((party, int(year), metric), {
+                    "party": party, "year": int(year), "metric": metric,
+                    "first_transferred": 0, "used": 0})
+                row["first_transferred" if kind == "first_transfer" else "used"] += int(q)
+            return {
+                "holdings": [{"registry": r, "unit_type": u, "vintage": int(v),
+                              "quantity": int(q)} for r, u, v, q in held],
+                "transfers": [{"from_registry": f, "to_registry": t, "transfers": int(n),
+                               "quantity": int(q or 0)} for f, t, n, q in moved],
+                "adjustments": list(out_ca.values()),
+            }
+        return self._read(go)
+
+    @operation("verify")
     def verify(self) -> list[str]:
         """Recompute the journal chain and the ledger invariants; one message per divergence."""
         from carbonlink.registry.verify import verify
