@@ -60,15 +60,15 @@ def _setup(reg: Registry) -> tuple[int, int, int, dict[str, Registry]]:
     admin2 = reg.as_user(reg.trusted_actor("admin2"))
     for u in ("alice", "bob", "carol", "treasury"):
         admin.create_user(u)
-    g = admin.add_registry("GHA01", at=T)
-    admin.add_registry("CHE01", at=T)
-    a = admin.open_account("GHA01", representatives_=["alice", "bob"], at=T)
+    g = admin.add_registry("GHA01")
+    admin.add_registry("CHE01")
+    a = admin.open_account("GHA01", representatives_=["alice", "bob"])
     b = g["party_holding"]
     admin.add_representative(b, "treasury")
-    c = admin.open_account("CHE01", representatives_=["carol"], at=T)
-    for pending in (admin.add_link("GHA01", "CHE01", unit_types=["allowance"], at=T),
-                    admin.issue(a, 10_000_000, vintage=2026, at=T),
-                    admin.issue(b, 10_000_000, vintage=2026, at=T)):
+    c = admin.open_account("CHE01", representatives_=["carol"])
+    for pending in (admin.add_link("GHA01", "CHE01", unit_types=["allowance"]),
+                    admin.issue(a, 10_000_000, vintage=2026),
+                    admin.issue(b, 10_000_000, vintage=2026)):
         admin2.approve_action(pending.id)
     users = {u: reg.as_user(reg.trusted_actor(u)) for u in ("alice", "bob", "carol", "treasury",
                                                           "admin")}
@@ -117,14 +117,14 @@ def _breakdown(url: str, n: int = 3000) -> tuple[float, float]:
     with Registry(url) as reg:
         a, b, _, u = _setup(reg)
         for i in range(300):
-            u["alice"].transfer(a, b, 10, at=T) if i % 2 == 0 else \
-                u["treasury"].transfer(b, a, 10, at=T)
+            u["alice"].transfer(a, b, 10) if i % 2 == 0 else \
+                u["treasury"].transfer(b, a, 10)
         clock = _DbClock()
         with clock.installed():
             start = time.perf_counter()
             for i in range(n):
-                u["alice"].transfer(a, b, 10, at=T) if i % 2 == 0 else \
-                    u["treasury"].transfer(b, a, 10, at=T)
+                u["alice"].transfer(a, b, 10) if i % 2 == 0 else \
+                    u["treasury"].transfer(b, a, 10)
             total = time.perf_counter() - start
     return total / n * 1e6, clock.seconds / n * 1e6
 
@@ -135,14 +135,14 @@ def _transfers(reg: Registry) -> tuple[Callable[[int], None], Callable[[int], No
 
     def internal(i: int) -> None:
         if i % 2 == 0:
-            alice.transfer(a, b, 10, at=T)
+            alice.transfer(a, b, 10)
         else:
-            treasury.transfer(b, a, 10, at=T)
+            treasury.transfer(b, a, 10)
 
     def external(_: int) -> None:
-        p = alice.transfer(a, c, 5, at=T)
-        bob.approve(p.tx_id, at=T)
-        carol.accept(p.tx_id, at=T)
+        p = alice.transfer(a, c, 5)
+        bob.approve(p.tx_id)
+        carol.accept(p.tx_id)
 
     return internal, external
 

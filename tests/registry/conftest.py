@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -33,7 +33,9 @@ class Acting:
     (created on first use); a call without ``by`` runs as the role its rule needs (an
     administrator, an authorising official, or the default representative); a four-eyes
     action is proposed by the first administrator/official and approved by the second, and its
-    result returned. Everything else (``url``, ``engine``, …) is the registry's."""
+    result returned. ``at=…`` sets the **server's clock** for the call (the tests' fake clock;
+    a caller cannot pass a time, S7004); without it the clock is the real one. Everything else
+    (``url``, ``engine``, …) is the registry's."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -67,6 +69,9 @@ class Acting:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             by = kwargs.pop("by", None)
+            at = kwargs.pop("at", None)
+            ref = kwargs.pop("client_ref", None)
+            self.registry.clock = (lambda: at) if at is not None else _real_clock
             a = sig.bind(self.registry, *args, **kwargs).arguments
             if name == "open_account":
                 reps = list(a.get("representatives_") or ())
@@ -87,7 +92,10 @@ class Acting:
                 who = "officer"
             else:
                 who = DEFAULT_REPS[0]
+            if ref is not None:
+                kwargs["client_ref"] = ref
             out = getattr(self.as_(who), name)(*args, **kwargs)
+            kwargs.pop("client_ref", None)
             if name == "add_registry":       # the default representatives act for each account
                 adm = self.as_("admin")
                 for acc in out.values():
@@ -103,6 +111,10 @@ class Acting:
         if isinstance(out, list):
             return [self._approve(o, who) for o in out]
         return out
+
+
+def _real_clock() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def acting(registry: Registry) -> Acting:

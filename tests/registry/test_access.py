@@ -52,9 +52,9 @@ def _pending_for(c: Ctx) -> int:
     """A four-eyes action the role under test could approve: set_ndc for an official, an
     issuance otherwise."""
     if c.role == "authorising_official":
-        p = c.reg.as_("officer").set_ndc("GHA", "trajectory", 2026, 2030, at=T1)
+        p = c.reg.as_("officer").set_ndc("GHA", "trajectory", 2026, 2030)
     else:
-        p = c.reg.as_("admin").issue(c.w.seller, 1, vintage=2026, at=T1)
+        p = c.reg.as_("admin").issue(c.w.seller, 1, vintage=2026)
     return int(p.id)
 
 
@@ -121,6 +121,7 @@ SAMPLES: dict[str, Sample] = {
     "initial_report": Sample(lambda r, c: r.initial_report("GHA")),
     "regular_information": Sample(lambda r, c: r.regular_information("GHA")),
     "verify": Sample(lambda r, c: r.verify()),
+    "checkpoint": Sample(lambda r, c: r.checkpoint()),
     "public_aggregates": Sample(lambda r, c: r.public_aggregates()),
 }
 
@@ -204,7 +205,7 @@ def sqlite_url(tmp_path: Path) -> str:
 def test_four_eyes_needs_a_second_person_with_the_role(reg: Acting, world: World) -> None:
     """An issuance proposed by one administrator waits; the same person cannot approve it
     (S7002, journalled), an official cannot (S7001), a second administrator runs it."""
-    p = reg.as_("admin").issue(world.seller, 7, vintage=2026, at=T1)
+    p = reg.as_("admin").issue(world.seller, 7, vintage=2026)
     assert reg.balance(world.seller) == 0 and reg.pending()[0]["operation"] == "issue"
     with pytest.raises(CheckFailed) as e:
         reg.as_("admin").approve_action(p.id)
@@ -221,4 +222,35 @@ def test_four_eyes_needs_a_second_person_with_the_role(reg: Acting, world: World
     assert reg.pending() == [] and reg.pending(None)[0]["approver"] == "admin2"
     kinds = [d["code"] for d in _denials(reg.registry)]
     assert kinds[-2:] == ["S7002", "S7001"]
+    assert reg.verify() == []
+
+
+def test_the_time_of_an_action_is_the_servers(reg: Acting, world: World) -> None:
+    """A caller cannot give the time of an action (a backdated accept would get round the
+    expiry): S7004, journalled. Only a global administrator's replay mode loads history, in
+    order, and its entries say so; the journal never goes back in time."""
+    raw = reg.registry
+    reg.issue(world.seller, 10, vintage=2026)
+    p = reg.transfer(world.seller, world.buyer, 5, by="alice")
+    reg.approve(p.tx_id, by="bob")
+    with pytest.raises(CheckFailed) as e:
+        reg.as_("carol").accept(p.tx_id, at=datetime(2020, 1, 1))
+    assert e.value.code == "S7004" and _denials(raw)[-1]["operation"] == "accept"
+    with pytest.raises(CheckFailed) as e:
+        raw.as_user(raw.trusted_actor("carol"), replay=True)
+    assert e.value.code == "S7001" and _denials(raw)[-1]["operation"] == "replay"
+    admin = raw.as_user(raw.trusted_actor("admin"), replay=True)
+    later = datetime(2099, 1, 1)
+    admin.set_account_status(world.buyer2, "blocked", at=later)
+    with pytest.raises(CheckFailed) as e:          # history is replayed in order
+        admin.set_account_status(world.buyer2, "open", at=datetime(2098, 1, 1))
+    assert e.value.code == "R1006"
+    raw.clock = lambda: datetime(2001, 1, 1)        # the server's clock steps back
+    reg.registry.as_user(raw.trusted_actor("admin")).set_account_status(world.buyer2, "open")
+    rows = raw._read(lambda c: c.exec_driver_sql(
+        "SELECT at, kind, payload FROM journal ORDER BY seq").all())
+    ats = [r[0] for r in rows]
+    assert ats == sorted(ats)                      # monotone
+    statuses = [json.loads(r[2]) for r in rows if r[1] == "account.status"]
+    assert statuses[-2]["replayed"] is True and "replayed" not in statuses[-1]
     assert reg.verify() == []

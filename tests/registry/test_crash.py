@@ -15,21 +15,19 @@ from tests.registry.conftest import acting
 
 CHILD = textwrap.dedent("""
     import random, sys
-    from datetime import datetime
     from carbonlink.registry import Registry, CheckFailed
     reg = Registry(sys.argv[1])
     reg = reg.as_user(reg.trusted_actor("rep"))   # representative of the three accounts
     a, b, c = (int(x) for x in sys.argv[2:5])
     rnd = random.Random(7)
-    at = datetime(2026, 3, 1)
     while True:
         src, dst = rnd.sample([a, b, c], 2)
         q = rnd.randint(1, 30)
         try:
             if rnd.random() < 0.1:
-                r = reg.surrender(src, 1, year=2026, at=at)
+                r = reg.surrender(src, 1, year=2026)
             else:
-                r = reg.transfer(src, dst, q, at=at)
+                r = reg.transfer(src, dst, q)
         except CheckFailed:
             continue
         print("ack", r.tx_id, r.kind, r.quantity, flush=True)

@@ -42,22 +42,29 @@ out = Console(highlight=False, soft_wrap=True)
 
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the registry database "
                                         "(default: CARBONLINK_DATABASE_URL)")]
-At = Annotated[str | None, typer.Option("--at", help="timestamp of the action (ISO 8601, UTC; "
-                                        "default now)")]
+At = Annotated[str | None, typer.Option("--at", help="replay mode, for loading history (a global "
+                                        "administrator only; entries are marked replayed): the "
+                                        "time of the action (ISO 8601, UTC); default: the "
+                                        "server's clock")]
 
 
-def _open(db: str | None) -> Registry:
-    """The registry acting as the logged-in user (public when nobody is logged in)."""
+def _open(db: str | None, replay: bool = False) -> Registry:
+    """The registry acting as the logged-in user (public when nobody is logged in); with
+    ``replay`` (a command given ``--at``) in replay mode, which only a global administrator
+    may use."""
     r = Registry(db)
     token = stored_token(r.url)
     if token is None:
+        if replay:
+            r.close()
+            raise DocumentError("--at", "the time of an action is the server's clock; --at "
+                                "loads history and needs a global administrator's login")
         return r
     try:
-        actor = r.authenticate(token)
+        view = r.as_user(r.authenticate(token), replay=replay)
     except BaseException:
         r.close()
         raise
-    view = r.as_user(actor)
     view._owner = True      # the CLI's only handle: closing it closes the engine
     return view
 
@@ -132,7 +139,7 @@ def create(registry_id: str, party: Annotated[str | None, typer.Option()] = None
            db: Db = None, at: At = None) -> None:
     """Add a registry (ISO alpha-3 + 2 digits, e.g. CHE01) with its Party and terminal
     accounts."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         accs = r.add_registry(registry_id, party, system=system, name=name, at=_dt(at))
         for t, i in accs.items():
             out.print(f"account {i}: {t}")
@@ -143,7 +150,7 @@ def holder(registry_id: str, name: str, country: Annotated[str | None, typer.Opt
            identifier: Annotated[str | None, typer.Option()] = None, db: Db = None,
            at: At = None) -> None:
     """Add an account holder (entity) to a registry."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         hid = r.add_holder(registry_id, name, country=country, identifier=identifier,
                            at=_dt(at))
         out.print(f"holder {hid}")
@@ -157,7 +164,7 @@ def account(registry_id: str,
                                                           "(repeat)")] = None,
             db: Db = None, at: At = None) -> None:
     """Open an account."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         aid = r.open_account(registry_id, type, holder=holder, representatives_=rep or [],
                              at=_dt(at))
         out.print(f"account {aid}")
@@ -167,7 +174,7 @@ def account(registry_id: str,
 def link_add(file: Path, db: Db = None, at: At = None) -> None:
     """Load link terms from a YAML file of ``links:`` (Link format + unit_types,
     suspended_from)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         ids = r.load_links(file, at=_dt(at))
         done = [str(i) for i in ids if not _pending(i)]
         if done:
@@ -197,7 +204,7 @@ def authorise(auth_id: str, approach: Annotated[str, typer.Option("--approach")]
         raise DocumentError("--vintages", f"must be FROM-TO, got {vintages!r}") from None
     vf = _d(valid_from, "--valid-from")
     assert vf is not None
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         if revoke:
             eff = _d(effective_from, "--effective-from")
             if eff is None:
@@ -221,7 +228,7 @@ def issue(account_id: int, quantity: int, vintage: Annotated[int, typer.Option()
           authorisation: Annotated[str | None, typer.Option()] = None,
           db: Db = None, at: At = None) -> None:
     """Issue units into a holding account."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.issue(account_id, quantity, unit_type=unit_type, vintage=vintage,
                       authorisation=authorisation, at=_dt(at)))
 
@@ -235,7 +242,7 @@ def transfer(from_account: int, to_account: int,
              serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
              = None, db: Db = None, at: At = None) -> None:
     """Internal transfer (completes) or external transfer to a linked registry (proposed)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
                          vintage=vintage, authorisation=authorisation,
                          serials=_serials(serials), at=_dt(at)))
@@ -244,14 +251,14 @@ def transfer(from_account: int, to_account: int,
 @registry_app.command("approve")
 def approve(tx_id: int, db: Db = None, at: At = None) -> None:
     """Second representative approves a proposed external transfer."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.approve(tx_id, at=_dt(at)))
 
 
 @registry_app.command("accept")
 def accept(tx_id: int, db: Db = None, at: At = None) -> None:
     """The receiving registry accepts an approved external transfer."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.accept(tx_id, at=_dt(at)))
 
 
@@ -259,14 +266,14 @@ def accept(tx_id: int, db: Db = None, at: At = None) -> None:
 def reject(tx_id: int, reason: str = "rejected", db: Db = None,
            at: At = None) -> None:
     """Reject a pending external transfer (escrow released)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.reject(tx_id, reason=reason, at=_dt(at)))
 
 
 @registry_app.command("expire")
 def expire(db: Db = None, at: At = None) -> None:
     """Terminate pending external transfers past their time limit."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         ids = r.expire(at=_dt(at))
         out.print(f"expired: {', '.join(map(str, ids)) or 'none'}")
 
@@ -276,7 +283,7 @@ def surrender(account_id: int, quantity: int, year: Annotated[int, typer.Option(
               unit_type: Annotated[str | None, typer.Option("--unit-type")] = None,
               db: Db = None, at: At = None) -> None:
     """Surrender units for compliance."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.surrender(account_id, quantity, year=year, unit_type=unit_type,
                           at=_dt(at)))
 
@@ -286,7 +293,7 @@ def use(account_id: int, quantity: int, year: Annotated[int | None, typer.Option
         authorisation: Annotated[str | None, typer.Option()] = None,
         db: Db = None, at: At = None) -> None:
     """Use ITMOs towards the NDC of the account's Party."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.use(account_id, quantity, year=year, authorisation=authorisation,
                     at=_dt(at)))
 
@@ -297,7 +304,7 @@ def cancel(account_id: int, quantity: int,
            authorisation: Annotated[str | None, typer.Option()] = None,
            db: Db = None, at: At = None) -> None:
     """Cancel units (OIMP use, voluntary, OMGE)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.cancel(account_id, quantity, purpose=purpose, authorisation=authorisation,
                        at=_dt(at)))
 
@@ -306,7 +313,7 @@ def cancel(account_id: int, quantity: int,
 def retire(account_id: int, quantity: int, db: Db = None,
            at: At = None) -> None:
     """Retire units."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.retire(account_id, quantity, at=_dt(at)))
 
 
@@ -328,7 +335,7 @@ def holdings(account_id: Annotated[int | None, typer.Argument()] = None,
 @registry_app.command("compact")
 def compact(db: Db = None, at: At = None) -> None:
     """Merge adjacent serial blocks with identical attributes (quantity conserved)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         out.print(f"merged away {r.compact(at=_dt(at))} block row(s)")
 
 
@@ -339,7 +346,7 @@ def ndc(party: str, method: Annotated[str, typer.Option(
             help="single_year or multi_year (default: multi_year for the multi_year method)")
         ] = None, db: Db = None, at: At = None) -> None:
     """Record a Party's NDC period, type and corresponding-adjustment method (para 7)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _pending(r.set_ndc(party, method, first_year, last_year, ndc_type=ndc_type,
                            at=_dt(at)))
 
@@ -348,7 +355,7 @@ def ndc(party: str, method: Annotated[str, typer.Option(
 def report_emissions(party: str, year: int, tonnes: int, db: Db = None,
                      at: At = None) -> None:
     """Record a Party's emissions covered by its NDC for a year."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _pending(r.report_emissions(party, year, tonnes, at=_dt(at)))
 
 
@@ -376,7 +383,7 @@ def ca(party: str, db: Db = None) -> None:
 def finalise(party: str, first_year: int, last_year: int, db: Db = None,
              at: At = None) -> None:
     """Freeze a Party's corresponding adjustments for a period (para 12)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _pending(r.finalise(party, first_year, last_year, at=_dt(at)))
 
 
@@ -396,6 +403,18 @@ def report_aef(party: str, year: int,
         for p in r.write_aef(party, year, out_dir, formats=formats,
                              counterparts=counterpart or []):
             out.print(f"wrote {p}")
+
+
+@report_app.command("record")
+def report_record(party: str,
+                  kind: Annotated[str, typer.Argument(help="initial, annual or regular")],
+                  year: Annotated[int, typer.Argument(help="the reported year (annual, "
+                                                      "regular); 0 for initial")] = 0,
+                  db: Db = None, at: At = None) -> None:
+    """Record that a Party submitted a report (the calendar then shows it submitted)."""
+    with _open(db, replay=at is not None) as r:
+        r.record_report(party, kind, year, at=_dt(at))
+    out.print(f"{party} {kind} {year or ''} recorded as submitted".replace("  ", " "))
 
 
 @report_app.command("initial")
@@ -435,11 +454,42 @@ def checks() -> None:
     out.print(t)
 
 
-@registry_app.command("verify")
-def verify(db: Db = None) -> None:
-    """Recompute the journal hash chain and the ledger invariants; exit 1 on divergence."""
+@registry_app.command("checkpoint")
+def checkpoint(out_file: Annotated[Path | None, typer.Option(
+        "--out", help="write to this file (default: stdout)")] = None, db: Db = None) -> None:
+    """Export the journal's head (entry count and hash) to keep outside the database;
+    ``verify --checkpoint FILE`` then finds truncation and rewriting."""
+    import json
     with _open(db) as r:
-        problems = r.verify()
+        text = json.dumps(r.checkpoint(), sort_keys=True)
+    if out_file is None:
+        out.print(text, markup=False)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"checkpoint written to {out_file}")
+
+
+@registry_app.command("verify")
+def verify(checkpoint_file: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="a checkpoint from `registry checkpoint`")] = None,
+           db: Db = None) -> None:
+    """Recompute the journal hash chain and the ledger invariants. Exit 0: clean; 1: a
+    divergence; 2: cannot verify (no database, not initialised, not allowed, no checkpoint)."""
+    import json
+    try:
+        cp = None
+        if checkpoint_file is not None:
+            try:
+                cp = json.loads(checkpoint_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DocumentError("--checkpoint", f"cannot read {checkpoint_file}: {exc}"
+                                    ) from None
+        with _open(db) as r:
+            problems = r.verify(cp)
+    except CarbonlinkError as exc:
+        cannot = CarbonlinkError(f"verify: cannot verify: {exc}")
+        cannot.exit_code = 2
+        raise cannot from None
     if problems:
         for p in problems:
             out.print(f"[red]✗[/] {p}")

@@ -51,6 +51,10 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           _ITL),
     Check("R1006", "request", "dates and years are consistent (vintage window, periods)",
           f"{_P} paras 7, 12"),
+    Check("R1008", "request", "numbers lie in their stated ranges: quantities 1–10^12, serial "
+          "numbers 1–2^53, vintages and years 1990–2100, emissions within ±10^11 t "
+          "(entities ≥ 0)", "carbonlink.registry.bounds (assumptions stated there; UNFCCC "
+          "base year 1990, Decision 24/CP.19; Paris Agreement Art 4.1)"),
     Check("R1007", "request", "the corresponding-adjustment method fits the NDC type "
           "(single-year: trajectory or averaging; multi-year: multi-year trajectory/budget)",
           f"{_P} para 7(a), 7(b)"),
@@ -116,6 +120,9 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"),
     Check("S7003", "access", "credentials are valid (password, second factor, token) and the "
           "login is not locked", "NIST SP 800-63B §5.2.2 (rate limiting); RFC 6238 (TOTP)"),
+    Check("S7004", "access", "the time of an action is the server's clock; a caller sets it "
+          "only to load history in an administrator's replay mode (entries marked replayed)",
+          "ISO/IEC 27001:2022 Annex A 8.17 (clock synchronisation)"),
 ]}
 
 

@@ -329,6 +329,15 @@ pending_actions = sa.Table(
     sa.Column("result", sa.Text, nullable=True),
 )
 
+client_refs = sa.Table(
+    "client_refs", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("reference", sa.String(100), primary_key=True),   # chosen by the client
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),               # the first result, JSON
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine configured for the registry's locking discipline.

@@ -40,6 +40,16 @@ APPROVED: contextvars.ContextVar[tuple[int, str, str] | None] = contextvars.Cont
 #: written in the same database transaction as the approved action (see Registry._run)
 ON_COMMIT: contextvars.ContextVar[Callable[[sa.Connection], None] | None] = \
     contextvars.ContextVar("carbonlink_on_commit", default=None)
+#: run after the operation's work, in its database transaction, with its result: records the
+#: client reference (see Registry._run)
+AFTER: contextvars.ContextVar[Callable[[sa.Connection, Any], None] | None] = \
+    contextvars.ContextVar("carbonlink_after", default=None)
+#: set while a four-eyes proposal is tried: the work runs and is rolled back (Registry._run)
+DRY_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("carbonlink_dry_run",
+                                                               default=False)
+MAX_REFERENCE = 100
+#: operations that write in one database transaction and so may carry a client reference
+REFERENCED = frozenset(name for name, rule in OPERATIONS.items() if rule.write) - {"load_links"}
 _REP = frozenset({"initiator", "approver"})
 
 
@@ -80,7 +90,10 @@ def operation(name: str) -> Callable[[F], F]:
         has_by = "by" in sig.parameters
 
         @functools.wraps(fn)
-        def wrapper(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: Registry, *args: Any, client_ref: str | None = None,
+                    **kwargs: Any) -> Any:
+            if client_ref is not None:
+                return _referenced(self, name, client_ref, wrapper, args, kwargs)
             if _INSIDE.get():
                 if rule.four_eyes and APPROVED.get() is None:
                     bound = sig.bind(self, *args, **kwargs)
@@ -94,18 +107,81 @@ def operation(name: str) -> Callable[[F], F]:
                     deny(self, name, f"{actor.username!r} cannot act as {by!r}")
                 bound.arguments["by"] = actor.username if actor is not None else None
             target = check(self, name, rule, bound.arguments)
+            if bound.arguments.get("at") is not None and not self.replay:
+                deny(self, name, "the time of an action is the server's clock; a caller gives "
+                     "`at` only to load history, in an administrator's replay mode",
+                     code="S7004", path="at")
             if rule.four_eyes and APPROVED.get() is None:
+                _try(self, fn, bound)
                 return _propose(self, name, rule, bound, target)
             token = _INSIDE.set(True)
             who = jr.ACTOR.set({"by": actor.username} if actor is not None else None)
+            replayed = jr.REPLAYED.set(self.replay and rule.write)
             try:
                 return fn(*bound.args, **bound.kwargs)
             finally:
+                jr.REPLAYED.reset(replayed)
                 jr.ACTOR.reset(who)
                 _INSIDE.reset(token)
         wrapper.__operation__ = name  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
     return deco
+
+
+def _referenced(reg: Registry, op: str, ref: str, call: Callable[..., Any],
+                args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Idempotency: the first call with (user, ``ref``) runs and its result is recorded in the
+    same database transaction; a retry returns that result and changes nothing — also after
+    a crash that lost the acknowledgement (the record commits with the change or not at all)."""
+    from carbonlink.errors import DocumentError
+    if op not in REFERENCED:
+        raise DocumentError("client_ref", f"{op} does not take a client reference")
+    if not isinstance(ref, str) or not 1 <= len(ref) <= MAX_REFERENCE:
+        raise DocumentError("client_ref", f"a client reference is 1–{MAX_REFERENCE} "
+                            "characters")
+    if reg.actor is None:
+        return call(reg, *args, **kwargs)        # refused by the access check
+    user = reg.actor.username
+    found = reg._client_ref(user, ref)
+    if found is not None:
+        if found[0] != op:
+            raise DocumentError("client_ref", f"reference {ref!r} was used for {found[0]}, "
+                                f"not {op}")
+        return decode_result(found[1])
+    token = AFTER.set(lambda conn, out: reg._record_ref(conn, user, ref, op,
+                                                        encode_result(out)))
+    try:
+        return call(reg, *args, **kwargs)
+    except Exception:
+        found = reg._client_ref(user, ref)     # a concurrent retry with the reference won
+        if found is not None and found[0] == op:
+            return decode_result(found[1])
+        raise
+    finally:
+        AFTER.reset(token)
+
+
+def encode_result(out: Any) -> str:
+    from carbonlink.registry.service import Receipt
+    if isinstance(out, Receipt):
+        return json.dumps({"receipt": {**out.__dict__, "blocks": [list(b) for b in out.blocks]}})
+    if isinstance(out, PendingAction):
+        return json.dumps({"pending": out.__dict__})
+    return json.dumps({"value": encode(out)})
+
+
+def decode_result(text: str) -> Any:
+    from carbonlink.registry.service import Receipt
+    d = json.loads(text)
+    if "receipt" in d:
+        r = d["receipt"]
+        return Receipt(**{**r, "blocks": [tuple(b) for b in r["blocks"]]})
+    if "pending" in d:
+        return PendingAction(**d["pending"])
+    v = decode(d["value"])
+    if isinstance(v, dict):      # JSON object keys are strings: account ids come back as int
+        return {(int(k) if isinstance(k, str) and k.isdigit() else k): x for k, x in v.items()}
+    return v
 
 
 def deny(reg: Registry, op: str, reason: str, code: str = "S7001",
@@ -242,15 +318,29 @@ def decode(value: Any) -> Any:
     return value
 
 
+def _try(reg: Registry, fn: Callable[..., Any], bound: inspect.BoundArguments) -> None:
+    """Run a four-eyes action now and roll it back: a proposal that would fail its checks today
+    (a bad number, a cap, a finalised year) is refused at once, not at approval."""
+    tokens = (_INSIDE.set(True), APPROVED.set((0, "", "")), DRY_RUN.set(True),
+              ON_COMMIT.set(None), AFTER.set(None))
+    try:
+        fn(*bound.args, **bound.kwargs)
+    finally:
+        for var, tok in zip((_INSIDE, APPROVED, DRY_RUN, ON_COMMIT, AFTER), tokens,
+                            strict=True):
+            var.reset(tok)  # type: ignore[attr-defined]
+
+
 def _propose(reg: Registry, op: str, rule: Rule, bound: inspect.BoundArguments,
              target: Target) -> PendingAction:
     actor = reg.actor
     assert actor is not None
     args = {k: encode(v) for k, v in bound.arguments.items() if k != "self"}
+    if reg.replay:
+        args["$replay"] = True
     scope = target.registry if rule.roles & {"administrator"} else target.party
     scope = scope or "*"
-    pid = reg._propose_action(op, jr.canonical(args), scope, actor.username)
-    return PendingAction(pid, op, scope, actor.username)
+    return reg._propose_action(op, jr.canonical(args), scope, actor.username)
 
 
 def run_approved(reg: Registry, row: Any, approver: Actor,
@@ -258,17 +348,20 @@ def run_approved(reg: Registry, row: Any, approver: Actor,
     """Run pending action ``row`` (its proposer's call) with the approval ``mark`` written in
     the same database transaction."""
     args = {k: decode(v) for k, v in json.loads(row.args).items()}
+    replay = bool(args.pop("$replay", False))
     fn = getattr(type(reg), row.operation)
     t1 = APPROVED.set((int(row.id), str(row.proposer), approver.username))
     t2 = ON_COMMIT.set(mark)
     t3 = _INSIDE.set(True)
     t4 = jr.ACTOR.set({"by": str(row.proposer), "approved_by": approver.username})
+    t5 = jr.REPLAYED.set(replay)
     try:
         out = fn(reg, **args)
         if ON_COMMIT.get() is mark:     # the action wrote nothing: record the approval alone
             reg._run(mark)
         return out
     finally:
+        jr.REPLAYED.reset(t5)
         jr.ACTOR.reset(t4)
         _INSIDE.reset(t3)
         ON_COMMIT.reset(t2)
