@@ -243,8 +243,10 @@ def test_moved_blocks_leave_no_trail_for_transfers(pg_reg: Registry) -> None:
                     "WHERE oid = 'blocks'::regclass OR oid IN "
                     "(SELECT indexrelid FROM pg_index WHERE indrelid = 'blocks'::regclass)"
                 ).fetchone()
-                dbc.execute("SELECT registry_internal_transfer(%s, %s, 10, NULL, NULL, NULL, "
-                            "NULL, %s, %s)", (b, a, T0, T0.isoformat()))
+                back = dbc.execute(     # b's representative (every account has some)
+                    "SELECT o_code FROM registry_internal_transfer(%s, %s, 10, NULL, NULL, "
+                    "NULL, 'rep', %s, %s)", (b, a, T0, T0.isoformat())).fetchone()
+                assert back == (None,)
             dbc.autocommit = False
             assert n is not None
             return int(n[0])
