@@ -159,7 +159,10 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     full_transfer(reg, world.seller, world.buyer, 40, T1)
     reg.use(world.buyer, 10, year=2026, by="carol", at=datetime(2026, 12, 30))
     full_transfer(reg, world.seller, world.buyer, 5, datetime(2027, 1, 10))  # next year
-    g = reg.aef("GHA", 2026)
+    g = reg.aef("GHA", 2026, at=datetime(2027, 1, 10))      # the server's clock says 10 Jan
+    assert g["Submission"][0]["Submission date"] == "2027-01-10"
+    reg.record_report("GHA", "annual", 2026, at=datetime(2027, 3, 1))
+    assert reg.aef("GHA", 2026)["Submission"][0]["Submission date"] == "2027-03-01"  # recorded
     assert [r["Action type"] for r in g["Actions"]] == ["First transfer", "Transfer"]
     assert g["Actions"][0]["First ID"] == "CA0002-GHA01-GHA-1-2026"
     assert g["Actions"][0]["Last ID"] == "CA0002-GHA01-GHA-40-2026"

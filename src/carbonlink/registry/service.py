@@ -2263,10 +2263,20 @@ class Registry:
     @operation("aef")
     def aef(self, party: str, year: int, *, version: str = "1.0",
             submitted: date | None = None) -> dict[str, list[dict[str, Any]]]:
-        """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex)."""
+        """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex). The
+        submission date is ``submitted``, else the recorded submission of the annual
+        information for ``year`` (:meth:`record_report`), else today on the server's clock."""
         from carbonlink.registry.reports.aef import aef_tables
-        return self._read(lambda c: aef_tables(c, party, year, version=version,
-                                               submitted=submitted))
+
+        def go(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+            day = submitted
+            if day is None:
+                at = conn.execute(sa.select(reports_submitted.c.at).where(
+                    reports_submitted.c.party == party, reports_submitted.c.kind == "annual",
+                    reports_submitted.c.year == year)).scalar()
+                day = at.date() if at is not None else self._now().date()
+            return aef_tables(conn, party, year, version=version, submitted=day)
+        return self._read(go)
 
     @operation("write_aef")
     def write_aef(self, party: str, year: int, out_dir: str | Path, *,
