@@ -49,17 +49,30 @@ CLIENTS = 1
 T = datetime(2026, 3, 1)
 
 
-def _setup(reg: Registry) -> tuple[int, int, int]:
+def _setup(reg: Registry) -> tuple[int, int, int, dict[str, Registry]]:
+    """The benchmark ledger, set up by two administrators (four eyes); returns the accounts
+    and the registry as each user (alice, bob: the seller's representatives; treasury: the
+    Party holding account's; carol: the buyer's)."""
     reg.init()
-    g = reg.add_registry("GHA01", at=T)
-    reg.add_registry("CHE01", at=T)
-    a = reg.open_account("GHA01", representatives_=["alice", "bob"], at=T)
+    reg.create_first_administrator("admin")
+    admin = reg.as_user(reg.trusted_actor("admin"))
+    admin.create_user("admin2", roles=[("administrator", "*")])
+    admin2 = reg.as_user(reg.trusted_actor("admin2"))
+    for u in ("alice", "bob", "carol", "treasury"):
+        admin.create_user(u)
+    g = admin.add_registry("GHA01")
+    admin.add_registry("CHE01")
+    a = admin.open_account("GHA01", representatives_=["alice", "bob"])
     b = g["party_holding"]
-    c = reg.open_account("CHE01", representatives_=["carol"], at=T)
-    reg.add_link("GHA01", "CHE01", unit_types=["allowance"], at=T)
-    reg.issue(a, 10_000_000, vintage=2026, at=T)
-    reg.issue(b, 10_000_000, vintage=2026, at=T)
-    return a, b, c
+    admin.add_representative(b, "treasury")
+    c = admin.open_account("CHE01", representatives_=["carol"])
+    for pending in (admin.add_link("GHA01", "CHE01", unit_types=["allowance"]),
+                    admin.issue(a, 10_000_000, vintage=2026),
+                    admin.issue(b, 10_000_000, vintage=2026)):
+        admin2.approve_action(pending.id)
+    users = {u: reg.as_user(reg.trusted_actor(u)) for u in ("alice", "bob", "carol", "treasury",
+                                                          "admin")}
+    return a, b, c, users
 
 
 def _rate(op: Callable[[int], object], seconds: float) -> float:
@@ -102,37 +115,40 @@ class _DbClock:
 def _breakdown(url: str, n: int = 3000) -> tuple[float, float]:
     """(µs per internal transfer, of which µs blocked on the server) on PostgreSQL."""
     with Registry(url) as reg:
-        a, b, _ = _setup(reg)
+        a, b, _, u = _setup(reg)
         for i in range(300):
-            reg.transfer(a, b, 10, by="alice", at=T) if i % 2 == 0 else \
-                reg.transfer(b, a, 10, at=T)
+            u["alice"].transfer(a, b, 10) if i % 2 == 0 else \
+                u["treasury"].transfer(b, a, 10)
         clock = _DbClock()
         with clock.installed():
             start = time.perf_counter()
             for i in range(n):
-                reg.transfer(a, b, 10, by="alice", at=T) if i % 2 == 0 else \
-                    reg.transfer(b, a, 10, at=T)
+                u["alice"].transfer(a, b, 10) if i % 2 == 0 else \
+                    u["treasury"].transfer(b, a, 10)
             total = time.perf_counter() - start
     return total / n * 1e6, clock.seconds / n * 1e6
 
 
 def _transfers(reg: Registry) -> tuple[Callable[[int], None], Callable[[int], None]]:
-    a, b, c = _setup(reg)
+    a, b, c, u = _setup(reg)
+    alice, bob, carol, treasury = u["alice"], u["bob"], u["carol"], u["treasury"]
 
     def internal(i: int) -> None:
-        src, dst = (a, b) if i % 2 == 0 else (b, a)
-        reg.transfer(src, dst, 10, by="alice" if src == a else None, at=T)
+        if i % 2 == 0:
+            alice.transfer(a, b, 10)
+        else:
+            treasury.transfer(b, a, 10)
 
     def external(_: int) -> None:
-        p = reg.transfer(a, c, 5, by="alice", at=T)
-        reg.approve(p.tx_id, by="bob", at=T)
-        reg.accept(p.tx_id, by="carol", at=T)
+        p = alice.transfer(a, c, 5)
+        bob.approve(p.tx_id)
+        carol.accept(p.tx_id)
 
     return internal, external
 
 
 def _verified(reg: Registry) -> None:
-    problems = reg.verify()
+    problems = reg.as_user(reg.trusted_actor("admin")).verify()
     if problems:
         raise RuntimeError("benchmark ledger does not verify: " + "; ".join(problems[:3]))
 

@@ -14,7 +14,7 @@ import pytest
 
 from carbonlink.api import create_app
 from carbonlink.registry import Registry
-from tests.registry.conftest import World, full_transfer, make_world
+from tests.registry.conftest import World, acting, full_transfer, make_world
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 T_ISSUE = datetime(2026, 6, 1)
 T_USE = datetime(2026, 12, 1)
+#: a user with a known password (an auditor), for the login forms
+VIEWER, VIEWER_PASSWORD = "viewer", "viewer password 2026"
 
 
 def _test_client_class() -> type[TestClient]:
@@ -65,11 +67,17 @@ class Ledger:
     issuance_tx: int
     transfer_tx: int
     use_tx: int
+    token: str = ""          # an API token of the auditor (reads everything, acts never)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 def build_ledger(url: str) -> Ledger:
-    with Registry(url) as reg:
-        reg.init()
+    with Registry(url) as raw:
+        raw.init()
+        reg = acting(raw)
         w = make_world(reg)
         issued = reg.issue(w.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1",
                            at=T_ISSUE)
@@ -78,7 +86,9 @@ def build_ledger(url: str) -> Ledger:
         reg.set_ndc("GHA", "trajectory", 2026, 2030, at=T_ISSUE)
         reg.report_emissions("GHA", 2026, 1000, at=T_USE)
         assert reg.verify() == []
-    return Ledger(url, w, issued.tx_id, tx, used.tx_id)
+        token = reg.as_("auditor").issue_token("read", name="tests")
+        reg.as_("admin").create_user(VIEWER, VIEWER_PASSWORD, roles=[("auditor", "*")])
+    return Ledger(url, w, issued.tx_id, tx, used.tx_id, token)
 
 
 @pytest.fixture
@@ -90,6 +100,7 @@ def ledger(database_url: str) -> Ledger:
 def registry_client(client_factory: Callable[..., TestClient],
                     ledger: Ledger) -> Iterator[TestClient]:
     with client_factory(create_app(ledger.url)) as c:
+        c.headers.update(ledger.auth)
         yield c
 
 

@@ -35,7 +35,12 @@ def test_openapi_documents_every_api_route(client: TestClient) -> None:
         "/api/data/jurisdictions", "/api/data/jurisdictions/{jurisdiction_id}",
         "/api/registry/verify", "/api/registry/accounts",
         "/api/registry/accounts/{account_id}/holdings", "/api/registry/transactions/{tx_id}",
-        "/api/registry/calendar", "/api/registry/ca/{party}"}  # pages are HTML, not in it
+        "/api/registry/calendar", "/api/registry/ca/{party}", "/api/registry/login",
+        "/api/registry/logout", "/api/registry/me", "/api/registry/public",
+        "/api/registry/transfers", "/api/registry/transactions/{tx_id}/approve",
+        "/api/registry/transactions/{tx_id}/accept", "/api/registry/transactions/{tx_id}/reject",
+        "/api/registry/actions", "/api/registry/actions/{action_id}/approve",
+    }  # pages are HTML, not in it
     for path, ops in paths.items():
         for op in ops.values():
             ok = op["responses"]["200"]["content"]["application/json"]["schema"]
@@ -77,6 +82,7 @@ def test_one_registry_per_app_closed_at_shutdown(
     reg = app.state.registry
     assert isinstance(reg, Registry) and reg.url == ledger.url
     with client_factory(app) as client:
+        client.headers.update(ledger.auth)
         assert client.get("/api/registry/verify").json()["ok"] is True
         client.get("/api/registry/accounts")
         assert app.state.registry is reg and closed == []

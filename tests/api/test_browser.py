@@ -17,7 +17,7 @@ import yaml
 import carbonlink
 from carbonlink.api import create_app
 from carbonlink.reporting.console import fmt_num
-from tests.api.conftest import REPO, build_ledger
+from tests.api.conftest import REPO, VIEWER, VIEWER_PASSWORD, build_ledger
 from tests.conftest import watched_page
 
 pytestmark = pytest.mark.browser
@@ -100,6 +100,13 @@ def test_pages_in_chromium(chromium: Path, server: str) -> None:
         assert page.locator("#markets-prices td[data-col=autarky_price]").all_inner_texts() == [
             "60.00", "30.00"]
 
+        page.goto(f"{server}/registry")                # the public sees aggregates, no names
+        assert page.locator("#public-holdings").is_visible()
+        assert "Cookstoves" not in page.content() and "#accounts" not in page.content()
+        page.fill("#username", VIEWER)
+        page.fill("#password", VIEWER_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("#user")
         page.goto(f"{server}/registry?as_of=2027-05-01")
         page.get_by_role("button", name="Verify the journal and the ledger").click()
         page.wait_for_selector("#verify")

@@ -248,6 +248,8 @@ def test_registry_page(client_factory: object, ledger: Ledger) -> None:
     from carbonlink.api import create_app
 
     with client_factory(create_app(ledger.url)) as client:  # type: ignore[operator]
+        client.cookies.set("carbonlink_session", ledger.token)   # logged in (the auditor)
+        client.headers.update(ledger.auth)
         r = client.get("/registry", params={"as_of": AS_OF.isoformat()})
         assert r.status_code == 200
         assert 'id="verify-form"' in r.text and 'id="verify"' not in r.text   # on request only

@@ -3,6 +3,7 @@ SQLite and on PostgreSQL; each answer equals the Registry method it presents."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from carbonlink.registry import Registry
 from carbonlink.registry.db import journal
 from tests.api.conftest import AS_OF, Ledger
 from tests.api.test_simulate import problems
+from tests.registry.conftest import acting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,12 +30,14 @@ def test_verify_clean(registry_client: TestClient) -> None:
 
 def test_verify_names_a_tampered_journal(client_factory: Callable[..., TestClient],
                                          ledger: Ledger) -> None:
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         with reg.engine.begin() as c:
             c.execute(journal.update().where(journal.c.kind == "use").values(payload='{"quantity":1}'))
         expected = reg.verify()
     assert expected
     with client_factory(create_app(ledger.url)) as client:
+        client.headers.update(ledger.auth)
         body = client.get("/api/registry/verify").json()
     assert body == {"ok": False, "problems": expected}
     assert any("(use) hash mismatch" in p for p in body["problems"])
@@ -44,7 +48,8 @@ def test_accounts_with_balances(registry_client: TestClient, ledger: Ledger) -> 
     assert r.status_code == 200
     body = {a["id"]: a for a in r.json()}
     w = ledger.world
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         rows = reg.accounts()
         assert [a["id"] for a in r.json()] == [a["id"] for a in rows]
         for row in rows:
@@ -68,7 +73,8 @@ def test_holdings(registry_client: TestClient, ledger: Ledger) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["account"]["id"] == w.buyer and body["account"]["balance"] == 30
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         rows = reg.holdings(w.buyer)
     assert body["blocks"] == [{**b, "quantity": b["serial_end"] - b["serial_start"] + 1} for b in rows]
     by_status: dict[str, int] = {}
@@ -89,7 +95,8 @@ def test_transaction(registry_client: TestClient, ledger: Ledger) -> None:
     for tx in (ledger.issuance_tx, ledger.transfer_tx, ledger.use_tx):
         r = registry_client.get(f"/api/registry/transactions/{tx}")
         assert r.status_code == 200
-        with Registry(ledger.url) as reg:
+        with Registry(ledger.url) as raw:
+            reg = acting(raw)
             assert r.json() == _iso(reg.transaction(tx))
     t = registry_client.get(f"/api/registry/transactions/{ledger.transfer_tx}").json()
     assert (t["quantity"], t["from_account"], t["to_account"]) == (40, ledger.world.seller,
@@ -126,7 +133,8 @@ def test_bad_parameters_are_422(registry_client: TestClient, url: str, where: st
 def test_calendar(registry_client: TestClient, ledger: Ledger) -> None:
     r = registry_client.get("/api/registry/calendar", params={"as_of": AS_OF.isoformat()})
     assert r.status_code == 200
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         expected = reg.calendar(AS_OF)
     assert r.json() == [{"party": i.party, "report": i.report, "year": i.year,
                          "due": i.due.isoformat(), "status": i.status, "source": i.source}
@@ -143,7 +151,8 @@ def test_calendar(registry_client: TestClient, ledger: Ledger) -> None:
 
 def test_calendar_defaults_to_today(registry_client: TestClient, ledger: Ledger) -> None:
     body = registry_client.get("/api/registry/calendar").json()
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         expected = reg.calendar(date.today())
     assert [(i["report"], i["year"], i["status"]) for i in body] == [
         (i.report, i.year, i.status) for i in expected]
@@ -155,7 +164,8 @@ def test_corresponding_adjustments(registry_client: TestClient, ledger: Ledger) 
     body = r.json()
     assert body["ledger"] == [{"metric": "tCO2e", "year": 2026, "first_transferred": 40, "used": 0}]
     adj = body["adjustments"]
-    with Registry(ledger.url) as reg:
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
         res = reg.corresponding_adjustments("GHA")
     assert (adj["method"], adj["first_year"], adj["last_year"]) == ("trajectory", 2026, 2030)
     assert adj["source"] == res.source
@@ -182,11 +192,120 @@ def test_uninitialised_registry_is_400_and_the_rest_still_works(client: TestClie
     assert client.get("/api/health").status_code == 200
 
 
-def test_the_registry_api_cannot_change_anything(registry_client: TestClient) -> None:
-    """No authentication, so no route moves units: every registry route is a GET, and writing
-    methods are refused."""
-    paths = registry_client.get("/openapi.json").json()["paths"]
-    registry = {p: set(ops) for p, ops in paths.items() if p.startswith("/api/registry")}
-    assert len(registry) == 6 and all(methods == {"get"} for methods in registry.values())
-    for method in ("post", "put", "patch", "delete"):
-        assert registry_client.request(method.upper(), "/api/registry/accounts").status_code == 405
+def test_only_users_with_the_role_change_anything(client_factory: Callable[..., TestClient],
+                                                  ledger: Ledger) -> None:
+    """Anonymous requests are refused (401), the auditor reads but cannot act (403); alice
+    proposes, cannot approve her own proposal, bob approves, carol accepts: holdings change."""
+    w = ledger.world
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
+        tok = {u: reg.as_(u).issue_token("write", name="t") for u in ("alice", "bob", "carol")}
+        before = reg.balance(w.seller), reg.balance(w.buyer)
+    body = {"from_account": w.seller, "to_account": w.buyer, "quantity": 5}
+    with client_factory(create_app(ledger.url)) as client:
+        r = client.post("/api/registry/transfers", json=body)
+        assert r.status_code == 401 and "S7003" in r.text
+        assert client.get("/api/registry/accounts").status_code == 401
+        r = client.post("/api/registry/transfers", json=body, headers=ledger.auth)
+        assert r.status_code == 403 and "S7001" in r.text        # auditor: read-only
+        bearer = {u: {"Authorization": f"Bearer {t}"} for u, t in tok.items()}
+        r = client.post("/api/registry/transfers", json=body, headers=bearer["carol"])
+        assert r.status_code == 403                               # not the seller's representative
+        r = client.post("/api/registry/transfers", json=body, headers=bearer["alice"])
+        assert r.status_code == 200 and r.json()["state"] == "proposed"
+        tx = r.json()["tx_id"]
+        r = client.post(f"/api/registry/transactions/{tx}/approve", headers=bearer["alice"])
+        assert r.status_code == 422 and "A2006" in r.text        # four eyes
+        r = client.post(f"/api/registry/transactions/{tx}/approve", headers=bearer["bob"])
+        assert r.json()["state"] == "approved"
+        r = client.post(f"/api/registry/transactions/{tx}/accept", headers=bearer["carol"])
+        assert r.status_code == 200 and r.json()["state"] == "completed"
+        me = client.get("/api/registry/me", headers=bearer["carol"]).json()
+        assert me["username"] == "carol" and me["accounts"] == {str(w.buyer): "initiator_approver"}
+        r = client.get("/api/registry/transactions/999999", headers=bearer["carol"])
+        assert r.status_code in (403, 404)
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
+        assert (reg.balance(w.seller), reg.balance(w.buyer)) == (before[0] - 5, before[1] + 5)
+        assert reg.verify() == []
+
+
+def test_login_throttles_and_locks(client_factory: Callable[..., TestClient],
+                                   ledger: Ledger) -> None:
+    """A token for the right password; the sixth wrong password in a row locks the login (the
+    right one is then refused too); every failure is journalled without the password."""
+    with Registry(ledger.url) as raw:
+        acting(raw).as_("admin").create_user("erin", "correct horse battery")
+    with client_factory(create_app(ledger.url)) as client:
+        r = client.post("/api/registry/login",
+                        json={"username": "erin", "password": "correct horse battery"})
+        assert r.status_code == 200
+        token = r.json()["token"]
+        me = client.get("/api/registry/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["username"] == "erin"
+        for i in range(6):
+            r = client.post("/api/registry/login", json={"username": "erin",
+                                                         "password": f"wrong guess {i}"})
+            assert r.status_code == 401
+        assert "locked" in r.text
+        r = client.post("/api/registry/login",
+                        json={"username": "erin", "password": "correct horse battery"})
+        assert r.status_code == 401 and "locked" in r.text
+        client.post("/api/registry/logout", headers={"Authorization": f"Bearer {token}"})
+        r = client.get("/api/registry/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401
+    with Registry(ledger.url) as raw:
+        payloads = raw._read(lambda c: [p for (p,) in c.exec_driver_sql(
+            "SELECT payload FROM journal WHERE kind = 'access.denied'")])
+    assert sum('"login"' in p for p in payloads) == 7
+    assert not any("wrong guess" in p or "horse" in p for p in payloads)
+
+
+def test_public_aggregates_name_no_one(client_factory: Callable[..., TestClient],
+                                       ledger: Ledger) -> None:
+    with client_factory(create_app(ledger.url)) as client:
+        r = client.get("/api/registry/public")
+    assert r.status_code == 200
+    body = r.json()
+    assert {"registry": "CHE01", "unit_type": "itmo", "vintage": 2026, "quantity": 30} in \
+        body["holdings"]
+    assert body["transfers"] == [{"from_registry": "GHA01", "to_registry": "CHE01",
+                                  "transfers": 1, "quantity": 40}]
+    assert {"party": "GHA", "year": 2026, "metric": "tCO2e", "first_transferred": 40,
+            "used": 0} in body["adjustments"]
+    for name in ("alice", "bob", "carol", "Cookstoves", "KliK", "seller", "buyer"):
+        assert name not in r.text
+
+
+def test_registry_page_login_needs_csrf_and_sets_a_strict_session_cookie(
+        client_factory: Callable[..., TestClient], ledger: Ledger) -> None:
+    from tests.api.conftest import VIEWER, VIEWER_PASSWORD
+    with client_factory(create_app(ledger.url)) as client:
+        page = client.get("/registry")
+        assert page.status_code == 200 and 'id="login-form"' in page.text
+        assert 'id="accounts"' not in page.text and "Cookstoves" not in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"username": VIEWER, "password": VIEWER_PASSWORD}
+        r = client.post("/registry/login", data=form, follow_redirects=False)
+        assert r.status_code == 403 and "CSRF" in r.text             # no token: refused
+        r = client.post("/registry/login", data={**form, "csrf": "x" * 32},
+                        follow_redirects=False)
+        assert r.status_code == 403                                    # a wrong one too
+        r = client.post("/registry/login", data={**form, "csrf": csrf.group(1)},
+                        follow_redirects=False)
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"].lower()
+        assert "carbonlink_session=" in cookie and "httponly" in cookie and \
+            "samesite=strict" in cookie
+        page = client.get("/registry")
+        assert 'id="user"' in page.text and 'id="accounts"' in page.text
+        r = client.post("/registry/logout", data={"csrf": "wrong"}, follow_redirects=False)
+        assert r.status_code == 403
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None
+        r = client.post("/registry/logout", data={"csrf": token.group(1)},
+                        follow_redirects=False)
+        assert r.status_code == 303
+        client.cookies.clear()
+        assert 'id="login-form"' in client.get("/registry").text

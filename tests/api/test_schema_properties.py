@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from carbonlink.api import create_app
+from carbonlink.registry import Registry
 from tests.api.conftest import build_ledger
+from tests.registry.conftest import acting
 
 # Every check runs (no 5xx; documented status codes, content types, headers and response
 # schemas; 405 for undocumented methods …), two of them adjusted to what a document API is:
@@ -27,10 +29,13 @@ from tests.api.conftest import build_ledger
 # * positive_data_acceptance accepts 422 (and 404) besides 2xx: a document can satisfy the JSON
 #   Schema and still break a rule it cannot express (unique market ids, links between known
 #   markets, jurisdiction ids of the reference data). A schema-valid request answered 400 (a
-#   refusal such as a solver failure) still fails it.
+#   refusal such as a solver failure) still fails it. The registry routes act for a logged-in
+#   user (an administrator's token is sent with every request): a schema-valid request its role
+#   does not allow is 403, and a login with generated credentials 401 — rules of the access
+#   table, not of the schema.
 CONFIG = SchemathesisConfig.from_dict({"checks": {
     "negative_data_rejection": {"enabled": False},
-    "positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]},
+    "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "422"]},
 }})
 # The schema does not depend on the database: read it from an app whose registry is never
 # opened. Each test sends its requests to an app on a registry built for it (``app=`` below).
@@ -40,15 +45,23 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app("sqlite://")
 
 
 @pytest.fixture
-def api_app(database_url: str) -> Iterator[FastAPI]:
-    yield create_app(build_ledger(database_url).url)
+def api_app(database_url: str) -> Iterator[tuple[FastAPI, str]]:
+    url = build_ledger(database_url).url
+    with Registry(url) as raw:
+        token = acting(raw).as_("admin").issue_token("write", name="schemathesis")
+    yield create_app(url), token
 
 
 @schema.exclude(path="/api/assess").parametrize()
 @settings(max_examples=25, deadline=None, derandomize=os.environ.get("CI") == "true",
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-def test_api_conforms_to_its_schema(case: schemathesis.Case, api_app: FastAPI) -> None:
-    case.call_and_validate(app=api_app)
+def test_api_conforms_to_its_schema(case: schemathesis.Case,
+                                    api_app: tuple[FastAPI, str]) -> None:
+    app, token = api_app
+    if case.path != "/api/registry/logout":     # keep the token for the other examples
+        case.call_and_validate(app=app, headers={"Authorization": f"Bearer {token}"})
+    else:
+        case.call_and_validate(app=app)
 
 
 # POST /api/assess does not read the registry, and each valid document runs a whole assessment

@@ -1,23 +1,131 @@
-"""Registry fixtures: a migrated registry per backend and a small two-Party world."""
+"""Registry fixtures: a migrated registry per backend, acting as users with roles, and a small
+two-Party world."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
-from carbonlink.registry import Registry
+from carbonlink.registry import OPERATIONS, PendingAction, Registry, identity
+
+# argon2id with the library's defaults takes most of a second per hash on a loaded 2-CPU
+# machine, and every test creates several users: the tests hash with the smallest costs
+# (still argon2id; the production parameters are the library's)
+identity._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 T0 = datetime(2026, 1, 5, 9, 0)
+#: users the tests act as: two administrators (scope *), two authorising officials (granted the
+#: Party of every registry added), and "rep"/"rep2", representatives of every account opened
+#: without named representatives (and of each registry's Party holding account)
+ADMINS = ("admin", "admin2")
+OFFICIALS = ("officer", "officer2")
+DEFAULT_REPS = ("rep", "rep2")
+
+
+class Acting:
+    """The registry as the tests' users. ``reg.transfer(..., by="alice")`` runs as user alice
+    (created on first use); a call without ``by`` runs as the role its rule needs (an
+    administrator, an authorising official, or the default representative); a four-eyes
+    action is proposed by the first administrator/official and approved by the second, and its
+    result returned. ``at=…`` sets the **server's clock** for the call (the tests' fake clock;
+    a caller cannot pass a time, S7004); without it the clock is the real one. Everything else
+    (``url``, ``engine``, …) is the registry's."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        if registry.create_first_administrator("admin") is not None:   # a new registry
+            self.as_("admin").create_user("admin2", roles=[("administrator", "*")])
+            self.as_("admin").create_user("auditor", roles=[("auditor", "*")])
+            for u in (*OFFICIALS, *DEFAULT_REPS):
+                self.as_("admin").create_user(u)
+        self._known = {u["username"] for u in self.as_("admin").users()}
+
+    def user(self, name: str) -> None:
+        """Create user ``name`` if missing (no role)."""
+        if name not in self._known:
+            self.as_("admin").create_user(name)
+            self._known.add(name)
+
+    def as_(self, name: str) -> Registry:
+        """The registry acting as ``name`` (roles read afresh: they change during a test)."""
+        return self.registry.as_user(self.registry.trusted_actor(name))
+
+    def grant_party(self, party: str) -> None:
+        for u in OFFICIALS:
+            self.as_("admin").grant_role(u, "authorising_official", party)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in OPERATIONS:
+            return getattr(self.registry, name)
+        rule = OPERATIONS[name]
+        method = getattr(Registry, name)
+        sig = inspect.signature(method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            by = kwargs.pop("by", None)
+            at = kwargs.pop("at", None)
+            ref = kwargs.pop("client_ref", None)
+            self.registry.clock = (lambda: at) if at is not None else _real_clock
+            a = sig.bind(self.registry, *args, **kwargs).arguments
+            if name == "open_account":
+                reps = list(a.get("representatives_") or ())
+                for spec in reps:
+                    self.user(spec.split(":")[0] if isinstance(spec, str) else spec[0])
+                if not reps:
+                    kwargs["representatives_"] = list(DEFAULT_REPS)
+            if name in ("add_registry",):
+                self.grant_party(a.get("party") or a["id"][:3])
+            elif isinstance(a.get("party"), str) and rule.scope == "party":
+                self.grant_party(a["party"])
+            if by is not None:
+                self.user(by)
+                who = by
+            elif "administrator" in rule.roles or not rule.write:
+                who = "admin"
+            elif "authorising_official" in rule.roles:
+                who = "officer"
+            else:
+                who = DEFAULT_REPS[0]
+            if ref is not None:
+                kwargs["client_ref"] = ref
+            out = getattr(self.as_(who), name)(*args, **kwargs)
+            kwargs.pop("client_ref", None)
+            if name == "add_registry":       # the default representatives act for each account
+                adm = self.as_("admin")
+                for acc in out.values():
+                    for u in DEFAULT_REPS:
+                        adm.add_representative(acc, u)
+            return self._approve(out, who)
+        return call
+
+    def _approve(self, out: Any, who: str) -> Any:
+        if isinstance(out, PendingAction):
+            second = {"admin": "admin2", "officer": "officer2"}.get(who, "admin2")
+            return self.as_(second).approve_action(out.id)
+        if isinstance(out, list):
+            return [self._approve(o, who) for o in out]
+        return out
+
+
+def _real_clock() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def acting(registry: Registry) -> Acting:
+    return Acting(registry)
 
 
 @pytest.fixture
-def reg(database_url: str) -> Iterator[Registry]:
+def reg(database_url: str) -> Iterator[Acting]:
     with Registry(database_url) as r:
         r.init()
-        yield r
+        yield Acting(r)
 
 
 @dataclass
@@ -33,7 +141,7 @@ class World:
     seller_holder: int
 
 
-def make_world(r: Registry, *, quota: int | None = None, discount: float = 0.0,
+def make_world(r: Any, *, quota: int | None = None, discount: float = 0.0,
                unit_types: tuple[str, ...] = ("allowance", "itmo")) -> World:
     gha = r.add_registry("GHA01", system="gh", at=T0)
     che = r.add_registry("CHE01", system="ch", at=T0)
@@ -50,7 +158,7 @@ def make_world(r: Registry, *, quota: int | None = None, discount: float = 0.0,
     return World(gha, che, seller, buyer, bh, buyer2, sh)
 
 
-def full_transfer(r: Registry, src: int, dst: int, q: int, at: datetime, **kw: object) -> int:
+def full_transfer(r: Any, src: int, dst: int, q: int, at: datetime, **kw: object) -> int:
     """Propose (alice), approve (bob), accept (carol) an external transfer."""
     p = r.transfer(src, dst, q, by="alice", at=at, **kw)  # type: ignore[arg-type]
     r.approve(p.tx_id, by="bob", at=at)
@@ -59,7 +167,7 @@ def full_transfer(r: Registry, src: int, dst: int, q: int, at: datetime, **kw: o
 
 
 @pytest.fixture
-def world(reg: Registry) -> World:
+def world(reg: Acting) -> World:
     return make_world(reg)
 
 

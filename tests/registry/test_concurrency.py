@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from carbonlink.registry import CheckFailed, Registry
-from tests.registry.conftest import make_world
+from tests.registry.conftest import acting, make_world
 
 CLIENTS = 16
 OPS = 30
@@ -18,8 +18,9 @@ T1 = datetime(2026, 3, 1)
 
 
 def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
-    with Registry(pg_database_url, pool_size=CLIENTS, max_overflow=4) as reg:
-        reg.init()
+    with Registry(pg_database_url, pool_size=CLIENTS, max_overflow=4) as raw:
+        raw.init()
+        reg = acting(raw)
         w = make_world(reg, quota=300)
         accs = [w.seller, w.gha["party_holding"]]
         accs += [reg.open_account("GHA01", at=T1) for _ in range(2)]
@@ -80,8 +81,9 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     import sqlite3
 
     db = tmp_path / "r.db"
-    with Registry(f"sqlite:///{db}") as reg:
-        reg.init()
+    with Registry(f"sqlite:///{db}") as raw:
+        raw.init()
+        reg = acting(raw)
         w = make_world(reg)
         reg.issue(w.seller, 100, vintage=2026, at=T1)
         writer = sqlite3.connect(db, isolation_level=None)

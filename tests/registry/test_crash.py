@@ -11,23 +11,23 @@ import textwrap
 from pathlib import Path
 
 from carbonlink.registry import Registry
+from tests.registry.conftest import acting
 
 CHILD = textwrap.dedent("""
     import random, sys
-    from datetime import datetime
     from carbonlink.registry import Registry, CheckFailed
     reg = Registry(sys.argv[1])
+    reg = reg.as_user(reg.trusted_actor("rep"))   # representative of the three accounts
     a, b, c = (int(x) for x in sys.argv[2:5])
     rnd = random.Random(7)
-    at = datetime(2026, 3, 1)
     while True:
         src, dst = rnd.sample([a, b, c], 2)
         q = rnd.randint(1, 30)
         try:
             if rnd.random() < 0.1:
-                r = reg.surrender(src, 1, year=2026, at=at)
+                r = reg.surrender(src, 1, year=2026)
             else:
-                r = reg.transfer(src, dst, q, at=at)
+                r = reg.transfer(src, dst, q)
         except CheckFailed:
             continue
         print("ack", r.tx_id, r.kind, r.quantity, flush=True)
@@ -36,8 +36,9 @@ CHILD = textwrap.dedent("""
 
 def test_sigkill_loses_no_acknowledged_transfer(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crash.db'}"
-    with Registry(url) as reg:
-        reg.init()
+    with Registry(url) as raw:
+        raw.init()
+        reg = acting(raw)
         reg.add_registry("GHA01")
         accs = [reg.open_account("GHA01") for _ in range(3)]
         for a in accs:
@@ -60,7 +61,8 @@ def test_sigkill_loses_no_acknowledged_transfer(tmp_path: Path) -> None:
         assert proc.stderr is not None
         proc.stderr.close()
     assert len(acked) >= 300
-    with Registry(url) as reg:
+    with Registry(url) as raw:
+        reg = acting(raw)
         for tx, kind, q in acked:
             t = reg.transaction(tx)
             assert (t["state"], t["kind"], t["quantity"]) == ("completed", kind, q)

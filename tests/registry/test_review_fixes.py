@@ -139,7 +139,7 @@ def test_transfer_between_registries_of_one_party_is_not_a_first_transfer(
     assert reg.accept(p.tx_id, at=AT).first_transferred == 0
     assert reg.ca_ledger("GHA") == ({}, {})
     p = reg.transfer(dom, world.buyer, 60, at=AT)
-    reg.approve(p.tx_id, by="x", at=AT)
+    reg.approve(p.tx_id, by="rep2", at=AT)
     assert reg.accept(p.tx_id, by="carol", at=AT).first_transferred == 60
     assert reg.ca_ledger("GHA") == ({2026: 60}, {})
     assert reg.verify() == []

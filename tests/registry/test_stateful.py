@@ -20,6 +20,7 @@ from hypothesis.stateful import (
 )
 
 from carbonlink.registry import CheckFailed, Registry
+from tests.registry.conftest import acting
 
 T0 = datetime(2026, 1, 5)
 CAP = 400
@@ -42,9 +43,9 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
     class RegistryMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.reg = Registry(_fresh(base_url))
-            r = self.reg
-            r.init()
+            self.raw = Registry(_fresh(base_url))
+            self.raw.init()
+            self.reg = r = acting(self.raw)
             g = r.add_registry("GHA01", at=T0)
             r.add_registry("CHE01", at=T0)
             self.P = g["party_holding"]
@@ -63,7 +64,7 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
             self.now = T0
 
         def teardown(self) -> None:
-            self.reg.close()
+            self.raw.close()
 
         def _tick(self) -> datetime:
             self.now += timedelta(minutes=1)
@@ -100,7 +101,7 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
         def propose(self, src: str, dst: str, q: int, ut: str) -> None:
             s, d = getattr(self, src), getattr(self, dst)
             try:
-                r = self.reg.transfer(s, d, q, unit_type=ut, by="x", at=self._tick())
+                r = self.reg.transfer(s, d, q, unit_type=ut, by="rep", at=self._tick())
             except CheckFailed as e:
                 assert (e.code == "H3001" and self.held[(s, ut)] < q) or (
                     e.code == "L4003" and self.moved + q > QUOTA)
@@ -115,7 +116,7 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
         def approve(self, data: st.DataObject) -> None:
             tx = data.draw(st.sampled_from(sorted(
                 t for t, v in self.open.items() if v[4] == "proposed")))
-            self.reg.approve(tx, by="y", at=self._tick())
+            self.reg.approve(tx, by="rep2", at=self._tick())
             self.open[tx] = (*self.open[tx][:4], "approved")
 
         @precondition(lambda self: any(v[4] == "approved" for v in self.open.values()))
@@ -123,7 +124,7 @@ def make_machine(base_url: str) -> type[RuleBasedStateMachine]:
         def accept(self, data: st.DataObject) -> None:
             tx = data.draw(st.sampled_from(sorted(
                 t for t, v in self.open.items() if v[4] == "approved")))
-            r = self.reg.accept(tx, by="z", at=self._tick())
+            r = self.reg.accept(tx, by="rep", at=self._tick())
             s, d, ut, q, _ = self.open.pop(tx)
             self.held[(d, ut)] += q
             self.first_transferred += r.first_transferred

@@ -14,7 +14,16 @@ from fastapi import FastAPI
 
 from carbonlink import __version__
 from carbonlink.api.errors import install_error_handlers
-from carbonlink.api.routes import assess, check, data, health, pages, registry, simulate
+from carbonlink.api.routes import (
+    assess,
+    check,
+    data,
+    health,
+    pages,
+    registry,
+    registry_pages,
+    simulate,
+)
 from carbonlink.registry import Registry
 
 DESCRIPTION = """\
@@ -23,8 +32,10 @@ Linking carbon markets over HTTP: solve the equilibrium of linked emissions trad
 report (`POST /api/assess`), read the shipped reference
 data (`/api/data/…`) and the Article 6.2 registry (`/api/registry/…`).
 
-The registry is **read-only** here: the API has no authentication, so it never moves, issues or
-cancels units. Use `carbonlink registry …` on the command line for that.
+The registry acts for logged-in users: `POST /api/registry/login` returns a token to send as
+`Authorization: Bearer <token>`; each call is checked against the user's roles (401 without valid
+credentials, 403 when the role does not allow it). Without a token only the public aggregates
+(`GET /api/registry/public`) answer.
 
 Every error is `{"error": message, "problems": [{"path", "reason"}]}`: 422 for an invalid document
 or parameter (the path names the field, e.g. `markets[1].mac.slope`), 404 for an unknown id, 400
@@ -57,4 +68,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.include_router(module.router, prefix="/api")
     app.include_router(assess.pages)
     app.include_router(pages.router)
+    app.include_router(registry_pages.router)
     return app

@@ -86,6 +86,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def document_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DocumentError)
+        code = getattr(exc, "code", "")
+        if code == "S7003":     # registry: credentials missing, wrong, expired or locked
+            return error_response(401, exc.message, exc.problems,
+                                  headers={"WWW-Authenticate": "Bearer"})
+        if code in ("S7001", "S7002"):     # registry: the user's role does not allow it
+            return error_response(403, exc.message, exc.problems)
         return error_response(422, exc.message, exc.problems)
 
     async def carbonlink_error(_: Request, exc: Exception) -> JSONResponse:

@@ -16,6 +16,7 @@ from rich.console import Console
 import carbonlink.cli.assess  # noqa: F401
 import carbonlink.cli.check  # noqa: F401
 import carbonlink.cli.data  # noqa: F401
+import carbonlink.cli.login  # noqa: F401
 import carbonlink.cli.registry  # noqa: F401
 import carbonlink.cli.serve  # noqa: F401
 import carbonlink.cli.simulate  # noqa: F401

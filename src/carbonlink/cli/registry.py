@@ -1,8 +1,11 @@
 """``carbonlink registry …``: the Article 6.2 / linked-ETS registry from the command line.
 
-Every command takes ``--db URL`` (default ``CARBONLINK_DATABASE_URL`` or the settings default).
-A rejected request prints its check code and legal source and exits with code 2, writing
-nothing; ``verify`` exits 1 when it finds a divergence.
+Every command takes ``--db URL`` (default ``CARBONLINK_DATABASE_URL`` or the settings default)
+and acts as the user logged in with ``carbonlink login`` (or the token in
+``$CARBONLINK_TOKEN``). A rejected request — including a refused role (``S7001``) — prints
+its check code and legal source and exits with code 2, writing nothing; ``verify`` exits 1
+when it finds a divergence. Administrative actions under four eyes print the pending action a
+second person approves with ``registry action approve ID``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,22 @@ from rich.console import Console
 from rich.table import Table
 
 from carbonlink.cli.app import app
+from carbonlink.cli.login import stored_token
 from carbonlink.errors import CarbonlinkError, DocumentError
 
 if TYPE_CHECKING:
-    from carbonlink.registry import Receipt, Registry
+    from carbonlink.registry import PendingAction, Receipt, Registry
 
 registry_app = typer.Typer(help="Article 6.2 registry: linked unit ledger, authorisations, "
                            "corresponding adjustments, AEF.", no_args_is_help=True)
 link_app = typer.Typer(help="Link terms of linkage agreements.", no_args_is_help=True)
 report_app = typer.Typer(help="AEF tables, initial report, regular information.",
                          no_args_is_help=True)
+user_app = typer.Typer(help="Users, roles and account representatives.", no_args_is_help=True)
+action_app = typer.Typer(help="Administrative actions waiting for a second person (four eyes).",
+                         no_args_is_help=True)
+registry_app.add_typer(user_app, name="user")
+registry_app.add_typer(action_app, name="action")
 registry_app.add_typer(link_app, name="link")
 registry_app.add_typer(report_app, name="report")
 app.add_typer(registry_app, name="registry")
@@ -34,15 +43,43 @@ out = Console(highlight=False, soft_wrap=True)
 
 Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the registry database "
                                         "(default: CARBONLINK_DATABASE_URL)")]
-At = Annotated[str | None, typer.Option("--at", help="timestamp of the action (ISO 8601, UTC; "
-                                        "default now)")]
-By = Annotated[str | None, typer.Option("--by", help="representative acting")]
+At = Annotated[str | None, typer.Option("--at", help="replay mode, for loading history (a global "
+                                        "administrator only; entries are marked replayed): the "
+                                        "time of the action (ISO 8601, UTC); default: the "
+                                        "server's clock")]
 
 
-def _open(db: str | None) -> Registry:
-    from carbonlink.registry import Registry  # SQLAlchemy: only for registry commands
+def _open(db: str | None, replay: bool = False) -> Registry:
+    """The registry acting as the logged-in user (public when nobody is logged in); with
+    ``replay`` (a command given ``--at``) in replay mode, which only a global administrator
+    may use."""
+    from carbonlink.registry import Registry
 
-    return Registry(db)
+    r = Registry(db)
+    token = stored_token(r.url)
+    if token is None:
+        if replay:
+            r.close()
+            raise DocumentError("--at", "the time of an action is the server's clock; --at "
+                                "loads history and needs a global administrator's login")
+        return r
+    try:
+        view = r.as_user(r.authenticate(token), replay=replay)
+    except BaseException:
+        r.close()
+        raise
+    view._owner = True      # the CLI's only handle: closing it closes the engine
+    return view
+
+
+def _pending(p: object) -> bool:
+    from carbonlink.registry import PendingAction
+
+    if isinstance(p, PendingAction):
+        out.print(f"action {p.id} proposed ({p.operation} in {p.scope}) by {p.proposer}: a "
+                  f"second person with the role approves it (registry action approve {p.id})")
+        return True
+    return False
 
 
 def _dt(value: str | None, path: str = "--at") -> datetime | None:
@@ -72,7 +109,12 @@ def _serials(value: str | None) -> tuple[str, str, int, int, int] | None:
                             f"got {value!r}") from None
 
 
-def _show(r: Receipt) -> None:
+def _show(r: Receipt | PendingAction) -> None:
+    from carbonlink.registry import Receipt
+
+    if _pending(r):
+        return
+    assert isinstance(r, Receipt)
     extra = ""
     if r.converted_quantity is not None:
         extra += f", {r.converted_quantity} after conversion"
@@ -84,11 +126,19 @@ def _show(r: Receipt) -> None:
 
 
 @registry_app.command("init")
-def init(db: Db = None) -> None:
-    """Create or upgrade the registry schema (Alembic migrations)."""
-    with _open(db) as r:
+def init(admin: Annotated[str, typer.Option("--admin", help="user name of the first "
+                                            "administrator")] = "admin",
+         db: Db = None) -> None:
+    """Create or upgrade the registry schema (Alembic migrations); on a new registry, create
+    the first administrator and print a one-time password (change it at first login)."""
+    from carbonlink.registry import Registry
+
+    with Registry(db) as r:
         r.init()
-        out.print(f"registry database ready: {r.url}")
+        out.print(f"registry database ready: {r._shown_url()}")
+        otp = r.create_first_administrator(admin)
+        if otp is not None:
+            out.print(f"first administrator {admin!r}, one-time password (shown once): {otp}")
 
 
 @registry_app.command("create")
@@ -98,7 +148,7 @@ def create(registry_id: str, party: Annotated[str | None, typer.Option()] = None
            db: Db = None, at: At = None) -> None:
     """Add a registry (ISO alpha-3 + 2 digits, e.g. CHE01) with its Party and terminal
     accounts."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         accs = r.add_registry(registry_id, party, system=system, name=name, at=_dt(at))
         for t, i in accs.items():
             out.print(f"account {i}: {t}")
@@ -109,7 +159,7 @@ def holder(registry_id: str, name: str, country: Annotated[str | None, typer.Opt
            identifier: Annotated[str | None, typer.Option()] = None, db: Db = None,
            at: At = None) -> None:
     """Add an account holder (entity) to a registry."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         hid = r.add_holder(registry_id, name, country=country, identifier=identifier,
                            at=_dt(at))
         out.print(f"holder {hid}")
@@ -123,7 +173,7 @@ def account(registry_id: str,
                                                           "(repeat)")] = None,
             db: Db = None, at: At = None) -> None:
     """Open an account."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         aid = r.open_account(registry_id, type, holder=holder, representatives_=rep or [],
                              at=_dt(at))
         out.print(f"account {aid}")
@@ -133,9 +183,11 @@ def account(registry_id: str,
 def link_add(file: Path, db: Db = None, at: At = None) -> None:
     """Load link terms from a YAML file of ``links:`` (Link format + unit_types,
     suspended_from)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         ids = r.load_links(file, at=_dt(at))
-        out.print(f"{len(ids)} link(s) recorded: {', '.join(map(str, ids))}")
+        done = [str(i) for i in ids if not _pending(i)]
+        if done:
+            out.print(f"{len(done)} link(s) recorded: {', '.join(done)}")
 
 
 @registry_app.command("authorise")
@@ -161,7 +213,7 @@ def authorise(auth_id: str, approach: Annotated[str, typer.Option("--approach")]
         raise DocumentError("--vintages", f"must be FROM-TO, got {vintages!r}") from None
     vf = _d(valid_from, "--valid-from")
     assert vf is not None
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         if revoke:
             eff = _d(effective_from, "--effective-from")
             if eff is None:
@@ -175,7 +227,8 @@ def authorise(auth_id: str, approach: Annotated[str, typer.Option("--approach")]
                             first_transfer_definition=first_transfer, entities=entity or [],
                             metric=metric, effective_from=_d(effective_from,
                                                              "--effective-from"), at=_dt(at))
-        out.print(f"authorisation {auth_id} version {v}")
+        if not _pending(v):
+            out.print(f"authorisation {auth_id} version {v}")
 
 
 @registry_app.command("issue")
@@ -184,7 +237,7 @@ def issue(account_id: int, quantity: int, vintage: Annotated[int, typer.Option()
           authorisation: Annotated[str | None, typer.Option()] = None,
           db: Db = None, at: At = None) -> None:
     """Issue units into a holding account."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.issue(account_id, quantity, unit_type=unit_type, vintage=vintage,
                       authorisation=authorisation, at=_dt(at)))
 
@@ -196,41 +249,40 @@ def transfer(from_account: int, to_account: int,
              vintage: Annotated[int | None, typer.Option()] = None,
              authorisation: Annotated[str | None, typer.Option()] = None,
              serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
-             = None, by: By = None, db: Db = None, at: At = None) -> None:
+             = None, db: Db = None, at: At = None) -> None:
     """Internal transfer (completes) or external transfer to a linked registry (proposed)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
                          vintage=vintage, authorisation=authorisation,
-                         serials=_serials(serials), by=by, at=_dt(at)))
+                         serials=_serials(serials), at=_dt(at)))
 
 
 @registry_app.command("approve")
-def approve(tx_id: int, by: Annotated[str, typer.Option("--by")], db: Db = None,
-            at: At = None) -> None:
+def approve(tx_id: int, db: Db = None, at: At = None) -> None:
     """Second representative approves a proposed external transfer."""
-    with _open(db) as r:
-        _show(r.approve(tx_id, by=by, at=_dt(at)))
+    with _open(db, replay=at is not None) as r:
+        _show(r.approve(tx_id, at=_dt(at)))
 
 
 @registry_app.command("accept")
-def accept(tx_id: int, by: By = None, db: Db = None, at: At = None) -> None:
+def accept(tx_id: int, db: Db = None, at: At = None) -> None:
     """The receiving registry accepts an approved external transfer."""
-    with _open(db) as r:
-        _show(r.accept(tx_id, by=by, at=_dt(at)))
+    with _open(db, replay=at is not None) as r:
+        _show(r.accept(tx_id, at=_dt(at)))
 
 
 @registry_app.command("reject")
-def reject(tx_id: int, by: By = None, reason: str = "rejected", db: Db = None,
+def reject(tx_id: int, reason: str = "rejected", db: Db = None,
            at: At = None) -> None:
     """Reject a pending external transfer (escrow released)."""
-    with _open(db) as r:
-        _show(r.reject(tx_id, by=by, reason=reason, at=_dt(at)))
+    with _open(db, replay=at is not None) as r:
+        _show(r.reject(tx_id, reason=reason, at=_dt(at)))
 
 
 @registry_app.command("expire")
 def expire(db: Db = None, at: At = None) -> None:
     """Terminate pending external transfers past their time limit."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         ids = r.expire(at=_dt(at))
         out.print(f"expired: {', '.join(map(str, ids)) or 'none'}")
 
@@ -238,20 +290,20 @@ def expire(db: Db = None, at: At = None) -> None:
 @registry_app.command("surrender")
 def surrender(account_id: int, quantity: int, year: Annotated[int, typer.Option()],
               unit_type: Annotated[str | None, typer.Option("--unit-type")] = None,
-              by: By = None, db: Db = None, at: At = None) -> None:
+              db: Db = None, at: At = None) -> None:
     """Surrender units for compliance."""
-    with _open(db) as r:
-        _show(r.surrender(account_id, quantity, year=year, unit_type=unit_type, by=by,
+    with _open(db, replay=at is not None) as r:
+        _show(r.surrender(account_id, quantity, year=year, unit_type=unit_type,
                           at=_dt(at)))
 
 
 @registry_app.command("use")
 def use(account_id: int, quantity: int, year: Annotated[int | None, typer.Option()] = None,
         authorisation: Annotated[str | None, typer.Option()] = None,
-        by: By = None, db: Db = None, at: At = None) -> None:
+        db: Db = None, at: At = None) -> None:
     """Use ITMOs towards the NDC of the account's Party."""
-    with _open(db) as r:
-        _show(r.use(account_id, quantity, year=year, authorisation=authorisation, by=by,
+    with _open(db, replay=at is not None) as r:
+        _show(r.use(account_id, quantity, year=year, authorisation=authorisation,
                     at=_dt(at)))
 
 
@@ -259,19 +311,19 @@ def use(account_id: int, quantity: int, year: Annotated[int | None, typer.Option
 def cancel(account_id: int, quantity: int,
            purpose: Annotated[str, typer.Option(help="oimp, voluntary or omge")] = "voluntary",
            authorisation: Annotated[str | None, typer.Option()] = None,
-           by: By = None, db: Db = None, at: At = None) -> None:
+           db: Db = None, at: At = None) -> None:
     """Cancel units (OIMP use, voluntary, OMGE)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         _show(r.cancel(account_id, quantity, purpose=purpose, authorisation=authorisation,
-                       by=by, at=_dt(at)))
+                       at=_dt(at)))
 
 
 @registry_app.command("retire")
-def retire(account_id: int, quantity: int, by: By = None, db: Db = None,
+def retire(account_id: int, quantity: int, db: Db = None,
            at: At = None) -> None:
     """Retire units."""
-    with _open(db) as r:
-        _show(r.retire(account_id, quantity, by=by, at=_dt(at)))
+    with _open(db, replay=at is not None) as r:
+        _show(r.retire(account_id, quantity, at=_dt(at)))
 
 
 @registry_app.command("holdings")
@@ -292,7 +344,7 @@ def holdings(account_id: Annotated[int | None, typer.Argument()] = None,
 @registry_app.command("compact")
 def compact(db: Db = None, at: At = None) -> None:
     """Merge adjacent serial blocks with identical attributes (quantity conserved)."""
-    with _open(db) as r:
+    with _open(db, replay=at is not None) as r:
         out.print(f"merged away {r.compact(at=_dt(at))} block row(s)")
 
 
@@ -303,16 +355,17 @@ def ndc(party: str, method: Annotated[str, typer.Option(
             help="single_year or multi_year (default: multi_year for the multi_year method)")
         ] = None, db: Db = None, at: At = None) -> None:
     """Record a Party's NDC period, type and corresponding-adjustment method (para 7)."""
-    with _open(db) as r:
-        r.set_ndc(party, method, first_year, last_year, ndc_type=ndc_type, at=_dt(at))
+    with _open(db, replay=at is not None) as r:
+        _pending(r.set_ndc(party, method, first_year, last_year, ndc_type=ndc_type,
+                           at=_dt(at)))
 
 
 @registry_app.command("emissions")
 def report_emissions(party: str, year: int, tonnes: int, db: Db = None,
                      at: At = None) -> None:
     """Record a Party's emissions covered by its NDC for a year."""
-    with _open(db) as r:
-        r.report_emissions(party, year, tonnes, at=_dt(at))
+    with _open(db, replay=at is not None) as r:
+        _pending(r.report_emissions(party, year, tonnes, at=_dt(at)))
 
 
 @registry_app.command("ca")
@@ -341,8 +394,8 @@ def ca(party: str, db: Db = None) -> None:
 def finalise(party: str, first_year: int, last_year: int, db: Db = None,
              at: At = None) -> None:
     """Freeze a Party's corresponding adjustments for a period (para 12)."""
-    with _open(db) as r:
-        r.finalise(party, first_year, last_year, at=_dt(at))
+    with _open(db, replay=at is not None) as r:
+        _pending(r.finalise(party, first_year, last_year, at=_dt(at)))
 
 
 @report_app.command("aef")
@@ -361,6 +414,18 @@ def report_aef(party: str, year: int,
         for p in r.write_aef(party, year, out_dir, formats=formats,
                              counterparts=counterpart or []):
             out.print(f"wrote {p}")
+
+
+@report_app.command("record")
+def report_record(party: str,
+                  kind: Annotated[str, typer.Argument(help="initial, annual or regular")],
+                  year: Annotated[int, typer.Argument(help="the reported year (annual, "
+                                                      "regular); 0 for initial")] = 0,
+                  db: Db = None, at: At = None) -> None:
+    """Record that a Party submitted a report (the calendar then shows it submitted)."""
+    with _open(db, replay=at is not None) as r:
+        r.record_report(party, kind, year, at=_dt(at))
+    out.print(f"{party} {kind} {year or ''} recorded as submitted".replace("  ", " "))
 
 
 @report_app.command("initial")
@@ -402,14 +467,177 @@ def checks() -> None:
     out.print(t)
 
 
-@registry_app.command("verify")
-def verify(db: Db = None) -> None:
-    """Recompute the journal hash chain and the ledger invariants; exit 1 on divergence."""
+@registry_app.command("checkpoint")
+def checkpoint(out_file: Annotated[Path | None, typer.Option(
+        "--out", help="write to this file (default: stdout)")] = None, db: Db = None) -> None:
+    """Export the journal's head (entry count and hash) to keep outside the database;
+    ``verify --checkpoint FILE`` then finds truncation and rewriting."""
+    import json
     with _open(db) as r:
-        problems = r.verify()
+        text = json.dumps(r.checkpoint(), sort_keys=True)
+    if out_file is None:
+        out.print(text, markup=False)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"checkpoint written to {out_file}")
+
+
+@registry_app.command("verify")
+def verify(checkpoint_file: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="a checkpoint from `registry checkpoint`")] = None,
+           db: Db = None) -> None:
+    """Recompute the journal hash chain and the ledger invariants. Exit 0: clean; 1: a
+    divergence; 2: cannot verify (no database, not initialised, not allowed, no checkpoint)."""
+    import json
+    try:
+        cp = None
+        if checkpoint_file is not None:
+            try:
+                cp = json.loads(checkpoint_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DocumentError("--checkpoint", f"cannot read {checkpoint_file}: {exc}"
+                                    ) from None
+        with _open(db) as r:
+            problems = r.verify(cp)
+    except CarbonlinkError as exc:
+        cannot = CarbonlinkError(f"verify: cannot verify: {exc}")
+        cannot.exit_code = 2
+        raise cannot from None
     if problems:
         for p in problems:
             out.print(f"[red]✗[/] {p}")
         raise CarbonlinkError(f"verify: {len(problems)} divergence(s)")
     out.print("verify: journal chain intact; holdings, blocks, first transfers, corresponding "
               "adjustments and link quotas consistent")
+
+
+# ---------------------------------------------------------------- users and four eyes
+def _role(value: str) -> tuple[str, str]:
+    role, _, scope = value.partition(":")
+    if not scope:
+        raise DocumentError("--role", f"must be ROLE:SCOPE (administrator:*, "
+                            f"authorising_official:GHA, auditor:*), got {value!r}")
+    return role, scope
+
+
+@user_app.command("add")
+def user_add(username: str,
+             role: Annotated[list[str] | None, typer.Option(
+                 "--role", help="ROLE:SCOPE, e.g. administrator:GHA01, authorising_official:GHA, "
+                 "auditor:* (repeat)")] = None,
+             db: Db = None) -> None:
+    """Create a user; prints a one-time password (shown once, to be changed)."""
+    with _open(db) as r:
+        otp = r.create_user(username, roles=[_role(x) for x in role or []])
+    out.print(f"user {username}, one-time password (shown once): {otp}")
+
+
+@user_app.command("grant")
+def user_grant(username: str, role: str, scope: str, db: Db = None) -> None:
+    """Give a user a role (administrator, authorising_official, auditor) for a scope."""
+    with _open(db) as r:
+        r.grant_role(username, role, scope)
+
+
+@user_app.command("revoke")
+def user_revoke(username: str, role: str, scope: str, db: Db = None) -> None:
+    """Take a role away."""
+    with _open(db) as r:
+        r.revoke_role(username, role, scope)
+
+
+@user_app.command("active")
+def user_active(username: str, active: Annotated[bool, typer.Option("--active/--inactive")]
+                = True, db: Db = None) -> None:
+    """Deactivate a user (revokes their tokens) or reactivate one (lifts a lockout)."""
+    with _open(db) as r:
+        r.set_user_active(username, active)
+
+
+@user_app.command("list")
+def user_list(db: Db = None) -> None:
+    """Users, their roles and the accounts they represent."""
+    with _open(db) as r:
+        rows = r.users()
+    t = Table("user", "active", "TOTP", "roles", "accounts")
+    for u in rows:
+        t.add_row(u["username"], "yes" if u["active"] else "no", "yes" if u["totp"] else "",
+                  ", ".join(f"{a}:{b}" for a, b in u["roles"]),
+                  ", ".join(f"{a} ({b})" for a, b in u["accounts"].items()))
+    out.print(t)
+
+
+@user_app.command("rep")
+def user_rep(account_id: int, username: str,
+             role: Annotated[str, typer.Option(help="initiator, approver or "
+                                               "initiator_approver")] = "initiator_approver",
+             remove: Annotated[bool, typer.Option("--remove")] = False,
+             db: Db = None) -> None:
+    """Make a user a representative of an account (or remove them)."""
+    with _open(db) as r:
+        if remove:
+            r.remove_representative(account_id, username)
+        else:
+            r.add_representative(account_id, username, role)
+
+
+@user_app.command("password")
+def user_password(db: Db = None) -> None:
+    """Change the logged-in user's password (prompted)."""
+    with _open(db) as r:
+        old = typer.prompt("current password", hide_input=True)
+        new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        r.change_password(old, new)
+    out.print("password changed")
+
+
+@user_app.command("totp")
+def user_totp(db: Db = None) -> None:
+    """Enrol a TOTP second factor for the logged-in user; prints the otpauth:// URI once."""
+    with _open(db) as r:
+        out.print(r.enrol_totp())
+
+
+@action_app.command("list")
+def action_list(db: Db = None) -> None:
+    """Administrative actions waiting for a second person."""
+    with _open(db) as r:
+        rows = r.pending()
+    t = Table("id", "operation", "scope", "proposer", "proposed at", "arguments")
+    for p in rows:
+        t.add_row(str(p["id"]), p["operation"], p["scope"], p["proposer"],
+                  p["proposed_at"].isoformat(timespec="seconds"), p["args"])
+    out.print(t)
+
+
+@action_app.command("approve")
+def action_approve(action_id: int, db: Db = None) -> None:
+    """Approve (and so run) an action another person proposed."""
+    from carbonlink.registry import Receipt
+
+    with _open(db) as r:
+        res = r.approve_action(action_id)
+    if isinstance(res, Receipt):
+        _show(res)
+    else:
+        out.print(f"action {action_id} approved: {res!r}")
+
+
+@action_app.command("reject")
+def action_reject(action_id: int, db: Db = None) -> None:
+    """Refuse a proposed action."""
+    with _open(db) as r:
+        r.reject_action(action_id)
+    out.print(f"action {action_id} rejected")
+
+
+@registry_app.command("roles")
+def roles() -> None:
+    """The operation × role table the service layer enforces."""
+    from carbonlink.registry import OPERATIONS
+
+    t = Table("operation", "roles", "scope", "changes state", "four eyes", "source")
+    for name, rule in OPERATIONS.items():
+        t.add_row(name, ", ".join(sorted(rule.roles)), rule.scope, "yes" if rule.write else "",
+                  "yes" if rule.four_eyes else "", rule.why)
+    out.print(t)

@@ -8,7 +8,10 @@ adjustments, AEF reports and a hash-chained journal.
 
 from __future__ import annotations
 
+from carbonlink.registry.access import OPERATIONS, ROLES, Actor, Rule
 from carbonlink.registry.checks import CHECKS, Check, CheckFailed
+from carbonlink.registry.guard import PendingAction
 from carbonlink.registry.service import Authorisation, Receipt, Registry
 
-__all__ = ["CHECKS", "Authorisation", "Check", "CheckFailed", "Receipt", "Registry"]
+__all__ = ["CHECKS", "OPERATIONS", "ROLES", "Actor", "Authorisation", "Check", "CheckFailed",
+           "PendingAction", "Receipt", "Registry", "Rule"]

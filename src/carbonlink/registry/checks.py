@@ -13,6 +13,9 @@ Layers (run in this order for every request):
 4. link terms from the linkage agreement (``L4xxx``)
 5. authorisation terms (``U5xxx``)
 6. double counting (``D6xxx``)
+
+Before all of them, access (``S7xxx``): who is acting and whether their role allows the
+operation (:mod:`carbonlink.registry.access`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           _ITL),
     Check("R1006", "request", "dates and years are consistent (vintage window, periods)",
           f"{_P} paras 7, 12"),
+    Check("R1008", "request", "numbers lie in their stated ranges: quantities 1–10^12, serial "
+          "numbers 1–2^53, vintages and years 1990–2100, emissions within ±10^11 t "
+          "(entities ≥ 0)", "carbonlink.registry.bounds (assumptions stated there; UNFCCC "
+          "base year 1990, Decision 24/CP.19; Paris Agreement Art 4.1)"),
     Check("R1007", "request", "the corresponding-adjustment method fits the NDC type "
           "(single-year: trajectory or averaging; multi-year: multi-year trajectory/budget)",
           f"{_P} para 7(a), 7(b)"),
@@ -104,6 +111,18 @@ CHECKS: dict[str, Check] = {c.code: c for c in [
           f"{_P} paras 2, 6 (corresponding adjustment once per first transfer)"),
     Check("D6004", "double counting", "a finalised period's corresponding adjustments are "
           "not changed", f"{_P} para 12"),
+    # 7 access (run first)
+    Check("S7001", "access", "the acting user is authenticated and holds a role allowed to "
+          "run the operation in its registry, Party or account",
+          "Reg. (EU) 2019/1122 Arts 20-21 (authorised representatives)"),
+    Check("S7002", "access", "four eyes: a second person with the required role approves what "
+          "a first person proposed",
+          "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"),
+    Check("S7003", "access", "credentials are valid (password, second factor, token) and the "
+          "login is not locked", "NIST SP 800-63B §5.2.2 (rate limiting); RFC 6238 (TOTP)"),
+    Check("S7004", "access", "the time of an action is the server's clock; a caller sets it "
+          "only to load history in an administrator's replay mode (entries marked replayed)",
+          "ISO/IEC 27001:2022 Annex A 8.17 (clock synchronisation)"),
 ]}
 
 

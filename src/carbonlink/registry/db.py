@@ -63,7 +63,11 @@ accounts = sa.Table(
 representatives = sa.Table(
     "representatives", metadata,
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),      # a user's username
+    # initiator | approver | initiator_approver (Reg. (EU) 2019/1122 Art 20-21: authorised and
+    # additional authorised representatives)
+    sa.Column("role", sa.String(24), nullable=False,
+              server_default=sa.text("'initiator_approver'")),
 )
 
 links = sa.Table(
@@ -275,6 +279,63 @@ journal_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+)
+
+# ---------------------------------------------------------------- identities (revision 0005)
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),   # argon2id (argon2-cffi)
+    sa.Column("totp_secret", sa.String(64), nullable=True),       # RFC 6238 second factor
+    sa.Column("must_change_password", sa.Boolean, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until", sa.DateTime, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    # administrator | authorising_official | auditor (account representatives: representatives)
+    sa.Column("role", sa.String(32), primary_key=True),
+    sa.Column("scope", sa.String(16), primary_key=True),   # '*', a registry id or a Party
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),   # sha256 hex
+    sa.Column("scope", sa.String(16), nullable=False),                    # read | write
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False),
+)
+
+pending_actions = sa.Table(
+    "pending_actions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("args", sa.Text, nullable=False),               # canonical JSON
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("proposer", sa.String(64), nullable=False),
+    sa.Column("proposed_at", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),       # proposed | approved | rejected
+    sa.Column("approver", sa.String(64), nullable=True),
+    sa.Column("decided_at", sa.DateTime, nullable=True),
+    sa.Column("result", sa.Text, nullable=True),
+)
+
+client_refs = sa.Table(
+    "client_refs", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("reference", sa.String(100), primary_key=True),   # chosen by the client
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),               # the first result, JSON
+    sa.Column("at", sa.DateTime, nullable=False),
 )
 
 

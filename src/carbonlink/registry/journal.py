@@ -7,6 +7,7 @@ while appending, so entries form a single chain even with concurrent writers.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from datetime import datetime
@@ -18,6 +19,13 @@ from carbonlink.registry import rawsql as raw
 from carbonlink.registry.db import journal, journal_head
 
 GENESIS = "0" * 64
+#: who the entries being appended are written for (set by the access check,
+#: :mod:`carbonlink.registry.guard`): ``{"by": user}`` plus ``"approved_by"`` for four-eyes
+ACTOR: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "carbonlink_actor", default=None)
+#: set while an administrator loads history (replay mode): entries say ``"replayed": true``
+REPLAYED: contextvars.ContextVar[bool] = contextvars.ContextVar("carbonlink_replayed",
+                                                                default=False)
 
 
 def canonical(payload: dict[str, Any]) -> str:
@@ -36,6 +44,22 @@ def append(conn: sa.Connection, at: datetime, kind: str, tx_id: int | None,
     head = raw.run(conn, "SELECT seq, hash FROM journal_head WHERE id = 1{fu}").first()
     prev_seq, prev_hash = (int(head[0]), str(head[1])) if head else (0, GENESIS)
     seq = prev_seq + 1
+    if head is not None:     # the journal is monotone: never earlier than its predecessor
+        prev_at = raw.run(conn, "SELECT at FROM journal WHERE seq = %s", (prev_seq,)).scalar()
+        if isinstance(prev_at, str):
+            prev_at = datetime.fromisoformat(prev_at)
+        if prev_at is not None and at < prev_at:
+            if REPLAYED.get():
+                from carbonlink.registry.checks import fail
+                fail("R1006", "at", f"{at.isoformat()} is before the journal's last entry "
+                     f"({prev_at.isoformat()}): history is replayed in order")
+            at = prev_at      # the server's clock stepped back: keep the journal monotone
+    if REPLAYED.get() and "replayed" not in payload:
+        payload = {**payload, "replayed": True}
+    who = ACTOR.get()
+    # entries of a transaction name their people in its row (proposer, approver, acceptor)
+    if who is not None and tx_id is None and "actor" not in payload:
+        payload = {**payload, "actor": who}
     body = canonical(payload)
     h = entry_hash(prev_hash, seq, at, kind, tx_id, body)
     raw.run(conn, "INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash) "
@@ -69,3 +93,20 @@ def verify_chain(conn: sa.Connection) -> list[str]:
     if head is None and last:
         problems.append("journal: head row missing")
     return problems
+
+
+def against_checkpoint(conn: sa.Connection, checkpoint: dict[str, Any]) -> list[str]:
+    """Does the journal still hold the checkpoint's entry, with its hash? (A chain truncated
+    below it, or rewritten up to it with recomputed hashes, does not.)"""
+    try:
+        seq, want = int(checkpoint["seq"]), str(checkpoint["hash"])
+    except (KeyError, TypeError, ValueError):
+        return ["checkpoint: not a checkpoint (needs seq and hash)"]
+    if seq == 0:
+        return []
+    r = conn.execute(sa.select(journal.c.hash).where(journal.c.seq == seq)).first()
+    if r is None:
+        return [f"journal: entry {seq} of the checkpoint is missing: the journal was truncated"]
+    if str(r.hash) != want:
+        return [f"journal: entry {seq} differs from the checkpoint: history was rewritten"]
+    return []

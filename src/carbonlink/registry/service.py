@@ -10,6 +10,7 @@ still reports are retried.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -26,8 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from carbonlink.errors import CarbonlinkError, DocumentError
+from carbonlink.registry import bounds, guard
+from carbonlink.registry import identity as idm
 from carbonlink.registry import journal as jr
 from carbonlink.registry import rawsql as raw
+from carbonlink.registry.access import REP_ROLES, Actor
 from carbonlink.registry.accounting import (
     METHODS,
     NDC_TYPE_METHODS,
@@ -38,11 +42,13 @@ from carbonlink.registry.accounting import (
 from carbonlink.registry.checks import fail
 from carbonlink.registry.db import (
     accounts,
+    api_tokens,
     authorisation_totals,
     authorisations,
     authorised_entities,
     blocks,
     ca_entries,
+    client_refs,
     emissions,
     entity_emissions,
     finalisations,
@@ -51,12 +57,16 @@ from carbonlink.registry.db import (
     links,
     make_engine,
     ndc_accounting,
+    pending_actions,
     registries,
     reports_submitted,
     representatives,
     transaction_blocks,
     transactions,
+    user_roles,
+    users,
 )
+from carbonlink.registry.guard import PendingAction, operation
 
 T = TypeVar("T")
 
@@ -100,9 +110,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _naive(at: datetime | None) -> datetime:
-    if at is None:
-        return _now()
+def _naive(at: datetime) -> datetime:
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)
     return at
@@ -229,6 +237,13 @@ def _retriable(exc: sa.exc.DBAPIError) -> bool:
     return "database is locked" in str(exc.orig)
 
 
+class _RolledBack(Exception):
+    """Not an error: carries the result of a dry run out of its rolled-back transaction."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+
+
 class _Kept(NamedTuple):
     """A connection kept checked out of the pool (``pooled``), in autocommit mode, and the
     psycopg cursor one-statement work runs on (its ``connection`` is the driver's)."""
@@ -251,6 +266,14 @@ class Registry:
             url = get_settings().database_url
         self.url = url
         self.proposal_ttl = proposal_ttl
+        #: the authenticated user calls act as (:meth:`as_user`); None: public
+        self.actor: Actor | None = None
+        #: the server's clock (UTC, naive): every state change takes its time from here
+        self.clock: Callable[[], datetime] = _now
+        #: replay mode (:meth:`as_user` ``replay=True``, a global administrator only): calls
+        #: may give ``at`` to load history; their journal entries are marked ``replayed``
+        self.replay = False
+        self._owner = True
         try:
             self.engine: Engine = make_engine(url, **engine_kwargs)
         except sa.exc.ArgumentError as exc:   # unknown dialect or driver, malformed URL
@@ -272,6 +295,8 @@ class Registry:
         return cls(url, **kwargs)
 
     def close(self) -> None:
+        if not self._owner:      # a view made by as_user shares its owner's engine
+            return
         with self._idle_lock:
             idle, self._idle = self._idle, []
         for kept in idle:
@@ -308,10 +333,38 @@ class Registry:
     def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
         failures."""
+        hook, after = guard.ON_COMMIT.get(), guard.AFTER.get()
+        dry = guard.DRY_RUN.get()
+
         def txn() -> T:
             with self.engine.begin() as conn:
-                return fn(conn)
-        return self._retrying(txn)
+                if hook is not None:   # the approval of a four-eyes action, same transaction
+                    hook(conn)
+                out = fn(conn)
+                if after is not None:  # the client reference and its result, same transaction
+                    after(conn, out)
+                if dry:                # a four-eyes proposal tried: roll the work back
+                    raise _RolledBack(out)
+                return out
+        try:
+            out = self._retrying(txn)
+        except _RolledBack as done:
+            return done.out
+        if hook is not None:
+            guard.ON_COMMIT.set(None)
+        if after is not None:
+            guard.AFTER.set(None)
+        return out
+
+    def _client_ref(self, user: str, ref: str) -> tuple[str, str] | None:
+        r = self._read(lambda c: c.execute(sa.select(
+            client_refs.c.operation, client_refs.c.result).where(
+            client_refs.c.username == user, client_refs.c.reference == ref)).first())
+        return None if r is None else (str(r.operation), str(r.result))
+
+    def _record_ref(self, conn: Connection, user: str, ref: str, op: str, result: str) -> None:
+        conn.execute(client_refs.insert().values(username=user, reference=ref, operation=op,
+                                                 result=result, at=self._now()))
 
     #: kept statement connections left idle between calls (more go back to the pool)
     KEEP_IDLE = 4
@@ -369,6 +422,11 @@ class Registry:
                         f"registry database {self._shown_url()!r} is not initialised "
                         "(run `carbonlink registry init`)") from None
                 self._raise_if_unreachable(exc)
+                if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
+                    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() \
+                        else type(exc.orig).__name__
+                    raise DocumentError("database", f"the database refused the change "
+                                        f"({first}); nothing was written") from None
                 raise
         raise AssertionError("unreachable")
 
@@ -403,7 +461,384 @@ class Registry:
                     return fn(conn)
         return self._retrying(txn)
 
+    # ------------------------------------------------------------------ identities
+    def as_user(self, actor: Actor | None, *, replay: bool = False) -> Registry:
+        """A view of this registry whose calls act as ``actor`` (shares the engine; closing
+        the view leaves the engine open). ``replay``: load history — calls may give the time
+        of the action (``at``) and their journal entries are marked ``replayed``; only a
+        global administrator may (``S7001``, journalled)."""
+        view = copy.copy(self)
+        view.actor = actor
+        view._owner = False
+        if replay:
+            if actor is None or not actor.has("administrator", "*"):
+                view.replay = False
+                guard.deny(view, "replay", "replay mode (loading history with the times given "
+                           "by the caller) is for a global administrator")
+            view.replay = True
+        return view
+
+    def _now(self) -> datetime:
+        """The server's time (UTC)."""
+        return _naive(self.clock())
+
+    def _when(self, at: datetime | None) -> datetime:
+        """The time of a state change: the server's clock; ``at`` only in replay mode (the
+        access check refuses it otherwise, S7004)."""
+        return self._now() if at is None else _naive(at)
+
+    def _journal_only(self, kind: str, payload: dict[str, Any]) -> None:
+        self._run(lambda c: jr.append(c, self._now(), kind, None, payload))
+
+    def _load_actor(self, user_id: int, token_scope: str = "write") -> Actor:
+        return self._read(lambda c: idm.load_actor(c, user_id, token_scope))
+
+    def trusted_actor(self, username: str) -> Actor:
+        """The actor of user ``username`` without credentials, for in-process code that
+        already holds the database credentials (tests, benchmarks, administration scripts):
+        its roles are the user's, checked like any other. The CLI and the web authenticate
+        with :meth:`login` or :meth:`authenticate` instead."""
+        row = self._read(lambda c: idm.user_row(c, username))
+        if row is None or not row.active:
+            raise DocumentError("username", f"no active user {username!r}")
+        return self._load_actor(int(row.id))
+
+    def login(self, username: str, password: str, totp: str | None = None) -> Actor:
+        """Check a user's password (argon2) and second factor (TOTP, when enrolled); the
+        :data:`~carbonlink.registry.identity.LOCK_AFTER`-th failure in a row locks the login.
+        Failures are journalled (without the password) and raise ``S7003``."""
+        now = self._now()
+        u = self._read(lambda c: idm.user_row(c, username))
+        ok, reason = idm.check_credentials(u, password, totp, now)   # the KDF: no lock held
+
+        def go(conn: Connection) -> str:
+            more = idm.record_attempt(conn, u, ok, password, now) if u is not None else ""
+            if not ok:
+                jr.append(conn, now, "access.denied", None, {
+                    "operation": "login", "user": username, "code": "S7003",
+                    "reason": reason + more})
+            return more
+        more = self._run(go)
+        if not ok:
+            fail("S7003", "password", reason + more)
+        assert u is not None
+        return self._load_actor(int(u.id))
+
+    def authenticate(self, token: str) -> Actor:
+        """The actor of an API token (``S7003`` when unknown, revoked or expired)."""
+        now = self._now()
+        found = self._read(lambda c: idm.token_user(c, token, now))
+        if found is None:
+            self._journal_only("access.denied", {"operation": "authenticate", "user": None,
+                                                 "code": "S7003",
+                                                 "reason": "unknown, revoked or expired token"})
+            fail("S7003", "token", "unknown, revoked or expired API token")
+        return self._load_actor(*found)
+
+    def issue_token(self, scope: str = "write", name: str = "cli",
+                    ttl: timedelta = idm.TOKEN_TTL) -> str:
+        """A new API token for the acting user, shown once (only its hash is stored)."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in before asking for a token")
+        actor = self.actor
+        if actor.token_scope != "write" and scope == "write":
+            fail("S7001", "scope", "a read-only token cannot make a write token")
+        now = self._now()
+
+        def go(conn: Connection) -> str:
+            t = idm.new_token(conn, actor.user_id, scope, name, now, ttl)
+            jr.append(conn, now, "token.issue", None,
+                      {"user": actor.username, "scope": scope, "name": name})
+            return t
+        return self._run(go)
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token of the acting user (or any, for a global administrator)."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            q = api_tokens.update().where(api_tokens.c.token_hash == idm.token_hash(token))
+            if not actor.has("administrator", "*"):
+                q = q.where(api_tokens.c.user_id == actor.user_id)
+            if not conn.execute(q.values(revoked=True)).rowcount:
+                fail("R1005", "token", "no such token of yours")
+            jr.append(conn, now, "token.revoke", None, {"user": actor.username})
+        self._run(go)
+
+    def change_password(self, old: str, new: str, totp: str | None = None) -> None:
+        """The acting user changes their password, proving the old one (and the second
+        factor, when enrolled) again."""
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        self.login(actor.username, old, totp)
+        idm.check_password_strength(new, "new")
+        now = self._now()
+        hashed = idm.hash_password(new)
+
+        def go(conn: Connection) -> None:
+            conn.execute(users.update().where(users.c.id == actor.user_id).values(
+                password_hash=hashed, must_change_password=False))
+            jr.append(conn, now, "user.password", None, {"user": actor.username})
+        self._run(go)
+
+    def enrol_totp(self) -> str:
+        """Give the acting user a TOTP secret; returns the ``otpauth://`` URI for an
+        authenticator app (shown once). From then on :meth:`login` needs the code."""
+        import pyotp
+        if self.actor is None:
+            fail("S7001", "actor", "log in first")
+        actor = self.actor
+        secret = pyotp.random_base32()
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            conn.execute(users.update().where(users.c.id == actor.user_id)
+                         .values(totp_secret=secret))
+            jr.append(conn, now, "user.totp", None, {"user": actor.username})
+        self._run(go)
+        return pyotp.TOTP(secret).provisioning_uri(name=actor.username, issuer_name="carbonlink")
+
+    def create_first_administrator(self, username: str = "admin") -> str | None:
+        """On a registry without users: create the first administrator (scope ``*``) with a
+        one-time password, returned once; None when users exist already."""
+        now = self._now()
+
+        if self._read(lambda c: c.execute(sa.select(users.c.id).limit(1)).first()) is not None:
+            return None
+        hashed, otp = idm.new_password_hash(None)
+
+        def go(conn: Connection) -> str | None:
+            if conn.execute(sa.select(users.c.id).limit(1)).first() is not None:
+                return None
+            uid = idm.create_user(conn, username, hashed, True, now)
+            conn.execute(user_roles.insert().values(user_id=uid, role="administrator",
+                                                    scope="*"))
+            jr.append(conn, now, "user.create", None, {
+                "user": username, "roles": [["administrator", "*"]], "first": True})
+            return otp
+        return self._run(go)
+
+    @operation("create_user")
+    def create_user(self, username: str, password: str | None = None, *,
+                    roles: Sequence[tuple[str, str]] = ()) -> str | None:
+        """Create a user with ``roles`` ((role, scope) pairs); returns the one-time password
+        when none is given (shown once; it must be changed at first use)."""
+        for role, scope in roles:
+            idm.check_role(role, scope)
+        now = self._now()
+        hashed, otp = idm.new_password_hash(password)
+
+        def go(conn: Connection) -> str | None:
+            uid = idm.create_user(conn, username, hashed, otp is not None, now)
+            for role, scope in sorted(set(roles)):
+                conn.execute(user_roles.insert().values(user_id=uid, role=role, scope=scope))
+            jr.append(conn, now, "user.create", None, {
+                "user": username, "roles": sorted([list(r) for r in set(roles)])})
+            return otp
+        return self._run(go)
+
+    def _user_id(self, conn: Connection, username: str) -> int:
+        u = idm.user_row(conn, username)
+        if u is None:
+            fail("R1005", "username", f"no user {username!r}")
+        return int(u.id)
+
+    @operation("grant_role")
+    def grant_role(self, username: str, role: str, scope: str) -> None:
+        idm.check_role(role, scope)
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            if conn.execute(sa.select(user_roles).where(
+                    user_roles.c.user_id == uid, user_roles.c.role == role,
+                    user_roles.c.scope == scope)).first() is None:
+                conn.execute(user_roles.insert().values(user_id=uid, role=role, scope=scope))
+            jr.append(conn, now, "user.grant", None,
+                      {"user": username, "role": role, "scope": scope})
+        self._run(go)
+
+    @operation("revoke_role")
+    def revoke_role(self, username: str, role: str, scope: str) -> None:
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            if not conn.execute(user_roles.delete().where(
+                    user_roles.c.user_id == uid, user_roles.c.role == role,
+                    user_roles.c.scope == scope)).rowcount:
+                fail("R1005", "role", f"{username!r} does not hold {role} for {scope}")
+            jr.append(conn, now, "user.revoke", None,
+                      {"user": username, "role": role, "scope": scope})
+        self._run(go)
+
+    @operation("set_user_active")
+    def set_user_active(self, username: str, active: bool) -> None:
+        """Deactivate a user, or reactivate one (which also lifts a lockout)."""
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            uid = self._user_id(conn, username)
+            conn.execute(users.update().where(users.c.id == uid).values(
+                active=active, failed_logins=0, locked_until=None))
+            if not active:
+                conn.execute(api_tokens.update().where(api_tokens.c.user_id == uid)
+                             .values(revoked=True))
+            jr.append(conn, now, "user.active", None, {"user": username, "active": active})
+        self._run(go)
+
+    @operation("users")
+    def users(self) -> list[dict[str, Any]]:
+        """Users with their roles and represented accounts (no secrets)."""
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            out = []
+            for u in conn.execute(sa.select(users.c.id, users.c.username, users.c.active,
+                                            users.c.locked_until, users.c.totp_secret)
+                                  .order_by(users.c.username)):
+                a = idm.load_actor(conn, int(u.id))
+                out.append({"username": u.username, "active": bool(u.active),
+                            "locked_until": u.locked_until, "totp": bool(u.totp_secret),
+                            "roles": sorted(a.roles), "accounts": dict(sorted(a.reps.items()))})
+            return out
+        return self._read(go)
+
+    @staticmethod
+    def _rep_spec(spec: str | tuple[str, str]) -> tuple[str, str]:
+        name, role = (spec, "initiator_approver") if isinstance(spec, str) else spec
+        if isinstance(spec, str) and ":" in spec:
+            name, role = spec.split(":", 1)
+        if role not in REP_ROLES:
+            raise DocumentError("representatives", f"role of {name!r} must be one of "
+                                f"{', '.join(REP_ROLES)}, got {role!r}")
+        return name, role
+
+    def _add_reps(self, conn: Connection, account: int,
+                  specs: Sequence[str | tuple[str, str]]) -> list[list[str]]:
+        out = []
+        for spec in specs:
+            name, role = self._rep_spec(spec)
+            u = idm.user_row(conn, name)
+            if u is None or not u.active:
+                fail("R1005", "representatives", f"no active user {name!r} (create the user "
+                     "first: representatives are users)")
+            conn.execute(representatives.delete().where(
+                representatives.c.account_id == account, representatives.c.name == name))
+            conn.execute(representatives.insert().values(account_id=account, name=name,
+                                                         role=role))
+            out.append([name, role])
+        return sorted(out)
+
+    @operation("add_representative")
+    def add_representative(self, account: int, username: str,
+                           role: str = "initiator_approver") -> None:
+        """Make a user a representative of ``account`` (initiator, approver or both)."""
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account)
+                            ).first() is None:
+                fail("R1005", "account", f"no account {account}")
+            reps = self._add_reps(conn, account, [(username, role)])
+            jr.append(conn, now, "representative.add", None,
+                      {"account": account, "representatives": reps})
+        self._run(go)
+
+    @operation("remove_representative")
+    def remove_representative(self, account: int, username: str) -> None:
+        now = self._now()
+
+        def go(conn: Connection) -> None:
+            if not conn.execute(representatives.delete().where(
+                    representatives.c.account_id == account,
+                    representatives.c.name == username)).rowcount:
+                fail("R1005", "username", f"{username!r} does not represent account {account}")
+            jr.append(conn, now, "representative.remove", None,
+                      {"account": account, "user": username})
+        self._run(go)
+
+    # ------------------------------------------------------------------ four eyes
+    def _propose_action(self, op: str, args: str, scope: str,
+                        proposer: str) -> PendingAction:
+        now = self._now()
+
+        def go(conn: Connection) -> PendingAction:
+            pid = int(conn.execute(pending_actions.insert().values(
+                operation=op, args=args, scope=scope, proposer=proposer, proposed_at=now,
+                state="proposed").returning(pending_actions.c.id)).scalar_one())
+            jr.append(conn, now, "action.proposed", None, {
+                "action": pid, "operation": op, "args": json.loads(args), "scope": scope,
+                "by": proposer})
+            return PendingAction(pid, op, scope, proposer)
+        return self._run(go)
+
+    @operation("pending")
+    def pending(self, state: str | None = "proposed") -> list[dict[str, Any]]:
+        """Administrative actions (by default those waiting for a second person)."""
+        def go(conn: Connection) -> list[dict[str, Any]]:
+            q = sa.select(pending_actions).order_by(pending_actions.c.id)
+            if state is not None:
+                q = q.where(pending_actions.c.state == state)
+            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._read(go)
+
+    def _decide(self, action: int, approve: bool) -> Any:
+        op_name = "approve_action" if approve else "reject_action"
+        actor = self.actor
+        assert actor is not None
+        row = self._read(lambda c: c.execute(sa.select(pending_actions).where(
+            pending_actions.c.id == action)).first())
+        if row is None:
+            fail("R1005", "action", f"no pending action {action}")
+        if row.state != "proposed":
+            fail("R1002", "action", f"action {action} is {row.state}")
+        rule = guard.OPERATIONS[row.operation]
+        if actor.username == row.proposer and approve:
+            guard.deny(self, op_name, f"{actor.username!r} proposed action {action} "
+                       f"({row.operation}); a second person approves it", code="S7002")
+        target = guard.Target(registry=row.scope, party=row.scope)
+        if not guard.allowed(actor, replace(rule, scope="registry"), target):
+            guard.deny(self, op_name, f"{actor.username!r} holds no role allowed to "
+                       f"{row.operation} in {row.scope} (allowed: "
+                       f"{', '.join(sorted(rule.roles))})")
+        now = self._now()
+
+        def mark(conn: Connection) -> None:
+            n = conn.execute(pending_actions.update().where(
+                pending_actions.c.id == action, pending_actions.c.state == "proposed")
+                .values(state="approved" if approve else "rejected", approver=actor.username,
+                        decided_at=now)).rowcount
+            if not n:
+                fail("R1002", "action", f"action {action} was decided meanwhile")
+            jr.append(conn, now, "action.approved" if approve else "action.rejected", None,
+                      {"action": action, "operation": row.operation, "by": actor.username,
+                       "proposer": row.proposer})
+        if not approve:
+            self._run(mark)
+            return None
+        proposer = self._read(lambda c: idm.user_row(c, row.proposer))
+        if proposer is None or not proposer.active or not guard.allowed(
+                self._load_actor(int(proposer.id)), replace(rule, scope="registry"), target):
+            fail("S7001", "action", f"proposer {row.proposer!r} no longer holds a role "
+                 f"allowed to {row.operation} in {row.scope}")
+        return guard.run_approved(self, row, actor, mark)
+
+    @operation("approve_action")
+    def approve_action(self, action: int) -> Any:
+        """A second person with the required role approves a four-eyes action: it runs now
+        (in the same database transaction as the approval) and its result is returned."""
+        return self._decide(action, True)
+
+    @operation("reject_action")
+    def reject_action(self, action: int) -> None:
+        """Refuse a four-eyes action (either person may withdraw or refuse it)."""
+        self._decide(action, False)
+
     # ------------------------------------------------------------------ set-up
+    @operation("add_registry")
     def add_registry(self, id: str, party: str | None = None, *, system: str | None = None,
                      name: str | None = None, at: datetime | None = None) -> dict[str, int]:
         """A registry (one per participating system/Party) with its Party holding account and
@@ -413,7 +848,7 @@ class Registry:
         party = party or id[:3]
         if not re.match(r"^[A-Z]{3}$", party):
             fail("R1004", "party", f"party must be ISO alpha-3, got {party!r}")
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> dict[str, int]:
             if conn.execute(sa.select(registries.c.id).where(registries.c.id == id)).first():
@@ -430,9 +865,10 @@ class Registry:
             return out
         return self._run(go)
 
+    @operation("add_holder")
     def add_holder(self, registry: str, name: str, *, country: str | None = None,
                    identifier: str | None = None, at: datetime | None = None) -> int:
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> int:
             self._registry(conn, registry, "registry")
@@ -444,13 +880,15 @@ class Registry:
             return int(hid)
         return self._run(go)
 
+    @operation("open_account")
     def open_account(self, registry: str, type: str = "entity_holding", *,
                      holder: int | None = None, name: str | None = None,
-                     representatives_: Sequence[str] = (), at: datetime | None = None) -> int:
+                     representatives_: Sequence[str | tuple[str, str]] = (),
+                     at: datetime | None = None) -> int:
         if type not in ACCOUNT_UNITS:
             raise DocumentError("type", f"unknown account type {type!r} "
                                 f"(one of {', '.join(ACCOUNT_UNITS)})")
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> int:
             self._registry(conn, registry, "registry")
@@ -461,19 +899,19 @@ class Registry:
             aid = conn.execute(accounts.insert().values(
                 registry_id=registry, holder_id=holder, type=type, status="open",
                 name=name or f"{registry} {type}").returning(accounts.c.id)).scalar_one()
-            for r in representatives_:
-                conn.execute(representatives.insert().values(account_id=aid, name=r))
+            reps = self._add_reps(conn, aid, representatives_)
             jr.append(conn, when, "account.open", None,
                       {"account": aid, "registry": registry, "type": type, "holder": holder,
-                       "representatives": sorted(representatives_)})
+                       "representatives": reps})
             return int(aid)
         return self._run(go)
 
+    @operation("set_account_status")
     def set_account_status(self, account: int, status: str, *, at: datetime | None = None) -> None:
         """Open, block (freeze) or close an account."""
         if status not in ("open", "blocked", "closed"):
             raise DocumentError("status", f"must be open, blocked or closed, got {status!r}")
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> None:
             n = conn.execute(accounts.update().where(accounts.c.id == account)
@@ -483,6 +921,7 @@ class Registry:
             jr.append(conn, when, "account.status", None, {"account": account, "status": status})
         self._run(go)
 
+    @operation("add_link")
     def add_link(self, from_registry: str, to_registry: str, *, exchange_rate: float = 1.0,
                  discount: float = 0.0, quota: int | None = None,
                  entity_share: float | None = None,
@@ -500,11 +939,13 @@ class Registry:
             raise DocumentError("discount", f"must be in [0, 1), got {discount}")
         if quota is not None and quota < 0:
             raise DocumentError("quota", f"must be >= 0, got {quota}")
+        if quota is not None:
+            bounds.quantity(quota, "quota", zero=True)
         if entity_share is not None and not 0 <= entity_share <= 1:
             raise DocumentError("entity_share", f"must be in [0, 1], got {entity_share}")
         if from_registry == to_registry:
             raise DocumentError("to", "a link cannot go from a registry to itself")
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> int:
             self._registry(conn, from_registry, "from")
@@ -527,6 +968,7 @@ class Registry:
             return lid
         return self._run(go)
 
+    @operation("load_links")
     def load_links(self, path: str | Path, *, at: datetime | None = None) -> list[int]:
         """Load ``links:`` from YAML (the simulator's Link format plus ``unit_types`` and an
         optional ``suspended_from`` date); ``from``/``to`` name registry ids or systems."""
@@ -551,6 +993,7 @@ class Registry:
             return str(r.id)
         return self._read(go)
 
+    @operation("set_ndc")
     def set_ndc(self, party: str, method: str, first_year: int, last_year: int, *,
                 metric: str = "tCO2e", ndc_type: str | None = None,
                 at: datetime | None = None) -> None:
@@ -564,6 +1007,8 @@ class Registry:
         new period is finalised (para 12, D6004)."""
         if method not in METHODS:
             raise DocumentError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
+        bounds.year(first_year, "first_year")
+        bounds.year(last_year, "last_year")
         ndc_type = ndc_type or ("multi_year" if method == "multi_year" else "single_year")
         if ndc_type not in NDC_TYPES:
             raise DocumentError("ndc_type", f"must be one of {', '.join(NDC_TYPES)}, "
@@ -574,7 +1019,7 @@ class Registry:
                  f"{'(a)' if ndc_type == 'single_year' else '(b)'}), not {method}")
         if last_year < first_year:
             fail("R1006", "last_year", f"{last_year} is before first_year {first_year}")
-        when = _naive(at)
+        when = self._when(at)
         new = dict(method=method, first_year=first_year, last_year=last_year, metric=metric,
                    ndc_type=ndc_type)
 
@@ -601,10 +1046,14 @@ class Registry:
             jr.append(conn, when, "ndc.set", None, {"party": party, **new})
         self._run(go)
 
+    @operation("report_emissions")
     def report_emissions(self, party: str, year: int, tonnes: int, *,
                          at: datetime | None = None) -> None:
-        """Emissions covered by the Party's NDC for ``year`` (national inventory)."""
-        when = _naive(at)
+        """Emissions covered by the Party's NDC for ``year`` (national inventory; net of
+        removals, so possibly negative)."""
+        bounds.year(year)
+        bounds.emissions(tonnes, net=True)
+        when = self._when(at)
 
         def go(conn: Connection) -> None:
             self._not_final(conn, party, year, "year")
@@ -615,10 +1064,13 @@ class Registry:
                       {"party": party, "year": year, "emissions": tonnes})
         self._run(go)
 
+    @operation("report_entity_emissions")
     def report_entity_emissions(self, holder: int, year: int, tonnes: int, *,
                                 at: datetime | None = None) -> None:
         """Verified emissions of a covered entity (for entity-share limits of links)."""
-        when = _naive(at)
+        bounds.year(year)
+        bounds.emissions(tonnes, net=False)
+        when = self._when(at)
 
         def go(conn: Connection) -> None:
             conn.execute(entity_emissions.delete().where(entity_emissions.c.holder_id == holder,
@@ -630,6 +1082,7 @@ class Registry:
         self._run(go)
 
     # ------------------------------------------------------------------ authorisations
+    @operation("authorise")
     def authorise(self, id: str, *, cooperative_approach: str, registry: str, quantity: int,
                   purposes: str = "NDC", vintage_from: int, vintage_to: int,
                   valid_from: date, valid_to: date | None = None,
@@ -643,7 +1096,7 @@ class Registry:
         of the change (U5007), and the cap may not fall below what is already first
         transferred.
         """
-        when = _naive(at)
+        when = self._when(at)
         if not _CA_ID.match(cooperative_approach):
             fail("R1004", "cooperative_approach",
                  f"must be CA followed by four digits, got {cooperative_approach!r}")
@@ -656,6 +1109,9 @@ class Registry:
                                 f"{', '.join(FIRST_TRANSFER_DEFINITIONS)}")
         if quantity < 0:
             fail("R1001", "quantity", f"must be >= 0, got {quantity}")
+        bounds.quantity(quantity, zero=True)
+        bounds.year(vintage_from, "vintage_from")
+        bounds.year(vintage_to, "vintage_to")
         if vintage_to < vintage_from:
             fail("R1006", "vintage_to", f"{vintage_to} is before vintage_from {vintage_from}")
         if valid_to is not None and valid_to < valid_from:
@@ -707,6 +1163,7 @@ class Registry:
             return version
         return self._run(go)
 
+    @operation("revoke")
     def revoke(self, id: str, effective_from: date, *, at: datetime | None = None) -> int:
         """Revoke an authorisation from ``effective_from`` (prospective; ITMOs already first
         transferred keep their status)."""
@@ -718,6 +1175,7 @@ class Registry:
             first_transfer_definition=a.first_transfer_definition, entities=a.entities,
             metric=a.metric, terms=a.terms, effective_from=effective_from, revoked=True, at=at)
 
+    @operation("authorisation")
     def authorisation(self, id: str, on: date | None = None) -> Authorisation:
         """The version of authorisation ``id`` in effect on ``on`` (default: the newest)."""
         return self._read(lambda c: self._auth(c, id, on, "authorisation"))
@@ -815,6 +1273,8 @@ class Registry:
     def _take_serials(self, conn: Connection, account: int,
                       serials: tuple[str, str, int, int, int]) -> list[Piece]:
         reg, ut, vin, s, e = serials
+        bounds.serial(s)
+        bounds.serial(e)
         if e < s or s < 1:
             fail("R1001", "serials", f"serial range [{s}, {e}] is empty")
         rows = conn.execute(sa.select(blocks).where(
@@ -890,6 +1350,7 @@ class Registry:
     def _check_quantity(self, quantity: int) -> None:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
             fail("R1001", "quantity", f"must be a positive whole number, got {quantity!r}")
+        bounds.quantity(quantity)
 
     def _party(self, conn: Connection, registry: str) -> str:
         return str(conn.execute(sa.select(registries.c.party).where(
@@ -1000,6 +1461,7 @@ class Registry:
         return done
 
     # ------------------------------------------------------------------ transactions
+    @operation("issue")
     def issue(self, account: int, quantity: int, *, unit_type: str = "allowance",
               vintage: int, authorisation: str | None = None,
               at: datetime | None = None) -> Receipt:
@@ -1007,10 +1469,11 @@ class Registry:
         issuing registry. ITMOs need an authorisation (its cap, vintage window, timeframe and
         entities apply); units of any type issued under an authorisation become ITMOs."""
         self._check_quantity(quantity)
+        bounds.year(vintage, "vintage")
         if unit_type not in UNIT_TYPES:
             raise DocumentError("unit_type", f"must be one of {', '.join(UNIT_TYPES)}, "
                                 f"got {unit_type!r}")
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
             acc0 = conn.execute(sa.select(accounts).where(accounts.c.id == account)).first()
@@ -1056,6 +1519,10 @@ class Registry:
                 blocks.c.issuing_registry == acc.registry_id, blocks.c.unit_type == unit_type,
                 blocks.c.vintage == vintage)).scalar()
             start = int(top or 0) + 1
+            if start + quantity - 1 > bounds.MAX_SERIAL:
+                fail("R1008", "quantity", f"the series {acc.registry_id}-{unit_type}-{vintage} "
+                     f"has {start - 1:,} serial numbers; {quantity:,} more would pass "
+                     f"{bounds.MAX_SERIAL:,}")
             bid = int(conn.execute(blocks.insert().values(
                 issuing_registry=acc.registry_id, unit_type=unit_type, vintage=vintage,
                 serial_start=start, serial_end=start + quantity - 1, account_id=account,
@@ -1077,6 +1544,7 @@ class Registry:
                            blocks=[tuple(x) for x in self._blocks_payload([piece])])
         return self._run(go)
 
+    @operation("transfer")
     def transfer(self, from_account: int, to_account: int, quantity: int, *,
                  unit_type: str | None = None, vintage: int | None = None,
                  authorisation: str | None = None,
@@ -1089,7 +1557,9 @@ class Registry:
         if serials is not None:
             quantity = serials[4] - serials[3] + 1
         self._check_quantity(quantity)
-        when = _naive(at)
+        if vintage is not None:
+            bounds.year(vintage, "vintage")
+        when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
             accs = self._lock_accounts(conn, [from_account, to_account], by)
@@ -1147,7 +1617,8 @@ class Registry:
             return Receipt(tx, "external_transfer", "proposed", quantity,
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
-        if serials is None and self.engine.dialect.name == "postgresql":
+        if serials is None and self.engine.dialect.name == "postgresql" and not self.replay \
+                and guard.AFTER.get() is None:     # a client reference: the general path
             done = self._run_statement(lambda dbc: self._transfer_pg(
                 dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
                 by, when))
@@ -1279,9 +1750,11 @@ class Registry:
             fail("R1003", "tx", f"transfer {tx_id} expired at {tx.expires_at}")
         return tx
 
-    def approve(self, tx_id: int, *, by: str, at: datetime | None = None) -> Receipt:
+    @operation("approve")
+    def approve(self, tx_id: int, *, by: str | None = None,
+                at: datetime | None = None) -> Receipt:
         """Second representative of the transferring account confirms (four eyes)."""
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
             tx = self._open_tx(conn, tx_id, ["proposed"], when)
@@ -1295,13 +1768,14 @@ class Registry:
             return Receipt(tx_id, "external_transfer", "approved", int(tx.quantity))
         return self._run(go)
 
+    @operation("accept")
     def accept(self, tx_id: int, *, by: str | None = None,
                at: datetime | None = None) -> Receipt:
         """The receiving registry accepts: link terms and authorisation re-checked on arrival,
         units move out of escrow, first transfers are detected and the corresponding
         adjustments booked; the converted quantity (exchange rate × (1 − discount)) is
         recorded."""
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
             tx = self._open_tx(conn, tx_id, ["approved"], when)
@@ -1355,10 +1829,11 @@ class Registry:
         jr.append(conn, when, f"external_transfer.{state}", int(tx.id),
                   {"reason": reason, "by": by})
 
+    @operation("reject")
     def reject(self, tx_id: int, *, by: str | None = None, reason: str = "rejected",
                at: datetime | None = None) -> Receipt:
         """Either side refuses a pending external transfer; the escrow is released."""
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
             tx = self._locked_external_tx(conn, tx_id)
@@ -1371,9 +1846,10 @@ class Registry:
             return Receipt(tx_id, "external_transfer", "rejected", int(tx.quantity))
         return self._run(go)
 
+    @operation("expire")
     def expire(self, *, at: datetime | None = None) -> list[int]:
         """Terminate every pending external transfer past its time limit; returns their ids."""
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> list[int]:
             due = conn.execute(sa.select(transactions).where(
@@ -1397,7 +1873,10 @@ class Registry:
         if serials is not None:
             quantity = serials[4] - serials[3] + 1
         self._check_quantity(quantity)
-        when = _naive(at)
+        for y, path in ((year, "year"), (vintage, "vintage")):
+            if y is not None:
+                bounds.year(y, path)
+        when = self._when(at)
         use_year = year if year is not None else when.year
 
         def go(conn: Connection) -> Receipt:
@@ -1535,6 +2014,7 @@ class Registry:
                      f"{int(before) + foreign} t of holder {acc.holder_id}'s {em} t in {year}; "
                      f"the entity share {link.entity_share} allows {limit}")
 
+    @operation("surrender")
     def surrender(self, account: int, quantity: int, *, year: int,
                   unit_type: str | None = None, vintage: int | None = None,
                   serials: tuple[str, str, int, int, int] | None = None,
@@ -1544,6 +2024,7 @@ class Registry:
                               vintage=vintage, authorisation=None, serials=serials, year=year,
                               purpose="compliance", by=by, at=at)
 
+    @operation("use")
     def use(self, account: int, quantity: int, *, year: int | None = None,
             authorisation: str | None = None, vintage: int | None = None,
             serials: tuple[str, str, int, int, int] | None = None,
@@ -1554,6 +2035,7 @@ class Registry:
                               vintage=vintage, authorisation=authorisation, serials=serials,
                               year=year, purpose="NDC", by=by, at=at)
 
+    @operation("cancel")
     def cancel(self, account: int, quantity: int, *, purpose: str = "voluntary",
                authorisation: str | None = None, unit_type: str | None = None,
                vintage: int | None = None, year: int | None = None,
@@ -1572,6 +2054,7 @@ class Registry:
                               serials=serials, year=year, purpose=purpose.upper()
                               if purpose == "oimp" else purpose, by=by, at=at)
 
+    @operation("retire")
     def retire(self, account: int, quantity: int, *, unit_type: str | None = None,
                vintage: int | None = None,
                serials: tuple[str, str, int, int, int] | None = None,
@@ -1581,11 +2064,12 @@ class Registry:
                               unit_type=unit_type, vintage=vintage, authorisation=None,
                               serials=serials, year=None, purpose=None, by=by, at=at)
 
+    @operation("compact")
     def compact(self, *, at: datetime | None = None) -> int:
         """Merge adjacent serial blocks that share everything but their range (same account,
         status, authorisation, first-transfer status, no escrow); returns the number of rows
         removed. Quantity is conserved; the merge is journaled like any other change."""
-        when = _naive(at)
+        when = self._when(at)
 
         def go(conn: Connection) -> int:
             if conn.dialect.name == "postgresql":
@@ -1620,6 +2104,7 @@ class Registry:
         return self._run(go)
 
     # ------------------------------------------------------------------ accounting
+    @operation("ca_ledger_by_metric")
     def ca_ledger_by_metric(self, party: str
                             ) -> dict[str, tuple[dict[int, int], dict[int, int]]]:
         """Per metric: per-year ITMOs first transferred (added) and used (subtracted) by
@@ -1638,6 +2123,7 @@ class Registry:
             return out
         return self._read(go)
 
+    @operation("ca_ledger")
     def ca_ledger(self, party: str, metric: str | None = None
                   ) -> tuple[dict[int, int], dict[int, int]]:
         """Per-year ITMOs first transferred (added) and used (subtracted) by ``party`` in one
@@ -1648,6 +2134,7 @@ class Registry:
                 ndc_accounting.c.party == party)).scalar()) or "tCO2e"
         return self.ca_ledger_by_metric(party).get(metric, ({}, {}))
 
+    @operation("corresponding_adjustments")
     def corresponding_adjustments(self, party: str) -> CAResult:
         """Apply the Party's chosen method to its CA ledger (in the NDC's metric) and reported
         emissions."""
@@ -1665,10 +2152,13 @@ class Registry:
         return corresponding_adjustments(party, ndc.method, ndc.first_year, ndc.last_year,
                                          ft, used, em, ndc_type=ndc.ndc_type)
 
+    @operation("finalise")
     def finalise(self, party: str, first_year: int, last_year: int, *,
                  at: datetime | None = None) -> None:
         """Freeze the Party's additions and subtractions for a period (para 12)."""
-        when = _naive(at)
+        when = self._when(at)
+        bounds.year(first_year, "first_year")
+        bounds.year(last_year, "last_year")
         if last_year < first_year:
             fail("R1006", "last_year", f"{last_year} is before {first_year}")
 
@@ -1694,13 +2184,16 @@ class Registry:
                 "first_transferred": ft, "used": used})
         self._run(go)
 
+    @operation("record_report")
     def record_report(self, party: str, kind: str, year: int = 0, *,
                       at: datetime | None = None) -> None:
         """Record that a report was submitted (``initial``, ``annual`` for ``year``, or
         ``regular`` for the BTR ``year``); the calendar uses it."""
         if kind not in ("initial", "annual", "regular"):
             raise DocumentError("kind", f"must be initial, annual or regular, got {kind!r}")
-        when = _naive(at)
+        if year != 0 or kind != "initial":
+            bounds.year(year)
+        when = self._when(at)
 
         def go(conn: Connection) -> None:
             conn.execute(reports_submitted.insert().values(party=party, kind=kind, year=year,
@@ -1710,6 +2203,7 @@ class Registry:
         self._run(go)
 
     # ------------------------------------------------------------------ queries
+    @operation("holdings")
     def holdings(self, account: int | None = None) -> list[dict[str, Any]]:
         """Serial blocks (optionally of one account), lowest serial first."""
         def go(conn: Connection) -> list[dict[str, Any]]:
@@ -1721,6 +2215,7 @@ class Registry:
             return [dict(r._mapping) for r in conn.execute(q)]
         return self._read(go)
 
+    @operation("balance")
     def balance(self, account: int, *, status: str = "held") -> int:
         def go(conn: Connection) -> int:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(
@@ -1728,6 +2223,7 @@ class Registry:
                 blocks.c.account_id == account, blocks.c.status == status)).scalar_one())
         return self._read(go)
 
+    @operation("transaction")
     def transaction(self, tx_id: int) -> dict[str, Any]:
         def go(conn: Connection) -> dict[str, Any]:
             r = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
@@ -1736,6 +2232,7 @@ class Registry:
             return dict(r._mapping)
         return self._read(go)
 
+    @operation("balances")
     def balances(self, registry: str | None = None) -> dict[int, int]:
         """Held units per account (of one registry, or all) in one grouped query; accounts
         holding nothing are absent."""
@@ -1749,6 +2246,7 @@ class Registry:
             return {int(a): int(n) for a, n in conn.execute(q)}
         return self._read(go)
 
+    @operation("accounts")
     def accounts(self, registry: str | None = None, *,
                  account: int | None = None) -> list[dict[str, Any]]:
         """Accounts (of one registry, or the one with id ``account``), by id."""
@@ -1762,13 +2260,25 @@ class Registry:
         return self._read(go)
 
     # ------------------------------------------------------------------ reports
+    @operation("aef")
     def aef(self, party: str, year: int, *, version: str = "1.0",
             submitted: date | None = None) -> dict[str, list[dict[str, Any]]]:
-        """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex)."""
+        """The five AEF tables of ``party`` for ``year`` (Decision 6/CMA.4 annex). The
+        submission date is ``submitted``, else the recorded submission of the annual
+        information for ``year`` (:meth:`record_report`), else today on the server's clock."""
         from carbonlink.registry.reports.aef import aef_tables
-        return self._read(lambda c: aef_tables(c, party, year, version=version,
-                                               submitted=submitted))
 
+        def go(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+            day = submitted
+            if day is None:
+                at = conn.execute(sa.select(reports_submitted.c.at).where(
+                    reports_submitted.c.party == party, reports_submitted.c.kind == "annual",
+                    reports_submitted.c.year == year)).scalar()
+                day = at.date() if at is not None else self._now().date()
+            return aef_tables(conn, party, year, version=version, submitted=day)
+        return self._read(go)
+
+    @operation("write_aef")
     def write_aef(self, party: str, year: int, out_dir: str | Path, *,
                   formats: tuple[str, ...] = ("xlsx", "csv"),
                   counterparts: Sequence[str | Path] = (), version: str = "1.0",
@@ -1787,20 +2297,88 @@ class Registry:
             raise DocumentError([("aef", m) for m in problems])
         return write_aef(tables, out_dir, stem=f"aef-{party}-{year}", formats=formats)
 
+    @operation("calendar")
     def calendar(self, today: date | None = None, party: str | None = None) -> list[Any]:
         """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
         from carbonlink.registry.reports.calendar import reporting_calendar
         return self._read(lambda c: reporting_calendar(c, today or date.today(), party))
 
+    @operation("initial_report")
     def initial_report(self, party: str) -> str:
         from carbonlink.registry.reports.outlines import initial_report
         return self._read(lambda c: initial_report(c, party))
 
+    @operation("regular_information")
     def regular_information(self, party: str) -> str:
         from carbonlink.registry.reports.outlines import regular_information
         return self._read(lambda c: regular_information(c, party))
 
-    def verify(self) -> list[str]:
-        """Recompute the journal chain and the ledger invariants; one message per divergence."""
+    @operation("public_aggregates")
+    def public_aggregates(self) -> dict[str, list[dict[str, Any]]]:
+        """What anyone may see (Decision 2/CMA.3 annex para 35: public information): units
+        held per registry, unit type and vintage; completed external transfers per link;
+        corresponding adjustments per Party, year and metric. No account, holder or person
+        is named."""
+        def go(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+            held = conn.execute(
+                sa.select(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage,
+                          sa.func.sum(blocks.c.serial_end - blocks.c.serial_start + 1))
+                .join(accounts, accounts.c.id == blocks.c.account_id)
+                .where(blocks.c.status == "held")
+                .group_by(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage)
+                .order_by(accounts.c.registry_id, blocks.c.unit_type, blocks.c.vintage)).all()
+            moved = conn.execute(
+                sa.select(links.c.from_registry, links.c.to_registry,
+                          sa.func.count(transactions.c.id), sa.func.sum(transactions.c.quantity))
+                .join(links, links.c.id == transactions.c.link_id)
+                .where(transactions.c.kind == "external_transfer",
+                       transactions.c.state == "completed")
+                .group_by(links.c.from_registry, links.c.to_registry)
+                .order_by(links.c.from_registry, links.c.to_registry)).all()
+            ca = conn.execute(
+                sa.select(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric,
+                          ca_entries.c.kind, sa.func.sum(ca_entries.c.quantity))
+                .group_by(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric,
+                          ca_entries.c.kind)
+                .order_by(ca_entries.c.party, ca_entries.c.year, ca_entries.c.metric)).all()
+            out_ca: dict[tuple[str, int, str], dict[str, Any]] = {}
+            for party, year, metric, kind, q in ca:
+                row = out_ca.setdefault((party, int(year), metric), {
+                    "party": party, "year": int(year), "metric": metric,
+                    "first_transferred": 0, "used": 0})
+                row["first_transferred" if kind == "first_transfer" else "used"] += int(q)
+            return {
+                "holdings": [{"registry": r, "unit_type": u, "vintage": int(v),
+                              "quantity": int(q)} for r, u, v, q in held],
+                "transfers": [{"from_registry": f, "to_registry": t, "transfers": int(n),
+                               "quantity": int(q or 0)} for f, t, n, q in moved],
+                "adjustments": list(out_ca.values()),
+            }
+        return self._read(go)
+
+    @operation("checkpoint")
+    def checkpoint(self) -> dict[str, Any]:
+        """The journal's head — ``{"seq", "hash", "at"}`` — to keep outside the database (a
+        file, another system): :meth:`verify` given it finds a journal truncated below it or
+        rewritten up to it, even with every hash recomputed."""
+        def go(conn: Connection) -> dict[str, Any]:
+            r = conn.execute(sa.select(jr.journal.c.seq, jr.journal.c.hash, jr.journal.c.at)
+                             .order_by(jr.journal.c.seq.desc()).limit(1)).first()
+            if r is None:
+                return {"seq": 0, "hash": jr.GENESIS, "at": None}
+            return {"seq": int(r.seq), "hash": str(r.hash), "at": r.at.isoformat()}
+        return self._read(go)
+
+    @operation("verify")
+    def verify(self, checkpoint: dict[str, Any] | None = None) -> list[str]:
+        """Recompute the journal chain and the ledger invariants; one message per divergence.
+        With a ``checkpoint`` (:meth:`checkpoint`, kept elsewhere) the journal must still hold
+        that entry with that hash."""
         from carbonlink.registry.verify import verify
-        return self._read(verify)
+
+        def go(conn: Connection) -> list[str]:
+            problems = verify(conn)
+            if checkpoint is not None:
+                problems += jr.against_checkpoint(conn, checkpoint)
+            return problems
+        return self._read(go)

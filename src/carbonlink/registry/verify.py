@@ -14,7 +14,9 @@ Reconciliation in the spirit of the Kyoto ITL (totals, then unit blocks, then th
    another Party — by Party and year of use); no authorised unit left its first-transferring
    Party when its first transfer was due, or was used or cancelled for OIMP, without a first
    transfer (para 6); no CA entry lies outside the Party's NDC implementation period;
-6. links: each link's used quota equals its open and completed external transfers.
+6. links: each link's used quota equals its open and completed external transfers;
+7.–9. custody (:mod:`carbonlink.registry.custody`): representatives, roles and approvals
+   replayed from the journal.
 """
 
 from __future__ import annotations
@@ -243,4 +245,8 @@ def verify(conn: Connection) -> list[str]:
         if int(m) != moved.get(int(lid), 0):
             problems.append(f"link {lid}: quota used {m} but transfers give "
                             f"{moved.get(int(lid), 0)}")
+
+    # 7.-9. custody
+    from carbonlink.registry.custody import verify_custody
+    problems += verify_custody(conn)
     return problems

@@ -159,8 +159,21 @@ def registry_page(request: Request,
     """Accounts with balances, the reporting calendar (``?party=&as_of=``), and the
     verification when asked for (``?verify=1``: it recomputes the whole hash chain and every
     invariant, too much work for every view of a large ledger)."""
+    from carbonlink.api.routes.registry_pages import csrf_for, set_csrf_cookie
+    csrf, new_cookie = csrf_for(request)
     context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
-                               "calendar": [], "error": None, "loaded": False}
+                               "calendar": [], "error": None, "loaded": False, "csrf": csrf,
+                               "user": reg.actor.username if reg.actor else None,
+                               "public": None}
+    if reg.actor is None:     # the public: aggregates only, and the login form
+        try:
+            context["public"] = reg.public_aggregates()
+        except CarbonlinkError as exc:
+            context["error"] = PageError.of(exc)
+            return render(request, "registry.html", status=400, **context)
+        response = render(request, "registry.html", **context)
+        set_csrf_cookie(response, new_cookie, request)
+        return response
     try:
         problems: list[tuple[str, str]] = []
         day: date | None = None

@@ -1,9 +1,10 @@
-"""``GET /api/registry/…``: the Article 6.2 registry, read-only.
+"""``/api/registry/…``: the Article 6.2 registry for logged-in users.
 
-There is no authentication in the web app, so nothing here issues, moves, cancels or authorises
-units: every route is a query (``Registry.verify``, ``accounts``, ``balance``, ``holdings``,
-``transaction``, ``calendar``, ``ca_ledger_by_metric``, ``corresponding_adjustments``). Changes
-go through ``carbonlink registry …`` on the command line.
+``POST /api/registry/login`` exchanges a user name, password (and TOTP code) for an API token;
+every other route acts as the user of ``Authorization: Bearer <token>`` (or the browser
+session cookie), with the roles the service layer enforces (:mod:`carbonlink.registry.access`:
+403 when the role does not allow it, 401 without valid credentials). Without credentials only
+``GET /api/registry/public`` answers: aggregates that name no one.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from datetime import date
 from fractions import Fraction
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
 
 from carbonlink.api.deps import RegistryDep
-from carbonlink.api.errors import BAD_REQUEST, INVALID, NOT_FOUND, NotFound
+from carbonlink.api.errors import BAD_REQUEST, INVALID, NOT_FOUND, ErrorBody, NotFound
 from carbonlink.api.schemas import (
     AccountOut,
     Adjustments,
@@ -30,11 +32,15 @@ from carbonlink.api.schemas import (
     VerifyOut,
 )
 from carbonlink.errors import DocumentError
-from carbonlink.registry import CheckFailed, Registry
+from carbonlink.registry import CheckFailed, PendingAction, Receipt, Registry
 from carbonlink.registry.accounting import CAResult
 from carbonlink.registry.reports.calendar import LAST_DAY
 
-router = APIRouter(prefix="/registry", tags=["registry"], responses=BAD_REQUEST)
+DENIED: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "no valid credentials (S7003)"},
+    403: {"model": ErrorBody, "description": "the user's role does not allow it (S7001, S7002)"},
+}
+router = APIRouter(prefix="/registry", tags=["registry"], responses={**BAD_REQUEST, **DENIED})
 
 #: ids are INTEGER columns (32-bit on PostgreSQL); a larger number cannot name a row
 MAX_ID = 2**31 - 1
@@ -161,3 +167,199 @@ def corresponding_adjustments(reg: RegistryDep, party: Party) -> CorrespondingAd
                        f"party {party!r}")
     return CorrespondingAdjustmentsOut(party=party, ledger=ledger, adjustments=adjustments,
                                        note=note)
+
+
+# ---------------------------------------------------------------- identities and actions
+#: bounds of a request (a quantity is whole tonnes; ids are 32-bit INTEGER columns)
+MAX_QUANTITY = 10**12
+MAX_TEXT = 200
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+    totp: str | None = Field(default=None, pattern=r"^\d{6}$",
+                             description="current TOTP code when a second factor is enrolled")
+    read_only: bool = Field(default=False, description="a token that can only read")
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="send as `Authorization: Bearer <token>`; shown once")
+    username: str
+
+
+class RoleOut(BaseModel):
+    role: str
+    scope: str = Field(description="'*', a registry id or a Party")
+
+
+class MeOut(BaseModel):
+    username: str
+    roles: list[RoleOut]
+    accounts: dict[int, str] = Field(description="account id → representative role")
+    token_scope: str
+
+
+class TransferIn(BaseModel):
+    from_account: int = Field(ge=1, le=MAX_ID)
+    to_account: int = Field(ge=1, le=MAX_ID)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    unit_type: str | None = Field(default=None, max_length=16)
+    vintage: int | None = Field(default=None, ge=1990, le=2100)
+    authorisation: str | None = Field(default=None, max_length=64)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(default="rejected", max_length=MAX_TEXT)
+
+
+class RangeOut(BaseModel):
+    issuing_registry: str
+    unit_type: str
+    vintage: int
+    serial_start: int
+    serial_end: int
+
+
+class ReceiptOut(BaseModel):
+    tx_id: int
+    kind: str
+    state: str
+    quantity: int
+    converted_quantity: int | None
+    first_transferred: int
+    blocks: list[RangeOut]
+
+
+class PendingOut(BaseModel):
+    id: int
+    operation: str
+    scope: str
+    proposer: str
+    state: str
+
+
+class HoldingAggregate(BaseModel):
+    registry: str
+    unit_type: str
+    vintage: int
+    quantity: int
+
+
+class TransferAggregate(BaseModel):
+    from_registry: str
+    to_registry: str
+    transfers: int
+    quantity: int
+
+
+class AdjustmentAggregate(BaseModel):
+    party: str
+    year: int
+    metric: str
+    first_transferred: int
+    used: int
+
+
+class PublicOut(BaseModel):
+    """Aggregates anyone may read: no account, holder or person is named."""
+
+    holdings: list[HoldingAggregate]
+    transfers: list[TransferAggregate]
+    adjustments: list[AdjustmentAggregate]
+
+
+def receipt_out(r: Receipt) -> ReceiptOut:
+    return ReceiptOut(tx_id=r.tx_id, kind=r.kind, state=r.state, quantity=r.quantity,
+                      converted_quantity=r.converted_quantity,
+                      first_transferred=r.first_transferred,
+                      blocks=[RangeOut(issuing_registry=b[0], unit_type=b[1], vintage=b[2],
+                                       serial_start=b[3], serial_end=b[4]) for b in r.blocks])
+
+
+@router.post("/login", response_model=TokenOut, responses=INVALID, summary="Log in")
+def login(reg: RegistryDep, body: LoginIn) -> TokenOut:
+    """Check the password (and TOTP code); returns a new API token. The sixth wrong attempt
+    in a row locks the login for 30 minutes; every failure is journalled."""
+    actor = reg.login(body.username, body.password, body.totp)
+    token = reg.as_user(actor).issue_token("read" if body.read_only else "write", name="api")
+    return TokenOut(token=token, username=actor.username)
+
+
+class Done(BaseModel):
+    result: str
+
+
+@router.post("/logout", response_model=Done, summary="Revoke the request's token")
+def logout(reg: RegistryDep, request: Request) -> Done:
+    from carbonlink.api.deps import request_token
+    token = request_token(request)
+    if token is not None and reg.actor is not None:
+        reg.revoke_token(token)
+        return Done(result="logged out")
+    return Done(result="not logged in")
+
+
+@router.get("/me", response_model=MeOut, summary="The logged-in user")
+def me(reg: RegistryDep) -> MeOut:
+    if reg.actor is None:
+        from carbonlink.registry.checks import fail
+        fail("S7003", "token", "log in first (POST /api/registry/login)")
+    a = reg.actor
+    return MeOut(username=a.username, roles=[RoleOut(role=r, scope=sc) for r, sc in sorted(a.roles)],
+                 accounts=dict(sorted(a.reps.items())),
+                 token_scope=a.token_scope)
+
+
+@router.get("/public", response_model=PublicOut, summary="Public aggregates")
+def public(reg: RegistryDep) -> PublicOut:
+    """Units held per registry, unit type and vintage; completed external transfers per link;
+    corresponding adjustments per Party and year (Decision 2/CMA.3 annex para 35)."""
+    return PublicOut(**reg.public_aggregates())
+
+
+@router.post("/transfers", response_model=ReceiptOut, responses={**INVALID, **NOT_FOUND},
+             summary="Transfer units")
+def transfer(reg: RegistryDep, body: TransferIn) -> ReceiptOut:
+    """As an initiator of ``from_account``: an internal transfer completes; a transfer to a
+    linked registry is proposed (a second representative approves, the receiving account
+    accepts)."""
+    return receipt_out(reg.transfer(body.from_account, body.to_account, body.quantity,
+                                    unit_type=body.unit_type, vintage=body.vintage,
+                                    authorisation=body.authorisation))
+
+
+@router.post("/transactions/{tx_id}/approve", response_model=ReceiptOut,
+             responses={**INVALID, **NOT_FOUND}, summary="Approve a proposed transfer")
+def approve(reg: RegistryDep, tx_id: RowId) -> ReceiptOut:
+    return receipt_out(reg.approve(tx_id))
+
+
+@router.post("/transactions/{tx_id}/accept", response_model=ReceiptOut,
+             responses={**INVALID, **NOT_FOUND}, summary="Accept an approved transfer")
+def accept(reg: RegistryDep, tx_id: RowId) -> ReceiptOut:
+    return receipt_out(reg.accept(tx_id))
+
+
+@router.post("/transactions/{tx_id}/reject", response_model=ReceiptOut,
+             responses={**INVALID, **NOT_FOUND}, summary="Reject a pending transfer")
+def reject(reg: RegistryDep, tx_id: RowId, body: ReasonIn) -> ReceiptOut:
+    return receipt_out(reg.reject(tx_id, reason=body.reason))
+
+
+@router.get("/actions", response_model=list[PendingOut], summary="Actions awaiting approval")
+def actions(reg: RegistryDep) -> list[PendingOut]:
+    return [PendingOut(id=p["id"], operation=p["operation"], scope=p["scope"],
+                       proposer=p["proposer"], state=p["state"]) for p in reg.pending()]
+
+
+@router.post("/actions/{action_id}/approve", response_model=Done,
+             responses={**INVALID, **NOT_FOUND}, summary="Approve an administrative action")
+def approve_action(reg: RegistryDep, action_id: RowId) -> Done:
+    """A second person with the required role approves (and so runs) the action."""
+    out = reg.approve_action(action_id)
+    if isinstance(out, Receipt):
+        return Done(result=f"transaction {out.tx_id}: {out.kind} {out.state}")
+    if isinstance(out, PendingAction):   # not expected: an approved action runs
+        return Done(result=f"action {out.id} pending")
+    return Done(result=repr(out))

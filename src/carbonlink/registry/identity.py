@@ -1,0 +1,179 @@
+"""Users, passwords, second factor, lockout and API tokens (the rows of revision 0005).
+
+* Passwords are hashed with **argon2id** (``argon2-cffi``, RFC 9106 parameters of the
+  library); a hash made with older parameters is re-hashed at the next good login.
+* Second factor: **TOTP** (RFC 6238, ``pyotp``), 30 s steps, one step of drift accepted.
+* Throttling and lockout: each wrong password or code counts; the
+  :data:`LOCK_AFTER`-th consecutive failure locks the login for :data:`LOCK_FOR` (an
+  administrator can unlock earlier by setting the user active again). Every failure is
+  journalled (``access.denied``) without the password.
+* API tokens: 32 random bytes shown once; only their SHA-256 is stored (a token is a
+  high-entropy secret, so a plain hash suffices — no KDF needed), with a scope (``read`` or
+  ``write``) and an expiry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.engine import Connection
+
+from carbonlink.registry.access import REP_ROLES, USER_ROLES, Actor
+from carbonlink.registry.checks import fail
+from carbonlink.registry.db import api_tokens, representatives, user_roles, users
+
+#: consecutive failures after which the login locks (the sixth wrong password locks it)
+LOCK_AFTER = 6
+LOCK_FOR = timedelta(minutes=30)
+TOKEN_TTL = timedelta(days=30)
+MIN_PASSWORD = 12
+_USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str, path: str = "password") -> None:
+    if len(password) < MIN_PASSWORD:
+        fail("S7003", path, f"a password has at least {MIN_PASSWORD} characters")
+
+
+def check_username(username: str, path: str = "username") -> None:
+    if not _USERNAME.match(username):
+        fail("R1004", path, "a username is 1–64 characters: lower-case letter first, then "
+             f"letters, digits, '.', '_' or '-'; got {username!r}")
+
+
+def one_time_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_row(conn: Connection, username: str) -> Any:
+    return conn.execute(sa.select(users).where(users.c.username == username)).first()
+
+
+def new_password_hash(password: str | None) -> tuple[str, str | None]:
+    """(argon2 hash, one-time password or None). Hash **before** opening the database
+    transaction: the KDF takes most of a second and must not hold a write lock."""
+    otp = None
+    if password is None:
+        password = otp = one_time_password()
+    else:
+        check_password_strength(password)
+    return hash_password(password), otp
+
+
+def create_user(conn: Connection, username: str, hashed: str, must_change: bool,
+                now: datetime) -> int:
+    """Insert a user with password hash ``hashed`` (:func:`new_password_hash`)."""
+    check_username(username)
+    if user_row(conn, username) is not None:
+        fail("R1004", "username", f"user {username!r} already exists")
+    uid = conn.execute(users.insert().values(
+        username=username, password_hash=hashed, totp_secret=None,
+        must_change_password=must_change, failed_logins=0, locked_until=None, active=True,
+        created_at=now).returning(users.c.id)).scalar_one()
+    return int(uid)
+
+
+def check_role(role: str, scope: str) -> None:
+    if role not in USER_ROLES:
+        fail("R1004", "role", f"must be one of {', '.join(USER_ROLES)} (account "
+             f"representatives are per account: {', '.join(REP_ROLES)}), got {role!r}")
+    if role == "authorising_official" and not re.match(r"^[A-Z]{3}$", scope):
+        fail("R1004", "scope", f"an authorising official acts for a Party (ISO alpha-3), got "
+             f"{scope!r}")
+    if role in ("administrator", "auditor") and not (
+            scope == "*" or re.match(r"^[A-Z]{3}\d{2}$", scope)):
+        fail("R1004", "scope", f"{role} scope is '*' or a registry id, got {scope!r}")
+
+
+def load_actor(conn: Connection, user_id: int, token_scope: str = "write") -> Actor:
+    u = conn.execute(sa.select(users).where(users.c.id == user_id)).one()
+    roles = frozenset((str(r.role), str(r.scope)) for r in conn.execute(
+        sa.select(user_roles).where(user_roles.c.user_id == user_id)))
+    reps = {int(r.account_id): str(r.role) for r in conn.execute(
+        sa.select(representatives.c.account_id, representatives.c.role)
+        .where(representatives.c.name == u.username))}
+    return Actor(int(u.id), str(u.username), roles, reps, token_scope)
+
+
+def check_credentials(u: Any, password: str, totp: str | None, now: datetime
+                      ) -> tuple[bool, str]:
+    """Check ``password`` and ``totp`` against user row ``u`` (None: unknown user), outside
+    any database transaction; returns (ok, reason)."""
+    if u is None:
+        _hasher.hash(password)          # same work as a real check: no user enumeration by time
+        return False, "wrong user name or password"
+    if not u.active:
+        return False, "user is deactivated"
+    if u.locked_until is not None and u.locked_until > now:
+        return False, (f"login locked until {u.locked_until.isoformat(timespec='seconds')} "
+                       f"after {LOCK_AFTER} failed attempts")
+    try:
+        _hasher.verify(u.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False, "wrong user name or password"
+    if u.totp_secret:
+        import pyotp
+        if not totp or not pyotp.TOTP(u.totp_secret).verify(totp, for_time=now,
+                                                             valid_window=1):
+            return False, "second factor (TOTP code) missing or wrong"
+    return True, ""
+
+
+def record_attempt(conn: Connection, u: Any, ok: bool, password: str, now: datetime) -> str:
+    """Update the failure counter of user row ``u`` after a check; returns what to add to the
+    refusal (the lockout), or "". Counts in the database (``failed_logins + 1``), so parallel
+    wrong guesses all count."""
+    if ok:
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+        if _hasher.check_needs_rehash(u.password_hash):
+            values["password_hash"] = hash_password(password)
+        conn.execute(users.update().where(users.c.id == u.id).values(**values))
+        return ""
+    conn.execute(users.update().where(users.c.id == u.id)
+                 .values(failed_logins=users.c.failed_logins + 1))
+    failed = conn.execute(sa.select(users.c.failed_logins).where(users.c.id == u.id)
+                          ).scalar_one()
+    if failed >= LOCK_AFTER:
+        conn.execute(users.update().where(users.c.id == u.id).values(
+            failed_logins=0, locked_until=now + LOCK_FOR))
+        return f"; login locked for {int(LOCK_FOR.total_seconds() // 60)} minutes"
+    return ""
+
+
+def new_token(conn: Connection, user_id: int, scope: str, name: str, now: datetime,
+              ttl: timedelta = TOKEN_TTL) -> str:
+    if scope not in ("read", "write"):
+        fail("R1004", "scope", f"a token scope is read or write, got {scope!r}")
+    token = "clk_" + secrets.token_urlsafe(32)
+    conn.execute(api_tokens.insert().values(
+        user_id=user_id, token_hash=token_hash(token), scope=scope, name=name[:100],
+        created_at=now, expires_at=now + ttl, revoked=False))
+    return token
+
+
+def token_user(conn: Connection, token: str, now: datetime) -> tuple[int, str] | None:
+    """(user id, scope) of a valid token, or None."""
+    r = conn.execute(sa.select(api_tokens.c.user_id, api_tokens.c.scope, users.c.active)
+                     .join(users, users.c.id == api_tokens.c.user_id)
+                     .where(api_tokens.c.token_hash == token_hash(token),
+                            api_tokens.c.revoked.is_(False),
+                            api_tokens.c.expires_at > now)).first()
+    if r is None or not r.active:
+        return None
+    return int(r.user_id), str(r.scope)
