@@ -74,11 +74,30 @@ def test_defective_draft_errors_for_each_defect() -> None:
     ("california-quebec.yaml", "2026-06-01", 0, 4),
     ("california-quebec-ontario-2017.yaml", "2017-12-31", 0, 4),
     ("california-quebec-ontario-2017.yaml", "2026-06-01", 1, 4),
-    # FEA-GAP and FEA-FLOW compare the EUR and NZD prices (converted at the NZD price's date)
-    ("eu-new-zealand-one-way.yaml", "2024-06-01", 0, 7),
+    # 2024: the observed prices recorded are from 2025 (EU annual average, NZ 2025-12-02),
+    # not valid yet: FEA-GAP is an info data gap, no FEA-FLOW
+    ("eu-new-zealand-one-way.yaml", "2024-06-01", 0, 5),
+    # 2026: FEA-GAP and FEA-FLOW compare the EUR and NZD prices (converted at the NZD
+    # price's date); NZ's dated floors end with 2025, so CPT-PRICE is an info data gap
+    ("eu-new-zealand-one-way.yaml", "2026-06-01", 0, 6),
     ("switzerland-peru.yaml", "2026-06-01", 0, 7),
     ("switzerland-ghana-overselling.yaml", "2026-06-01", 0, 6),
 ])
 def test_documented_counts(name: str, as_of: str, errors: int, warnings: int) -> None:
     s = check(EXAMPLES / name, as_of=as_of).summary
     assert (s["errors"], s["warnings"]) == (errors, warnings)
+
+
+def test_eu_new_zealand_as_of_2024_quotes_no_2025_figure() -> None:
+    """As of 2024-06-01 the EU's 2025 average price (75 EUR) and NZ's price of 2025-12-02
+    (41.7 NZD) are not valid yet: no finding quotes them, FEA-GAP names the gap and both dates,
+    and FEA-FLOW (which needs the prices) is silent."""
+    r = check(EXAMPLES / "eu-new-zealand-one-way.yaml", as_of="2024-06-01")
+    printed = [f.message for f in r.findings] + [row.reason for row in r.compatibility]
+    for text in printed:
+        assert "75 EUR" not in text and "41.7 NZD" not in text, text
+    gap = [f for f in r.findings if f.rule == "FEA-GAP"]
+    assert len(gap) == 1 and gap[0].severity == "info"
+    assert "2024-06-01" in gap[0].message and "for 2025" in gap[0].message
+    assert "dated 2025-12-02" in gap[0].message
+    assert not [f for f in r.findings if f.rule == "FEA-FLOW"]

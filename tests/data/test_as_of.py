@@ -207,3 +207,96 @@ def test_a_dated_absent_entry_resolves_as_absent_and_a_gap_as_unknown() -> None:
     assert during is not None and during.value == 20.0 and not during.absent
     assert after is not None and not after.absent and after.value is None  # not recorded: unknown
     assert "no figure in the reference data" in (after.note or "")
+
+
+def _plain_start(fig: Figure) -> dt.date | None:
+    """Plain reading of when a single figure starts to hold: valid_from, else a price's date
+    (day, month ``YYYY-MM``, quarter ``YYYY-Qn``), else 1 January of its year."""
+    if fig.valid_from is not None:
+        return fig.valid_from
+    date = getattr(fig, "date", None)
+    if date:
+        y, _, rest = str(date).partition("-")
+        if not rest:
+            return D(int(y), 1, 1)
+        if rest.startswith("Q"):
+            return D(int(y), 3 * int(rest[1]) - 2, 1)
+        if len(rest) == 2:
+            return D(int(y), int(rest), 1)
+        return dt.date.fromisoformat(str(date))
+    return D(fig.year, 1, 1) if fig.year is not None else None
+
+
+def _single_figures(e: ETS) -> dict[str, Figure]:
+    """The figures of a fact sheet that no dated series of the record resolves."""
+    from carbonlink.model.jurisdiction import ETS_SERIES_PATHS
+
+    out: dict[str, Figure] = {}
+    for holder, prefix in ((e, ""), (e.allocation, "allocation."), (e.offsets, "offsets."),
+                           (e.penalty, "penalty.")):
+        if holder is None:
+            continue
+        for name in type(holder).model_fields:
+            value = getattr(holder, name)
+            if isinstance(value, Figure):
+                out[prefix + name] = value
+    for name, path in ETS_SERIES_PATHS.items():
+        if getattr(e.series, name):
+            out.pop(".".join(path), None)
+    return out
+
+
+def _at(obj: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        obj = getattr(obj, key)
+    return obj
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dates(min_value=D(2004, 1, 1), max_value=D(2035, 12, 31)))
+def test_a_single_figure_does_not_hold_before_its_own_date(day: dt.date) -> None:
+    """Rule: a single figure (not a series) whose period starts after the reference date is an
+    explicit unknown on that date, its note naming both dates; one that starts on or before it,
+    an unknown one and an undated one are kept; the pre-link history is kept whole."""
+    for rec in list_ets():
+        e = ets_record(rec.id)
+        got = e.as_of(day)
+        assert got.pre_link_prices == e.pre_link_prices and got.pre_link_caps == e.pre_link_caps
+        for path, fig in _single_figures(e).items():
+            now = _at(got, path)
+            start = _plain_start(fig)
+            if not fig.recorded or start is None or start <= day:
+                assert now == fig, (e.id, path)
+            else:
+                assert now.value is None and not now.absent, (e.id, path)
+                assert type(now) is type(fig) and now.unit == fig.unit
+                note = now.note or ""
+                assert day.isoformat() in note and "after that date" in note, (e.id, path)
+                assert (str(getattr(fig, "date", None) or fig.year) in note), (e.id, path, note)
+
+
+def test_single_figures_by_their_own_dates() -> None:
+    """The EU's 2025 average price and NZ's price of 2025-12-02 do not hold on 2024-06-01;
+    NZ's holds from its own day (not 1 January of its year); a month and a quarter start on
+    their first day."""
+    eu, nz = get_ets("EU_ETS", D(2024, 6, 1)), get_ets("NZ_ETS", D(2024, 6, 1))
+    assert eu.price.value is None and "for 2025" in (eu.price.note or "")
+    assert eu.price.currency == "EUR"
+    assert nz.price.value is None and "dated 2025-12-02" in (nz.price.note or "")
+    assert get_ets("NZ_ETS", D(2025, 12, 1)).price.value is None
+    assert get_ets("NZ_ETS", D(2025, 12, 2)).price.value == 41.7
+    assert get_ets("EU_ETS", D(2025, 1, 1)).price.value == 75.0
+    raw = ets_record("EU_ETS").model_dump(mode="json", exclude={"resolved_on"})
+    for date, first in (("2015-Q2", D(2015, 4, 1)), ("2015-02", D(2015, 2, 1)),
+                        ("2015", D(2015, 1, 1))):
+        raw["price"] = {**raw["price"], "year": 2015, "date": date}
+        e = ETS.model_validate(raw)
+        assert e.as_of(first - dt.timedelta(days=1)).price.value is None, date
+        assert e.as_of(first).price.value == raw["price"]["value"], date
+    # an unknown figure stays as it is (its own note), dated or not
+    from carbonlink.model.jurisdiction import not_yet_valid
+
+    gap = Figure(value=None, unit="t", note="not published")
+    assert not_yet_valid(gap, D(2000, 1, 1)) is gap
+    unknown = get_ets("JP_GX_ETS", D(2020, 1, 1)).cap
+    assert unknown.value is None and unknown.note == ets_record("JP_GX_ETS").cap.note

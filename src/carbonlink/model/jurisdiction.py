@@ -522,7 +522,13 @@ class ETS(_Ref):
     def as_of(self, on: dt.date) -> ETS:
         """A copy holding the state on ``on``: each dated series' entry valid on that date (an
         explicit unknown, value null with a note, when the series has none), the status on
-        that date, the participants that were members and the links in operation then."""
+        that date, the participants that were members and the links in operation then.
+
+        A single figure (not a series) whose period starts after ``on`` (:func:`figure_start`:
+        its ``valid_from``, else a price's ``date``, else 1 January of its ``year``) does not
+        hold on ``on`` either: it becomes an explicit unknown whose note names the figure's
+        date and ``on``. A figure without any date is kept as it is. ``pre_link_prices`` and
+        ``pre_link_caps`` are dated history read by the calibration and are kept whole."""
         obj: ETS = self
         for name, path in ETS_SERIES_PATHS.items():
             entries = getattr(self.series, name)
@@ -532,6 +538,7 @@ class ETS(_Ref):
             if hit is None:
                 hit = _unknown_on(entries, on)
             obj = _replace(obj, path, hit)
+        obj = _not_yet(obj, on)
         update: dict[str, Any] = {"status": self.status_on(on), "resolved_on": on}
         if self.membership:
             update["participants"] = [m.jurisdiction for m in self.membership if m.member_on(on)]
@@ -573,6 +580,82 @@ def _unknown_on(entries: list[Figure] | list[PriceFigure], on: dt.date) -> Figur
     if isinstance(last, PriceFigure):
         return PriceFigure(value=None, unit=last.unit, currency=last.currency, note=note)
     return Figure(value=None, unit=last.unit, note=note)
+
+
+_QUARTER_START = {"1": 1, "2": 4, "3": 7, "4": 10}
+
+
+def _date_text_start(text: str) -> dt.date | None:
+    """The first day of a price's ``date``: ``2025-12-02``, ``2025-12`` (1 December), ``2015-Q1``
+    (1 January), ``2025`` (1 January); None when it is none of these."""
+    t = text.strip()
+    try:
+        if len(t) == 10:
+            return dt.date.fromisoformat(t)
+        if len(t) == 7 and t[4] == "-" and t[5] in "Qq" and t[6] in _QUARTER_START:
+            return dt.date(int(t[:4]), _QUARTER_START[t[6]], 1)
+        if len(t) == 7 and t[4] == "-":
+            return dt.date(int(t[:4]), int(t[5:]), 1)
+        if len(t) == 4:
+            return dt.date(int(t), 1, 1)
+    except ValueError:
+        return None
+    return None
+
+
+def figure_start(fig: Figure) -> tuple[dt.date, str] | None:
+    """The first day a figure's period can start and how that was read: its ``valid_from``;
+    else, for a price, its ``date``; else 1 January of its ``year``; None when it has no date."""
+    if fig.valid_from is not None:
+        return fig.valid_from, f"valid from {fig.valid_from.isoformat()}"
+    date = getattr(fig, "date", None)
+    if date:
+        start = _date_text_start(str(date))
+        if start is not None:
+            return start, f"dated {date}"
+    if fig.year is not None:
+        return dt.date(fig.year, 1, 1), f"for {fig.year}"
+    return None
+
+
+def not_yet_valid(fig: Figure, on: dt.date) -> Figure:
+    """``fig`` itself when it may hold on ``on``; an explicit unknown (value null, its unit and
+    currency kept) whose note names the figure's date and ``on`` when its period starts after
+    ``on``. An unknown figure stays as it is."""
+    if not fig.recorded:
+        return fig
+    start = figure_start(fig)
+    if start is None or start[0] <= on:
+        return fig
+    what = "recorded as absent" if fig.absent else "figure"
+    note = (f"no figure in the reference data for {on.isoformat()}: the {what} recorded is "
+            f"{start[1]}, after that date")
+    if isinstance(fig, PriceFigure):
+        return PriceFigure(value=None, unit=fig.unit, currency=fig.currency, kind=fig.kind,
+                           note=note)
+    return Figure(value=None, unit=fig.unit, note=note)
+
+
+#: Figures of an ETS that are dated history, not one state: never resolved by `as_of`.
+_HISTORY_FIELDS = frozenset({"series", "pre_link_prices", "pre_link_caps"})
+
+
+def _not_yet(obj: BaseModel, on: dt.date) -> Any:
+    """``obj`` with every single figure whose period starts after ``on`` made unknown."""
+    update: dict[str, Any] = {}
+    for name in type(obj).model_fields:
+        if name in _HISTORY_FIELDS:
+            continue
+        value = getattr(obj, name)
+        if isinstance(value, Figure):
+            new = not_yet_valid(value, on)
+            if new is not value:
+                update[name] = new
+        elif isinstance(value, (Allocation, OffsetRules, Penalty)):
+            new_child = _not_yet(value, on)
+            if new_child is not value:
+                update[name] = new_child
+    return obj.model_copy(update=update) if update else obj
 
 
 def _replace(obj: BaseModel, path: tuple[str, ...], value: Any) -> Any:
