@@ -40,17 +40,15 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
         return
     op.execute(_FN)
-    for table in ('journal', 'journal_signatures'):
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   "FOR EACH ROW EXECUTE FUNCTION registry_journal_append_only()")
-        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION registry_journal_append_only()")
+    for table in ('journal', 'journal_signatures'):   # per statement: even when no row matches
+        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+                   f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION "
+                   "registry_journal_append_only()")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         for table in ('journal', 'journal_signatures'):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
         op.execute("DROP FUNCTION IF EXISTS registry_journal_append_only()")
     op.drop_table('journal_signatures')
