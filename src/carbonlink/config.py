@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     #: Default equilibrium engine of the CLI: ``fast`` (merit-order aggregation + windowed HiGHS) or ``plain``
     #: (every option its own HiGHS variable, the reference formulation).
     engine: str = "fast"
+    #: Ed25519 private key file signing the registry journal, kept outside the database
+    #: (``registry init`` creates it, mode 0600). Default for a SQLite file: ``<db>.journal-key``
+    #: beside it; for PostgreSQL there is no default (the journal is then unsigned).
+    journal_key: str | None = None
 
 
 def get_settings() -> Settings:

@@ -14,7 +14,7 @@ from carbonlink.registry import Registry
 from carbonlink.registry.db import journal
 from tests.api.conftest import AS_OF, Ledger
 from tests.api.test_simulate import problems
-from tests.registry.conftest import acting
+from tests.registry.conftest import acting, tampering
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +32,7 @@ def test_verify_names_a_tampered_journal(client_factory: Callable[..., TestClien
                                          ledger: Ledger) -> None:
     with Registry(ledger.url) as raw:
         reg = acting(raw)
-        with reg.engine.begin() as c:
+        with tampering(reg.engine) as c:
             c.execute(journal.update().where(journal.c.kind == "use").values(payload='{"quantity":1}'))
         expected = reg.verify()
     assert expected

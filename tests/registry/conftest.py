@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from carbonlink.registry import OPERATIONS, PendingAction, Registry, identity
@@ -119,6 +121,17 @@ def _real_clock() -> datetime:
 
 def acting(registry: Registry) -> Acting:
     return Acting(registry)
+
+
+@contextmanager
+def tampering(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction editing the tables by SQL as an attacker with the database owner's rights
+    would: on PostgreSQL the append-only triggers of the journal (revision 0007) are
+    bypassed as a superuser can (``session_replication_role = replica``)."""
+    with engine.begin() as c:
+        if c.dialect.name == "postgresql":
+            c.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield c
 
 
 @pytest.fixture

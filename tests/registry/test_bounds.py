@@ -10,7 +10,7 @@ import pytest
 
 from carbonlink.errors import DocumentError
 from carbonlink.registry import CheckFailed, Registry, bounds
-from tests.registry.conftest import Acting, World
+from tests.registry.conftest import Acting, World, tampering
 from tests.registry.test_cli_reports import Cli, run
 
 
@@ -77,6 +77,6 @@ def test_cli_bad_numbers_and_verify_exit_codes(database_url: str,
     code, _, e = cli.run("registry", "issue", "1", "5", "--vintage", "-2021")
     assert code == 2 and "R1008" in e
     assert cli.run("registry", "verify")[0] == 0
-    with Registry(database_url) as raw, raw.engine.begin() as c:
+    with Registry(database_url) as raw, tampering(raw.engine) as c:
         c.exec_driver_sql("UPDATE journal SET payload = '{}' WHERE seq = 2")
     assert cli.run("registry", "verify")[0] == 1

@@ -43,7 +43,10 @@ def test_sigkill_loses_no_acknowledged_transfer(tmp_path: Path) -> None:
         accs = [reg.open_account("GHA01") for _ in range(3)]
         for a in accs:
             reg.issue(a, 1000, vintage=2026)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    # the child imports this tree's carbonlink (and whatever the parent's path adds)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH"))
+        if p))
     proc = subprocess.Popen([sys.executable, "-c", CHILD, url, *map(str, accs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     acked: list[tuple[int, str, int]] = []

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from carbonlink.registry import Registry
 from carbonlink.registry.db import blocks, ca_entries, journal
-from tests.registry.conftest import World, full_transfer
+from tests.registry.conftest import World, full_transfer, tampering
 
 T1 = datetime(2026, 3, 1)
 
@@ -32,7 +32,7 @@ def test_every_change_is_journaled_and_chained(reg: Registry, world: World) -> N
 
 def test_verify_names_a_tampered_entry(reg: Registry, world: World) -> None:
     _busy(reg, world)
-    with reg.engine.begin() as c:
+    with tampering(reg.engine) as c:
         c.execute(journal.update().where(journal.c.kind == "use")
                   .values(payload='{"quantity":1}'))
     problems = reg.verify()

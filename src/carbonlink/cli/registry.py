@@ -136,6 +136,12 @@ def init(admin: Annotated[str, typer.Option("--admin", help="user name of the fi
     with Registry(db) as r:
         r.init()
         out.print(f"registry database ready: {r._shown_url()}")
+        if r.journal_key is None:
+            out.print("journal entries are not signed: set CARBONLINK_JOURNAL_KEY to a key file "
+                      "path outside the database (created here, mode 0600)")
+        else:
+            out.print(f"journal entries signed with the key file {r.journal_key.path} (keep a "
+                      "copy where the database's administrators cannot write)")
         otp = r.create_first_administrator(admin)
         if otp is not None:
             out.print(f"first administrator {admin!r}, one-time password (shown once): {otp}")
@@ -499,6 +505,8 @@ def verify(checkpoint_file: Annotated[Path | None, typer.Option(
                                     ) from None
         with _open(db) as r:
             problems = r.verify(cp)
+            from carbonlink.registry import journal as jr
+            unsigned = r._read(jr.unsigned_before)
     except CarbonlinkError as exc:
         cannot = CarbonlinkError(f"verify: cannot verify: {exc}")
         cannot.exit_code = 2
@@ -509,6 +517,9 @@ def verify(checkpoint_file: Annotated[Path | None, typer.Option(
         raise CarbonlinkError(f"verify: {len(problems)} divergence(s)")
     out.print("verify: journal chain intact; holdings, blocks, first transfers, corresponding "
               "adjustments and link quotas consistent")
+    if unsigned:
+        out.print(f"verify: {unsigned} journal entr{'y' if unsigned == 1 else 'ies'} written "
+                  "before signing was enabled (unsigned, covered by the hash chain)")
 
 
 # ---------------------------------------------------------------- users and four eyes

@@ -281,6 +281,14 @@ journal_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+#: Ed25519 signature (hex) of each journal entry's hash, by the key file outside the database
+#: (revision 0007; on PostgreSQL ``journal`` and this table refuse UPDATE and DELETE)
+journal_signatures = sa.Table(
+    "journal_signatures", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+)
+
 # ---------------------------------------------------------------- identities (revision 0005)
 users = sa.Table(
     "users", metadata,

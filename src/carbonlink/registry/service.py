@@ -289,6 +289,21 @@ class Registry:
         self._sqlite_file: Path | None = (
             Path(db) if u.get_backend_name() == "sqlite" and db and db != ":memory:"
             and not db.startswith("file:") and not u.query.get("uri") else None)
+        #: the key signing journal entries, a file outside the database (None: unsigned)
+        self.journal_key: jr.JournalKey | None = self._journal_key_path()
+        if self.journal_key is not None:
+            jr.KEYS[self.engine] = self.journal_key
+
+    def _journal_key_path(self) -> jr.JournalKey | None:
+        """``CARBONLINK_JOURNAL_KEY``; else, for a SQLite file, ``<file>.journal-key``."""
+        from carbonlink.config import get_settings
+        path = get_settings().journal_key
+        if path:
+            return jr.JournalKey(Path(path))
+        if self._sqlite_file is not None:
+            return jr.JournalKey(self._sqlite_file.with_name(self._sqlite_file.name
+                                                             + ".journal-key"))
+        return None
 
     @classmethod
     def open(cls, url: str | None = None, **kwargs: Any) -> Registry:
@@ -329,6 +344,8 @@ class Registry:
         except sa.exc.DBAPIError as exc:
             self._raise_if_unreachable(exc)
             raise
+        if self.journal_key is not None:
+            self.journal_key.create()
 
     def _run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one database transaction, retrying deadlocks and serialisation
@@ -1584,6 +1601,7 @@ class Registry:
                     [p.block_id for p in pieces], {"account_id": to_account},
                     [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
                       p.authorisation_id) for p in pieces], "internal_transfer", payload)
+                jr.sign_head(conn)
                 return Receipt(ptx, "internal_transfer", "completed", quantity,
                                blocks=[tuple(x) for x in self._blocks_payload(pieces)])
             if not external:
@@ -1617,8 +1635,11 @@ class Registry:
             return Receipt(tx, "external_transfer", "proposed", quantity,
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
+        # one round trip commits inside SQL, where the journal key cannot sign: with a key the
+        # transfer takes the general path (one database transaction, signed in it)
         if serials is None and self.engine.dialect.name == "postgresql" and not self.replay \
-                and guard.AFTER.get() is None:     # a client reference: the general path
+                and guard.AFTER.get() is None \
+                and (self.journal_key is None or self.journal_key.private() is None):
             done = self._run_statement(lambda dbc: self._transfer_pg(
                 dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
                 by, when))
@@ -2358,15 +2379,18 @@ class Registry:
 
     @operation("checkpoint")
     def checkpoint(self) -> dict[str, Any]:
-        """The journal's head — ``{"seq", "hash", "at"}`` — to keep outside the database (a
+        """The journal's head — ``{"seq", "hash", "at"}``, signed (``public_key``,
+        ``signature``) when the registry has a journal key — to keep outside the database (a
         file, another system): :meth:`verify` given it finds a journal truncated below it or
         rewritten up to it, even with every hash recomputed."""
         def go(conn: Connection) -> dict[str, Any]:
             r = conn.execute(sa.select(jr.journal.c.seq, jr.journal.c.hash, jr.journal.c.at)
                              .order_by(jr.journal.c.seq.desc()).limit(1)).first()
             if r is None:
-                return {"seq": 0, "hash": jr.GENESIS, "at": None}
-            return {"seq": int(r.seq), "hash": str(r.hash), "at": r.at.isoformat()}
+                cp = {"seq": 0, "hash": jr.GENESIS, "at": None}
+            else:
+                cp = {"seq": int(r.seq), "hash": str(r.hash), "at": r.at.isoformat()}
+            return jr.sign_checkpoint(self.journal_key, cp)
         return self._read(go)
 
     @operation("verify")
@@ -2378,7 +2402,10 @@ class Registry:
 
         def go(conn: Connection) -> list[str]:
             problems = verify(conn)
+            problems += jr.verify_signatures(
+                conn, None if self.journal_key is None else self.journal_key.public_hex())
             if checkpoint is not None:
+                problems += jr.checkpoint_signature(self.journal_key, checkpoint)
                 problems += jr.against_checkpoint(conn, checkpoint)
             return problems
         return self._read(go)
