@@ -197,6 +197,24 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     assert not (tmp_path / "x").exists()
 
 
+def test_calendar_lists_the_acquiring_party(reg: Registry, world: World) -> None:
+    """Every participating Party reports (Decision 2/CMA.3 annex paras 18, 20, 21), the
+    acquiring Party of an ITMO transfer included, from its first acquisition."""
+    reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
+    assert {i.party for i in reg.calendar(date(2027, 5, 1))} == {"GHA"}   # nothing acquired yet
+    full_transfer(reg, world.seller, world.buyer, 40, T1)
+    items = reg.calendar(date(2027, 5, 1))
+    assert {i.party for i in items} == {"GHA", "CHE"}
+    che = {(i.report, i.year): i for i in reg.calendar(date(2027, 5, 1), "CHE")}
+    assert che[("initial", 0)].status == "overdue"
+    assert che[("annual", 2026)].due == date(2027, 4, 15)
+    assert che[("annual", 2026)].status == "overdue"
+    assert che[("regular", 2026)].due == date(2026, 12, 31)
+    reg.record_report("CHE", "annual", 2026, at=datetime(2027, 4, 1))
+    che = {(i.report, i.year): i for i in reg.calendar(date(2027, 5, 1), "CHE")}
+    assert che[("annual", 2026)].status == "submitted"
+
+
 def test_calendar_and_outlines(reg: Registry, world: World) -> None:
     reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
     full_transfer(reg, world.seller, world.buyer, 40, T1)

@@ -6,6 +6,11 @@
   in force (para 20);
 * regular information — with each biennial transparency report, due 31 December of every
   second year (para 21; BTRs are due in even years from 2024).
+
+Every *participating Party* reports (paras 18, 20, 21 speak of "each participating Party"): the
+Party that authorises ITMOs and also the Party that acquires them in an ITMO transfer. An
+acquiring Party's obligations start with its first acquisition (its participation in the
+cooperative approach; assumption: the registry knows no earlier participation date).
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from carbonlink.errors import DocumentError
-from carbonlink.registry.db import authorisations, first_transfers, reports_submitted
+from carbonlink.registry.db import (
+    accounts,
+    authorisations,
+    first_transfers,
+    registries,
+    reports_submitted,
+    transaction_blocks,
+    transactions,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,19 @@ def reporting_calendar(conn: Connection, today: date,
                                        sa.func.min(authorisations.c.recorded_at))
                              .group_by(authorisations.c.party)):
         parties[p] = d.date()
+    # acquiring Parties of completed ITMO transfers (units under an authorisation received in an
+    # account of another Party's registry): participating Parties too (2/CMA.3 annex paras 18, 20)
+    acquired = (sa.select(registries.c.party, sa.func.min(transactions.c.updated_at))
+                .select_from(transactions
+                             .join(accounts, accounts.c.id == transactions.c.to_account)
+                             .join(registries, registries.c.id == accounts.c.registry_id))
+                .where(transactions.c.state == "completed",
+                       transactions.c.kind == "external_transfer",
+                       sa.exists().where(transaction_blocks.c.tx_id == transactions.c.id,
+                                         transaction_blocks.c.authorisation_id.is_not(None)))
+                .group_by(registries.c.party))
+    for p, d in conn.execute(acquired):
+        parties[p] = min(parties.get(p, d.date()), d.date())
     first_ft = {p: d.date() for p, d in conn.execute(sa.select(
         first_transfers.c.party, sa.func.min(first_transfers.c.at))
         .group_by(first_transfers.c.party))}
