@@ -163,7 +163,11 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     assert g["Submission"][0]["Submission date"] == "2027-01-10"
     reg.record_report("GHA", "annual", 2026, at=datetime(2027, 3, 1))
     assert reg.aef("GHA", 2026)["Submission"][0]["Submission date"] == "2027-03-01"  # recorded
-    assert [r["Action type"] for r in g["Actions"]] == ["First transfer", "Transfer"]
+    # a first transfer is one action, not also a "Transfer" with the same ids (6/CMA.4 annex)
+    assert [r["Action type"] for r in g["Actions"]] == ["First transfer"]
+    assert (g["Actions"][0]["Transferring Party"], g["Actions"][0]["Acquiring Party"]) == (
+        "GHA", "CHE")
+    assert g["Authorizations"][0]["Authorized Parties"] == "GHA"
     assert g["Actions"][0]["First ID"] == "CA0002-GHA01-GHA-1-2026"
     assert g["Actions"][0]["Last ID"] == "CA0002-GHA01-GHA-40-2026"
     assert [(r["First ID"], r["Quantity (t CO2 eq)"]) for r in g["Holdings"]] == [
@@ -175,6 +179,14 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     assert [(r["First ID"], r["Last ID"]) for r in c["Holdings"]] == [
         ("CA0002-GHA01-GHA-11-2026", "CA0002-GHA01-GHA-40-2026")]
     assert consistency_checks(g) == [] and consistency_checks(c) == []
+    # a second Party authorising under the same cooperative approach is an Authorized Party
+    reg.authorise("CHE-A1", cooperative_approach="CA0002", registry="CHE01", quantity=500,
+                  purposes="NDC", vintage_from=2025, vintage_to=2030,
+                  valid_from=date(2026, 1, 1), at=datetime(2027, 3, 2))
+    assert [a["Authorized Parties"] for a in reg.aef("GHA", 2026)["Authorizations"]] == [
+        "CHE; GHA"]
+    assert [a["Authorized Parties"] for a in reg.aef("CHE", 2026)["Authorizations"]] == [
+        "CHE; GHA"]
     files = reg.write_aef("CHE", 2026, tmp_path)
     assert {p.name for p in files} >= {"aef-CHE-2026.xlsx", "aef-CHE-2026-holdings.csv"}
     wb = load_workbook(tmp_path / "aef-CHE-2026.xlsx")
