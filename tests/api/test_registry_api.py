@@ -103,6 +103,9 @@ def test_transaction(registry_client: TestClient, ledger: Ledger) -> None:
                                                                     ledger.world.buyer)
     assert t["approver"] == "bob" and t["acceptor"] == "carol"
     assert t["created_at"] == "2026-06-01T00:00:00Z"
+    for tx in (ledger.issuance_tx, ledger.transfer_tx, ledger.use_tx):   # read back whole
+        t = registry_client.get(f"/api/registry/transactions/{tx}").json()
+        assert (t["unit_type"], t["vintage"], t["authorisation_id"]) == ("itmo", 2026, "GHA-A1")
 
 
 @pytest.mark.parametrize("url", ["/api/registry/transactions/999999",
