@@ -115,9 +115,9 @@ def test_cli_flow(database_url: str, capsys: pytest.CaptureFixture[str],
     code, o, _ = cli.run("registry", "report", "aef", "GHA", "2026", "--out",
                          str(tmp_path / "aef"))
     assert code == 0 and "aef-GHA-2026.xlsx" in o
-    code, _, e = cli.run("registry", "calendar", "--today", "9999-06-01")
-    assert code == 2 and "today: must be on or before 9998-12-31" in e   # items of 10000 are no dates
-    code, o, _ = cli.run("registry", "calendar", "--today", "2027-05-01")
+    code, _, e = cli.run("registry", "calendar", "--as-of", "9999-06-01")
+    assert code == 2 and "as_of: must be on or before 9998-12-31" in e   # items of 10000 are no dates
+    code, o, _ = cli.run("registry", "calendar", "--as-of", "2027-05-01")
     assert code == 0 and "overdue" in o
     assert cli.run("registry", "verify")[0] == 0
     code, o, _ = run(capsys, "registry", "checks")
@@ -223,7 +223,7 @@ def test_calendar_lists_the_acquiring_party(reg: Registry, world: World) -> None
     assert che[("annual", 2026)].status == "overdue"
     assert che[("regular", 2026)].due == date(2026, 12, 31)
     reg.record_report("CHE", "annual", 2026, at=datetime(2027, 4, 1))
-    che = {(i.report, i.year): i for i in reg.calendar(date(2027, 5, 1), "CHE")}
+    che = {(i.report, i.year): i for i in reg.calendar(as_of=date(2027, 5, 1), party="CHE")}
     assert che[("annual", 2026)].status == "submitted"
 
 
@@ -312,7 +312,7 @@ def test_cli_other_commands(database_url: str, capsys: pytest.CaptureFixture[str
     code, o, e = cli.run("registry", "cancel", buyer, "5", "--purpose", "oimp")
     assert code == 2 and "U5006" in e  # A1 authorises NDC only
     cli.act("officer")
-    code, o, e = cli.run("registry", "calendar", "--party", "GHA", "--today", "2027-05-01")
+    code, o, e = cli.run("registry", "calendar", "--party", "GHA", "--as-of", "2027-05-01")
     assert code == 0 and "initial" in o and "submitted" in o
     code, _, e = cli.run("registry", "report", "aef", "CHE", "2026", "--format", "pdf")
     assert code == 2 and "--format" in e

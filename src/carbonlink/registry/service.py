@@ -2311,10 +2311,10 @@ class Registry:
         return write_aef(tables, out_dir, stem=f"aef-{party}-{year}", formats=formats)
 
     @operation("calendar")
-    def calendar(self, today: date | None = None, party: str | None = None) -> list[Any]:
+    def calendar(self, as_of: date | None = None, party: str | None = None) -> list[Any]:
         """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
         from carbonlink.registry.reports.calendar import reporting_calendar
-        return self._read(lambda c: reporting_calendar(c, today or date.today(), party))
+        return self._read(lambda c: reporting_calendar(c, as_of or date.today(), party))
 
     @operation("initial_report")
     def initial_report(self, party: str) -> str:

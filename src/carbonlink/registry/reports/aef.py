@@ -81,13 +81,14 @@ def _quantities(metric: str, q: int) -> tuple[Any, Any]:
     return (q, "") if metric == "tCO2e" else ("", q)
 
 
-def holdings_at(conn: Connection, at: datetime) -> dict[int, list[tuple[str, str, int, int, int,
-                                                                         str | None]]]:
-    """Replay completed transactions up to ``at``: ranges held per account (units pending export
-    stay with the transferring account). Range = (registry, type, vintage, start, end, auth)."""
+def holdings_at(conn: Connection, as_of: datetime) -> dict[int, list[tuple[str, str, int, int,
+                                                                            int, str | None]]]:
+    """Replay completed transactions up to ``as_of``: ranges held per account (units pending
+    export stay with the transferring account). Range = (registry, type, vintage, start, end,
+    auth)."""
     held: dict[tuple[str, str, int], list[list[Any]]] = defaultdict(list)  # [s, e, acc, auth]
     tx_rows = conn.execute(sa.select(transactions).where(
-        transactions.c.state == "completed", transactions.c.updated_at <= at)
+        transactions.c.state == "completed", transactions.c.updated_at <= as_of)
         .order_by(transactions.c.updated_at, transactions.c.id)).all()
     pieces: dict[int, list[Any]] = defaultdict(list)
     for b in conn.execute(sa.select(transaction_blocks).order_by(transaction_blocks.c.tx_id,

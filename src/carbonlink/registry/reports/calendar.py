@@ -48,10 +48,11 @@ class CalendarItem:
 LAST_DAY = date(9998, 12, 31)
 
 
-def reporting_calendar(conn: Connection, today: date,
+def reporting_calendar(conn: Connection, as_of: date,
                        party: str | None = None) -> list[CalendarItem]:
-    if today > LAST_DAY:
-        raise DocumentError("today", f"must be on or before {LAST_DAY}, got {today}")
+    """The items due as of ``as_of`` (the reference date statuses refer to), per Party."""
+    if as_of > LAST_DAY:
+        raise DocumentError("as_of", f"must be on or before {LAST_DAY}, got {as_of}")
     parties: dict[str, date] = {}
     for p, d in conn.execute(sa.select(authorisations.c.party,
                                        sa.func.min(authorisations.c.recorded_at))
@@ -81,15 +82,15 @@ def reporting_calendar(conn: Connection, today: date,
 
         def item(kind: str, year: int, due: date, src: str, p: str = p) -> CalendarItem:
             st = "submitted" if (p, kind, year) in done else (
-                "overdue" if today > due else "due")
+                "overdue" if as_of > due else "due")
             return CalendarItem(p, kind, year, due, st, src)
 
         due0 = min(first_auth, first_ft.get(p, first_auth))
         out.append(item("initial", 0, due0, "Decision 2/CMA.3 annex para 18"))
-        for y in range(first_auth.year, today.year + 1):
+        for y in range(first_auth.year, as_of.year + 1):
             out.append(item("annual", y, date(y + 1, 4, 15), "Decision 2/CMA.3 annex para 20"))
         y = first_auth.year + (first_auth.year % 2)
-        while y <= today.year + 1:
+        while y <= as_of.year + 1:
             out.append(item("regular", y, date(y, 12, 31), "Decision 2/CMA.3 annex paras 21–23"))
             y += 2
     return out
