@@ -263,7 +263,9 @@ def test_registry_page(client_factory: object, ledger: Ledger) -> None:
         assert len(balances) == len(client.get("/api/registry/accounts").json())
         assert "2027-04-15" in r.text and 'class="st-overdue"' in r.text
         only = client.get("/registry", params={"party": "CHE", "as_of": "2027-05-01"})
-        assert "Nothing due" in only.text
+        # CHE acquired ITMOs: a participating Party with its own reports (2/CMA.3 annex para 20)
+        assert "Nothing due" not in only.text and "CHE" in only.text
+        assert 'class="st-overdue"' in only.text
         for bad in ({"as_of": "1 May"}, {"party": "ch"}, {"as_of": "9999-01-01"}):
             e = client.get("/registry", params=bad)
             assert e.status_code == 422 and 'id="error"' in e.text

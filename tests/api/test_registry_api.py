@@ -103,6 +103,9 @@ def test_transaction(registry_client: TestClient, ledger: Ledger) -> None:
                                                                     ledger.world.buyer)
     assert t["approver"] == "bob" and t["acceptor"] == "carol"
     assert t["created_at"] == "2026-06-01T00:00:00Z"
+    for tx in (ledger.issuance_tx, ledger.transfer_tx, ledger.use_tx):   # read back whole
+        t = registry_client.get(f"/api/registry/transactions/{tx}").json()
+        assert (t["unit_type"], t["vintage"], t["authorisation_id"]) == ("itmo", 2026, "GHA-A1")
 
 
 @pytest.mark.parametrize("url", ["/api/registry/transactions/999999",
@@ -139,14 +142,19 @@ def test_calendar(registry_client: TestClient, ledger: Ledger) -> None:
     assert r.json() == [{"party": i.party, "report": i.report, "year": i.year,
                          "due": i.due.isoformat(), "status": i.status, "source": i.source}
                         for i in expected]
-    items = {(i["report"], i["year"]): i for i in r.json()}
+    items = {(i["report"], i["year"]): i for i in r.json() if i["party"] == "GHA"}
     assert items[("annual", 2026)]["due"] == "2027-04-15"
     assert items[("annual", 2026)]["status"] == "overdue"  # 1 May 2027, nothing submitted
     assert items[("initial", 0)]["status"] == "overdue"
-    assert {i["party"] for i in r.json()} == {"GHA"}
+    # CHE authorised nothing but acquired ITMOs: a participating Party, it reports too
+    # (Decision 2/CMA.3 annex paras 18, 20, 21: "each participating Party")
+    assert {i["party"] for i in r.json()} == {"GHA", "CHE"}
     only = registry_client.get("/api/registry/calendar", params={"party": "CHE",
                                                                  "as_of": "2027-05-01"})
-    assert only.json() == []  # CHE authorised nothing
+    che = {(i["report"], i["year"]): i for i in only.json()}
+    assert {i["party"] for i in only.json()} == {"CHE"}
+    assert che[("annual", 2026)]["due"] == "2027-04-15"
+    assert che[("initial", 0)]["status"] == "overdue"
 
 
 def test_calendar_defaults_to_today(registry_client: TestClient, ledger: Ledger) -> None:

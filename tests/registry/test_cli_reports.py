@@ -115,9 +115,9 @@ def test_cli_flow(database_url: str, capsys: pytest.CaptureFixture[str],
     code, o, _ = cli.run("registry", "report", "aef", "GHA", "2026", "--out",
                          str(tmp_path / "aef"))
     assert code == 0 and "aef-GHA-2026.xlsx" in o
-    code, _, e = cli.run("registry", "calendar", "--today", "9999-06-01")
-    assert code == 2 and "today: must be on or before 9998-12-31" in e   # items of 10000 are no dates
-    code, o, _ = cli.run("registry", "calendar", "--today", "2027-05-01")
+    code, _, e = cli.run("registry", "calendar", "--as-of", "9999-06-01")
+    assert code == 2 and "as_of: must be on or before 9998-12-31" in e   # items of 10000 are no dates
+    code, o, _ = cli.run("registry", "calendar", "--as-of", "2027-05-01")
     assert code == 0 and "overdue" in o
     assert cli.run("registry", "verify")[0] == 0
     code, o, _ = run(capsys, "registry", "checks")
@@ -163,7 +163,11 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     assert g["Submission"][0]["Submission date"] == "2027-01-10"
     reg.record_report("GHA", "annual", 2026, at=datetime(2027, 3, 1))
     assert reg.aef("GHA", 2026)["Submission"][0]["Submission date"] == "2027-03-01"  # recorded
-    assert [r["Action type"] for r in g["Actions"]] == ["First transfer", "Transfer"]
+    # a first transfer is one action, not also a "Transfer" with the same ids (6/CMA.4 annex)
+    assert [r["Action type"] for r in g["Actions"]] == ["First transfer"]
+    assert (g["Actions"][0]["Transferring Party"], g["Actions"][0]["Acquiring Party"]) == (
+        "GHA", "CHE")
+    assert g["Authorizations"][0]["Authorized Parties"] == "GHA"
     assert g["Actions"][0]["First ID"] == "CA0002-GHA01-GHA-1-2026"
     assert g["Actions"][0]["Last ID"] == "CA0002-GHA01-GHA-40-2026"
     assert [(r["First ID"], r["Quantity (t CO2 eq)"]) for r in g["Holdings"]] == [
@@ -175,6 +179,14 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
     assert [(r["First ID"], r["Last ID"]) for r in c["Holdings"]] == [
         ("CA0002-GHA01-GHA-11-2026", "CA0002-GHA01-GHA-40-2026")]
     assert consistency_checks(g) == [] and consistency_checks(c) == []
+    # a second Party authorising under the same cooperative approach is an Authorized Party
+    reg.authorise("CHE-A1", cooperative_approach="CA0002", registry="CHE01", quantity=500,
+                  purposes="NDC", vintage_from=2025, vintage_to=2030,
+                  valid_from=date(2026, 1, 1), at=datetime(2027, 3, 2))
+    assert [a["Authorized Parties"] for a in reg.aef("GHA", 2026)["Authorizations"]] == [
+        "CHE; GHA"]
+    assert [a["Authorized Parties"] for a in reg.aef("CHE", 2026)["Authorizations"]] == [
+        "CHE; GHA"]
     files = reg.write_aef("CHE", 2026, tmp_path)
     assert {p.name for p in files} >= {"aef-CHE-2026.xlsx", "aef-CHE-2026-holdings.csv"}
     wb = load_workbook(tmp_path / "aef-CHE-2026.xlsx")
@@ -195,6 +207,24 @@ def test_aef_tables_and_counterpart_overlap(reg: Registry, world: World,
         reg.write_aef("CHE", 2026, tmp_path / "x", counterparts=[bad])
     assert "D6002" in str(e.value) and "[30, 40]" in str(e.value)
     assert not (tmp_path / "x").exists()
+
+
+def test_calendar_lists_the_acquiring_party(reg: Registry, world: World) -> None:
+    """Every participating Party reports (Decision 2/CMA.3 annex paras 18, 20, 21), the
+    acquiring Party of an ITMO transfer included, from its first acquisition."""
+    reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
+    assert {i.party for i in reg.calendar(date(2027, 5, 1))} == {"GHA"}   # nothing acquired yet
+    full_transfer(reg, world.seller, world.buyer, 40, T1)
+    items = reg.calendar(date(2027, 5, 1))
+    assert {i.party for i in items} == {"GHA", "CHE"}
+    che = {(i.report, i.year): i for i in reg.calendar(date(2027, 5, 1), "CHE")}
+    assert che[("initial", 0)].status == "overdue"
+    assert che[("annual", 2026)].due == date(2027, 4, 15)
+    assert che[("annual", 2026)].status == "overdue"
+    assert che[("regular", 2026)].due == date(2026, 12, 31)
+    reg.record_report("CHE", "annual", 2026, at=datetime(2027, 4, 1))
+    che = {(i.report, i.year): i for i in reg.calendar(as_of=date(2027, 5, 1), party="CHE")}
+    assert che[("annual", 2026)].status == "submitted"
 
 
 def test_calendar_and_outlines(reg: Registry, world: World) -> None:
@@ -282,7 +312,7 @@ def test_cli_other_commands(database_url: str, capsys: pytest.CaptureFixture[str
     code, o, e = cli.run("registry", "cancel", buyer, "5", "--purpose", "oimp")
     assert code == 2 and "U5006" in e  # A1 authorises NDC only
     cli.act("officer")
-    code, o, e = cli.run("registry", "calendar", "--party", "GHA", "--today", "2027-05-01")
+    code, o, e = cli.run("registry", "calendar", "--party", "GHA", "--as-of", "2027-05-01")
     assert code == 0 and "initial" in o and "submitted" in o
     code, _, e = cli.run("registry", "report", "aef", "CHE", "2026", "--format", "pdf")
     assert code == 2 and "--format" in e

@@ -170,6 +170,8 @@ def test_filters_and_receipts_agree(reg: Registry) -> None:
     reg.issue(a, 50, vintage=2027, at=T0)
     got = reg.transfer(a, b, 30, vintage=2027, by="alice", at=T0)
     assert got.blocks == [("GHA01", "allowance", 2027, 1, 30)]
+    one = reg.transaction(got.tx_id)          # read back whole: from its one block
+    assert (one["unit_type"], one["vintage"]) == ("allowance", 2027)
     got = reg.transfer(a, b, 120, unit_type="allowance", by="alice", at=T0)
     assert got.blocks == [("GHA01", "allowance", 2026, 1, 100),
                           ("GHA01", "allowance", 2027, 31, 50)]
@@ -179,6 +181,8 @@ def test_filters_and_receipts_agree(reg: Registry) -> None:
                            ("GHA01", "allowance", 2027, 31, 40)]
     tx = reg.transaction(back.tx_id)
     assert tx["kind"] == "internal_transfer" and tx["state"] == "completed"
+    # read back whole: what the blocks share is filled, a field they differ in stays null
+    assert (tx["unit_type"], tx["vintage"], tx["authorisation_id"]) == ("allowance", None, None)
     assert reg.balance(a) == 140 and reg.balance(b) == 10 and reg.verify() == []
 
 

@@ -450,10 +450,13 @@ def report_regular(party: str, db: Db = None) -> None:
 
 @registry_app.command("calendar")
 def calendar(party: Annotated[str | None, typer.Option()] = None,
-             today: Annotated[str | None, typer.Option()] = None, db: Db = None) -> None:
+             as_of: Annotated[str | None, typer.Option(
+                 "--as-of", metavar="DATE",
+                 help="the reference date due/overdue/submitted refer to (YYYY-MM-DD; "
+                 "default: today)")] = None, db: Db = None) -> None:
     """Reporting calendar; overdue items are flagged."""
     with _open(db) as r:
-        items = r.calendar(_d(today, "--today"), party)
+        items = r.calendar(_d(as_of, "--as-of"), party)
     t = Table("party", "report", "year", "due", "status", "source")
     for i in items:
         style = {"overdue": "bold red", "submitted": "green"}.get(i.status, "")

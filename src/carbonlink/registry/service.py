@@ -2250,7 +2250,20 @@ class Registry:
             r = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
             if r is None:
                 fail("R1005", "tx", f"no transaction {tx_id}")
-            return dict(r._mapping)
+            out = dict(r._mapping)
+            # read back whole: the unit type, vintage and authorisation of the units moved come
+            # from the transaction's blocks when the row leaves them unset (they are the fields
+            # an AEF action reports, Decision 6/CMA.4 annex); a field stays null only when the
+            # blocks differ in it (or the transaction moved no block)
+            parts = conn.execute(sa.select(
+                transaction_blocks.c.unit_type, transaction_blocks.c.vintage,
+                transaction_blocks.c.authorisation_id).where(
+                transaction_blocks.c.tx_id == tx_id)).all()
+            for k, col in (("unit_type", 0), ("vintage", 1), ("authorisation_id", 2)):
+                seen = {p[col] for p in parts}
+                if out[k] is None and len(seen) == 1:
+                    out[k] = seen.pop()
+            return out
         return self._read(go)
 
     @operation("balances")
@@ -2319,10 +2332,10 @@ class Registry:
         return write_aef(tables, out_dir, stem=f"aef-{party}-{year}", formats=formats)
 
     @operation("calendar")
-    def calendar(self, today: date | None = None, party: str | None = None) -> list[Any]:
+    def calendar(self, as_of: date | None = None, party: str | None = None) -> list[Any]:
         """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
         from carbonlink.registry.reports.calendar import reporting_calendar
-        return self._read(lambda c: reporting_calendar(c, today or date.today(), party))
+        return self._read(lambda c: reporting_calendar(c, as_of or date.today(), party))
 
     @operation("initial_report")
     def initial_report(self, party: str) -> str:

@@ -81,13 +81,14 @@ def _quantities(metric: str, q: int) -> tuple[Any, Any]:
     return (q, "") if metric == "tCO2e" else ("", q)
 
 
-def holdings_at(conn: Connection, at: datetime) -> dict[int, list[tuple[str, str, int, int, int,
-                                                                         str | None]]]:
-    """Replay completed transactions up to ``at``: ranges held per account (units pending export
-    stay with the transferring account). Range = (registry, type, vintage, start, end, auth)."""
+def holdings_at(conn: Connection, as_of: datetime) -> dict[int, list[tuple[str, str, int, int,
+                                                                            int, str | None]]]:
+    """Replay completed transactions up to ``as_of``: ranges held per account (units pending
+    export stay with the transferring account). Range = (registry, type, vintage, start, end,
+    auth)."""
     held: dict[tuple[str, str, int], list[list[Any]]] = defaultdict(list)  # [s, e, acc, auth]
     tx_rows = conn.execute(sa.select(transactions).where(
-        transactions.c.state == "completed", transactions.c.updated_at <= at)
+        transactions.c.state == "completed", transactions.c.updated_at <= as_of)
         .order_by(transactions.c.updated_at, transactions.c.id)).all()
     pieces: dict[int, list[Any]] = defaultdict(list)
     for b in conn.execute(sa.select(transaction_blocks).order_by(transaction_blocks.c.tx_id,
@@ -136,6 +137,13 @@ def aef_tables(conn: Connection, party: str, year: int, *, version: str = "1.0",
         "Last year of NDC implementation period": ndc.last_year if ndc else "",
         "Reference to the A6TER report": ""})
     mine = {a: r for a, r in auths.items() if r.party == party}
+    # "Authorized Parties" (Decision 6/CMA.4 annex, AEF Authorizations table; 2/CMA.3 annex
+    # para 20): every Party that authorised ITMOs under the cooperative approach, not only
+    # the reporting one (interpretation: the registry records no other list of authorising
+    # Parties per approach)
+    approach_parties: dict[str, set[str]] = defaultdict(set)
+    for r in auths.values():
+        approach_parties[r.cooperative_approach].add(r.party)
     for a, r in sorted(mine.items()):
         ents = conn.execute(sa.select(authorised_entities.c.holder_id).where(
             authorised_entities.c.authorisation_id == a,
@@ -147,7 +155,7 @@ def aef_tables(conn: Connection, party: str, year: int, *, version: str = "1.0",
             else "non-GHG", "Applicable GWP value(s)": GWP if r.metric == "tCO2e" else "",
             "Applicable non-GHG metric": "" if r.metric == "tCO2e" else r.metric,
             "Sectors": "", "Activity types": "", "Purposes for authorization": r.purposes,
-            "Authorized Parties": party,
+            "Authorized Parties": "; ".join(sorted(approach_parties[r.cooperative_approach])),
             "Authorized entities": "; ".join(hold[int(h)].name for h in ents),
             "OIMP authorized": "Yes" if "OIMP" in r.purposes else "No",
             "Authorized timeframe": f"{r.valid_from.isoformat()} – "
@@ -179,10 +187,14 @@ def aef_tables(conn: Connection, party: str, year: int, *, version: str = "1.0",
                 continue
             au = auths[p.authorisation_id]
             rows: list[tuple[str, str]] = []
-            if p.first_transfer and au.party == party:
+            first = bool(p.first_transfer) and au.party == party
+            if first:
                 rows.append(("First transfer", au.purposes))
             if t.kind == "external_transfer":
-                if src_party == party:
+                # a first transfer is reported once, as the action "First transfer" (Decision
+                # 2/CMA.3 annex para 20; 6/CMA.4 annex, AEF Actions table: one row per action
+                # and block), not again as a "Transfer" of the same ITMOs
+                if src_party == party and not first:
                     rows.append(("Transfer", ""))
                 if dst_party == party:
                     rows.append(("Acquisition", ""))
