@@ -182,6 +182,22 @@ def test_strict_makes_findings_errors() -> None:
     assert {f.rule for f in report.errors} == {"CMP-REC"}
 
 
+def test_strict_leaves_data_gaps_info() -> None:
+    # --strict turns a rule's warnings into errors, never its data-gap info findings: a gap says
+    # the rule could not decide, not that the agreement breaches it
+    from pathlib import Path
+
+    doc = Path(__file__).parents[2] / "examples" / "agreements" / "eu-switzerland.yaml"
+    base = check(doc, as_of="2021-06-01")
+    infos = [f for f in base.findings if f.severity == "info"]
+    assert infos, "EU-CH as of 2021 has info findings (data gaps) to test with"
+    rules = sorted({f.rule for f in infos})
+    strict = check(doc, strict=rules, as_of="2021-06-01")
+    assert [f for f in strict.findings if f.severity == "info"] == infos
+    warned = {f.rule for f in base.findings if f.severity == "warning"} & set(rules)
+    assert {f.rule for f in strict.errors} >= warned
+
+
 def test_non_binding_form_softens_article6_content() -> None:
     # softened only while the MoU announces cooperation without itself claiming ITMOs (issue 9:
     # no recorded authorisation, no authorisation, transfer-recognition or CA clause)

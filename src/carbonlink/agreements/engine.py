@@ -62,7 +62,8 @@ def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
     """Check an agreement's legality (LEG, A62), completeness (CMP), compatibility of the linked
     ETSs (CPT) and feasibility (FEA) as of the reference date ``as_of`` (default: today): Paris
     Agreement status, the systems' status and the figures are read as they stood on that date.
-    ``strict`` names rules whose findings become errors."""
+    ``strict`` names rules whose warnings become errors; an info finding of such a rule (a data
+    gap, or context) stays info: it records that the rule could not decide, not a defect."""
     strict_ids = validate_strict(strict)
     on = parse_as_of(as_of)
     agreement = load_agreement(doc_or_path)
@@ -76,7 +77,8 @@ def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
         run.append(rule_id)
         findings.extend(fn(ctx))
     if strict_ids:
-        findings = [replace(f, severity="error") if f.rule in strict_ids else f for f in findings]
+        findings = [replace(f, severity="error")
+                    if f.rule in strict_ids and f.severity == "warning" else f for f in findings]
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     document: dict[str, Any] = {
         "id": agreement.id,
