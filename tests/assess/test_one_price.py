@@ -69,3 +69,33 @@ def test_unknown_price_stays_an_info_data_gap() -> None:
     assert gap.severity == "info"
     assert gap.message.startswith("unknown: price gap not computed: observed price of CH_ETS")
     assert not [f for f in r.findings if f.rule == "FEA-FLOW"]
+
+
+def test_assess_as_of_calibrates_on_that_date() -> None:
+    """``assess --as-of`` reads the reference data as it stood on that date for the calibration
+    too, as the check does: EU-CH as of 2019 has no dated EU cap for 2019 (the series starts in
+    2021), so no market is calibrated on today's figures; the reason names the date."""
+    a = assess(EU_CH, with_sensitivity=False, as_of="2019-06-01")
+    assert a.calibration is None
+    assert a.no_simulation_reason is not None
+    assert "cap.EU_ETS" in a.no_simulation_reason and "2019-06-01" in a.no_simulation_reason
+
+
+def test_cap_after_the_series_ends_is_carried_forward_as_an_assumption() -> None:
+    import datetime as dt
+
+    from carbonlink.assess.calibrate import Overrides, calibrate
+    from carbonlink.data import ets_record, get_ets
+
+    on = dt.date(2031, 6, 1)
+    last = max((e for e in ets_record("EU_ETS").series.cap if e.value is not None),
+               key=lambda e: e.year or 0)
+    ov = Overrides()
+    ov.update({"cap": {"UK_ETS": 100.0}}, "test")  # the UK cap is not recorded at all
+    cal = calibrate(["EU_ETS", "UK_ETS"], ov, get_ets=lambda e: get_ets(e, on), link_date=None)
+    assert cal.price_basis == "current"
+    eu = cal.sources["EU_ETS"]["cap"]
+    assert (eu["value"], eu["year"]) == (last.value, last.year)
+    carried = [a for a in cal.assumptions if a.key == "cap.EU_ETS"]
+    assert carried and carried[0].origin == "carried forward"
+    assert "2031-06-01" in carried[0].description and str(last.year) in carried[0].description

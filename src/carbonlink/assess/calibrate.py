@@ -24,6 +24,7 @@ can list it. Overrides come, weakest first, from defaults, the agreement documen
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -337,6 +338,18 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
             if cap_fig is None:
                 cap_fig = getattr(ets, "cap", None)
             value = getattr(cap_fig, "value", None)
+            carried = _carried_cap(ets) if value is None and basis == "current" else None
+            if carried is not None:
+                on = ets.resolved_on
+                cap_fig, value = carried, carried.value
+                assumptions.append(Assumption(
+                    f"cap.{eid}", float(value) * _unit_factor(getattr(carried, "unit", None)),
+                    f"annual cap of {eid}, MtCO2e: the reference data has no cap for "
+                    f"{on.isoformat()}; the latest recorded cap ({carried.year}) is carried "
+                    f"forward (an assumption; give --assume cap.{eid}=<MtCO2e> to replace it)",
+                    "carried forward"))
+                gaps.append(f"{eid}: no cap in the reference data for {on.isoformat()}; the "
+                            f"{carried.year} cap is carried forward")
             if value is None:
                 note = getattr(cap_fig, "note", None) or "no value in the reference data"
                 gaps.append(f"{eid}: cap unknown ({note}); give --assume cap.{eid}=<MtCO2e>")
@@ -441,6 +454,26 @@ def calibrate(ets_ids: list[str], overrides: Overrides | None = None,
     return Calibration(markets=markets, assumptions=assumptions, currency=currency, gaps=gaps,
                        sources=sources, price_basis="pre_link" if pre is not None else "current",
                        price_year=pre.year if pre is not None else None)
+
+
+def _carried_cap(ets: Any) -> Any:
+    """The latest cap of ``ets``'s dated series that started on or before the date it was
+    resolved for (``ETS.as_of``), when the series has no entry for that date; else None. A
+    system whose series ends before the date (reference data not yet updated) then calibrates on
+    its last recorded cap, labelled as an assumption by the caller."""
+    on = getattr(ets, "resolved_on", None)
+    entries = getattr(getattr(ets, "series", None), "cap", None) or []
+    if on is None or not entries or getattr(ets, "status", None) == "ended":
+        return None
+    from carbonlink.model.jurisdiction import figure_start
+
+    def start(e: Any) -> dt.date | None:
+        got = figure_start(e)
+        return got[0] if got is not None else None
+
+    before = [(d, e) for e in entries if e.value is not None
+              and (d := start(e)) is not None and d <= on]
+    return max(before, key=lambda de: de[0])[1] if before else None
 
 
 def _partner_price(eid: str, ets: Any, get_ets: Callable[[str], Any]

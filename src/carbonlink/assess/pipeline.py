@@ -166,13 +166,15 @@ def framing(agreement: Any) -> dict[str, Any]:
     return out
 
 
-def _ets_getter(agreement: Any) -> Callable[[str], Any]:
+def _ets_getter(agreement: Any, on: dt.date) -> Callable[[str], Any]:
+    """The systems as they stood on ``on`` (the check's reference date), so the calibration reads
+    the same caps, prices and controls as the findings do."""
     from carbonlink.data import get_ets
 
     local = {s.id: s for s in agreement.systems}
 
     def get(eid: str) -> Any:
-        return local[eid] if eid in local else get_ets(eid)
+        return local[eid].as_of(on) if eid in local else get_ets(eid, on)
 
     return get
 
@@ -251,7 +253,7 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
         out.currency = base.markets[0].currency
         out.unit = base.markets[0].unit
     else:
-        get = _ets_getter(agreement)
+        get = _ets_getter(agreement, dt.date.fromisoformat(report.document["as_of"]))
         link_date = agreement.in_force
         tick("calibrating markets", 0)
         try:
