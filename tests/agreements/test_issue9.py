@@ -373,3 +373,19 @@ def test_docs_rule_table_matches_the_rules_table() -> None:
                "recommended": "recommended element", "risk": "risk", "context": "context"}
     for r in RULES.values():
         assert f"| {r.id} | {r.severity} | {classes[r.rule_class]} |" in doc, r.id
+
+
+def test_surplus_never_compares_a_cap_with_emissions_of_another_year() -> None:
+    # both figures recorded on the reference date, but for different years (cap 2024, emissions
+    # 2021): no common year, so no surplus is claimed — an info data gap instead of a comparison
+    doc = edit(good_ets, sys_put(0, "cap", {"value": 300.0, **SRC, "year": 2024}),
+               sys_put(0, "covered_emissions", {"value": 200.0, **SRC, "year": 2021}))
+    hits = [f for f in check(doc, as_of="2025-06-01").by_rule("FEA-HOT")
+            if f.subject.endswith("DE.ets")]
+    assert not [f for f in hits if f.severity == "warning"], [f.message for f in hits]
+    # the same figures for one year are compared, and the surplus found
+    doc = edit(lambda: doc, put("systems[0].covered_emissions", {"value": 200.0, **SRC,
+                                                                 "year": 2024}))
+    [f] = [f for f in check(doc, as_of="2025-06-01").by_rule("FEA-HOT")
+           if f.subject.endswith("DE.ets")]
+    assert f.severity == "warning" and "300" in f.message

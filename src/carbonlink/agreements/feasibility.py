@@ -164,8 +164,8 @@ def _latest_year(e: ETS, on: dt.date) -> tuple[int, Figure, Figure] | None:
 def check_surplus(ctx: Context) -> list[Finding]:
     """Surplus flows from the exporter: a system whose cap exceeds its covered emissions matters
     only where its units can be surrendered in a partner. When the figures for the reference
-    date are not both recorded, the latest year up to that date for which both are is used, and
-    the finding names that year."""
+    date are not both recorded (or are recorded for different years), the latest year up to that
+    date for which both are is used, and the finding names that year."""
     out = []
     importers: dict[str, list[str]] = {}
     for exp, imp in ctx.directed_pairs():
@@ -176,7 +176,9 @@ def check_surplus(ctx: Context) -> list[Finding]:
         em = datum(e.covered_emissions, f"covered emissions of {e.id}")
         when = ""
         verified = e.cap.verified and e.covered_emissions.verified
-        if not (cap.known and em.known):
+        differ = (e.cap.year is not None and e.covered_emissions.year is not None
+                  and e.cap.year != e.covered_emissions.year)
+        if not (cap.known and em.known) or differ:  # a cap is compared with its own year only
             latest = _latest_year(e, ctx.on)
             if latest is None:
                 if e.id in importers:
