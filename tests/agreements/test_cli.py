@@ -31,7 +31,7 @@ def test_check_errors_exit_1_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1
     d = json.loads(out)
     assert d["summary"]["errors"] > 0 and d["document"]["id"] == "wa-kr-draft"
-    assert {"rule", "severity", "message", "subject", "source"} == set(d["findings"][0])
+    assert {"rule", "severity", "message", "subject", "source", "data_gap"} == set(d["findings"][0])
 
 
 def test_check_markdown(capsys: pytest.CaptureFixture[str]) -> None:

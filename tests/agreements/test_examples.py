@@ -30,7 +30,7 @@ def test_example_loads_and_checks(path: Path) -> None:
     assert set(d) >= {"document", "findings", "summary"}
     assert d["document"]["id"] == a.id
     for f in d["findings"]:
-        assert set(f) == {"rule", "severity", "message", "subject", "source"}
+        assert set(f) == {"rule", "severity", "message", "subject", "source", "data_gap"}
 
 
 def test_eu_switzerland() -> None:

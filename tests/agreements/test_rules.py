@@ -183,19 +183,22 @@ def test_strict_makes_findings_errors() -> None:
 
 
 def test_strict_leaves_data_gaps_info() -> None:
-    # --strict turns a rule's warnings into errors, never its data-gap info findings: a gap says
-    # the rule could not decide, not that the agreement breaches it
+    # --strict turns a rule's findings into errors, never its data gaps: a gap says the rule
+    # could not decide, not that the agreement breaches it
     from pathlib import Path
 
     doc = Path(__file__).parents[2] / "examples" / "agreements" / "eu-switzerland.yaml"
-    base = check(doc, as_of="2021-06-01")
-    infos = [f for f in base.findings if f.severity == "info"]
-    assert infos, "EU-CH as of 2021 has info findings (data gaps) to test with"
-    rules = sorted({f.rule for f in infos})
-    strict = check(doc, strict=rules, as_of="2021-06-01")
-    assert [f for f in strict.findings if f.severity == "info"] == infos
-    warned = {f.rule for f in base.findings if f.severity == "warning"} & set(rules)
-    assert {f.rule for f in strict.errors} >= warned
+    base = check(doc, as_of="2026-06-01")
+    gaps = [f for f in base.findings if f.data_gap]
+    assert gaps, "EU-CH as of 2026 has data gaps to test with"
+    assert all(f.severity == "info" and f.message.startswith("unknown: ") for f in gaps)
+    rules = sorted({f.rule for f in gaps})
+    strict = check(doc, strict=rules, as_of="2026-06-01")
+    assert [f for f in strict.findings if f.data_gap] == gaps
+    others = [f for f in base.findings if f.rule in rules and not f.data_gap]
+    assert others, "a listed rule with a finding that is not a data gap"
+    assert all(f.severity == "error" for f in strict.findings
+               if f.rule in rules and not f.data_gap)
 
 
 def test_non_binding_form_softens_article6_content() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -126,8 +126,8 @@ class Context:
 
     def gap(self, rule_id: str, gap: str, subject: str) -> Finding:
         """The info finding of a rule that could not decide because data is missing."""
-        return self.finding(rule_id, f"unknown: {gap} (data gap; the rule could not decide)",
-                            subject, severity="info")
+        return replace(self.finding(rule_id, f"unknown: {gap} (data gap; the rule could not "
+                                    "decide)", subject, severity="info"), data_gap=True)
 
     def simulate(self) -> dict[str, Any] | None:
         """The equilibrium of the agreement's scenario (``None`` when it carries no markets or

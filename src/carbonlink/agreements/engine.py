@@ -15,7 +15,7 @@ import carbonlink.agreements.legal  # noqa: F401
 from carbonlink.agreements.context import Context
 from carbonlink.agreements.findings import CheckReport, Finding
 from carbonlink.agreements.rules import CHECKS, RULES
-from carbonlink.data import today
+from carbonlink.data import parse_as_of
 from carbonlink.errors import DocumentError
 from carbonlink.model.agreement import Agreement
 from carbonlink.model.io import load_document
@@ -42,28 +42,13 @@ def validate_strict(strict: list[str] | None) -> list[str]:
     return ids
 
 
-def parse_as_of(value: str | dt.date | None, field: str = "--as-of") -> dt.date:
-    """The reference date: ``None`` is today (UTC); a string must be an ISO date
-    (``YYYY-MM-DD``), else :class:`DocumentError` naming ``field``."""
-    if value is None:
-        return today()
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise DocumentError(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
-
-
 def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
           strict: list[str] | None = None, as_of: str | dt.date | None = None) -> CheckReport:
     """Check an agreement's legality (LEG, A62), completeness (CMP), compatibility of the linked
     ETSs (CPT) and feasibility (FEA) as of the reference date ``as_of`` (default: today): Paris
     Agreement status, the systems' status and the figures are read as they stood on that date.
-    ``strict`` names rules whose warnings become errors; an info finding of such a rule (a data
-    gap, or context) stays info: it records that the rule could not decide, not a defect."""
+    ``strict`` names rules whose findings become errors, except a data gap (an info finding
+    saying the rule could not decide for missing reference data), which is not a defect."""
     strict_ids = validate_strict(strict)
     on = parse_as_of(as_of)
     agreement = load_agreement(doc_or_path)
@@ -78,7 +63,7 @@ def check(doc_or_path: str | Path | dict[str, Any] | Agreement,
         findings.extend(fn(ctx))
     if strict_ids:
         findings = [replace(f, severity="error")
-                    if f.rule in strict_ids and f.severity == "warning" else f for f in findings]
+                    if f.rule in strict_ids and not f.data_gap else f for f in findings]
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])
     document: dict[str, Any] = {
         "id": agreement.id,

@@ -20,8 +20,11 @@ class Finding:
     message: str
     subject: str
     source: str
+    #: the rule could not decide because reference data is missing (``Context.gap``); ``--strict``
+    #: leaves such a finding info
+    data_gap: bool = False
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -107,6 +107,8 @@ class FindingOut(BaseModel):
     message: str
     subject: str
     source: str = Field(description="the legal or analytical source of the rule")
+    data_gap: bool = Field(default=False, description="true when the rule could not decide "
+                           "because reference data is missing (an info finding naming the gap)")
 
 
 class CompatibilityOut(BaseModel):

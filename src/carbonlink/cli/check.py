@@ -57,7 +57,8 @@ def check(
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f",
                                              help="table, json or markdown")] = CheckFormat.table,
     strict: Annotated[list[str] | None, typer.Option(
-        "--strict", help="make this rule's warnings errors (repeatable; e.g. --strict CMP-REC)")
+        "--strict", help="make this rule's findings errors, data gaps excepted (repeatable; "
+        "e.g. --strict CMP-REC)")
     ] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="reference date YYYY-MM-DD (default: today): Paris Agreement status, "

@@ -43,16 +43,6 @@ AsOf = Annotated[str | None, typer.Option(
     "--as-of", metavar="DATE", help="the date to read the data for (YYYY-MM-DD; default: today)")]
 
 
-def parse_as_of(value: str | None) -> dt.date | None:
-    """``--as-of`` as a date; a clear error (exit 2) naming the option otherwise."""
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise DocumentError("--as-of", f"{value!r} is not a date (expected YYYY-MM-DD)") from None
-
-
 def _when(f: Figure | Fact) -> str:
     """The period a figure holds for (``2021-01-01 to 2025-12-31``), else its year."""
     from carbonlink.model.jurisdiction import PriceFigure
@@ -104,9 +94,9 @@ def list_(
     as_of: AsOf = None,
 ) -> int:
     """List the shipped jurisdictions and ETSs (ids to use in agreement documents)."""
-    from carbonlink.data import list_ets, list_jurisdictions, paris_party_status, today
+    from carbonlink.data import list_ets, list_jurisdictions, paris_party_status, parse_as_of
 
-    day = parse_as_of(as_of) or today()
+    day = parse_as_of(as_of)
     show_ets = ets or not jurisdictions
     show_jur = jurisdictions or not ets
     if fmt is DataFormat.json:
@@ -214,12 +204,12 @@ def show(
         list_ets,
         list_jurisdictions,
         paris_party_status,
-        today,
+        parse_as_of,
     )
     from carbonlink.model.jurisdiction import Jurisdiction
 
 
-    day = parse_as_of(as_of) or today()
+    day = parse_as_of(as_of)
     obj: ETS | Jurisdiction
     record: ETS | Jurisdiction
     try:

@@ -35,13 +35,32 @@ ETS_FILE = DATA_DIR / "ets.yaml"
 __all__ = [
     "DATA_DIR", "ETS_FILE", "JURISDICTIONS_FILE", "data_files", "ets_record", "get_ets",
     "get_jurisdiction", "jurisdiction_record",
-    "list_ets", "list_jurisdictions", "national_party", "paris_party_status", "today",
+    "list_ets", "list_jurisdictions", "national_party", "paris_party_status", "parse_as_of",
+    "today",
 ]
 
 
 def today() -> dt.date:
     """The date used when none is given: today on the UTC clock."""
     return dt.datetime.now(dt.UTC).date()
+
+
+def parse_as_of(value: str | dt.date | None, field: str = "--as-of") -> dt.date:
+    """The reference date: ``None`` is today (UTC); a string must be an ISO date
+    (``YYYY-MM-DD``), else :class:`~carbonlink.errors.DocumentError` naming ``field``. The one
+    reading of ``--as-of`` / ``?as_of`` for the CLI, the API and the web pages."""
+    from carbonlink.errors import DocumentError
+
+    if value is None:
+        return today()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise DocumentError(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 def data_files() -> list[Path]:

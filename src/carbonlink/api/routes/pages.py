@@ -23,7 +23,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from carbonlink import __version__
 from carbonlink.agreements import RULES, check
-from carbonlink.agreements.engine import parse_as_of
 from carbonlink.api.deps import RegistryDep
 from carbonlink.api.documents import admit_agreement, admit_scenario
 from carbonlink.api.routes.check import strict_rules
@@ -33,7 +32,7 @@ from carbonlink.api.routes.registry import (
     calendar_out,
     verify_out,
 )
-from carbonlink.data import list_ets, list_jurisdictions, paris_party_status, today
+from carbonlink.data import list_ets, list_jurisdictions, paris_party_status, parse_as_of, today
 from carbonlink.errors import CarbonlinkError, DocumentError, problems_from_errors
 from carbonlink.markets import Engine, simulate
 from carbonlink.model.agreement import Agreement
