@@ -189,3 +189,34 @@ def test_msr_release_and_invalidation_in_the_program() -> None:
     assert m.loc[2025, "msr_holdings"] == approx(8.0)
     assert m.loc[2025, "price"] == approx(5.0)  # R = 10 − 5 released
     assert m.loc[2024, "price"] == approx(10.0)
+
+
+def test_msr_first_period_from_the_published_tnac_in_mt() -> None:
+    # a scenario in Mt (scale 1e6) starting in 2026 from the published TNAC of 2025
+    # (1,023,494,202, in the 833–1,096 M band: intake TNAC − 833 M = 190,494,202) and the 400 M
+    # held on 1 Jan 2026; no banking, so the later TNACs are 0 and release 100 M a year
+    msr = {"scale": 1e6, "initial_tnac": 1_023_494_202, "initial_holdings": 400e6}
+    res = simulate_periods({"name": "eu", "periods": [2026, 2027], "markets": [
+        {"id": "EU", "bau": [1000.0, 1000.0], "cap": [900.0, 900.0],
+         "mac": {"linear": {"slope": 0.5}}, "banking": NO_BANK, "msr": msr}]})
+    m = res.markets.xs("EU", level="market")
+    assert m.loc[2026, "msr_adjustment"] == approx(-190.494202)
+    # 400 + 190.49 held, the 190.49 above 400 M invalidated
+    assert m.loc[2026, "msr_invalidated"] == approx(190.494202)
+    assert m.loc[2026, "msr_holdings"] == approx(400.0)
+    assert m.loc[2026, "price"] == approx(0.5 * (100 + 190.494202))
+    assert m.loc[2027, "msr_adjustment"] == approx(100.0)  # TNAC 0 < 400 M: 100 M released
+    assert m.loc[2027, "price"] == approx(0.0)
+    assert m.loc[2026, "cap"] == 900.0  # the cap as issued; the MSR's change is its own column
+
+
+def test_msr_without_a_fixed_point_in_the_rounds_is_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import carbonlink.markets.multiperiod as mp
+
+    monkeypatch.setattr(mp, "MSR_MAX_ROUNDS", 1)  # one round cannot confirm a fixed point
+    res = simulate_periods({"name": "msr", "periods": [2024, 2025, 2026], "markets": [
+        {"id": "EU", "bau": [100.0] * 3, "cap": [150.0, 80.0, 40.0],
+         "mac": {"linear": {"slope": 1.0}},
+         "msr": {"upper": 10.0, "lower": 0.0, "band_upper": None, "holding_limit": None}}]})
+    assert any("no fixed point" in w for w in res.warnings)

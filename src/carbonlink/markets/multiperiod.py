@@ -638,7 +638,8 @@ def _solve_with_msr(sc: Scenario, pa: PeriodArrays, *, links: bool = True
         held, invalid = zero.copy(), zero.copy()
         for i, spec, rule in rules:
             new[:, i], held[:, i], invalid[:, i] = msr_path(
-                s.bank[:, i], spec.initial_holdings, rule, scale=spec.scale, auction=pa.cap[:, i])
+                s.bank[:, i], spec.initial_holdings, rule, scale=spec.scale, auction=pa.cap[:, i],
+                tnac0=spec.initial_tnac)
         state = _MSRState(adjust, held, invalid, converged=False, rounds=k)
         if float(np.abs(new - adjust).max()) <= tol:
             state.converged = True

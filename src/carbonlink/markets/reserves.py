@@ -132,19 +132,24 @@ def msr_step(tnac: float, holdings: float, rule: MSRRule = EU_MSR_2024, *,
 
 
 def msr_path(tnac: FloatArray, holdings0: float, rule: MSRRule, *, scale: float = 1.0,
-             auction: FloatArray | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per period ``t``: the supply adjustment (``release − intake``, model units) of period
-    ``t`` from the TNAC at the end of ``t − 1`` (none in the first period), the holdings at the
-    end of ``t`` and what was invalidated. ``scale``: allowances per model unit."""
+             auction: FloatArray | None = None, tnac0: float | None = None,
+             ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per period ``t``: the supply adjustment (``release − intake``) of period ``t`` from the
+    TNAC at the end of ``t − 1``, the holdings at the end of ``t`` and what was invalidated, in
+    model units. ``tnac`` and ``auction`` are in model units; ``holdings0`` (the reserve before
+    the first period) and ``tnac0`` (the TNAC of the year before the first period; none: no
+    adjustment in the first period) in allowances, as the rule states them; ``scale``:
+    allowances per model unit."""
     n = tnac.size
     adjust = np.zeros(n)
     held = np.zeros(n)
     invalid = np.zeros(n)
-    h = holdings0 * scale
+    h = holdings0
     for t in range(n):
-        if t > 0:
+        before = (tnac0 if t == 0 else float(tnac[t - 1]) * scale)
+        if before is not None:
             vol = math.inf if auction is None else float(auction[t]) * scale
-            s = msr_step(max(float(tnac[t - 1]) * scale, 0.0), h, rule, auction_volume=vol)
+            s = msr_step(max(before, 0.0), h, rule, auction_volume=vol)
             adjust[t] = (s.release - s.intake) / scale
             invalid[t] = s.invalidated / scale
             h = s.holdings

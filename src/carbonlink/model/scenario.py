@@ -174,8 +174,10 @@ class MarketStabilityReserve(_Doc):
     period whose bank (the TNAC) exceeds ``upper``, the next period's auctions shrink by
     ``rate`` × bank (by bank − ``upper`` while the bank is at most ``band_upper``); after a bank
     below ``lower``, ``release`` allowances (at most the holdings) are added; holdings above
-    ``holding_limit`` are invalidated. Thresholds in allowances; ``scale``: allowances per
-    model unit (1e6 when the scenario counts Mt). Defaults: the rule from 2024
+    ``holding_limit`` are invalidated. Every number here is in allowances, as the instrument
+    states it; ``scale``: allowances per model unit (1e6 when the scenario counts Mt).
+    ``initial_tnac``: the TNAC of the year before the first period, which sets the first
+    period's adjustment (none: no adjustment in the first period). Defaults: the rule from 2024
     (:data:`carbonlink.markets.reserves.EU_MSR_2024`). Solved as a fixed point of the
     multi-period program."""
 
@@ -187,6 +189,8 @@ class MarketStabilityReserve(_Doc):
     holding_limit: float | None = Field(default=400e6, ge=0)
     initial_holdings: float = Field(default=0.0, ge=0, description="allowances in the reserve "
                                     "before the first period")
+    initial_tnac: float | None = Field(default=None, ge=0, description="TNAC of the year "
+                                       "before the first period (allowances)")
     scale: PositiveFloat = 1.0
 
     @model_validator(mode="after")
