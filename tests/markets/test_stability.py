@@ -12,6 +12,7 @@ price follows from that period's tiers:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +221,34 @@ def test_msr_without_a_fixed_point_in_the_rounds_is_reported(
          "mac": {"linear": {"slope": 1.0}},
          "msr": {"upper": 10.0, "lower": 0.0, "band_upper": None, "holding_limit": None}}]})
     assert any("no fixed point" in w for w in res.warnings)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+
+
+def test_shipped_rggi_example_numbers() -> None:
+    m = simulate_periods(EXAMPLES / "rggi-reserves.yaml").markets.xs("RGGI", level="market")
+    # 2021: R = 80 − 75.15 = 4.85 < ECR trigger 6: 1.15 withheld; 2022: R = 13.13 between 6.42
+    # and 13.91; 2023: R = 15.40 ≥ 14.88, R − 10 % cap < 14.88: released 15.40 − 14.88
+    assert [m.loc[y, "price"] for y in (2021, 2022, 2023, 2024)] == [
+        approx(6.00), approx(13.13), approx(14.88), approx(15.92)]
+    assert m.loc[2021, "reserve_withheld"] == approx(1.15)
+    assert m.loc[2023, "reserve_released"] == approx(86 - 70.60 - 14.88)
+    assert m.loc[2024, "reserve_released"] == approx(86 - 68.32 - 15.92)
+
+
+def test_shipped_eu_msr_example_fixed_point_by_hand() -> None:
+    res = simulate_periods(EXAMPLES / "eu-msr.yaml")
+    assert res.status == "optimal" and not res.warnings
+    m = res.markets.xs("EU", level="market")
+    intake = 1_023_494_202 / 1e6 - 833.0
+    supply = 1_023.494202 + 5_650.0 - intake + 100.0  # the 2030 release
+    abated = 5 * 1_350.0 - supply
+    p0 = 2.0 * abated / sum(1.05 ** t for t in range(5))
+    assert m.loc[2026, "price"] == approx(p0)
+    assert m.loc[2030, "price"] == approx(p0 * 1.05 ** 4)
+    assert [m.loc[y, "msr_adjustment"] for y in range(2026, 2031)] == [
+        approx(-intake), approx(0.0), approx(0.0), approx(0.0), approx(100.0)]
+    # the regime is consistent: banks below 833 M after 2026, below 400 M at the end of 2029
+    assert max(m.loc[y, "banked"] for y in range(2026, 2030)) < 833.0
+    assert m.loc[2029, "banked"] < 400.0 < m.loc[2028, "banked"]
