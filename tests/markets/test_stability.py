@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from carbonlink.errors import DocumentError
 from carbonlink.markets.multiperiod import simulate_periods
@@ -252,3 +254,48 @@ def test_shipped_eu_msr_example_fixed_point_by_hand() -> None:
     # the regime is consistent: banks below 833 M after 2026, below 400 M at the end of 2029
     assert max(m.loc[y, "banked"] for y in range(2026, 2030)) < 833.0
     assert m.loc[2029, "banked"] < 400.0 < m.loc[2028, "banked"]
+
+
+# ------------------------------------------------------------------------------------------
+# cross-check: a tier is the same column as the program's price_ceiling / price_floor
+# ------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    slopes=st.lists(st.floats(0.5, 5.0), min_size=1, max_size=2),
+    rate=st.floats(0.0, 0.08),
+    ceiling=st.floats(5.0, 80.0), release=st.one_of(st.none(), st.floats(0.0, 20.0)),
+    floor_share=st.floats(0.0, 0.9), withheld=st.one_of(st.none(), st.floats(0.0, 20.0)),
+    data=st.data(),
+)
+def test_tiers_equal_the_programs_ceiling_and_floor(
+        slopes: list[float], rate: float, ceiling: float, release: float | None,
+        floor_share: float, withheld: float | None, data: st.DataObject) -> None:
+    """A release tier at a fixed price is the program's ``price_ceiling`` and a withhold tier its
+    ``price_floor`` (the plain formulation): same abatement in every period and market, same
+    present value of compliance costs, with banking, discounting and a link."""
+    years = [2030, 2031, 2032]
+    floor = floor_share * ceiling
+    markets_plain, markets_tier = [], []
+    for k, s in enumerate(slopes):
+        bau = data.draw(st.lists(st.floats(20.0, 100.0), min_size=3, max_size=3))
+        cap = [b * data.draw(st.floats(0.3, 1.1)) for b in bau]
+        base = {"id": f"M{k}", "bau": bau, "cap": cap, "mac": {"linear": {"slope": s}}}
+        markets_plain.append({**base, "price_ceiling": {"price": ceiling, "max_release": release},
+                              "price_floor": {"price": floor, "max_withheld": withheld}})
+        markets_tier.append({**base, "reserves": [
+            {"kind": "release", "price": ceiling, "quantity": release},
+            {"kind": "withhold", "price": floor, "quantity": withheld}]})
+    links = [{"between": ["M0", "M1"]}] if len(slopes) == 2 else []
+    plain = simulate_periods({"name": "p", "periods": years, "discount_rate": rate,
+                              "markets": markets_plain, "links": links})
+    tier = simulate_periods({"name": "t", "periods": years, "discount_rate": rate,
+                             "markets": markets_tier, "links": links})
+    assert plain.status == tier.status == "optimal"
+    scale = max(1.0, float(plain.markets["bau"].max()))
+    for a, b in zip(plain.markets["abatement"], tier.markets["abatement"], strict=True):
+        assert b == pytest.approx(a, rel=1e-6, abs=1e-6 * scale)
+    assert tier.totals["compliance_cost_pv"] == pytest.approx(
+        plain.totals["compliance_cost_pv"], rel=1e-6, abs=1e-6 * scale * ceiling)
+    released = plain.markets["ceiling_released"].sum()
+    assert tier.markets["reserve_released"].sum() == pytest.approx(released, rel=1e-6,
+                                                                    abs=1e-6 * scale)

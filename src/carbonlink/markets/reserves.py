@@ -62,6 +62,9 @@ class MSRRule:
 #: The rule applied from the 2019 publication to the 2023 one (Decision (EU) 2015/1814 Art. 1(5)
 #: as amended by Directive (EU) 2018/410: 24 % for 2019–2023). Checked against the European
 #: Commission's statements of 15 May 2019 and 15 May 2023 (tests/markets/test_reserves.py).
+#: Not represented: the 2023 invalidation of holdings above the previous year's auction volume
+#: (Art. 1(5a) as then in force; 2,515,135,787 allowances on 1 January 2023) — the rule carries
+#: no holding limit; give ``holding_limit`` explicitly to model it.
 EU_MSR_2019 = MSRRule(
     rate=0.24, upper=833e6, lower=400e6, release=100e6, band_upper=None, holding_limit=None,
     source="Decision (EU) 2015/1814 Art. 1(5) as amended by Directive (EU) 2018/410 "
