@@ -299,3 +299,17 @@ def test_tiers_equal_the_programs_ceiling_and_floor(
     released = plain.markets["ceiling_released"].sum()
     assert tier.markets["reserve_released"].sum() == pytest.approx(released, rel=1e-6,
                                                                     abs=1e-6 * scale)
+
+
+def test_simulate_cli_shows_the_reserve_and_msr_columns(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.markets.test_cli import run
+
+    monkeypatch.setenv("COLUMNS", "220")  # a wide terminal: the headers are not cut
+
+    code, out, _ = run(["simulate", str(EXAMPLES / "rggi-reserves.yaml")], capsys)
+    assert code == 0 and "reserve" in out and "withheld" in out and "msr" not in out
+    code, out, _ = run(["simulate", str(EXAMPLES / "eu-msr.yaml")], capsys)
+    assert code == 0 and "msr" in out and "holdings" in out
+    code, out, _ = run(["simulate", str(EXAMPLES / "banking-three-periods.yaml")], capsys)
+    assert code == 0 and "reserve" not in out and "msr" not in out
