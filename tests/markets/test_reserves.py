@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carbonlink.markets.reserves import (
     EU_MSR_2019,
@@ -85,3 +87,22 @@ def test_california_ceiling_needs_the_cpi() -> None:
     assert california_ceiling(2023, {2022: 0.02, 2023: 0.03}) == pytest.approx(65 * 1.07 * 1.08)
     with pytest.raises(ValueError, match="CPI"):
         california_ceiling(2022)
+
+
+def test_msr_2022_publication_rounded_figures() -> None:
+    # TNAC 2021 "1 449 million" → "almost 348 million" placed Sep 2022–Aug 2023 (the Commission's
+    # figures as quoted by co2news.sk, 10 May 2023, https://www.co2news.sk/2023/05/10/
+    # nadchadzajuce-zverejnenie-ukazovatela-rocneho-prebytku-celkovy-pocet-kvot-v-obehu-pre-
+    # rezervu-stability-trhu-eu-ets/); the TNAC is rounded to the million, so ± 0.24 × 0.5 M
+    intake = msr_intake(1_449e6, msr_rule(2022))
+    assert 347.5e6 <= intake < 348e6
+
+
+@given(a=st.floats(0, 3e9), b=st.floats(0, 3e9))
+def test_msr_intake_never_falls_as_the_tnac_rises(a: float, b: float) -> None:
+    lo, hi = sorted((a, b))
+    for rule in (EU_MSR_2019, EU_MSR_2024):
+        assert msr_intake(lo, rule) <= msr_intake(hi, rule)
+        assert msr_intake(hi, rule) <= hi  # never more than the allowances in circulation
+    # the band joins the 833 M threshold without a jump
+    assert msr_intake(833e6 + 1.0, EU_MSR_2024) == pytest.approx(1.0)
