@@ -313,3 +313,30 @@ def test_simulate_cli_shows_the_reserve_and_msr_columns(capsys: pytest.CaptureFi
     assert code == 0 and "msr" in out and "holdings" in out
     code, out, _ = run(["simulate", str(EXAMPLES / "banking-three-periods.yaml")], capsys)
     assert code == 0 and "reserve" not in out and "msr" not in out
+
+
+def test_an_unforeseen_delinking_keeps_the_later_periods_tiers_and_the_msr_state() -> None:
+    from carbonlink.markets.multiperiod import unexpected_delinking
+
+    doc = {"name": "d", "periods": [2030, 2031, 2032], "markets": [
+        {"id": "A", "bau": [100.0] * 3, "cap": [70.0, 70.0, 70.0],
+         "mac": {"linear": {"slope": 1.0}}, "banking": NO_BANK,
+         "reserves": [{"kind": "release", "price": [10.0, 20.0, 25.0], "quantity": [1.0, 2.0, 3.0]}],
+         "msr": {"scale": 1.0, "upper": 1e9, "lower": 5.0, "release": 4.0, "band_upper": None,
+                 "holding_limit": None, "initial_holdings": 50.0}},
+        {"id": "B", "bau": [50.0] * 3, "cap": [45.0] * 3, "mac": {"linear": {"slope": 2.0}},
+         "banking": NO_BANK}],
+        "links": [{"between": ["A", "B"]}]}
+    d = unexpected_delinking(doc, 2030)
+    m = d.after.markets.xs("A", level="market")
+    # after 2030 A is alone (R = 30): the MSR (no bank, TNAC 0 < 5) releases 4 a year from the
+    # 50 it held at the delinking (no adjustment in 2030: no TNAC before the first period), and
+    # the tiers of 2031 (20, 2 units: 30 − 4 − 2 = 24 ≥ 20, sold out) and 2032 (25, 3 units:
+    # 30 − 4 − 3 = 23 < 25, price 25 with 1 released) apply
+    assert d.planned.markets.loc[(2030, "A"), "msr_holdings"] == approx(50.0)
+    assert m.loc[2031, "msr_adjustment"] == approx(4.0)
+    assert m.loc[2031, "price"] == approx(24.0)
+    assert m.loc[2031, "reserve_released"] == approx(2.0)
+    assert m.loc[2032, "price"] == approx(25.0)
+    assert m.loc[2032, "reserve_released"] == approx(1.0)
+    assert m.loc[2032, "msr_holdings"] == approx(42.0)

@@ -792,10 +792,21 @@ def unexpected_delinking(scenario: Scenario | str | Path | dict[str, Any], year:
     for i, m in enumerate(sc.markets):
         caps = [m.cap_in(k) for k in range(k0, nt)]
         caps[0] += min(float(carry[i]), 0.0)  # borrowing outstanding is repaid first
+        # reserve tiers keep their values of the remaining periods; an MSR continues from the
+        # bank (TNAC) and holdings of the plan at the delinking (the bank after the stranding)
+        tiers = [tier.model_copy(update={
+            "price": [tier.price_in(k) for k in range(k0, nt)],
+            "quantity": (None if tier.quantity is None
+                         else [tier.quantity_in(k) for k in range(k0, nt)])})
+            for tier in m.reserves]
+        msr = None if m.msr is None else m.msr.model_copy(update={
+            "initial_tnac": max(float(carry[i]), 0.0) * m.msr.scale,
+            "initial_holdings": float(planned.markets.loc[(years[t_end], m.id), "msr_holdings"])
+            * m.msr.scale})
         markets.append(m.model_copy(update={
             "bau_by_period": [m.bau_in(k) for k in range(k0, nt)], "cap_by_period": caps,
             "bau": m.bau_in(k0), "cap": caps[0], "cap_intensity": None,
-            "initial_bank": max(float(carry[i]), 0.0)}))
+            "initial_bank": max(float(carry[i]), 0.0), "reserves": tiers, "msr": msr}))
     kept_links = [lk.model_copy(update={"start": None if lk.start is None or lk.start <= rest[0]
                                         else lk.start})
                   for k, lk in enumerate(sc.links)
