@@ -788,6 +788,7 @@ def unexpected_delinking(scenario: Scenario | str | Path | dict[str, Any], year:
     carry = bank[t_end] - stranded
     rest = years[t_end + 1:]
     k0 = t_end + 1
+    held = planned.markets["msr_holdings"].to_numpy(dtype=np.float64).reshape(nt, nm)[t_end]
     markets = []
     for i, m in enumerate(sc.markets):
         caps = [m.cap_in(k) for k in range(k0, nt)]
@@ -801,8 +802,7 @@ def unexpected_delinking(scenario: Scenario | str | Path | dict[str, Any], year:
             for tier in m.reserves]
         msr = None if m.msr is None else m.msr.model_copy(update={
             "initial_tnac": max(float(carry[i]), 0.0) * m.msr.scale,
-            "initial_holdings": float(planned.markets.loc[(years[t_end], m.id), "msr_holdings"])
-            * m.msr.scale})
+            "initial_holdings": float(held[i]) * m.msr.scale})
         markets.append(m.model_copy(update={
             "bau_by_period": [m.bau_in(k) for k in range(k0, nt)], "cap_by_period": caps,
             "bau": m.bau_in(k0), "cap": caps[0], "cap_intensity": None,
