@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,8 @@ from carbonlink.errors import DocumentError
 from carbonlink.markets.multiperiod import simulate_periods
 from carbonlink.markets.reserves import rggi_ccr_trigger, rggi_ecr_trigger
 from carbonlink.model.io import load_scenario
+from tests.markets.test_fuzz_documents import JUNK, damaged, paths
+from tests.markets.test_fuzz_documents import run as fuzz_run
 
 NO_BANK = {"limit": 0.0}
 
@@ -340,3 +343,18 @@ def test_an_unforeseen_delinking_keeps_the_later_periods_tiers_and_the_msr_state
     assert m.loc[2032, "price"] == approx(25.0)
     assert m.loc[2032, "reserve_released"] == approx(1.0)
     assert m.loc[2032, "msr_holdings"] == approx(42.0)
+
+
+@given(data=st.data())
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_damaged_stability_documents_never_raise(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 data: st.DataObject) -> None:
+    """Random damage to the shipped reserve and MSR examples: exit 0, 1 or 2 with a message,
+    never a traceback."""
+    doc = yaml.safe_load((EXAMPLES / data.draw(st.sampled_from(
+        ["rggi-reserves.yaml", "eu-msr.yaml"]))).read_text())
+    where = data.draw(st.sampled_from(paths(doc)))
+    fuzz_run(tmp_path, "simulate", damaged(doc, where, data.draw(JUNK),
+                                           data.draw(st.booleans()) and bool(where)), capsys)
