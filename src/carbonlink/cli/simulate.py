@@ -71,6 +71,10 @@ def _simulate_periods(scenario: Scenario, fmt: SimFormat) -> int:
     console = Console()
     cols = ["price", "autarky_price", "emissions", "cap", "abatement", "net_imports", "banked",
             "borrowed"]
+    if any(m.reserves for m in result.scenario.markets):  # stability mechanisms: their columns
+        cols += ["reserve_released", "reserve_withheld"]
+    if any(m.msr is not None for m in result.scenario.markets):
+        cols += ["msr_adjustment", "msr_holdings"]
     table = Table(title=f"{result.scenario.name}: periods ({result.status})")
     for c in ["period", "market", *cols]:
         table.add_column(c.replace("_", " "), justify="left" if c == "market" else "right")

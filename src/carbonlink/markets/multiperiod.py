@@ -31,12 +31,21 @@ zero outside its years. The program is assembled from arrays (one entry per peri
 period × link, period × merit-order segment) with numpy and scipy.sparse, and solved by HiGHS
 (quadratic costs for linear MACs, linear columns for merit-order steps), like the
 single-period engine. Offsets are not yet part of the multi-period program (refused).
+
+**Stability mechanisms** (:mod:`carbonlink.markets.reserves`). A market's ``reserves`` tiers
+add one column per period each: a release tier sells up to its quantity at its trigger price
+(cost ``d_t · price``, into the balance and export rows like a ceiling), a withhold tier keeps
+up to its quantity back at its trigger (value ``−d_t · price``, like a floor); so the price is
+the trigger while a tier is partly used. A market's ``msr`` changes the next period's cap by
+the MSR rule applied to this period's bank (TNAC); the program is solved again with those
+caps until they no longer change (a fixed point: the banks the entities choose, knowing the
+intakes they cause, produce those intakes).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +66,8 @@ IntArray = npt.NDArray[np.int64]
 PERIOD_MARKET_COLUMNS = [
     "price", "mac", "bau", "cap", "emissions", "abatement", "abatement_cost", "net_imports",
     "banked", "borrowed", "foreign_banked", "ceiling_released", "floor_withheld", "compliance_cost",
-    "autarky_price",
+    "autarky_price", "reserve_released", "reserve_withheld", "msr_adjustment", "msr_holdings",
+    "msr_invalidated",
 ]
 PERIOD_LINK_COLUMNS = ["period", "from", "to", "flow", "credited", "tax_revenue", "binding"]
 
@@ -136,6 +146,12 @@ class PeriodArrays:
     #: cancelled or converted), and the value of one such unit after the link ends
     tracked: npt.NDArray[np.bool_]
     delink_value: FloatArray
+    #: price-triggered reserve tiers (``Market.reserves``), one entry per tier: its market,
+    #: whether it releases (else withholds), and its trigger price and quantity per period
+    tier_market: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    tier_release: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    tier_price: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # [T, K]
+    tier_qty: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))  # [T, K], inf: none
 
 
 def _years(sc: Scenario) -> list[int]:
@@ -178,6 +194,13 @@ def period_arrays(sc: Scenario) -> PeriodArrays:
     floor_max = np.where(np.isnan(opt(floor_given, math.nan))[None, :], cap,
                          opt(floor_given, 0.0)[None, :])
     ids = [m.id for m in ms]
+    tiers = [(i, tier) for i, m in enumerate(ms) for tier in m.reserves]
+    tier_price = np.array([[tier.price_in(t) for _, tier in tiers] for t in range(nt)],
+                          dtype=np.float64).reshape(nt, len(tiers))
+    tier_qty = np.array([[(q if (q := tier.quantity_in(t)) is not None
+                           else (math.inf if tier.kind == "release" else float(cap[t, i])))
+                          for i, tier in tiers] for t in range(nt)],
+                        dtype=np.float64).reshape(nt, len(tiers))
     lks = sc.links
     active = np.ones((nt, len(lks)), dtype=bool)
     for li, lk in enumerate(lks):  # one mask per link from its two years (document order)
@@ -208,6 +231,9 @@ def period_arrays(sc: Scenario) -> PeriodArrays:
         delink_value=np.array([{"kept": 1.0, "cancelled": 0.0}.get(lk.on_delink, lk.conversion_rate
                                                                     or 0.0) for lk in lks],
                               dtype=np.float64),
+        tier_market=np.array([i for i, _ in tiers], dtype=np.int64),
+        tier_release=np.array([tier.kind == "release" for _, tier in tiers], dtype=bool),
+        tier_price=tier_price, tier_qty=tier_qty,
     )
 
 
@@ -216,6 +242,11 @@ def period_scenario(sc: Scenario, t: int) -> Scenario:
     the links in operation then, no banking (what a period-by-period solve sees)."""
     years = _years(sc)
     year = years[t]
+    for i, m in enumerate(sc.markets):
+        if m.reserves or m.msr is not None:
+            raise DocumentError(f"markets[{i}].{'reserves' if m.reserves else 'msr'}",
+                                "stability mechanisms are solved by the multi-period program "
+                                "only (simulate_periods), not period by period")
     markets: list[Market] = [
         m.model_copy(update={"bau": m.bau_in(t), "cap": m.cap_in(t), "bau_by_period": None,
                              "cap_by_period": None, "banking": None, "borrowing": None,
@@ -246,6 +277,7 @@ class _Solved:
     price: FloatArray  # [T, M], current value
     quota_rent: FloatArray  # [T, L], current value per unit
     foreign: FloatArray  # [T, M], tracked foreign units held in the bank at the end of t
+    tier_x: FloatArray  # [T, K], released or withheld by each reserve tier
 
 
 def _new_highs() -> highspy.Highs:
@@ -266,7 +298,8 @@ def _scales(pa: PeriodArrays) -> tuple[float, float]:
                    pa.initial_bank.max(initial=0.0), 1e-9))
     prices = [float(v) for v in pa.slope * 0.5 * pa.bau.max(axis=0) if math.isfinite(v)]
     prices += [float(c) for c in pa.seg_cost]
-    prices += [float(v) for v in np.concatenate([pa.ceiling_price, pa.floor_price, pa.tax])
+    prices += [float(v) for v in np.concatenate([pa.ceiling_price, pa.floor_price, pa.tax,
+                                                 pa.tier_price.ravel()])
                if math.isfinite(v)]
     sp = max([p for p in prices if p > 0] + [0.0])
     return sq, (sp if sp > 0 else 1.0)
@@ -387,6 +420,20 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     enter(wh_cols, bal[wh_k], 1.0)
     ex = row_of_exp[wh_k] >= 0
     enter(wh_cols[ex], row_of_exp[wh_k][ex], 1.0)
+    # reserve tiers: one column per (t, tier) — a release sells at the trigger price (like a
+    # ceiling with a quantity), a withholding keeps allowances back below it (like a floor)
+    nk = pa.tier_market.size
+    kt = np.repeat(np.arange(nt), nk)
+    kk = np.tile(np.arange(nk), nt)
+    k_key = kt * nm + pa.tier_market[kk]
+    sign = np.where(pa.tier_release[kk], 1.0, -1.0)
+    tier_cols = new(kt.size)
+    cost.append(sign * d[kt] * pa.tier_price[kt, kk] / sp)
+    lower.append(np.zeros(kt.size))
+    upper.append(pa.tier_qty[kt, kk] / sq)
+    enter(tier_cols, bal[k_key], -sign)
+    ex = row_of_exp[k_key] >= 0
+    enter(tier_cols[ex], row_of_exp[k_key][ex], -sign[ex])
     # banks: end-of-period holdings (negative: borrowed), out of this balance, into the next
     bank_cols = new(nt * nm)
     cost.append(np.zeros(nt * nm))
@@ -466,7 +513,7 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     if ms in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         nan = np.full((nt, nm), np.nan)
         return _Solved("infeasible", nan, np.zeros((nt, ns)), zt, zt, zt, np.zeros((nt, nl)), nan,
-                       np.zeros((nt, nl)), zt)
+                       np.zeros((nt, nl)), zt, np.zeros((nt, nk)))
     if ms != highspy.HighsModelStatus.kOptimal:
         raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
     sol = h.getSolution()
@@ -493,7 +540,7 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
     return _Solved("optimal", abatement.reshape(nt, nm), seg_x.reshape(nt, ns),
                    released.reshape(nt, nm), withheld.reshape(nt, nm),
                    x[bank_cols].reshape(nt, nm), flow, price.reshape(nt, nm), rent,
-                   foreign.reshape(nt, nm))
+                   foreign.reshape(nt, nm), x[tier_cols].reshape(nt, nk))
 
 
 def _clean(a: FloatArray, scale: float) -> FloatArray:
@@ -525,8 +572,13 @@ def _costs(pa: PeriodArrays, s: _Solved) -> dict[str, FloatArray]:
     np.add.at(net_imports, (ft, pa.dst[fl]), pa.factor[fl] * x)
     np.add.at(net_imports, (ft, pa.src[fl]), -x)
     ceiling = np.nan_to_num(pa.ceiling_price)[None, :] * s.released
+    # allowances bought from release tiers are paid at their trigger price
+    tiers = np.zeros((nt, nm))
+    rel = pa.tier_release
+    for k in np.flatnonzero(rel):
+        tiers[:, pa.tier_market[k]] += pa.tier_price[:, k] * s.tier_x[:, k]
     return {"abatement_cost": abatement_cost, "mac": mac, "net_imports": net_imports,
-            "compliance_cost": abatement_cost + payments + ceiling}
+            "compliance_cost": abatement_cost + payments + ceiling + tiers}
 
 
 def simulate_periods(scenario: Scenario | str | Path | dict[str, Any]) -> MultiPeriodResult:
@@ -540,11 +592,68 @@ def simulate_periods(scenario: Scenario | str | Path | dict[str, Any]) -> MultiP
                             f"not finite ({exc}); state quantities and costs in larger units") from None
 
 
+@dataclass
+class _MSRState:
+    """The MSR's path at the fixed point: supply adjustment (release − intake, added to the
+    period's cap), holdings at the end of each period, invalidated allowances (model units)."""
+
+    adjust: FloatArray  # [T, M]
+    holdings: FloatArray
+    invalidated: FloatArray
+    converged: bool = True
+    rounds: int = 0
+
+
+MSR_MAX_ROUNDS = 200
+
+
+def _solve_with_msr(sc: Scenario, pa: PeriodArrays, *, links: bool = True
+                    ) -> tuple[_Solved, PeriodArrays, _MSRState]:
+    """Solve the program with each market's MSR as a fixed point: the supply adjustments of
+    the MSR rule applied to the banks (TNAC) of the last solve, until they no longer change
+    (relative 1e-9 of the largest quantity). After 20 rounds the new adjustments are averaged
+    with the previous ones (the same fixed point, damped). A rule with a jump (the 2019–2023 rule
+    at 833 million) may have no fixed point: then the last round is kept and ``converged`` is
+    false. The auction volume an intake may reduce is taken as the period's whole cap (an
+    assumption: free allocation is not separated)."""
+    from carbonlink.markets.reserves import MSRRule, msr_path
+
+    nt, nm = pa.bau.shape
+    specs = [(i, m.msr) for i, m in enumerate(sc.markets) if m.msr is not None]
+    zero = np.zeros((nt, nm))
+    if not specs:
+        return solve_periods(pa, links=links), pa, _MSRState(zero, zero.copy(), zero.copy())
+    rules = [(i, spec, MSRRule(rate=spec.rate, upper=spec.upper, lower=spec.lower,
+                               release=spec.release, band_upper=spec.band_upper,
+                               holding_limit=spec.holding_limit)) for i, spec in specs]
+    tol = 1e-9 * float(max(pa.bau.max(), pa.cap.max(), 1.0))
+    adjust = zero.copy()
+    state = _MSRState(zero, zero.copy(), zero.copy(), converged=False)
+    for k in range(1, MSR_MAX_ROUNDS + 1):
+        cur = replace(pa, cap=pa.cap + adjust)
+        s = solve_periods(cur, links=links)
+        if s.status != "optimal":
+            return s, cur, state
+        new = zero.copy()
+        held, invalid = zero.copy(), zero.copy()
+        for i, spec, rule in rules:
+            new[:, i], held[:, i], invalid[:, i] = msr_path(
+                s.bank[:, i], spec.initial_holdings, rule, scale=spec.scale, auction=pa.cap[:, i],
+                tnac0=spec.initial_tnac)
+        state = _MSRState(adjust, held, invalid, converged=False, rounds=k)
+        if float(np.abs(new - adjust).max()) <= tol:
+            state.converged = True
+            return s, cur, state
+        adjust = new if k < 20 else 0.5 * (adjust + new)
+    return s, cur, state
+
+
 def _simulate(sc: Scenario) -> MultiPeriodResult:
     pa = period_arrays(sc)
     nt, nm = pa.bau.shape
-    s = solve_periods(pa)
-    aut = solve_periods(pa, links=False) if pa.src.size else s
+    s, pa_s, msr = _solve_with_msr(sc, pa)
+    aut = _solve_with_msr(sc, pa, links=False)[0] if pa.src.size else s
+    pa = pa_s  # the caps after the MSR's adjustments (costs, exports)
     ids = [m.id for m in sc.markets]
     index = pd.MultiIndex.from_product([pa.years.tolist(), ids], names=["period", "market"])
     qscale = float(max(pa.bau.max(), pa.cap.max(), 1.0))
@@ -558,6 +667,9 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
             totals={}, warnings=["infeasible: the caps cannot be met over the periods with the "
                                  "abatement options, banking, borrowing and links available"])
     pscale = float(max(1.0, np.nanmax(s.price)))
+    tier_rel, tier_wh = np.zeros((nt, nm)), np.zeros((nt, nm))
+    for k in range(pa.tier_market.size):
+        (tier_rel if pa.tier_release[k] else tier_wh)[:, pa.tier_market[k]] += s.tier_x[:, k]
     cur = _costs(pa, s)
     base = _costs(pa, aut) if aut.status == "optimal" else None
     bank = _clean(s.bank, qscale)
@@ -577,7 +689,13 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
         "compliance_cost": cur["compliance_cost"].ravel(),
         "autarky_price": (_clean(aut.price, pscale).ravel() if base is not None
                           else np.full(nt * nm, np.nan)),
+        "reserve_released": _clean(tier_rel, qscale).ravel(),
+        "reserve_withheld": _clean(tier_wh, qscale).ravel(),
+        "msr_adjustment": _clean(msr.adjust, qscale).ravel(),
+        "msr_holdings": _clean(msr.holdings, qscale).ravel(),
+        "msr_invalidated": _clean(msr.invalidated, qscale).ravel(),
     }, index=index)
+    markets["cap"] = pa.cap.ravel() - msr.adjust.ravel()  # the cap as issued, before the MSR
     ft, fl = np.nonzero(pa.active)
     flows = _clean(s.flow[ft, fl], qscale)
     at_quota = np.isfinite(pa.quota[fl]) & (flows >= pa.quota[fl] * (1 - 1e-7))
@@ -595,6 +713,12 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
     totals = {"emissions": emissions, "cap": float(pa.cap.sum()),
               "compliance_cost_pv": float(pv.sum()), "gain_pv": float(np.sum(pv_aut - pv))}
     warnings = [] if base is not None else ["autarky is infeasible over the periods"]
+    if not msr.converged:
+        warnings.append(f"the market stability reserve has no fixed point found in {msr.rounds} "
+                        "rounds (a rule with a jump at a threshold may have none): the last "
+                        "round is reported")
+    totals["msr_intake"] = float(-np.minimum(msr.adjust, 0.0).sum())
+    totals["msr_invalidated"] = float(msr.invalidated.sum())
     return MultiPeriodResult(status="optimal", scenario=sc, markets=markets, links=links,
                              present_value=present_value, totals=totals, warnings=warnings)
 
@@ -664,14 +788,25 @@ def unexpected_delinking(scenario: Scenario | str | Path | dict[str, Any], year:
     carry = bank[t_end] - stranded
     rest = years[t_end + 1:]
     k0 = t_end + 1
+    held = planned.markets["msr_holdings"].to_numpy(dtype=np.float64).reshape(nt, nm)[t_end]
     markets = []
     for i, m in enumerate(sc.markets):
         caps = [m.cap_in(k) for k in range(k0, nt)]
         caps[0] += min(float(carry[i]), 0.0)  # borrowing outstanding is repaid first
+        # reserve tiers keep their values of the remaining periods; an MSR continues from the
+        # bank (TNAC) and holdings of the plan at the delinking (the bank after the stranding)
+        tiers = [tier.model_copy(update={
+            "price": [tier.price_in(k) for k in range(k0, nt)],
+            "quantity": (None if tier.quantity is None
+                         else [tier.quantity_in(k) for k in range(k0, nt)])})
+            for tier in m.reserves]
+        msr = None if m.msr is None else m.msr.model_copy(update={
+            "initial_tnac": max(float(carry[i]), 0.0) * m.msr.scale,
+            "initial_holdings": float(held[i]) * m.msr.scale})
         markets.append(m.model_copy(update={
             "bau_by_period": [m.bau_in(k) for k in range(k0, nt)], "cap_by_period": caps,
             "bau": m.bau_in(k0), "cap": caps[0], "cap_intensity": None,
-            "initial_bank": max(float(carry[i]), 0.0)}))
+            "initial_bank": max(float(carry[i]), 0.0), "reserves": tiers, "msr": msr}))
     kept_links = [lk.model_copy(update={"start": None if lk.start is None or lk.start <= rest[0]
                                         else lk.start})
                   for k, lk in enumerate(sc.links)

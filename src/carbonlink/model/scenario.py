@@ -129,6 +129,79 @@ class Borrowing(_Doc):
     limit: float = Field(ge=0)
 
 
+class ReserveTier(_Doc):
+    """A price-triggered supply step of a market in a multi-period scenario
+    (:mod:`carbonlink.markets.reserves`).
+
+    * ``release``: up to ``quantity`` extra allowances sold at ``price`` (RGGI's cost
+      containment reserve, California/Québec reserve tiers; no ``quantity``: unlimited, a price
+      ceiling);
+    * ``withhold``: up to ``quantity`` allowances kept back from the auctions while the price
+      would fall below ``price`` (RGGI's emissions containment reserve; no ``quantity``: up to
+      the period's cap, a price floor).
+
+    ``price`` and ``quantity`` are one number for every period or one per period. ``source``:
+    the instrument (and article) the tier comes from."""
+
+    name: str | None = None
+    kind: Literal["release", "withhold"]
+    price: float | list[float]
+    quantity: float | list[float] | None = None
+    source: str | None = None
+
+    @field_validator("price", "quantity")
+    @classmethod
+    def _non_negative_values(cls, v: float | list[float] | None) -> float | list[float] | None:
+        if v is None:
+            return v
+        if isinstance(v, list) and not v:
+            raise ValueError("must not be empty")
+        for i, x in enumerate(v if isinstance(v, list) else [v]):
+            if not x >= 0:
+                raise ValueError(f"{'' if not isinstance(v, list) else f'[{i}] '}must be >= 0, got {x}")
+        return v
+
+    def price_in(self, period: int) -> float:
+        return self.price[period] if isinstance(self.price, list) else self.price
+
+    def quantity_in(self, period: int) -> float | None:
+        q = self.quantity
+        return q[period] if isinstance(q, list) else q
+
+
+class MarketStabilityReserve(_Doc):
+    """A TNAC-driven reserve like the EU's (Decision (EU) 2015/1814 Art. 1(5), (5a)): after a
+    period whose bank (the TNAC) exceeds ``upper``, the next period's auctions shrink by
+    ``rate`` × bank (by bank − ``upper`` while the bank is at most ``band_upper``); after a bank
+    below ``lower``, ``release`` allowances (at most the holdings) are added; holdings above
+    ``holding_limit`` are invalidated. Every number here is in allowances, as the instrument
+    states it; ``scale``: allowances per model unit (1e6 when the scenario counts Mt).
+    ``initial_tnac``: the TNAC of the year before the first period, which sets the first
+    period's adjustment (none: no adjustment in the first period). Defaults: the rule from 2024
+    (:data:`carbonlink.markets.reserves.EU_MSR_2024`). Solved as a fixed point of the
+    multi-period program."""
+
+    rate: float = Field(default=0.24, ge=0, le=1)
+    upper: float = Field(default=833e6, ge=0)
+    lower: float = Field(default=400e6, ge=0)
+    release: float = Field(default=100e6, ge=0)
+    band_upper: float | None = Field(default=1096e6, ge=0)
+    holding_limit: float | None = Field(default=400e6, ge=0)
+    initial_holdings: float = Field(default=0.0, ge=0, description="allowances in the reserve "
+                                    "before the first period")
+    initial_tnac: float | None = Field(default=None, ge=0, description="TNAC of the year "
+                                       "before the first period (allowances)")
+    scale: PositiveFloat = 1.0
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> MarketStabilityReserve:
+        if self.lower > self.upper:
+            raise ValueError(f"lower ({self.lower}) must not exceed upper ({self.upper})")
+        if self.band_upper is not None and self.band_upper < self.upper:
+            raise ValueError(f"band_upper ({self.band_upper}) must not be below upper ({self.upper})")
+        return self
+
+
 class IntensityCap(_Doc):
     """An intensity-based cap: allowances = ``intensity`` × ``output`` (e.g. tCO2e per MWh
     times MWh). ``output`` is one number, or one per period in a multi-period scenario."""
@@ -201,6 +274,9 @@ class Market(_Doc):
     banking: Banking | None = None
     borrowing: Borrowing | None = None
     initial_bank: float = Field(default=0.0, ge=0, description="allowances banked before the first period")
+    # ---- stability mechanisms (multi-period scenarios only)
+    reserves: list[ReserveTier] = Field(default_factory=list)
+    msr: MarketStabilityReserve | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -473,9 +549,17 @@ class Scenario(_Doc):
                     raise ValueError(f"markets[{i}].{name}: {len(values)} values for {n} periods")
             if m.initial_bank and n is None:
                 raise ValueError(f"markets[{i}].initial_bank: needs `periods`")
-            for key in ("banking", "borrowing"):
+            for key in ("banking", "borrowing", "msr"):
                 if getattr(m, key) is not None and n is None:
                     raise ValueError(f"markets[{i}].{key}: needs `periods`")
+            for k, tier in enumerate(m.reserves):
+                if n is None:
+                    raise ValueError(f"markets[{i}].reserves: needs `periods`")
+                for key in ("price", "quantity"):
+                    v = getattr(tier, key)
+                    if isinstance(v, list) and len(v) != n:
+                        raise ValueError(f"markets[{i}].reserves[{k}].{key}: {len(v)} values for "
+                                         f"{n} periods")
         for i, lk in enumerate(self.links):
             for key in ("start", "end"):
                 year = getattr(lk, key)
