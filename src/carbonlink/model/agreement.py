@@ -86,7 +86,7 @@ class _Doc(BaseModel):
     # NaN and infinity (YAML ``.nan``/``.inf``, JSON ``NaN``/``1e999``) are refused like in
     # scenarios: they would reach the checks and cannot be written back as JSON
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              allow_inf_nan=False, defer_build=True)
+                              allow_inf_nan=False)
 
 
 def _finite_everywhere(value: Any) -> Any:

@@ -11,13 +11,15 @@ import pickle
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from carbonlink.errors import DocumentError, from_validation_error
-from carbonlink.model.scenario import Scenario
+
+if TYPE_CHECKING:  # imported where used: `check` and the reference data never build scenarios
+    from carbonlink.model.scenario import Scenario
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -147,4 +149,6 @@ def load_document(model: type[M], path_or_data: str | Path | dict[str, Any] | M)
 
 def load_scenario(path_or_data: str | Path | dict[str, Any] | Scenario) -> Scenario:
     """A :class:`Scenario` from a file path, a parsed mapping, or a scenario (returned as is)."""
+    from carbonlink.model.scenario import Scenario
+
     return load_document(Scenario, path_or_data)

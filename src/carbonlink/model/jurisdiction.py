@@ -26,7 +26,7 @@ EtsStatus = Literal["in_force", "pilot", "under_development", "ended"]
 
 
 class _Ref(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Figure(_Ref):
