@@ -24,6 +24,15 @@ settings.register_profile("dev", print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # argon2id with the production parameters takes most of a second per hash on a loaded 2-CPU
+    # machine and the tests create hundreds of users: in this process they hash with the smallest
+    # costs (still argon2id). tests/registry/test_hash_parameters.py checks production's.
+    from carbonlink.registry import identity
+
+    identity.use_test_hash_parameters()
+
+
 def _pgbin() -> Path | None:
     if env := os.environ.get("PGBIN"):
         return Path(env)

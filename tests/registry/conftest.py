@@ -12,14 +12,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from carbonlink.registry import OPERATIONS, PendingAction, Registry, identity
-
-# argon2id with the library's defaults takes most of a second per hash on a loaded 2-CPU
-# machine, and every test creates several users: the tests hash with the smallest costs
-# (still argon2id; the production parameters are the library's)
-identity._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+from carbonlink.registry import OPERATIONS, PendingAction, Registry
 
 T0 = datetime(2026, 1, 5, 9, 0)
 #: users the tests act as: two administrators (scope *), two authorising officials (granted the

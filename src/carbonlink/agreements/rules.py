@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from carbonlink.data import DATA_DIR
 from carbonlink.errors import DocumentError, from_validation_error
-from carbonlink.model.io import safe_load
+from carbonlink.model.io import load_data_file
 
 if TYPE_CHECKING:
     from carbonlink.agreements.context import Context
@@ -82,7 +82,7 @@ class Rule(BaseModel):
 
 @cache
 def _load_rules() -> dict[str, Rule]:
-    raw: Any = safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    raw: Any = load_data_file(RULES_FILE)
     out: dict[str, Rule] = {}
     for i, item in enumerate(raw["rules"]):
         try:

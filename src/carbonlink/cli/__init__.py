@@ -1,34 +1,85 @@
 """``carbonlink`` command line: simulate · check · assess · sweep · data · registry · serve.
 
 Errors a user causes (a bad document, an unknown id) print one clear message on stderr and exit
-with code 2; nothing is written. Each command module registers itself on :data:`app`.
+with code 2; nothing is written. Each command module registers itself on :data:`app`; the root
+group imports a command's module when that command is run or listed (``carbonlink.cli.app``).
 """
 
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 from rich.console import Console
 
-# command modules register themselves on `app` when imported (one line each)
-import carbonlink.cli.assess  # noqa: F401
-import carbonlink.cli.check  # noqa: F401
-import carbonlink.cli.data  # noqa: F401
-import carbonlink.cli.login  # noqa: F401
-import carbonlink.cli.registry  # noqa: F401
-import carbonlink.cli.serve  # noqa: F401
-import carbonlink.cli.simulate  # noqa: F401
-import carbonlink.cli.sweep  # noqa: F401
 from carbonlink.cli.app import app
 from carbonlink.errors import CarbonlinkError
 
 __all__ = ["app", "main"]
 
 
+class _Deferred:
+    """Stands in for a rich class that typer's help module imports but carbonlink never uses;
+    constructing it (or calling one of its class methods) imports the real class."""
+
+    _module = ""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real()(*args, **kwargs)
+
+    @classmethod
+    def _real(cls) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(cls._module), cls.__name__)
+
+
+class _Markdown(_Deferred):
+    _module = "rich.markdown"
+
+
+class _Traceback(_Deferred):
+    _module = "rich.traceback"
+
+    @classmethod
+    def from_exception(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real().from_exception(*args, **kwargs)
+
+
+_Markdown.__name__, _Traceback.__name__ = "Markdown", "Traceback"
+
+
+def _help_module_without_markdown() -> None:
+    """Import ``typer.rich_utils`` (help and usage-error rendering) without ``rich.markdown`` and
+    ``rich.traceback``: the first pulls markdown-it (about a third of ``carbonlink --help``) for
+    typer's ``rich_markup_mode="markdown"``, the second serves pretty exceptions; carbonlink uses
+    neither (markup mode "rich", pretty exceptions off). The real modules stay importable: the
+    stand-ins are removed from ``sys.modules`` once typer holds its names, and would import the real
+    classes if ever used."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    stubs = []
+    for name, cls in (("rich.markdown", _Markdown), ("rich.traceback", _Traceback)):
+        if name not in sys.modules:
+            module = types.ModuleType(name)
+            setattr(module, cls.__name__, cls)
+            sys.modules[name] = module
+            stubs.append(name)
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for name in stubs:
+            del sys.modules[name]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``carbonlink`` console script."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if not args or "--help" in args:
+        _help_module_without_markdown()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False)

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from carbonlink.errors import DocumentError, from_validation_error
-from carbonlink.model.io import safe_load
+from carbonlink.model.io import load_data_file
 from carbonlink.model.jurisdiction import ETS, Fact, Jurisdiction
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,7 +70,7 @@ def data_files() -> list[Path]:
 
 def _load_list(path: Path, model: type[M], key: str) -> list[M]:
     try:
-        raw: Any = safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = load_data_file(path)
     except yaml.YAMLError as exc:  # pragma: no cover - shipped data is tested
         raise DocumentError("<document>", f"malformed YAML: {exc}", source=str(path)) from None
     items = raw.get(key) if isinstance(raw, dict) else None

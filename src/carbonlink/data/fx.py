@@ -11,9 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from carbonlink.errors import DocumentError
+from carbonlink.model.io import load_data_file
 
 FX_FILE = Path(__file__).parent / "fx.yaml"
 
@@ -52,7 +51,7 @@ class _Series:
 
 @cache
 def _load() -> tuple[str, dict[str, _Series]]:
-    raw: Any = yaml.safe_load(FX_FILE.read_text(encoding="utf-8"))
+    raw: Any = load_data_file(FX_FILE)
     fx = raw.get("fx") if isinstance(raw, dict) else None
     if not isinstance(fx, dict) or not isinstance(fx.get("series"), dict):
         raise DocumentError("fx.series", "must be a mapping of currency to series", source=str(FX_FILE))

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import io
 import json
+import os
+import pickle
+import sys
+import tempfile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from carbonlink.errors import DocumentError, from_validation_error
-from carbonlink.model.scenario import Scenario
+
+if TYPE_CHECKING:  # imported where used: `check` and the reference data never build scenarios
+    from carbonlink.model.scenario import Scenario
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +38,61 @@ def safe_load(text: str) -> Any:
         if _SafeLoader is yaml.SafeLoader:
             raise
         return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - raises the same problem
+
+
+class _ParsedYamlUnpickler(pickle.Unpickler):
+    """Reads back only what a safe YAML load yields: builtins (dict, list, str, bytes, numbers,
+    bools, None, sets) and the ``datetime`` types of YAML timestamps; any other global is refused."""
+
+    _ALLOWED = {("datetime", "date"), ("datetime", "datetime"), ("datetime", "timezone"),
+                ("datetime", "timedelta")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return getattr(datetime, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a parsed YAML document")
+
+
+def load_data_file(path: Path) -> Any:
+    """:func:`safe_load` of a shipped data file (the rules table, jurisdictions, ETSs), read back
+    from a cache beside Python's bytecode when the file is unchanged: constructing the ~160 kB of
+    shipped YAML costs more than the rest of ``carbonlink check`` (issue 13). The cache is keyed
+    by the file's content hash, written only where Python would write bytecode
+    (``PYTHONDONTWRITEBYTECODE`` and read-only installs skip it) and holds the parsed value, so
+    a changed file is parsed again and an unreadable cache is ignored."""
+    data = path.read_bytes()
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    cache_dir = path.parent / "__pycache__"
+    cache = cache_dir / f"{path.name}.{digest}.pickle"
+    try:
+        with cache.open("rb") as f:
+            return _ParsedYamlUnpickler(f).load()
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):
+        pass
+    value = safe_load(data.decode("utf-8"))
+    if not sys.dont_write_bytecode:
+        _write_cache(cache, value, stale=f"{path.name}.*.pickle")
+    return value
+
+
+def _write_cache(cache: Path, value: Any, *, stale: str) -> None:
+    buf = io.BytesIO()
+    try:
+        pickle.dump(value, buf, protocol=pickle.HIGHEST_PROTOCOL)
+        cache.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=cache.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+            os.replace(tmp, cache)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in cache.parent.glob(stale):  # caches of earlier versions of the file
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError):  # read-only install, full disk: parse next time too
+        pass
 
 
 def read_document(path: str | Path) -> Any:
@@ -85,4 +149,6 @@ def load_document(model: type[M], path_or_data: str | Path | dict[str, Any] | M)
 
 def load_scenario(path_or_data: str | Path | dict[str, Any] | Scenario) -> Scenario:
     """A :class:`Scenario` from a file path, a parsed mapping, or a scenario (returned as is)."""
+    from carbonlink.model.scenario import Scenario
+
     return load_document(Scenario, path_or_data)

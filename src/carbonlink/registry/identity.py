@@ -35,7 +35,20 @@ LOCK_FOR = timedelta(minutes=30)
 TOKEN_TTL = timedelta(days=30)
 MIN_PASSWORD = 12
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
-_hasher = PasswordHasher()
+#: argon2id with argon2-cffi's defaults — RFC 9106's second recommended option (t=3,
+#: m=64 MiB, p=4): the parameters every password is hashed with. Nothing in carbonlink lowers
+#: them; ``tests/registry/test_hash_parameters.py`` checks a fresh interpreter uses them.
+PRODUCTION_HASHER = PasswordHasher()
+_hasher = PRODUCTION_HASHER
+
+
+def use_test_hash_parameters() -> None:
+    """**Test suites only**: hash with argon2id's smallest costs (t=1, m=8 KiB, p=1) in this
+    process. The production parameters take most of a second per hash on a loaded 2-CPU machine
+    and the tests create hundreds of users; verification reads the parameters from each hash,
+    so hashes of either kind still verify. Called by ``tests/conftest.py``, never by carbonlink."""
+    global _hasher
+    _hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def hash_password(password: str) -> str:
