@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.i18n import N_, Translator
 from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
 from carbonlink.reporting.verdict import plain
@@ -21,6 +23,16 @@ TEMPLATES = Path(__file__).parent / "templates"
 _MARKET_COLS = ["price", "mac", "autarky_price", "emissions", "abatement", "net_imports",
                 "offsets_used", "ceiling_released", "floor_withheld", "abatement_cost",
                 "compliance_cost", "autarky_compliance_cost", "gain", "tax_revenue"]
+
+
+#: The columns' names, for the catalog.
+_COL_NAMES = {"price": N_("price"), "mac": N_("mac"), "autarky_price": N_("autarky price"),
+              "emissions": N_("emissions"), "abatement": N_("abatement"),
+              "net_imports": N_("net imports"), "offsets_used": N_("offsets used"),
+              "ceiling_released": N_("ceiling released"), "floor_withheld": N_("floor withheld"),
+              "abatement_cost": N_("abatement cost"), "compliance_cost": N_("compliance cost"),
+              "autarky_compliance_cost": N_("autarky compliance cost"), "gain": N_("gain"),
+              "tax_revenue": N_("tax revenue")}
 
 
 def _fmt(value: Any) -> str:
@@ -81,16 +93,16 @@ def _markets(rep: dict[str, Any]) -> list[str]:
     return list(rep["designs"][0]["result"]["markets"]) if rep["designs"] else []
 
 
-def _full_tables(rep: dict[str, Any]) -> list[dict[str, Any]]:
+def _full_tables(rep: dict[str, Any], tr: Callable[[str], str] = str) -> list[dict[str, Any]]:
     u = rep["units"]
     unit_of = {"price": u["price"], "mac": u["price"], "autarky_price": u["price"]}
     unit_of.update({c: u["quantity"] for c in ("emissions", "abatement", "net_imports",
                                                "offsets_used", "ceiling_released",
                                                "floor_withheld")})
-    unit_of.update({c: f"{u['money']}/yr" for c in ("abatement_cost", "compliance_cost",
+    unit_of.update({c: f"{u['money']}/{tr('yr')}" for c in ("abatement_cost", "compliance_cost",
                                                     "autarky_compliance_cost", "gain",
                                                     "tax_revenue")})
-    headers = [f"{c.replace('_', ' ')} ({unit_of[c]})" if c in unit_of else c
+    headers = [f"{tr(_COL_NAMES[c])} ({unit_of[c]})" if c in unit_of else tr(_COL_NAMES[c])
                for c in _MARKET_COLS]
     out = []
     for d in rep["designs"]:
@@ -121,8 +133,6 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
 
 
 def _env(lang: str = "en") -> jinja2.Environment:
-    from carbonlink.reporting.i18n import Translator
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True)
@@ -140,20 +150,22 @@ def render_decision_html(rep: dict[str, Any]) -> str:
 def render_html(rep: dict[str, Any]) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network."""
     env = _env(rep.get("lang", "en"))
+    tr = Translator(rep.get("lang", "en"))
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
         rep=rep, fmt=_fmt, figures=figures, plain=plain,
-        glossary_titles={g["id"]: g["title"] for g in rep.get("glossary", [])},
+        glossary_titles={g["id"]: tr.rule_title(g["id"], g["title"])
+                         for g in rep.get("glossary", [])},
         form_text=FORM_TEXT.get(fr["form"], fr["form"]),
         generation_text=GENERATION_TEXT.get(fr["generation"], fr["generation"]),
         compat_subjects=subjects, compat_rows=compat_rows,
         markets=_markets(rep) if rep["simulated"] else [],
         directions=_directions(rep) if rep["simulated"] else [],
         design_rows=design_rows(rep) if rep["simulated"] else [],
-        full_tables=_full_tables(rep) if rep["simulated"] else [],
+        full_tables=_full_tables(rep, tr) if rep["simulated"] else [],
     )
 
 
