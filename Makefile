@@ -41,13 +41,13 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 bench: $(VENV)/.installed-bench
 	bash scripts/with-postgres.sh $(BIN)/python -m benchmarks
 
-## Message catalogs: extract every marked string (Python _()/N_(), templates) into
+## Message catalogs: extract every marked string (Python _(), tr() or N_(), templates) into
 ## build/carbonlink.pot, then merge it into each language's .po (new entries arrive untranslated;
 ## tests/reporting/test_i18n.py fails until they are translated).
 LOCALE := src/carbonlink/reporting/locale
 i18n: $(VENV)/.installed-dev
 	mkdir -p build
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr --no-location --sort-output --omit-header \
 		-o build/carbonlink.pot .
 	$(BIN)/pybabel update -i build/carbonlink.pot -d $(LOCALE) -D carbonlink -l zh \
 		--no-fuzzy-matching --width 100

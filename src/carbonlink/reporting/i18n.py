@@ -45,7 +45,8 @@ def N_(text: str) -> str:
 
 #: Words shown through a variable: severities, ratings, requirement levels, the link type and
 #: the four axes of the linking mode (enum values of the agreement document), who set an
-#: assumption, the agreement's form and generation.
+#: assumption, the agreement's form and generation, a party's role, the status of an ETS, the
+#: level of a jurisdiction, the words of a reference-data figure.
 VOCABULARY = (
     N_("error"), N_("warning"), N_("info"),
     N_("aligned"), N_("compatible"), N_("conflict"), N_("unknown"),
@@ -58,6 +59,10 @@ VOCABULARY = (
     N_("command line"),
     N_("treaty"), N_("implementing_agreement"), N_("mou"), N_("political_declaration"),
     N_("unilateral_regulation"), N_("linking"), N_("article_6_2"),
+    N_("transferring"), N_("acquiring"), N_("both"),
+    N_("in_force"), N_("pilot"), N_("under_development"), N_("ended"),
+    N_("supranational"), N_("national"), N_("subnational"), N_("city"),
+    N_("yes"), N_("no"), N_("none"),
 )
 #: What carbonlink.agreements.context appends to the source of an unverified rule.
 UNVERIFIED = " " + N_("(paragraph reference unverified)")
@@ -149,7 +154,7 @@ class Translator:
 
         rid = f["rule"] if isinstance(f, dict) else f.rule
         r = RULES.get(rid)
-        return r.title_zh if r is not None else str(message)
+        return r.title_zh if r is not None and r.title_zh else str(message)
 
     def source(self, source: str | None) -> str:
         """A finding's source: the instrument keeps its official title; the tool's own note that
@@ -166,10 +171,14 @@ class Translator:
             return subject
         return self("content block {name}").format(name=self(subject.removeprefix("block.")))
 
+    def dimension_name(self, dimension: str) -> str:
+        """A compatibility dimension's plain name alone (``""`` when it has no CPT rule)."""
+        return self.rule_title("CPT-" + dimension.split("-", 1)[-1], "")
+
     def dimension(self, dimension: str) -> str:
         """A compatibility dimension (``CMP-CAP``) with its plain name in this language, read
         from the title of its CPT rule."""
-        return f"{dimension} {self.rule_title('CPT-' + dimension.split('-', 1)[-1], '')}".strip()
+        return f"{dimension} {self.dimension_name(dimension)}".strip()
 
     def rule_title(self, rule_id: str, default: str | None = None) -> str:
         from carbonlink.agreements.rules import RULES
@@ -177,7 +186,7 @@ class Translator:
         r = RULES.get(rule_id)
         if r is None:
             return rule_id if default is None else default
-        return r.title if self.lang == "en" else r.title_zh
+        return r.title if self.lang == "en" or not r.title_zh else r.title_zh
 
 
 def translator(lang: str = "en") -> Callable[[str], str]:

@@ -54,6 +54,7 @@ def plain(text: str) -> str:
     in the glossary, not in prose."""
     out = _CODE.sub("", text)
     out = re.sub(r"\(\s*[,;]?\s*\)", "", out)          # "( )" left by a removed code
+    out = re.sub(r"（\s*[,;，；]?\s*）", "", out)       # the same in full-width parentheses
     out = re.sub(r"\(\s*[,;]\s*", "(", out)
     out = re.sub(r"\s+([,.;:)])", r"\1", out)
     out = re.sub(r"^[\s:;,.-]+", "", out)
