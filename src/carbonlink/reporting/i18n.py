@@ -146,12 +146,17 @@ class Translator:
         return str(format_date(value, format="long", locale=self.locale))
 
     def finding(self, f: Any) -> str:
-        """A finding's text: its message in English; its rule's ``title_zh`` in Chinese."""
+        """A finding's text: its message in English; in Chinese its catalog template
+        (carbonlink.reporting.sentences) or, when none matches, its rule's ``title_zh``."""
         message = f["message"] if isinstance(f, dict) else f.message
         if self.lang == "en":
             return str(message)
         from carbonlink.agreements.rules import RULES
+        from carbonlink.reporting.sentences import translate_finding
 
+        text = translate_finding(str(message), self)
+        if text is not None:
+            return text
         rid = f["rule"] if isinstance(f, dict) else f.rule
         r = RULES.get(rid)
         return r.title_zh if r is not None and r.title_zh else str(message)
@@ -169,7 +174,7 @@ class Translator:
         document); a content block (``block.<name>``) is named in this language."""
         if self.lang == "en" or not subject.startswith("block."):
             return subject
-        return self("content block {name}").format(name=self(subject.removeprefix("block.")))
+        return self(N_("content block {name}")).format(name=self(subject.removeprefix("block.")))
 
     def dimension_name(self, dimension: str) -> str:
         """A compatibility dimension's plain name alone (``""`` when it has no CPT rule)."""

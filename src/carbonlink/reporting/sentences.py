@@ -113,3 +113,94 @@ def translate_sentence(text: str, tr: Callable[[str], str]) -> str:
                       for k, v in m.groupdict().items()}
             return tr(template).format(**groups)
     return text
+
+
+#: The clause elements of an agreement (carbonlink.model.agreement.ELEMENTS), as finding
+#: messages name them.
+ELEMENT_NAMES = (
+    N_("parties"), N_("scope"), N_("definitions"), N_("essential criteria"),
+    N_("recognition of units"), N_("registry"), N_("authorisation"), N_("transfer recognition"),
+    N_("corresponding adjustment"), N_("reporting"), N_("environmental integrity"),
+    N_("sop omge"), N_("climate finance"), N_("auctioning"), N_("oversight"),
+    N_("change notification"), N_("joint body"), N_("dispute settlement"), N_("suspension"),
+    N_("termination"), N_("amendment"), N_("third party linking"), N_("entry into force"),
+    N_("languages"), N_("sovereignty"), N_("future guidance"),
+)
+_NON_BINDING = (" (non-binding form: to be settled in the implementing agreement or the "
+                "authorisations)")
+
+#: Finding messages (carbonlink.agreements) as catalog templates: ``{element}``, ``{elements}``
+#: and ``{block}`` are translated names, ``{party}`` a party's name (translated when the catalog
+#: has it), other groups are shown as they are (ids, numbers). A message no pattern matches is
+#: shown by its rule's Chinese title (rules.yaml ``title_zh``).
+FINDINGS: list[tuple[str, str]] = [
+    (r"EL-\d+ (?P<element>[a-z ]+): a complete .+ contains it \(a drafting gap, not a breach\), "
+     r"but no clause encodes it",
+     N_("{element}: a complete agreement of this form and link type contains it (a drafting gap, "
+        "not a breach), but no clause encodes it")),
+    (r"EL-\d+ (?P<element>[a-z ]+): recommended for a .+, but no clause encodes it",
+     N_("{element}: recommended for an agreement of this form and link type, but no clause "
+        "encodes it")),
+    (r"content block '(?P<block>[^']+)' incomplete: no (?P<elements>[a-z ,]+)",
+     N_("content block '{block}' incomplete: no {elements}")),
+    (r"(?P<party>[^:()]+?)(?: \(Party for (?P<member>[^)]+)\))?: NDC prepared, communicated and "
+     r"maintained — not evidenced in the document",
+     N_("{party}: NDC prepared, communicated and maintained — not evidenced in the document")),
+    (r"(?P<party>[^:()]+?): arrangements for authorising ITMOs — not evidenced in the document",
+     N_("{party}: arrangements for authorising ITMOs — not evidenced in the document")),
+    (r"(?P<party>[^:()]+?): arrangements for tracking ITMOs \(registry\) — not evidenced in the "
+     r"document",
+     N_("{party}: arrangements for tracking ITMOs (registry) — not evidenced in the document")),
+    (r"(?P<party>[^:()]+?): most recent national inventory report provided — not evidenced in the "
+     r"document",
+     N_("{party}: most recent national inventory report provided — not evidenced in the "
+        "document")),
+    (r"(?P<party>[^:()]+?): participation contributes to the NDC and long-term goals — not "
+     r"evidenced in the document",
+     N_("{party}: participation contributes to the NDC and long-term goals — not evidenced in "
+        "the document")),
+    (r"no CA method stated for (?P<party>[^(]+?) \(trajectory, budget, averaging or multi-year\); "
+     r"one method applies for the whole NDC period; key it by the Party \((?P<code>[A-Z]+)\)",
+     N_("no CA method stated for {party} (trajectory, budget, averaging or multi-year); one "
+        "method applies for the whole NDC period; key it by the Party ({code})")),
+    (r"ITMO metric not stated \(GHG in tCO2e with GWP values, or a non-GHG metric\)",
+     N_("ITMO metric not stated (GHG in tCO2e with GWP values, or a non-GHG metric)")),
+    (r"initial report not stated; it must be submitted no later than the authorisation of ITMOs "
+     r"from the approach",
+     N_("initial report not stated; it must be submitted no later than the authorisation of "
+        "ITMOs from the approach")),
+    (r"annual information: annual information not provided for",
+     N_("annual information: annual information not provided for")),
+    (r"no corresponding-adjustment clause: the transferring Party must add ITMOs first "
+     r"transferred and the using Party subtract ITMOs used, or the same reduction is counted "
+     r"twice",
+     N_("no corresponding-adjustment clause: the transferring Party must add ITMOs first "
+        "transferred and the using Party subtract ITMOs used, or the same reduction is counted "
+        "twice")),
+    (r"first transfer not defined in the agreement: for NDC use the CMA definition \(first "
+     r"international transfer\) applies; any OIMP authorisation must specify authorisation, "
+     r"issuance or use/cancellation",
+     N_("first transfer not defined in the agreement: for NDC use the CMA definition (first "
+        "international transfer) applies; any OIMP authorisation must specify authorisation, "
+        "issuance or use/cancellation")),
+]
+_FINDINGS = [(re.compile(p), t) for p, t in FINDINGS]
+_NAMES = {"element", "elements", "block", "party"}
+
+
+def translate_finding(message: str, tr: Callable[[str], str]) -> str | None:
+    """A finding's message in the language of ``tr`` from its catalog template, or ``None`` when
+    no pattern matches it (the caller shows the rule's title instead)."""
+    text, tail = message, ""
+    if text.endswith(_NON_BINDING):
+        text, tail = text.removesuffix(_NON_BINDING), tr(_NON_BINDING.strip())
+    for pattern, template in _FINDINGS:
+        m = pattern.fullmatch(text)
+        if m:
+            groups = {k: (", ".join(tr(x.strip()) for x in v.split(",")) if k in _NAMES else v)
+                      for k, v in m.groupdict().items() if v is not None}
+            return tr(template).format(**groups) + (" " + tail if tail else "")
+    return None
+
+
+N_("(non-binding form: to be settled in the implementing agreement or the authorisations)")

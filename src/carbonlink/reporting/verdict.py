@@ -117,7 +117,9 @@ def price(value: float, currency: str, lang: str = "en") -> str:
 
 #: Names of the shipped examples' parties, for the catalogs (others show as in the data).
 PARTY_NAMES = (N_("European Union"), N_("Switzerland"), N_("California"), N_("Québec"),
-               N_("Sweden"), N_("Ghana"), N_("Singapore"), N_("Papua New Guinea"), N_("Peru"))
+               N_("Sweden"), N_("Ghana"), N_("Singapore"), N_("Papua New Guinea"), N_("Peru"),
+               N_("United States of America"), N_("Republic of Korea"), N_("New Zealand"),
+               N_("Washington"))
 
 
 def _names(rep: dict[str, Any], _: Translate = str) -> dict[str, str]:
