@@ -46,6 +46,10 @@ SENTENCES: list[tuple[str, str]] = [
      r"\(link type: (?P<link_type>\w+)\)\. ?",
      N_("No market simulation applies: the agreement links no emissions trading systems (link "
         "type: {link_type}).")),
+    (r"No market simulation could be run: the reference data lacks what the calibration needs "
+     r"— (?P<field>[\w.]+): .*\. The findings and compatibility matrix below still apply\.",
+     N_("No market simulation could be run: the reference data lacks what the calibration needs "
+        "({field}). The findings and compatibility matrix below still apply.")),
     # carbonlink.assess.calibrate and carbonlink.data.prices gaps
     (r"(?P<market>\S+): the cap is from (?P<cap_year>\d+), the price from (?P<year>\d+) \(no "
      r"pre-link cap for (?P=year) in the reference data\)",

@@ -181,6 +181,12 @@ def _short(item: dict[str, Any], _: Translate = str) -> str:
     """A name for the change: the part of the finding before its first colon (``definitions``),
     as "add a clause on …" for a missing element."""
     head = item["text"].split(":", 1)[0].strip()
+    if getattr(_, "lang", "en") != "en":  # the element's name, else the rule's title, translated
+        if item["kind"] == "missing required element":
+            return _("add a clause on {element}").format(element=_(head))
+        from carbonlink.reporting.i18n import Translator
+
+        return Translator(_.lang).rule_title(item["rule"]) if isinstance(_, Translator) else head
     if not head or len(head) > 60:  # a long head: the rule's title names it plainly
         title = plain(_rule_titles().get(item["rule"], {}).get("title", ""))
         head = title if 0 < len(title) <= 90 else item["text"][:60].rsplit(" ", 1)[0] + " …"
