@@ -50,7 +50,7 @@ i18n: $(VENV)/.installed-dev
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr --no-location --sort-output --omit-header \
 		-o build/carbonlink.pot .
 	$(BIN)/pybabel update -i build/carbonlink.pot -d $(LOCALE) -D carbonlink -l zh \
-		--no-fuzzy-matching --width 100
+		--no-fuzzy-matching --ignore-pot-creation-date --width 100
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
