@@ -249,6 +249,8 @@ def test_zh_report_framing_labels_and_dates(zh_report: str) -> None:
     for label in ("形式", "代际", "链接类型", "缔约方"):
         assert label in framing
     assert "具有法律约束力的条约" in framing and "（）" not in framing
+    assert "<dt>链接条款中的主要限制</dt><dd>无</dd>" in framing  # the main restriction: none
+    assert "百万 EUR" in _section(zh_report, "designs") and "million" not in zh_report
     sub = zh_report[zh_report.index('<p class="sub">'):]
     assert re.search(r"生成于 \d{4}年\d{1,2}月\d{1,2}日", sub[:sub.index("</p>")])
 

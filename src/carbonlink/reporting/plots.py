@@ -15,6 +15,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from matplotlib import rc_context
@@ -113,10 +114,6 @@ def _svg(fig: Figure, lang: str = "en") -> str:
     rc: Any = {"svg.fonttype": "none", "svg.hashsalt": "carbonlink"}
     with warnings.catch_warnings():
         if lang != "en":
-            from matplotlib import font_manager
-
-            have = {f.name for f in font_manager.fontManager.ttflist}
-            rc["font.family"] = ["DejaVu Sans", *(f for f in CJK_FONTS if f in have)]
             # without a CJK font here the layout measures CJK text with a stand-in width; the
             # browser draws it with its own font
             warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
@@ -342,12 +339,37 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
                  _source(rep) + note)
 
 
+@cache
+def _cjk_fonts() -> list[str]:
+    """The CJK fonts of this machine matplotlib can measure with (system fonts added once)."""
+    from matplotlib import font_manager
+
+    for path in font_manager.findSystemFonts():
+        if any(k in path.lower() for k in ("wqy", "notosanscjk", "notosanssc", "noto-cjk")):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
+                continue
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return [f for f in CJK_FONTS if f in have]
+
+
+def _fonts(lang: str) -> Any:
+    """Fonts of a report's charts: the default, then (for Chinese) a CJK font found here, so
+    matplotlib measures the text it lays out, then the generic family the browser falls back
+    to."""
+    if lang == "en":
+        return rc_context({})
+    return rc_context({"font.family": ["DejaVu Sans", *_cjk_fonts(), "sans-serif"]})
+
+
 def report_charts(rep: dict[str, Any]) -> list[Chart]:
     """The report's charts in report order; empty when nothing was simulated."""
     if not rep["simulated"] or not _designs(rep):
         return []
-    charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
-                                  emissions_chart(rep), revenue_chart(rep)]
-    for sw in rep["sensitivity"]:
-        charts.append(sweep_chart(rep, sw))
+    with _fonts(rep.get("lang") or "en"):
+        charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
+                                      emissions_chart(rep), revenue_chart(rep)]
+        for sw in rep["sensitivity"]:
+            charts.append(sweep_chart(rep, sw))
     return [c for c in charts if c is not None]

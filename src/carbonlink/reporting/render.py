@@ -230,6 +230,11 @@ def render_html(rep: dict[str, Any]) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network."""
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
+    if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
+        u = rep["units"]
+        money = (tr("million {currency}").format(currency=u["currency"])
+                 if u["money"].startswith("million ") else u["money"])
+        rep = {**rep, "units": {**u, "money": money}}
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)

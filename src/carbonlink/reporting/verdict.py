@@ -263,7 +263,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
         text += "; " + "; ".join(f"{names.get(m, m)} {money(v['gain'] or 0.0, cur, millions=mega, lang=lang)}"
                                  for m, v in gains[1:])
     out.append({"id": "gains", "label": _("Cost savings against no link, per year"), "text": text,
-                "unit": f"{cur}/yr",
+                "unit": f"{cur}/{_('yr')}",
                 "values": {m: (v["gain"] or 0.0) * (1e6 if mega else 1.0) for m, v in mk.items()}})
     moved = [lk for lk in res["links"] if (lk["flow"] or 0.0) > 1e-9]
     if moved:
@@ -273,7 +273,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
     else:
         flows = _("no allowances move at the calibrated prices")
     out.append({"id": "flows", "label": _("Allowances moved across the link"), "text": flows,
-                "unit": "tCO2e/yr",
+                "unit": f"tCO2e/{_('yr')}",
                 "values": {f"{lk['from']}>{lk['to']}": (lk["flow"] or 0.0) * (1e6 if mega else 1.0)
                            for lk in res["links"]}})
     before = "; ".join(f"{names.get(m, m)} {price(v['autarky_price'], cur, lang=lang)}" for m, v in mk.items())
@@ -295,7 +295,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
         em = (_("up {amount} a year") if change > 0 else _("down {amount} a year")).format(
             amount=tonnes(abs(change), qty, lang=lang))
     out.append({"id": "emissions", "label": _("Total emissions of the linked systems"), "text": em,
-                "unit": "tCO2e/yr", "values": {"total": change * (1e6 if mega else 1.0)}})
+                "unit": f"tCO2e/{_('yr')}", "values": {"total": change * (1e6 if mega else 1.0)}})
     return out
 
 
