@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test lint bench install dev clean i18n
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,17 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-bench
 	bash scripts/with-postgres.sh $(BIN)/python -m benchmarks
+
+## Message catalogs: extract every marked string (Python _(), tr() or N_(), templates) into
+## build/carbonlink.pot, then merge it into each language's .po (new entries arrive untranslated;
+## tests/reporting/test_i18n.py fails until they are translated).
+LOCALE := src/carbonlink/reporting/locale
+i18n: $(VENV)/.installed-dev
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k tr --no-location --sort-output --omit-header \
+		-o build/carbonlink.pot .
+	$(BIN)/pybabel update -i build/carbonlink.pot -d $(LOCALE) -D carbonlink -l zh \
+		--no-fuzzy-matching --ignore-pot-creation-date --width 100
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -46,6 +46,10 @@ class Rule(BaseModel):
     id: str
     group: Literal["LEG", "A62", "CMP", "CPT", "FEA"]
     title: str
+    title_zh: str | None = Field(default=None, min_length=1, description="the title in Chinese: "
+                                 "what a finding of this rule shows with --lang zh "
+                                 "(carbonlink.reporting.i18n); tests/reporting/test_i18n.py "
+                                 "requires it of every rule")
     source: str = Field(min_length=1)
     verified: bool
     severity: Literal["error", "warning", "info"]

@@ -75,7 +75,7 @@ def assess(
     no_fail: Annotated[bool, typer.Option(
         "--no-fail", help="exit 0 even when the agreement has error findings")] = False,
     lang: Annotated[str, typer.Option(
-        "--lang", help="language of the decision box and headings: en or zh")] = "en",
+        "--lang", help="language of the report: en or zh")] = "en",
 ) -> int:
     """Check the agreement, simulate every link design, and write one decision report.
 

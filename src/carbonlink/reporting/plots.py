@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from matplotlib import rc_context
@@ -21,7 +23,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from carbonlink.reporting.i18n import N_, Translator
 from carbonlink.reporting.report import market_label
+from carbonlink.reporting.sentences import translate_sentence
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 WIDTH_IN = 10.0
@@ -40,6 +44,22 @@ class Chart:
 
     def _repr_svg_(self) -> str:
         return self.svg
+
+
+#: A font with Chinese glyphs, after the default one, for a Chinese report's chart texts (the
+#: SVG keeps text as text, so the browser draws it; matplotlib measures it for the layout).
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC"]
+
+
+def _tr(rep: dict[str, Any]) -> Translator:
+    return Translator(rep.get("lang") or "en")
+
+
+def _titles(rep: dict[str, Any], ds: list[dict[str, Any]]) -> list[str]:
+    from carbonlink.reporting.render import design_title
+
+    tr = _tr(rep)
+    return [design_title(d, tr) for d in ds]
 
 
 def _designs(rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,14 +104,21 @@ def _compact(v: float) -> str:
 def _plain_money(rep: dict[str, Any]) -> tuple[float, str]:
     """Factor from report money to plain currency units, and the axis label."""
     mega = rep["units"]["quantity"].startswith("Mt")
-    return (1e6 if mega else 1.0), f"{rep['units']['currency']} per year"
+    tr = _tr(rep)
+    return (1e6 if mega else 1.0), tr("{unit} per year").format(unit=rep['units']['currency'])
 
 
-def _svg(fig: Figure) -> str:
+def _svg(fig: Figure, lang: str = "en") -> str:
     buf = io.StringIO()
     # text stays text (small, selectable, measurable in a browser); ids are reproducible
-    with rc_context({"svg.fonttype": "none", "svg.hashsalt": "carbonlink"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    rc: Any = {"svg.fonttype": "none", "svg.hashsalt": "carbonlink"}
+    with warnings.catch_warnings():
+        if lang != "en":
+            # without a CJK font here the layout measures CJK text with a stand-in width; the
+            # browser draws it with its own font
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        with rc_context(rc):
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = text[text.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
     # responsive: the viewBox keeps the aspect, the page sets the width
@@ -138,12 +165,13 @@ def _source(rep: dict[str, Any]) -> str:
     years = sorted({str(s["price"].get("date") or s["price"].get("year"))
                     for s in cal.get("sources", {}).values()
                     if s.get("price") and (s["price"].get("date") or s["price"].get("year"))})
-    base = ("Source: carbonlink equilibrium of each design's scenario (the JSON report holds the "
-            "scenarios); ")
+    tr = _tr(rep)
+    base = tr("Source: carbonlink equilibrium of each design's scenario (the JSON report holds "
+              "the scenarios);") + " "
     if cal:
-        return base + ("markets calibrated to observed prices (" + ", ".join(years) + ") and the "
-                       "labelled assumptions; see Assumptions.")
-    return base + "markets as written in the agreement document."
+        return base + tr("markets calibrated to observed prices ({years}) and the labelled "
+                         "assumptions; see Assumptions.").format(years=", ".join(years))
+    return base + tr("markets as written in the agreement document.")
 
 
 def prices_chart(rep: dict[str, Any]) -> Chart:
@@ -152,11 +180,12 @@ def prices_chart(rep: dict[str, Any]) -> Chart:
     series = [(market_label(rep, m), [d["result"]["markets"][m]["price"] for d in ds])
               for m in _markets(rep)]
     _grouped_bars(ax, series, len(ds))
-    _xlabels(ax, [d["title"] for d in ds])
+    _xlabels(ax, _titles(rep, ds))
     _style(ax, rep["units"]["price"])
     _legend_top(fig, ax, len(series))
-    return Chart("prices", f"Allowance price per design ({rep['units']['price']})", _svg(fig),
-                 _source(rep))
+    tr = _tr(rep)
+    return Chart("prices", tr("Allowance price per design ({unit})").format(
+        unit=rep['units']['price']), _svg(fig, tr.lang), _source(rep))
 
 
 def gains_chart(rep: dict[str, Any]) -> Chart:
@@ -173,14 +202,16 @@ def gains_chart(rep: dict[str, Any]) -> Chart:
                      rotation=90)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _compact(v)))
         ax.set_title(market_label(rep, m), fontsize=10)
-        _xlabels(ax, [d["title"] for d in ds])
+        _xlabels(ax, _titles(rep, ds))
         _style(ax, money if i == 0 else "")
         ax.margins(y=0.3)
         if _flat(ys):
             flat.append(market_label(rep, m))
-    note = (" " + "; ".join(flat) + ": no gain in any design.") if flat else ""
-    return Chart("gains", f"Gain against no link, per party ({money}; each panel its own scale)",
-                 _svg(fig), _source(rep) + note)
+    tr = _tr(rep)
+    note = (" " + tr("{parties}: no gain in any design.").format(parties="; ".join(flat))
+            if flat else "")
+    return Chart("gains", tr("Gain against no link, per party ({unit}; each panel its own scale)"
+                             ).format(unit=money), _svg(fig, tr.lang), _source(rep) + note)
 
 
 def flows_chart(rep: dict[str, Any]) -> Chart | None:
@@ -205,13 +236,15 @@ def flows_chart(rep: dict[str, Any]) -> Chart | None:
         return None
     fig, (ax,) = _new()
     _grouped_bars(ax, series, len(ds))
-    _xlabels(ax, [d["title"] for d in ds])
-    q = f"{rep['units']['quantity']} per year"
+    _xlabels(ax, _titles(rep, ds))
+    tr = _tr(rep)
+    q = tr("{unit} per year").format(unit=rep['units']['quantity'])
     _style(ax, q)
     _legend_top(fig, ax, len(series))
-    note = (" No units move " + ", ".join(idle) + " in any design.") if idle else ""
-    return Chart("flows", f"Allowances moved per link ({q}, in units of the exporting market)",
-                 _svg(fig), _source(rep) + note)
+    note = (" " + tr("No units move {links} in any design.").format(links=", ".join(idle))
+            if idle else "")
+    return Chart("flows", tr("Allowances moved per link ({unit}, in units of the exporting "
+                             "market)").format(unit=q), _svg(fig, tr.lang), _source(rep) + note)
 
 
 def _sum_links(d: dict[str, Any], key: str) -> float:
@@ -227,27 +260,31 @@ def emissions_chart(rep: dict[str, Any]) -> Chart | None:
     fig, (ax,) = _new()
     bars = ax.bar(range(len(ds)), ys, color="#444")
     ax.bar_label(bars, labels=[_fmt(y) if y else "" for y in ys], fontsize=7.5, padding=2)
-    _xlabels(ax, [d["title"] for d in ds])
-    q = f"{rep['units']['quantity']} per year"
+    _xlabels(ax, _titles(rep, ds))
+    tr = _tr(rep)
+    q = tr("{unit} per year").format(unit=rep['units']['quantity'])
     _style(ax, q)
-    return Chart("emissions", f"Total emissions change against no link ({q})", _svg(fig), _source(rep))
+    return Chart("emissions", tr("Total emissions change against no link ({unit})").format(unit=q),
+                 _svg(fig, tr.lang), _source(rep))
 
 
 def revenue_chart(rep: dict[str, Any]) -> Chart | None:
     ds = _designs(rep)
-    series = [(name, [_sum_links(d, key) for d in ds])
-              for name, key in (("transfer-tax revenue", "tax_revenue"), ("quota rent", "quota_rent"))]
+    tr = _tr(rep)
+    series = [(tr(name), [_sum_links(d, key) for d in ds])
+              for name, key in ((N_("transfer-tax revenue"), "tax_revenue"),
+                                (N_("quota rent"), "quota_rent"))]
     series = [s for s in series if not _flat(s[1])]
     if not series:
         return None
     fig, (ax,) = _new()
     _grouped_bars(ax, series, len(ds))
-    _xlabels(ax, [d["title"] for d in ds])
-    money = f"{rep['units']['money']} per year"
+    _xlabels(ax, _titles(rep, ds))
+    money = tr("{unit} per year").format(unit=rep['units']['money'])
     _style(ax, money)
     _legend_top(fig, ax, len(series))
-    return Chart("revenue", f"Transfer-tax revenue and quota rent, summed over links ({money})",
-                 _svg(fig), _source(rep))
+    return Chart("revenue", tr("Transfer-tax revenue and quota rent, summed over links ({unit})"
+                               ).format(unit=money), _svg(fig, tr.lang), _source(rep))
 
 
 def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
@@ -259,14 +296,16 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
     xs = list(range(len(sweep["labels"])))
     ms = list(samples[0]["result"]["markets"])
     u = rep["units"]
+    tr = _tr(rep)
+    yr, price_word, gain_word = tr("yr"), tr("price"), tr("gain")
     panels: list[tuple[str, list[tuple[str, str, list[float]]]]] = []
     left_out: list[str] = []
-    panels.append((f"price ({u['price']})", [
+    panels.append((f"{price_word} ({u['price']})", [
         (market_label(rep, m), PALETTE[i % len(PALETTE)],
          [s["result"]["markets"][m]["price"] for s in samples]) for i, m in enumerate(ms)]))
     for i, m in enumerate(ms):
         ys = [s["result"]["markets"][m]["gain"] or 0.0 for s in samples]
-        title = f"gain, {market_label(rep, m)} ({u['money']}/yr)"
+        title = f"{gain_word}, {market_label(rep, m)} ({u['money']}/{yr})"
         if _flat(ys):
             left_out.append(title)
         else:
@@ -274,11 +313,11 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
     em = [s["result"]["totals"]["emissions_change"] or 0.0 for s in samples]
     scale = max((abs(s["result"]["totals"].get("autarky_emissions") or 0.0) for s in samples),
                 default=1.0)
-    em_title = f"total emissions change ({u['quantity']}/yr)"
+    em_title = tr("total emissions change") + f" ({u['quantity']}/{yr})"
     if _flat(em, scale):
         left_out.append(em_title)
     else:
-        panels.append((em_title, [("total", "#444", em)]))
+        panels.append((em_title, [(tr("total"), "#444", em)]))
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = _new(rows, cols, height=HEIGHT_IN * (0.85 if rows == 1 else 0.75 * rows))
@@ -290,20 +329,47 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
         ax.set_title(title, fontsize=9.5)
         _style(ax, "")
         ax.set_xticks(xs)
-        ax.set_xticklabels(sweep["labels"], rotation=45, ha="right", rotation_mode="anchor",
-                           fontsize=7.5)
+        ax.set_xticklabels([translate_sentence(x, tr) for x in sweep["labels"]], rotation=45,
+                           ha="right", rotation_mode="anchor", fontsize=7.5)
         ax.set_xlabel(sweep.get("parameter", ""), fontsize=8.5)
     _legend_top(fig, axes[0], len(ms))
-    note = (" Not drawn (zero at every point): " + "; ".join(left_out) + ".") if left_out else ""
-    return Chart(f"sweep-{sweep['id']}", sweep["title"], _svg(fig), _source(rep) + note)
+    note = (" " + tr("Not drawn (zero at every point): {panels}.").format(
+        panels="; ".join(left_out)) if left_out else "")
+    return Chart(f"sweep-{sweep['id']}", translate_sentence(sweep["title"], tr), _svg(fig, tr.lang),
+                 _source(rep) + note)
+
+
+@cache
+def _cjk_fonts() -> list[str]:
+    """The CJK fonts of this machine matplotlib can measure with (system fonts added once)."""
+    from matplotlib import font_manager
+
+    for path in font_manager.findSystemFonts():
+        if any(k in path.lower() for k in ("wqy", "notosanscjk", "notosanssc", "noto-cjk")):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # an unreadable font file: skip it
+                continue
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return [f for f in CJK_FONTS if f in have]
+
+
+def _fonts(lang: str) -> Any:
+    """Fonts of a report's charts: the default, then (for Chinese) a CJK font found here, so
+    matplotlib measures the text it lays out, then the generic family the browser falls back
+    to."""
+    if lang == "en":
+        return rc_context({})
+    return rc_context({"font.family": ["DejaVu Sans", *_cjk_fonts(), "sans-serif"]})
 
 
 def report_charts(rep: dict[str, Any]) -> list[Chart]:
     """The report's charts in report order; empty when nothing was simulated."""
     if not rep["simulated"] or not _designs(rep):
         return []
-    charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
-                                  emissions_chart(rep), revenue_chart(rep)]
-    for sw in rep["sensitivity"]:
-        charts.append(sweep_chart(rep, sw))
+    with _fonts(rep.get("lang") or "en"):
+        charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
+                                      emissions_chart(rep), revenue_chart(rep)]
+        for sw in rep["sensitivity"]:
+            charts.append(sweep_chart(rep, sw))
     return [c for c in charts if c is not None]

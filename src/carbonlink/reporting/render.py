@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.i18n import N_, Translator
 from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
+from carbonlink.reporting.sentences import translate_sentence
 from carbonlink.reporting.verdict import plain
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -21,6 +24,93 @@ TEMPLATES = Path(__file__).parent / "templates"
 _MARKET_COLS = ["price", "mac", "autarky_price", "emissions", "abatement", "net_imports",
                 "offsets_used", "ceiling_released", "floor_withheld", "abatement_cost",
                 "compliance_cost", "autarky_compliance_cost", "gain", "tax_revenue"]
+
+
+#: The columns' names, for the catalog.
+_COL_NAMES = {"price": N_("price"), "mac": N_("mac"), "autarky_price": N_("autarky price"),
+              "emissions": N_("emissions"), "abatement": N_("abatement"),
+              "net_imports": N_("net imports"), "offsets_used": N_("offsets used"),
+              "ceiling_released": N_("ceiling released"), "floor_withheld": N_("floor withheld"),
+              "abatement_cost": N_("abatement cost"), "compliance_cost": N_("compliance cost"),
+              "autarky_compliance_cost": N_("autarky compliance cost"), "gain": N_("gain"),
+              "tax_revenue": N_("tax revenue")}
+
+
+#: What each design means and why its level, in the catalog (keyed by design id): the English
+#: texts come with the design (carbonlink.assess.designs); another language reads these, the
+#: level's number stands in the level column.
+DESIGN_TEXT: dict[str, tuple[str, str | None]] = {
+    "autarky": (N_("No link: each market clears on its own."), None),
+    "agreement": (N_("The link terms in the agreement document."), None),
+    "full": (N_("Two-way link with no conditions between every pair the agreement links."), None),
+    "quota": (N_("Jurisdiction-level cap on units moved on each link."),
+              N_("a share of the largest full-link flow, so that the quota binds")),
+    "entity_share": (N_("Each entity may cover at most this share of its emissions with foreign "
+                        "units."),
+                     N_("a share of the largest full-link import share of the importer's "
+                        "emissions")),
+    "border_tax": (N_("Per-unit tax on cross-border transfers, paid by the buyer, kept by the "
+                      "importing jurisdiction."), N_("a share of the largest autarky price gap")),
+    "exchange_rate": (N_("Units of the lower-priced market count less in the higher-priced one, "
+                         "the reciprocal the other way."),
+                      N_("a rating-based conversion between the lower- and the higher-priced "
+                         "market")),
+    "discount": (N_("Each side counts imported units at a discount."),
+                 N_("the seed's own example: a 20 % discount")),
+}
+ONE_WAY_TITLE = N_("One-way {src} → {dst}")
+ONE_WAY_TEXT = N_("Entities in {dst} may use {src} units, not the other way round (unilateral "
+                  "link).")
+#: The level keys of the restricted designs.
+LEVEL_NAMES = (N_("quota"), N_("entity share"), N_("transfer tax"), N_("exchange rate"),
+               N_("discount"))
+
+#: What each assumption means, in the catalog (keyed by the assumption's key without its market
+#: id, which fills ``{market}``); the English texts come with the assumption.
+ASSUMPTION_TEXT = {
+    "price_basis": N_("which observed prices calibrate the markets: before the link (pre_link) "
+                      "or today's (current)"),
+    "currency": N_("reporting currency of all money figures"),
+    "fx": N_("US$ per unit of this currency, used for every conversion of it"),
+    "cap": N_("annual cap of {market}, MtCO2e (overrides the reference data)"),
+    "price": N_("observed price of {market} per tCO2e"),
+    "abatement_share": N_("abatement in {market} at its observed price, as a share of "
+                          "business-as-usual emissions (emissions at that price assumed equal "
+                          "to the cap)"),
+    "mac_scale": N_("multiplier on the calibrated MAC slope of {market} (its autarky price scales "
+                    "by the same factor)"),
+    "mac_form": N_("marginal abatement cost rises linearly from zero at BAU; one compliance "
+                   "year; no banking"),
+    "markets": N_("market curves (BAU, cap, MAC) are those written in the agreement's markets "
+                  "section, not calibrated from reference data"),
+}
+
+
+def design_title(d: dict[str, Any], tr: Callable[[str], str] = str) -> str:
+    if d["id"].startswith("one-way:") and getattr(tr, "lang", "en") != "en":
+        src, dst = d["id"].removeprefix("one-way:").split(">", 1)
+        return tr(ONE_WAY_TITLE).format(src=src, dst=dst)
+    return tr(d["title"])
+
+
+def _design_text(d: dict[str, Any], tr: Callable[[str], str]) -> tuple[str, str | None]:
+    """The design's meaning and the reason of its level in the language of ``tr``."""
+    if getattr(tr, "lang", "en") == "en":
+        return d["description"], None
+    if d["id"].startswith("one-way:"):
+        src, dst = d["id"].removeprefix("one-way:").split(">", 1)
+        return tr(ONE_WAY_TEXT).format(src=src, dst=dst), None
+    text, why = DESIGN_TEXT.get(d["id"], (d["description"], None))
+    return tr(text), tr(why) if why else None
+
+
+def assumption_text(a: dict[str, Any], tr: Callable[[str], str] = str) -> str:
+    """An assumption's meaning in the language of ``tr`` (English: as it came)."""
+    if getattr(tr, "lang", "en") == "en":
+        return str(a["description"])
+    head, _dot, market = str(a["key"]).partition(".")
+    text = ASSUMPTION_TEXT.get(head)
+    return tr(text).format(market=market) if text else str(a["description"])
 
 
 def _fmt(value: Any) -> str:
@@ -37,20 +127,21 @@ def _directions(rep: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _level(d: dict[str, Any]) -> tuple[str, str]:
+def _level(d: dict[str, Any], tr: Callable[[str], str] = str) -> tuple[str, str]:
     lv = {k: v for k, v in d.get("level", {}).items() if k != "why"}
-    text = ", ".join(f"{k.replace('_', ' ')} {fmt_num(v)}" for k, v in lv.items())
-    return text or "–", str(d.get("level", {}).get("why", "–"))
+    text = ", ".join(f"{tr(k.replace('_', ' '))} {fmt_num(v)}" for k, v in lv.items())
+    why = _design_text(d, tr)[1] or str(d.get("level", {}).get("why", "–"))
+    return text or "–", why
 
 
-def design_rows(rep: dict[str, Any]) -> list[dict[str, Any]]:
+def design_rows(rep: dict[str, Any], tr: Callable[[str], str] = str) -> list[dict[str, Any]]:
     """One row per design, every cell formatted from the design's SimulationResult dict."""
     markets = _markets(rep)
     directions = _directions(rep)
     rows = []
     for d in rep["designs"]:
         r = d["result"]
-        level, why = _level(d)
+        level, why = _level(d, tr)
         ok = r["status"] == "optimal"
 
         scale = r["totals"].get("autarky_emissions") or r["totals"].get("emissions")
@@ -64,7 +155,7 @@ def design_rows(rep: dict[str, Any]) -> list[dict[str, Any]]:
             match = [lk["flow"] for lk in r["links"] if (lk["from"], lk["to"]) == (a, b)]
             flows.append(cell(match[0], scale=scale) if match else "–")
         rows.append({
-            "id": d["id"], "title": d["title"], "description": d["description"],
+            "id": d["id"], "title": design_title(d, tr), "description": _design_text(d, tr)[0],
             "level": level, "why": why,
             "prices": [cell(r["markets"][m]["price"]) for m in markets],
             "gains": [cell(r["markets"][m]["gain"]) for m in markets],
@@ -81,22 +172,22 @@ def _markets(rep: dict[str, Any]) -> list[str]:
     return list(rep["designs"][0]["result"]["markets"]) if rep["designs"] else []
 
 
-def _full_tables(rep: dict[str, Any]) -> list[dict[str, Any]]:
+def _full_tables(rep: dict[str, Any], tr: Callable[[str], str] = str) -> list[dict[str, Any]]:
     u = rep["units"]
     unit_of = {"price": u["price"], "mac": u["price"], "autarky_price": u["price"]}
     unit_of.update({c: u["quantity"] for c in ("emissions", "abatement", "net_imports",
                                                "offsets_used", "ceiling_released",
                                                "floor_withheld")})
-    unit_of.update({c: f"{u['money']}/yr" for c in ("abatement_cost", "compliance_cost",
+    unit_of.update({c: f"{u['money']}/{tr('yr')}" for c in ("abatement_cost", "compliance_cost",
                                                     "autarky_compliance_cost", "gain",
                                                     "tax_revenue")})
-    headers = [f"{c.replace('_', ' ')} ({unit_of[c]})" if c in unit_of else c
+    headers = [f"{tr(_COL_NAMES[c])} ({unit_of[c]})" if c in unit_of else tr(_COL_NAMES[c])
                for c in _MARKET_COLS]
     out = []
     for d in rep["designs"]:
         r = d["result"]
         out.append({
-            "title": d["title"], "status": r["status"], "columns": headers,
+            "title": design_title(d, tr), "status": r["status"], "columns": headers,
             "rows": [(m, [fmt_num(v.get(c)) for c in _MARKET_COLS]) for m, v in r["markets"].items()],
             "links": [[lk["from"], lk["to"], fmt_num(lk["flow"]), fmt_num(lk["credited"]),
                        fmt_num(lk["tax_revenue"]), fmt_num(lk["quota_rent"]),
@@ -121,8 +212,6 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
 
 
 def _env(lang: str = "en") -> jinja2.Environment:
-    from carbonlink.reporting.i18n import Translator
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
                              trim_blocks=True, lstrip_blocks=True)
@@ -140,20 +229,29 @@ def render_decision_html(rep: dict[str, Any]) -> str:
 def render_html(rep: dict[str, Any]) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network."""
     env = _env(rep.get("lang", "en"))
+    tr = Translator(rep.get("lang", "en"))
+    if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
+        u = rep["units"]
+        money = (tr("million {currency}").format(currency=u["currency"])
+                 if u["money"].startswith("million ") else u["money"])
+        rep = {**rep, "units": {**u, "money": money}}
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in report_charts(rep)]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
         rep=rep, fmt=_fmt, figures=figures, plain=plain,
-        glossary_titles={g["id"]: g["title"] for g in rep.get("glossary", [])},
+        glossary_titles={g["id"]: tr.rule_title(g["id"], g["title"])
+                         for g in rep.get("glossary", [])},
         form_text=FORM_TEXT.get(fr["form"], fr["form"]),
         generation_text=GENERATION_TEXT.get(fr["generation"], fr["generation"]),
         compat_subjects=subjects, compat_rows=compat_rows,
         markets=_markets(rep) if rep["simulated"] else [],
         directions=_directions(rep) if rep["simulated"] else [],
-        design_rows=design_rows(rep) if rep["simulated"] else [],
-        full_tables=_full_tables(rep) if rep["simulated"] else [],
+        design_rows=design_rows(rep, tr) if rep["simulated"] else [],
+        assumption_text=lambda a: assumption_text(a, tr),
+        sentence=lambda text: translate_sentence(str(text), tr),
+        full_tables=_full_tables(rep, tr) if rep["simulated"] else [],
     )
 
 

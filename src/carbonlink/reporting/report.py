@@ -12,21 +12,26 @@ from typing import Any
 
 from carbonlink.assess.pipeline import Assessment
 from carbonlink.reporting.console import fmt_num
+from carbonlink.reporting.i18n import N_
 from carbonlink.reporting.verdict import decision, glossary, plain
 
 REPORT_VERSION = 1
 
 FORM_TEXT = {
-    "treaty": "a legally binding treaty",
-    "implementing_agreement": "a binding implementing agreement (Article 6.2)",
-    "mou": "a non-binding memorandum of understanding",
-    "political_declaration": "a non-binding political declaration",
-    "unilateral_regulation": "a unilateral regulation (no international agreement)",
+    "treaty": N_("a legally binding treaty"),
+    "implementing_agreement": N_("a binding implementing agreement (Article 6.2)"),
+    "mou": N_("a non-binding memorandum of understanding"),
+    "political_declaration": N_("a non-binding political declaration"),
+    "unilateral_regulation": N_("a unilateral regulation (no international agreement)"),
 }
 GENERATION_TEXT = {
-    "linking": "a first-generation linking agreement (S-2.1)",
-    "article_6_2": "a second-generation Article 6.2 agreement (S-2.2)",
+    "linking": N_("a first-generation linking agreement (S-2.1)"),
+    "article_6_2": N_("a second-generation Article 6.2 agreement (S-2.2)"),
 }
+
+
+CALIBRATION_METHOD = N_("linear MAC through (abatement = share × BAU, observed price); "
+                        "BAU = cap / (1 − share); slope = price / (BAU − cap)")
 
 
 def units(a: Assessment) -> dict[str, str]:
@@ -56,8 +61,7 @@ def build_report(a: Assessment, *, tool_version: str | None = None,
     if a.calibration is not None:
         calibration = {"currency": a.calibration.currency, "unit": "MtCO2e",
                        "sources": a.calibration.sources, "gaps": a.calibration.gaps,
-                       "method": "linear MAC through (abatement = share × BAU, observed price); "
-                                 "BAU = cap / (1 − share); slope = price / (BAU − cap)"}
+                       "method": CALIBRATION_METHOD}
     rep: dict[str, Any] = {
         "report": "carbonlink assess",
         "lang": lang,

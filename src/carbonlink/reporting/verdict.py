@@ -54,6 +54,7 @@ def plain(text: str) -> str:
     in the glossary, not in prose."""
     out = _CODE.sub("", text)
     out = re.sub(r"\(\s*[,;]?\s*\)", "", out)          # "( )" left by a removed code
+    out = re.sub(r"（\s*[,;，；]?\s*）", "", out)       # the same in full-width parentheses
     out = re.sub(r"\(\s*[,;]\s*", "(", out)
     out = re.sub(r"\s+([,.;:)])", r"\1", out)
     out = re.sub(r"^[\s:;,.-]+", "", out)
@@ -116,7 +117,9 @@ def price(value: float, currency: str, lang: str = "en") -> str:
 
 #: Names of the shipped examples' parties, for the catalogs (others show as in the data).
 PARTY_NAMES = (N_("European Union"), N_("Switzerland"), N_("California"), N_("Québec"),
-               N_("Sweden"), N_("Ghana"), N_("Singapore"), N_("Papua New Guinea"), N_("Peru"))
+               N_("Sweden"), N_("Ghana"), N_("Singapore"), N_("Papua New Guinea"), N_("Peru"),
+               N_("United States of America"), N_("Republic of Korea"), N_("New Zealand"),
+               N_("Washington"))
 
 
 def _names(rep: dict[str, Any], _: Translate = str) -> dict[str, str]:
@@ -178,6 +181,12 @@ def _short(item: dict[str, Any], _: Translate = str) -> str:
     """A name for the change: the part of the finding before its first colon (``definitions``),
     as "add a clause on …" for a missing element."""
     head = item["text"].split(":", 1)[0].strip()
+    if getattr(_, "lang", "en") != "en":  # the element's name, else the rule's title, translated
+        if item["kind"] == "missing required element":
+            return _("add a clause on {element}").format(element=_(head))
+        from carbonlink.reporting.i18n import Translator
+
+        return Translator(_.lang).rule_title(item["rule"]) if isinstance(_, Translator) else head
     if not head or len(head) > 60:  # a long head: the rule's title names it plainly
         title = plain(_rule_titles().get(item["rule"], {}).get("title", ""))
         head = title if 0 < len(title) <= 90 else item["text"][:60].rsplit(" ", 1)[0] + " …"
@@ -254,7 +263,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
         text += "; " + "; ".join(f"{names.get(m, m)} {money(v['gain'] or 0.0, cur, millions=mega, lang=lang)}"
                                  for m, v in gains[1:])
     out.append({"id": "gains", "label": _("Cost savings against no link, per year"), "text": text,
-                "unit": f"{cur}/yr",
+                "unit": f"{cur}/{_('yr')}",
                 "values": {m: (v["gain"] or 0.0) * (1e6 if mega else 1.0) for m, v in mk.items()}})
     moved = [lk for lk in res["links"] if (lk["flow"] or 0.0) > 1e-9]
     if moved:
@@ -264,7 +273,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
     else:
         flows = _("no allowances move at the calibrated prices")
     out.append({"id": "flows", "label": _("Allowances moved across the link"), "text": flows,
-                "unit": "tCO2e/yr",
+                "unit": f"tCO2e/{_('yr')}",
                 "values": {f"{lk['from']}>{lk['to']}": (lk["flow"] or 0.0) * (1e6 if mega else 1.0)
                            for lk in res["links"]}})
     before = "; ".join(f"{names.get(m, m)} {price(v['autarky_price'], cur, lang=lang)}" for m, v in mk.items())
@@ -286,7 +295,7 @@ def key_figures(rep: dict[str, Any], _: Translate = str) -> list[dict[str, Any]]
         em = (_("up {amount} a year") if change > 0 else _("down {amount} a year")).format(
             amount=tonnes(abs(change), qty, lang=lang))
     out.append({"id": "emissions", "label": _("Total emissions of the linked systems"), "text": em,
-                "unit": "tCO2e/yr", "values": {"total": change * (1e6 if mega else 1.0)}})
+                "unit": f"tCO2e/{_('yr')}", "values": {"total": change * (1e6 if mega else 1.0)}})
     return out
 
 

@@ -41,6 +41,7 @@ from carbonlink.model.jurisdiction import Fact, Figure
 from carbonlink.model.scenario import Scenario
 from carbonlink.registry.reports.calendar import LAST_DAY
 from carbonlink.reporting.console import simulation_table_data
+from carbonlink.reporting.i18n import N_, Translator
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 #: the forms start with a shipped example (copies of examples/…; a test keeps them identical)
@@ -67,11 +68,27 @@ class PageError:
     @classmethod
     def of(cls, exc: CarbonlinkError) -> PageError:
         if isinstance(exc, DocumentError):
-            return cls("The document is not valid", exc.message, exc.problems)
-        return cls("The request was refused", str(exc))
+            return cls(N_("The document is not valid"), exc.message, exc.problems)
+        return cls(N_("The request was refused"), str(exc))
+
+
+def page_translator(request: Request) -> Translator:
+    """The language of a page: ``?lang=en|zh`` (default English); refused like any bad input."""
+    lang = request.query_params.get("lang") or "en"
+    try:
+        return Translator(lang)
+    except DocumentError:
+        raise DocumentError("query.lang", f"must be en or zh, got {lang!r}") from None
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the language of ``?lang=`` (the links and forms on it keep that language)."""
+    try:
+        tr = page_translator(request)
+    except DocumentError as exc:
+        tr, status, context["error"] = Translator("en"), 422, PageError.of(exc)
+    context.update({"_": tr, "page_lang": tr.lang,
+                    "lang_query": "" if tr.lang == "en" else f"?lang={tr.lang}"})
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Content-Security-Policy"] = CSP
     return response
