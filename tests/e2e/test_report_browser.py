@@ -78,7 +78,7 @@ def _assess(example: Path, out: Path) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_verdict_box_first_on_screen_and_chart_text_never_overlaps(
+def test_verdict_box_first_on_screen_no_page_scroll_and_chart_text_never_overlaps(
         chromium: Path, tmp_path: Path, example: Path) -> None:
     out = tmp_path / "report.html"
     _assess(example, out)
@@ -94,6 +94,13 @@ def test_verdict_box_first_on_screen_and_chart_text_never_overlaps(
             .filter(e => e.getBoundingClientRect().top < document.querySelector('#decision')
             .getBoundingClientRect().top).map(e => e.id)""")
         assert above in ([], ["verdict"]), above
+        # no horizontal scrollbar at 1280 px, also with every <details> (designs in full) open
+        for opened in (False, True):
+            if opened:
+                page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+            width = page.evaluate("() => [document.documentElement.scrollWidth, "
+                                  "document.documentElement.clientWidth]")
+            assert width[0] <= width[1], (opened, width)
         svgs = page.locator("figure.chart svg")
         for i in range(svgs.count()):
             overlaps = svgs.nth(i).evaluate(_OVERLAPS_JS)
