@@ -241,6 +241,21 @@ def job_store(request: Request) -> JobStore:
     return store
 
 
+class AssessJobOut(BaseModel):
+    """An assessment job: its status and progress, and where to poll and fetch its report."""
+
+    id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    step: str = Field(description="the pipeline's last step")
+    done: int = Field(description="steps done (estimated total below; 100 % only when done)")
+    total: int
+    percent: int
+    poll: str = Field(description="URL of this job")
+    report: str = Field(description="URL of the report, once done (?format=…)")
+    error: str | None = None
+    problems: list[dict[str, str]] | None = None
+
+
 BUSY: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "too many assessment jobs running or kept"}}
 
@@ -263,7 +278,8 @@ def _job(request: Request, job_id: str) -> Job:
     return job
 
 
-@router.post("/assess/jobs", status_code=202, responses={**INVALID, **TOO_LARGE, **BUSY},
+@router.post("/assess/jobs", status_code=202, response_model=AssessJobOut,
+             responses={**INVALID, **BAD_REQUEST, **TOO_LARGE, **BUSY},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"$ref": "#/components/schemas/Agreement"}},
                  "application/yaml": {"schema": {"type": "string"}}}}},
@@ -292,13 +308,15 @@ async def start_assess_job(
                         headers={"Location": f"/api/assess/jobs/{job.id}"})
 
 
-@router.get("/assess/jobs/{job_id}", responses={**NOT_FOUND}, summary="An assessment job's progress")
+@router.get("/assess/jobs/{job_id}", response_model=AssessJobOut, responses={**NOT_FOUND, **INVALID},
+            summary="An assessment job's progress")
 def assess_job(request: Request, job_id: str) -> dict[str, Any]:
     """The job's status and progress (polling it keeps the job alive)."""
     return _job_out(_job(request, job_id))
 
 
-@router.delete("/assess/jobs/{job_id}", responses={**NOT_FOUND}, summary="Cancel an assessment job")
+@router.delete("/assess/jobs/{job_id}", response_model=AssessJobOut, responses={**NOT_FOUND, **INVALID},
+               summary="Cancel an assessment job")
 def cancel_assess_job(request: Request, job_id: str) -> dict[str, Any]:
     """Cancel the job: it stops at its next step (a finished job is left as it is)."""
     if job_store(request).cancel(job_id) is None:
@@ -306,9 +324,10 @@ def cancel_assess_job(request: Request, job_id: str) -> dict[str, Any]:
     return _job_out(_job(request, job_id))
 
 
-@router.get("/assess/jobs/{job_id}/report", responses={**NOT_FOUND, 409: {
-    "model": ErrorBody, "description": "the job has not finished, failed or was cancelled"}},
-    summary="The report of a finished assessment job")
+@router.get("/assess/jobs/{job_id}/report", response_model=AssessReportOut,
+            responses={**NOT_FOUND, **INVALID, **BAD_REQUEST, 409: {
+                "model": ErrorBody, "description": "the job has not finished, or was cancelled"}},
+            summary="The report of a finished assessment job")
 def assess_job_report(
     request: Request, job_id: str,
     format: Annotated[AssessFormat, Query(description="json (default), html, markdown, xlsx or "
