@@ -92,6 +92,7 @@ def test_a_client_that_goes_away_cancels_the_work() -> None:
 def test_assess_page_form_report_and_error(client: TestClient) -> None:
     r = client.get("/assess")
     assert r.status_code == 200 and "<textarea" in r.text and "Assess a link" in r.text
+    _store(client, inline_wait=300.0)  # the report itself when the run ends within the wait
     r = client.post("/assess", data={"document": EU_CH.read_text(encoding="utf-8"),
                                      "format": "html", "lang": "en"})
     assert r.status_code == 200 and 'id="decision"' in r.text
@@ -114,3 +115,121 @@ def test_assess_judges_the_law_as_of_the_date_asked(client: TestClient) -> None:
     r = client.post("/api/assess?as_of=2026-13-01", content=body,
                     headers={"content-type": "application/yaml"})
     assert r.status_code == 422
+
+
+# ------------------------------------------------------------------------- jobs and progress
+def _store(client: TestClient, **kw: Any) -> Any:
+    from carbonlink.api.jobs import JobStore
+
+    store = JobStore(**kw)
+    client.app.state.assess_jobs = store  # type: ignore[attr-defined]
+    return store
+
+
+def _poll(client: TestClient, job_id: str, *, until: tuple[str, ...] = ("done", "failed",
+                                                                          "cancelled"),
+          timeout: float = 300.0) -> list[dict[str, Any]]:
+    import time
+
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout  # generous: a loaded 2-CPU machine
+    while time.monotonic() < deadline:
+        r = client.get(f"/api/assess/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        seen.append(r.json())
+        if seen[-1]["status"] in until:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"job still {seen[-1]['status']} after {timeout} s")
+
+
+def test_assess_job_reports_progress_then_every_format(client: TestClient) -> None:
+    _store(client)
+    r = client.post("/api/assess/jobs?sensitivity=true", json=doc())
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == job["poll"] == f"/api/assess/jobs/{job['id']}"
+    assert client.get(job["report"]).status_code == 409  # not finished
+    seen = _poll(client, job["id"])
+    assert seen[-1]["status"] == "done" and seen[-1]["percent"] == 100
+    running = [s for s in seen if s["status"] == "running"]
+    # progress moves: steps counted, never 100 % before the end
+    assert running and all(s["done"] < s["total"] for s in running)
+    assert [s["done"] for s in seen] == sorted(s["done"] for s in seen)
+    rep = client.get(job["report"]).json()
+    direct = client.post("/api/assess?sensitivity=true", json=doc()).json()
+    assert rep["decision"] == direct["decision"] and rep["designs"] == direct["designs"]
+    html = client.get(job["report"] + "?format=html")
+    assert html.status_code == 200 and 'id="decision"' in html.text
+    xlsx = client.get(job["report"] + "?format=xlsx")
+    assert xlsx.content[:2] == b"PK" and "attachment" in xlsx.headers["content-disposition"]
+    assert client.get("/api/assess/jobs/nope").status_code == 404
+
+
+def test_an_assess_job_whose_client_goes_away_is_cancelled(client: TestClient) -> None:
+    """Nobody polls the job: it stops at its next step and keeps no report."""
+    import time
+
+    store = _store(client, client_timeout=0.3)
+    job = store.submit(parse(doc()), sensitivity=True)
+    assert job.ready.wait(300)
+    assert job.status == "cancelled" and job.report is None
+    assert job.done < job.total
+    # the same when the client says so: DELETE
+    store.client_timeout = 60.0
+    r = client.post("/api/assess/jobs", json=doc())
+    jid = r.json()["id"]
+    time.sleep(0.2)
+    assert client.delete(f"/api/assess/jobs/{jid}").status_code == 200
+    assert _poll(client, jid)[-1]["status"] == "cancelled"
+    assert client.get(f"/api/assess/jobs/{jid}/report").status_code == 409
+
+
+def parse(d: dict[str, Any]) -> dict[str, Any]:
+    from carbonlink.api.routes.assess import parse_agreement
+
+    return parse_agreement(json.dumps(d))
+
+
+def test_assess_jobs_are_bounded_in_number_and_lifetime(client: TestClient) -> None:
+    now = [0.0]
+    store = _store(client, max_active=1, max_jobs=2, ttl=60.0, clock=lambda: now[0])
+    first = client.post("/api/assess/jobs", json=doc())
+    assert first.status_code == 202
+    busy = client.post("/api/assess/jobs", json=doc())
+    assert busy.status_code == 429 and busy.headers["retry-after"] and "limit" in busy.json()["error"]
+    assert store.get(first.json()["id"]).ready.wait(300)
+    second = client.post("/api/assess/jobs?sensitivity=false", json=doc())
+    assert second.status_code == 202
+    assert store.get(second.json()["id"]).ready.wait(300)
+    assert client.post("/api/assess/jobs", json=doc()).status_code == 429  # two results kept
+    now[0] = 61.0  # both expire
+    assert client.get(f"/api/assess/jobs/{first.json()['id']}").status_code == 404
+    assert client.post("/api/assess/jobs?sensitivity=false", json=doc()).status_code == 202
+    # the same request bounds as POST /api/assess
+    assert client.post("/api/assess/jobs?engine=plain", json=doc()).status_code == 422
+    big = json.dumps({**doc(), "padding": "x" * MAX_BODY})
+    assert client.post("/api/assess/jobs", content=big,
+                       headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_assess_page_shows_progress_then_downloads(client: TestClient) -> None:
+    store = _store(client, inline_wait=0.0)  # every run counts as longer than a second
+    r = client.post("/assess", data={"document": EU_CH.read_text(encoding="utf-8"),
+                                     "format": "html", "lang": "en"}, follow_redirects=False)
+    assert r.status_code == 303
+    url = r.headers["location"]
+    page = client.get(url)
+    assert page.status_code == 200 and "<progress" in page.text
+    assert '<meta http-equiv="refresh" content="1">' in page.text and "<script" not in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    jid = url.rsplit("/", 1)[1]
+    assert store.get(jid).ready.wait(300)
+    done = client.get(url).text
+    assert 'id="decision"' in done and "http-equiv" not in done
+    for fmt, magic in (("html", b"<!DOCTYPE html"), ("xlsx", b"PK")):
+        href = f"/api/assess/jobs/{jid}/report?format={fmt}"
+        assert href in done
+        assert client.get(href).content.startswith(magic)
+    assert f"/api/assess/jobs/{jid}/report?format=pdf" in done
+    assert client.get("/assess/jobs/unknown").status_code == 404

@@ -8,11 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 import carbonlink
 from carbonlink.api import create_app
@@ -36,8 +38,15 @@ def server(tmp_path: Path) -> Iterator[str]:
     """The app on a registry with a few operations, served by uvicorn in a thread."""
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     build_ledger(url)
+    with serve(create_app(url)) as base:
+        yield base
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread; yields its base URL."""
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=port,
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                         log_level="warning", ws="none", lifespan="on"))
     thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
     thread.start()
@@ -120,3 +129,30 @@ def test_pages_in_chromium(chromium: Path, server: str) -> None:
         assert page.locator("tr#EU_ETS .src").count() >= 3  # each figure with its source
     assert w.errors == []
     assert w.foreign_requests == []
+
+
+def test_assess_page_shows_progress_then_downloads_in_chromium(chromium: Path,
+                                                               tmp_path: Path) -> None:
+    """Submit the /assess form: the progress page (a run longer than the page's wait) refreshes
+    itself until the decision box shows, then the report opens as HTML and downloads as XLSX
+    and PDF from its links."""
+    from carbonlink.api.jobs import JobStore
+
+    app = create_app(f"sqlite:///{tmp_path / 'never-created.db'}")
+    app.state.assess_jobs = JobStore(inline_wait=0.0)  # every run shows its progress page
+    with serve(app) as base, watched_page(chromium, (base, "data:")) as w:
+        page = w.page
+        page.goto(f"{base}/assess")
+        page.get_by_role("button", name="Assess").click()
+        page.wait_for_url(f"{base}/assess/jobs/*")
+        assert page.locator("progress, #decision").count() == 1
+        page.wait_for_selector("#decision", timeout=300_000)  # generous: a loaded machine
+        assert "Link" in page.locator("#decision").inner_text()
+        for fmt, magic in (("xlsx", b"PK"), ("pdf", b"%PDF")):
+            with page.expect_download(timeout=300_000) as dl:
+                page.locator(f"#downloads a[href$='format={fmt}']").click()
+            assert Path(dl.value.path()).read_bytes().startswith(magic), fmt
+        page.locator("#downloads a[href$='format=html']").click()
+        page.wait_for_selector("main #decision")
+        assert page.locator("figure.chart svg").count() >= 3
+    assert w.errors == [] and w.foreign_requests == []

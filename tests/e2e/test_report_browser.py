@@ -78,7 +78,7 @@ def _assess(example: Path, out: Path) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_verdict_box_first_on_screen_and_chart_text_never_overlaps(
+def test_verdict_box_first_on_screen_no_page_scroll_and_chart_text_never_overlaps(
         chromium: Path, tmp_path: Path, example: Path) -> None:
     out = tmp_path / "report.html"
     _assess(example, out)
@@ -94,6 +94,13 @@ def test_verdict_box_first_on_screen_and_chart_text_never_overlaps(
             .filter(e => e.getBoundingClientRect().top < document.querySelector('#decision')
             .getBoundingClientRect().top).map(e => e.id)""")
         assert above in ([], ["verdict"]), above
+        # no horizontal scrollbar at 1280 px, also with every <details> (designs in full) open
+        for opened in (False, True):
+            if opened:
+                page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+            width = page.evaluate("() => [document.documentElement.scrollWidth, "
+                                  "document.documentElement.clientWidth]")
+            assert width[0] <= width[1], (opened, width)
         svgs = page.locator("figure.chart svg")
         for i in range(svgs.count()):
             overlaps = svgs.nth(i).evaluate(_OVERLAPS_JS)
@@ -124,3 +131,58 @@ def test_printed_layout_keeps_charts_whole(chromium: Path, tmp_path: Path) -> No
             .map(s => [s.id, getComputedStyle(s).breakBefore])""")
         assert dict(breaks)["designs"] == "page" and dict(breaks)["verdict"] != "page"
     assert w.errors == []
+
+
+def _norm(text: str) -> str:
+    """Text as extracted from a PDF and as written in HTML compared alike: ligatures (ﬁ) and
+    entities resolved, runs of white space (line wraps) made one space."""
+    import html
+    import unicodedata
+
+    return " ".join(unicodedata.normalize("NFKC", html.unescape(text)).split())
+
+
+CAPTION = "Source: carbonlink"
+
+#: Labels of plotly's modebar (the toolbar the report printed when it embedded plotly.js).
+TOOLBAR = ("Download plot as a png", "Zoom in", "Zoom out", "Autoscale", "Reset axes",
+           "Box Select", "Lasso Select", "Toggle Spike Lines", "Produced with Plotly", "plotly")
+
+
+def test_printed_pdf_of_eu_ch_has_no_toolbar_and_no_chart_split_across_pages(
+        chromium: Path, tmp_path: Path) -> None:
+    """Read from the PDF Chromium printed: each chart's title and its source caption (the first
+    and the last element of its figure) are on one page, in order, every title whole; no toolbar
+    text, no script in the PDF."""
+    import re
+
+    from pypdf import PdfReader
+
+    from carbonlink.reporting.export import render_pdf
+
+    out = tmp_path / "report.html"
+    _assess(REPO / "examples/agreements/eu-switzerland.yaml", out)
+    page_html = out.read_text(encoding="utf-8")
+    titles = [_norm(t) for t in re.findall(r'<figure class="chart"[^>]*><h4>(.*?)</h4>', page_html)]
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page_html)
+    assert len(titles) == len(captions) >= 6 and all(c.startswith(CAPTION) for c in captions)
+    pdf = render_pdf(page_html)
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    reader = PdfReader(tmp_path / "report.pdf")
+    pages = [_norm(p.extract_text()) for p in reader.pages]
+    assert len(pages) >= 3
+    # captions in page order; each chart's title between the previous caption and its own
+    chart = 0
+    for number, text in enumerate(pages, start=1):
+        start = 0
+        for m in re.finditer(re.escape(CAPTION), text):
+            assert chart < len(titles), f"page {number}: more captions than charts"
+            where = text.rfind(titles[chart], start, m.start())
+            assert where >= 0, (f"chart {chart + 1} ({titles[chart]!r}) is split: its caption is on "
+                                f"page {number}, its title not above it on that page")
+            start, chart = m.end(), chart + 1
+    assert chart == len(titles), f"{len(titles) - chart} chart caption(s) missing from the PDF"
+    whole = " ".join(pages)
+    assert not [t for t in TOOLBAR if t.lower() in whole.lower()]
+    raw = (tmp_path / "report.pdf").read_bytes()
+    assert b"/JavaScript" not in raw and b"/JS " not in raw

@@ -27,6 +27,11 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _repr_html_(self) -> str:
+        from carbonlink.reporting.notebook import finding_html
+
+        return finding_html(self)
+
 
 @dataclass(frozen=True)
 class CompatibilityRow:
@@ -77,6 +82,12 @@ class CheckReport:
             "rules_run": len(self.rules_run),
             "ok": self.ok,
         }
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the summary and every finding, errors first."""
+        from carbonlink.reporting.notebook import check_html
+
+        return check_html(self)
 
     def by_rule(self, rule_id: str) -> list[Finding]:
         return [f for f in self.findings if f.rule == rule_id]

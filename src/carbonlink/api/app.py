@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from carbonlink import __version__
 from carbonlink.api.errors import install_error_handlers
+from carbonlink.api.jobs import JobStore
 from carbonlink.api.routes import (
     assess,
     check,
@@ -63,6 +64,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app = FastAPI(title="carbonlink", version=__version__, description=DESCRIPTION,
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.registry = reg
+    app.state.assess_jobs = JobStore()  # assessment jobs: bounded, expiring (api/jobs.py)
     install_error_handlers(app)
     for module in (health, simulate, check, assess, data, registry):
         app.include_router(module.router, prefix="/api")

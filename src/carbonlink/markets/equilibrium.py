@@ -52,6 +52,19 @@ class SimulationResult:
     warnings: list[str] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: markets, links and totals, each number with its unit and currency."""
+        from carbonlink.reporting.notebook import simulation_html
+
+        return simulation_html(self)
+
+    def plot(self, chart: str | None = None) -> Any:
+        """Static SVG charts (shown inline by Jupyter): all as a list, or the one named
+        (``prices``, ``gains``, ``flows`` when units move)."""
+        from carbonlink.reporting.notebook import pick, simulation_charts
+
+        return pick(simulation_charts(self), chart)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``carbonlink simulate --format json``."""
 

@@ -5,6 +5,11 @@ Bounded work per request: the body is read up to :data:`MAX_BODY` bytes (more is
 section carries more than :data:`MAX_CURVE_POINTS` inline curve points is refused (422). The
 assessment runs in a worker thread; when the client goes away, the next progress step of the
 pipeline stops it (nothing is written anywhere: the report is the response).
+
+A run longer than a second shows its progress: ``POST /api/assess/jobs`` starts a job
+(:mod:`carbonlink.api.jobs`: bounded in number and lifetime, cancelled when its client stops
+polling), and the ``/assess`` page answers directly when the run ends within a second, else
+redirects to a progress page that refreshes itself and ends with the download links.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carbonlink import __version__
 from carbonlink.api.documents import admit_agreement
-from carbonlink.api.errors import BAD_REQUEST, INVALID, ErrorBody, error_response
+from carbonlink.api.errors import BAD_REQUEST, INVALID, NOT_FOUND, ErrorBody, error_response
+from carbonlink.api.jobs import CANCELLED, DONE, FAILED, Busy, Job, JobStore
 from carbonlink.errors import CarbonlinkError, DocumentError
 
 MAX_BODY = 256 * 1024
@@ -226,6 +232,122 @@ async def assess_agreement(
         return _error(exc)
 
 
+# ------------------------------------------------------------------------------------ jobs
+def job_store(request: Request) -> JobStore:
+    """The app's job store (``app.state.assess_jobs``)."""
+    store = getattr(request.app.state, "assess_jobs", None)
+    if store is None:
+        store = request.app.state.assess_jobs = JobStore()
+    return store
+
+
+class AssessJobOut(BaseModel):
+    """An assessment job: its status and progress, and where to poll and fetch its report."""
+
+    id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    step: str = Field(description="the pipeline's last step")
+    done: int = Field(description="steps done (estimated total below; 100 % only when done)")
+    total: int
+    percent: int
+    poll: str = Field(description="URL of this job")
+    report: str = Field(description="URL of the report, once done (?format=…)")
+    error: str | None = None
+    problems: list[dict[str, str]] | None = None
+
+
+BUSY: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "too many assessment jobs running or kept"}}
+
+
+def _busy(exc: Busy) -> Response:
+    return error_response(429, str(exc), headers={"Retry-After": "5"})
+
+
+def _job_out(job: Job) -> dict[str, Any]:
+    return {**job.to_dict(), "poll": f"/api/assess/jobs/{job.id}",
+            "report": f"/api/assess/jobs/{job.id}/report"}
+
+
+def _job(request: Request, job_id: str) -> Job:
+    from carbonlink.api.errors import NotFound
+
+    job = job_store(request).get(job_id)
+    if job is None:
+        raise NotFound(f"no assessment job {job_id!r} (unknown, or expired)")
+    return job
+
+
+@router.post("/assess/jobs", status_code=202, response_model=AssessJobOut,
+             responses={**INVALID, **BAD_REQUEST, **TOO_LARGE, **BUSY},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": {"$ref": "#/components/schemas/Agreement"}},
+                 "application/yaml": {"schema": {"type": "string"}}}}},
+             summary="Start an assessment job (progress by polling)")
+async def start_assess_job(
+    request: Request,
+    lang: Annotated[str, Query(pattern="^(en|zh)$", description="en or zh")] = "en",
+    sensitivity: Annotated[bool, Query(description="run the sensitivity sweeps")] = True,
+    engine: Annotated[str, Query(description="fast only (see POST /api/assess)")] = "fast",
+    as_of: Annotated[dt.date | None, Query(description="reference date of the legal check")] = None,
+) -> Response:
+    """The body is what ``POST /api/assess`` takes. The answer (202) is the job: its ``id``,
+    ``status`` (queued, running, done, failed, cancelled), ``done``/``total`` steps, and the URLs
+    to poll and to fetch the report from. Poll at least every 15 s: a job nobody polls is
+    cancelled; results expire 10 minutes after the run ends."""
+    try:
+        if engine != "fast":
+            raise DocumentError("query.engine", "only the fast engine runs over HTTP")
+        doc = parse_agreement((await read_body(request)).decode("utf-8", errors="replace"))
+        job = job_store(request).submit(doc, lang=lang, sensitivity=sensitivity, as_of=as_of)
+    except Busy as exc:
+        return _busy(exc)
+    except CarbonlinkError as exc:
+        return _error(exc)
+    return JSONResponse(_job_out(job), status_code=202,
+                        headers={"Location": f"/api/assess/jobs/{job.id}"})
+
+
+@router.get("/assess/jobs/{job_id}", response_model=AssessJobOut, responses={**NOT_FOUND, **INVALID},
+            summary="An assessment job's progress")
+def assess_job(request: Request, job_id: str) -> dict[str, Any]:
+    """The job's status and progress (polling it keeps the job alive)."""
+    return _job_out(_job(request, job_id))
+
+
+@router.delete("/assess/jobs/{job_id}", response_model=AssessJobOut, responses={**NOT_FOUND, **INVALID},
+               summary="Cancel an assessment job")
+def cancel_assess_job(request: Request, job_id: str) -> dict[str, Any]:
+    """Cancel the job: it stops at its next step (a finished job is left as it is)."""
+    if job_store(request).cancel(job_id) is None:
+        _job(request, job_id)  # 404
+    return _job_out(_job(request, job_id))
+
+
+@router.get("/assess/jobs/{job_id}/report", response_model=AssessReportOut,
+            responses={**NOT_FOUND, **INVALID, **BAD_REQUEST, 409: {
+                "model": ErrorBody, "description": "the job has not finished, or was cancelled"}},
+            summary="The report of a finished assessment job")
+def assess_job_report(
+    request: Request, job_id: str,
+    format: Annotated[AssessFormat, Query(description="json (default), html, markdown, xlsx or "
+                                          "pdf")] = AssessFormat.json,
+) -> Response:
+    from carbonlink.api.routes.pages import CSP
+
+    job = _job(request, job_id)
+    if job.status == FAILED and job.error is not None:
+        code, message, problems = job.error
+        return error_response(code, message, problems)
+    if job.status != DONE or job.report is None:
+        return error_response(409, f"the assessment job is {job.status}; it has no report"
+                              + (" yet" if job.active else ""))
+    try:
+        return _response(job.report, format, csp=CSP if format is AssessFormat.html else None)
+    except CarbonlinkError as exc:
+        return _error(exc)
+
+
 # ------------------------------------------------------------------------------------ page
 @pages.get("/assess", response_class=HTMLResponse)
 def assess_form(request: Request) -> HTMLResponse:
@@ -257,14 +379,58 @@ async def assess_submit(request: Request) -> Response:
         except ValueError:
             raise DocumentError("format", "must be html, xlsx, pdf, markdown or json") from None
         doc = parse_agreement(form.get("document", ""))
-        rep = await run_assessment(request, doc, lang=lang, sensitivity=True)
-        return _response(rep, fmt, csp=CSP)
-    except Cancelled:
-        return Response(status_code=499)
+        store = job_store(request)
+        job = store.submit(doc, lang=lang, fmt=fmt.value, sensitivity=True)
+        with anyio.move_on_after(store.inline_wait):
+            while not job.ready.is_set():
+                await anyio.sleep(0.05)
+        if job.status == DONE and job.report is not None:
+            return _response(job.report, fmt, csp=CSP)
+        if job.status == FAILED and job.error is not None:
+            _code, message, problems = job.error
+            raise DocumentError(problems) if problems else CarbonlinkError(message)
+        return RedirectResponse(f"/assess/jobs/{job.id}", status_code=303)
     except CarbonlinkError as exc:
-        status = 413 if isinstance(exc, TooLarge) else 422 if isinstance(exc, DocumentError) else 400
+        status = (413 if isinstance(exc, TooLarge) else 429 if isinstance(exc, Busy)
+                  else 422 if isinstance(exc, DocumentError) else 400)
         err = PageError("The request was too large", str(exc)) if isinstance(exc, TooLarge) else \
             PageError.of(exc)
         return page(request, "assess.html", status=status, document=form.get("document", ""),
                     lang=form.get("lang", "en"), fmt=form.get("format", "html"), error=err)
 
+
+
+@pages.get("/assess/jobs/{job_id}", response_class=HTMLResponse)
+def assess_job_page(request: Request, job_id: str) -> Response:
+    """Progress of a run (the page refreshes itself every second while it runs; no script),
+    then the decision box and the report to open or download in every format."""
+    from carbonlink.api.routes.pages import PageError
+    from carbonlink.api.routes.pages import render as page
+    from carbonlink.reporting.i18n import translator
+    from carbonlink.reporting.render import render_decision_html
+
+    job = job_store(request).get(job_id)
+    if job is None:
+        return page(request, "assess.html", status=404, document="", lang="en", fmt="html",
+                    error=PageError("No such assessment", f"no assessment job {job_id!r} "
+                                    "(unknown, or expired: results are kept 10 minutes)"))
+    error = None
+    if job.status == FAILED and job.error is not None:
+        code, message, problems = job.error
+        error = PageError("The assessment failed", message, problems)
+    decision = None
+    if job.status == DONE and job.report is not None:
+        from markupsafe import Markup
+
+        decision = Markup(render_decision_html(job.report))  # noqa: S704 - our own rendered HTML
+    formats = [("html", "open the report (HTML)"), ("xlsx", "download a workbook (XLSX)"),
+               ("pdf", "download a PDF"), ("markdown", "download Markdown"), ("json", "JSON")]
+    return page(request, "assess_job.html", job=job, error=error, decision=decision,
+                formats=formats, _=translator(job.lang), running=job.active,
+                cancelled=job.status == CANCELLED)
+
+
+@pages.post("/assess/jobs/{job_id}/cancel", response_class=HTMLResponse)
+def assess_job_cancel(request: Request, job_id: str) -> Response:
+    job_store(request).cancel(job_id)
+    return RedirectResponse(f"/assess/jobs/{job_id}", status_code=303)
