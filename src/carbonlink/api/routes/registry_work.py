@@ -43,7 +43,7 @@ def _status(exc: CarbonlinkError) -> int:
     code = getattr(exc, "code", "")
     if code == "S7003":
         return 401
-    if code in ("S7001", "S7002"):
+    if code in ("S7001", "S7002", "A2006"):    # no role; four eyes (A2006: own proposal)
         return 403
     if code == "R1005":
         return 404
