@@ -34,7 +34,7 @@ router = APIRouter(include_in_schema=False)
 
 MAX_ID = 2**31 - 1
 MAX_QUANTITY = 10**12
-_TEXT = re.compile(r"^[\w .:/()+-]{0,64}$")
+_TEXT = re.compile(r"^[\w .:/()+*-]{0,64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -79,7 +79,7 @@ def _text(form: dict[str, str], name: str, *, required: bool = False) -> str | N
             raise DocumentError(name, "is required")
         return None
     if not _TEXT.fullmatch(value):
-        raise DocumentError(name, "at most 64 letters, digits, spaces and . : / ( ) + - _, "
+        raise DocumentError(name, "at most 64 letters, digits, spaces and . : / ( ) + * - _, "
                             f"got {value[:30]!r}")
     return value
 
