@@ -92,6 +92,10 @@ def test_history_search_and_filters(client_factory: Callable[..., TestClient],
             return [t["id"] for t in r.json()]
 
         assert api() == plain() and len(plain()) == 2      # the transfer in, the use
+        read_back = {t["id"]: t for t in mine}
+        for row in client.get(f"/api/registry/accounts/{w.buyer}/transactions").json():
+            for k in ("unit_type", "vintage", "authorisation_id", "quantity", "state"):
+                assert row[k] == read_back[row["id"]][k], k      # read back whole
         assert api(kind="use") == plain(kind="use") == [ledger.use_tx]
         assert api(state="completed") == plain(state="completed")
         assert api(state="rejected") == []

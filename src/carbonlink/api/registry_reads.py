@@ -21,7 +21,13 @@ import sqlalchemy as sa
 from carbonlink.registry import Registry
 from carbonlink.registry.access import Actor
 from carbonlink.registry.checks import fail
-from carbonlink.registry.db import accounts, authorisations, registries, transactions
+from carbonlink.registry.db import (
+    accounts,
+    authorisations,
+    registries,
+    transaction_blocks,
+    transactions,
+)
 
 #: at most this many rows of a history or list (newest first)
 MAX_ROWS = 200
@@ -143,7 +149,35 @@ def history(reg: Registry, account_id: int, f: HistoryFilter = HistoryFilter()
         if text.isdigit() and len(text) <= 9:
             conds += [t.id == int(text), t.vintage == int(text), t.quantity == int(text)]
         q = q.where(sa.or_(*conds))
-    return _rows(reg, q.order_by(t.id.desc()).limit(max(1, min(f.limit, MAX_ROWS))))
+    rows = _rows(reg, q.order_by(t.id.desc()).limit(max(1, min(f.limit, MAX_ROWS))))
+    _whole(reg, rows)
+    return rows
+
+
+def _whole(reg: Registry, rows: list[dict[str, Any]]) -> None:
+    """Fill a row's unit type, vintage and authorisation from the blocks it moved when the
+    row leaves them unset and its blocks agree (as :meth:`Registry.transaction` reads back)."""
+    ids = [int(r["id"]) for r in rows if None in (r["unit_type"], r["vintage"],
+                                                  r["authorisation_id"])]
+    if not ids:
+        return
+    tb = transaction_blocks.c
+    seen: dict[int, list[set[Any]]] = {}
+    for tx, *values in _rows_plain(reg, sa.select(tb.tx_id, tb.unit_type, tb.vintage,
+                                                  tb.authorisation_id).where(tb.tx_id.in_(ids))):
+        sets = seen.setdefault(int(tx), [set(), set(), set()])
+        for s_, v in zip(sets, values, strict=True):
+            s_.add(v)
+    for r in rows:
+        for k, s_ in zip(("unit_type", "vintage", "authorisation_id"),
+                         seen.get(int(r["id"]), []), strict=False):
+            if r[k] is None and len(s_) == 1:
+                r[k] = next(iter(s_))
+
+
+def _rows_plain(reg: Registry, q: Any) -> list[tuple[Any, ...]]:
+    with reg.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(q)]
 
 
 def history_values(reg: Registry, account_id: int) -> tuple[list[str], list[str]]:
