@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from carbonlink.api import create_app
-from carbonlink.registry import Registry
+from carbonlink.registry import CheckFailed, Registry
 from tests.api.conftest import Ledger
 from tests.registry.conftest import acting
 
@@ -78,7 +78,12 @@ def test_history_search_and_filters(client_factory: Callable[..., TestClient],
     w = ledger.world
     with Registry(ledger.url) as raw:
         reg = acting(raw).as_("admin")
-        everything = [reg.transaction(i) for i in range(1, ledger.use_tx + 1)]
+        everything = []
+        for i in range(ledger.issuance_tx, ledger.use_tx + 1):   # ids may skip (PostgreSQL)
+            try:
+                everything.append(reg.transaction(i))
+            except CheckFailed as exc:
+                assert exc.code == "R1005"
     mine = [t for t in everything if w.buyer in (t["from_account"], t["to_account"])]
 
     def plain(**f: str) -> list[int]:
