@@ -137,6 +137,10 @@ def test_transfer_forms(client_factory: Callable[..., TestClient], ledger: Ledge
                         data={"csrf": csrf, "reason": "wrong account",
                               "back": "https://elsewhere.example/"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/registry?done=")
+        shown = client.get(r.headers["location"]).text
+        assert re.search(rf'id="done"[^>]*>transaction {tx}: external transfer rejected<', shown)
+        crafted = client.get("/registry", params={"done": "Visit https://evil.example <b>"})
+        assert 'id="done"' not in crafted.text
     with Registry(ledger.url) as raw:
         t = acting(raw).as_("admin").transaction(tx)
         assert (t["state"], t["reason"]) == ("rejected", "wrong account")

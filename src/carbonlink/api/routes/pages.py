@@ -168,12 +168,13 @@ def registry_page(request: Request,
     work for every view of a large ledger)."""
     from carbonlink.api import registry_reads as rr
     from carbonlink.api.routes.registry_pages import csrf_for, set_csrf_cookie
+    from carbonlink.api.routes.registry_work import receipt_line
     csrf, new_cookie = csrf_for(request)
     context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
                                "calendar": [], "error": None, "loaded": False, "csrf": csrf,
                                "user": reg.actor.username if reg.actor else None,
                                "public": None, "mine": [], "waiting": [],
-                               "reads_all": rr.reads_all(reg.actor), "done": done[:200]}
+                               "reads_all": rr.reads_all(reg.actor), "done": receipt_line(done)}
     if reg.actor is None:     # the public: aggregates only, and the login form
         try:
             context["public"] = reg.public_aggregates()

@@ -126,6 +126,16 @@ def _receipt(r: Any) -> str:
     return "done"
 
 
+#: what a receipt line may contain (the redirect carries it in ``?done=``): a crafted link cannot
+#: put markup or another site's address on the page (Jinja escapes it anyway)
+_RECEIPT = re.compile(r"^[\w .,:;()/'*+-]{1,200}$")
+
+
+def receipt_line(done: str) -> str:
+    """The ``?done=`` receipt of a redirect, or nothing when it is not one."""
+    return done if _RECEIPT.fullmatch(done) and "//" not in done else ""
+
+
 def _back(form: dict[str, str], default: str = "/registry") -> str:
     """Where to return: a path of this site only (never another site)."""
     back = form.get("back", "")
@@ -162,7 +172,7 @@ def account_page(request: Request, reg: RegistryDep, account_id: int, q: str = "
     csrf, _ = csrf_for(request)
     rows = [{**t, "actions": rr.actions_for(actor, t)} for t in txs]
     return render(request, "registry_account.html", user=actor.username, csrf=csrf, account=acc,
-                  lines=lines, txs=rows, filters=filters, kinds=kinds, states=states, done=done,
+                  lines=lines, txs=rows, filters=filters, kinds=kinds, states=states, done=receipt_line(done),
                   back=back, limit=rr.MAX_ROWS,
                   can_transfer=actor.represents(account_id, "initiator")
                   and actor.token_scope == "write",
@@ -235,7 +245,7 @@ def authorisations_page(request: Request, reg: RegistryDep, done: str = "") -> H
         and actor.token_scope == "write"
     return render(request, "registry_authorisations.html", user=actor.username, csrf=csrf,
                   auths=auths, pending=pending, registries=regs, official=official,
-                  decides=decides, done=done, back="/registry/authorisations")
+                  decides=decides, done=receipt_line(done), back="/registry/authorisations")
 
 
 @router.post("/registry/authorisations", response_class=HTMLResponse)
@@ -317,7 +327,7 @@ def users_page(request: Request, reg: RegistryDep, done: str = "") -> HTMLRespon
         return refusal(request, reg, PageError.of(exc), _status(exc))
     csrf, _ = csrf_for(request)
     return render(request, "registry_users.html", user=actor.username, csrf=csrf, users=people,
-                  pending=pending, roles=USER_ROLES, rep_roles=REP_ROLES, done=done,
+                  pending=pending, roles=USER_ROLES, rep_roles=REP_ROLES, done=receipt_line(done),
                   admin=actor.has("administrator") and actor.token_scope == "write",
                   decides=(actor.has("administrator") or actor.has("authorising_official"))
                   and actor.token_scope == "write",
