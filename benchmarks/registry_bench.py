@@ -1,5 +1,8 @@
 """Registry throughput: completed transfers per second with all checks and the journal, on
-SQLite and on PostgreSQL, beside pgbench's tpcb-like rate on the same server in the same run.
+SQLite and on PostgreSQL, beside pgbench's tpcb-like rate on the same server in the same run;
+and the same transfers through the authenticated HTTP API (uvicorn in its own process, a Bearer
+token per request) with 1, 8 and 32 concurrent clients: completed transfers/s, p50 and p99
+latency.
 
 ``python -m benchmarks`` calls :func:`main`. PostgreSQL rows need ``TEST_DATABASE_URL`` (set by
 ``scripts/with-postgres.sh``, i.e. ``make bench``); pgbench is found via ``PGBIN`` or
@@ -40,12 +43,17 @@ from rich.table import Table
 
 from carbonlink.registry import Registry
 
-RUNS = 3
-ROUNDS = 7              # interleaved pgbench / transfer rounds on PostgreSQL
-SECONDS = 3.0          # per timed run of internal transfers (SQLite)
-ROUND_SECONDS = 2.0     # per PostgreSQL round, for pgbench and for the transfers each
-EXTERNAL_SECONDS = 2.0  # per timed run of external transfers (propose + approve + accept)
+#: ``CARBONLINK_BENCH_QUICK=1``: fewer and shorter runs (a smoke run; the figures are noisier)
+QUICK = os.environ.get("CARBONLINK_BENCH_QUICK") == "1"
+RUNS = 1 if QUICK else 3
+ROUNDS = 3 if QUICK else 7   # interleaved pgbench / transfer rounds on PostgreSQL
+SECONDS = 1.0 if QUICK else 3.0          # per timed run of internal transfers (SQLite)
+ROUND_SECONDS = 1.0 if QUICK else 2.0     # per PostgreSQL round, pgbench and transfers each
+EXTERNAL_SECONDS = 1.0 if QUICK else 2.0  # per run of external transfers (3 steps)
 CLIENTS = 1
+#: concurrent HTTP clients of the authenticated API (each its own pair of accounts)
+API_CLIENTS = (1, 8, 32)
+API_SECONDS = 2.0 if QUICK else 6.0       # per level of concurrency
 T = datetime(2026, 3, 1)
 
 
@@ -252,6 +260,128 @@ def _pgbench(server_url: str) -> Iterator[Callable[[], float] | str]:
         yield run
 
 
+# ------------------------------------------------------------------ authenticated API
+def _api_ledger(reg: Registry, pairs: int) -> tuple[str, list[tuple[int, int]]]:
+    """``pairs`` pairs of GHA01 accounts (each source issued 10,000,000 units, four eyes)
+    represented by alice; returns a write token of alice (an API token, as a client holds)
+    and the pairs."""
+    reg.init()
+    reg.create_first_administrator("admin")
+    admin = reg.as_user(reg.trusted_actor("admin"))
+    admin.create_user("admin2", roles=[("administrator", "*")])
+    admin2 = reg.as_user(reg.trusted_actor("admin2"))
+    admin.create_user("alice")
+    admin.add_registry("GHA01")
+    out = []
+    for _ in range(pairs):
+        a = admin.open_account("GHA01", representatives_=["alice"])
+        b = admin.open_account("GHA01", representatives_=["alice"])
+        admin2.approve_action(admin.issue(a, 10_000_000, vintage=2026).id)
+        out.append((a, b))
+    token = reg.as_user(reg.trusted_actor("alice")).issue_token("write", name="bench")
+    return token, out
+
+
+@contextmanager
+def _served(url: str) -> Iterator[str]:
+    """The app on ``url`` served by uvicorn in another process (as deployed: the clients do
+    not share its interpreter); yields its base URL."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    code = ("import sys, uvicorn; from carbonlink.api import create_app; "
+            "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
+            "log_level='warning', access_log=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(port)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):     # a bound on waiting for start-up
+            try:
+                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("the API server exited at start-up")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the API server did not start")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _api_level(base: str, token: str, pairs: list[tuple[int, int]], clients: int,
+               seconds: float) -> tuple[float, float, float, int]:
+    """``clients`` threads, each with its own keep-alive HTTP connection and account pair,
+    POST /api/registry/transfers (an internal transfer, completed in the call) for
+    ``seconds``: (completed transfers/s, p50 ms, p99 ms, refused or failed calls)."""
+    import threading
+
+    import httpx
+
+    stop = threading.Event()
+    start_gate = threading.Barrier(clients + 1)
+    lat: list[list[float]] = [[] for _ in range(clients)]
+    bad = [0] * clients
+
+    def client(i: int) -> None:
+        a, b = pairs[i]
+        with httpx.Client(base_url=base, timeout=120,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            http.get("/api/registry/me")            # connect and authenticate once first
+            start_gate.wait()
+            n = 0
+            while not stop.is_set():
+                src, dst = (a, b) if n % 2 == 0 else (b, a)
+                t = time.perf_counter()
+                r = http.post("/api/registry/transfers",
+                              json={"from_account": src, "to_account": dst, "quantity": 1})
+                if r.status_code == 200 and r.json()["state"] == "completed":
+                    lat[i].append(time.perf_counter() - t)
+                    n += 1
+                else:
+                    bad[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    every = sorted(x for xs in lat for x in xs)
+    if not every:
+        raise RuntimeError("no API transfer completed")
+    q = statistics.quantiles(every, n=100, method="inclusive")
+    return len(every) / elapsed, q[49] * 1e3, q[98] * 1e3, sum(bad)
+
+
+def _measure_api(server_url: str) -> list[tuple[int, float, float, float, int]]:
+    """Per level of concurrency: (clients, transfers/s, p50 ms, p99 ms, failed calls), on a
+    fresh database of the server, the ledger verified afterwards."""
+    out = []
+    with _pg_database(server_url) as db:
+        url = f"{server_url.rsplit('/', 1)[0]}/{db}"
+        with Registry(url) as reg:
+            token, pairs = _api_ledger(reg, max(API_CLIENTS))
+        with _served(url) as base:
+            _api_level(base, token, pairs, 1, 0.5)          # warm-up
+            for n in API_CLIENTS:
+                out.append((n, *_api_level(base, token, pairs, n, API_SECONDS)))
+        with Registry(url) as reg:
+            _verified(reg)
+    return out
+
+
 def main() -> None:
     console = Console(width=130)
     rows: list[tuple[str, str, float, str]] = []
@@ -266,7 +396,7 @@ def main() -> None:
     rows.append(("SQLite (WAL)", "external transfers/s (3 steps)", statistics.median(exts), ""))
     server = os.environ.get("TEST_DATABASE_URL")
     note = ""
-    title = f"median of {RUNS} runs, {CLIENTS} client"
+    title = f"median of {RUNS} runs, {CLIENTS} client{', QUICK' if QUICK else ''}"
     if server:
         with _pgbench(server) as pgb:
             if isinstance(pgb, str):
@@ -302,6 +432,11 @@ def main() -> None:
         rows.append(("PostgreSQL", "µs per internal transfer", us,
                      f"{db_us:,.0f} µs blocked on the server (1 round trip: its work + "
                      f"network), {us - db_us:,.0f} µs client Python"))
+        for n, rate, p50, p99, failed in _measure_api(server):
+            rows.append((f"PostgreSQL, HTTP API, {n} client{'s' if n > 1 else ''}",
+                         "internal transfers/s (Bearer token)", rate,
+                         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; {failed} failed; "
+                         f"{rate / p_int:.2f} × the service path, 1 client"))
     else:
         note = "TEST_DATABASE_URL not set: PostgreSQL skipped (run `make bench`)"
     table = Table(title=f"carbonlink registry: completed transfers/s with all checks and the "

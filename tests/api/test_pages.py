@@ -255,8 +255,8 @@ def test_registry_page(client_factory: object, ledger: Ledger) -> None:
         assert 'id="verify-form"' in r.text and 'id="verify"' not in r.text   # on request only
         v = client.get("/registry", params={"as_of": AS_OF.isoformat(), "verify": "1"})
         assert 'class="ok" id="verify"' in v.text and 'id="verify-form"' not in v.text
-        rows = re.findall(r'<tr><td class="num">(\d+)</td><td>(\w+)</td>.*?<td class="num">([\d,]+)</td></tr>',
-                          r.text)
+        rows = re.findall(r'<tr><td class="num"><a href="/registry/accounts/\d+">(\d+)</a></td>'
+                          r'<td>(\w+)</td>.*?<td class="num">([\d,]+)</td></tr>', r.text)
         balances = {int(i): int(b.replace(",", "")) for i, _, b in rows}
         w = ledger.world
         assert (balances[w.seller], balances[w.buyer]) == (60, 30)

@@ -23,6 +23,7 @@ from carbonlink.api.routes import (
     pages,
     registry,
     registry_pages,
+    registry_work,
     simulate,
 )
 from carbonlink.registry import Registry
@@ -71,4 +72,5 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(assess.pages)
     app.include_router(pages.router)
     app.include_router(registry_pages.router)
+    app.include_router(registry_work.router)
     return app

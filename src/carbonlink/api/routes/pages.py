@@ -41,7 +41,7 @@ from carbonlink.model.jurisdiction import Fact, Figure
 from carbonlink.model.scenario import Scenario
 from carbonlink.registry.reports.calendar import LAST_DAY
 from carbonlink.reporting.console import simulation_table_data
-from carbonlink.reporting.i18n import N_, Translator
+from carbonlink.reporting.i18n import N_, Translator, translator
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 #: the forms start with a shipped example (copies of examples/…; a test keeps them identical)
@@ -53,6 +53,8 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-actio
 
 templates = Jinja2Templates(directory=PAGES / "templates")
 templates.env.globals["version"] = __version__
+#: labels of the pages go through the report's translator (the catalog can cover them)
+templates.env.globals["_"] = translator("en")
 
 router = APIRouter(include_in_schema=False)  # HTML, not part of the JSON API's schema
 
@@ -171,16 +173,23 @@ def simulate_submit(request: Request, form: Form) -> HTMLResponse:
 @router.get("/registry", response_class=HTMLResponse)
 def registry_page(request: Request,
                   reg: RegistryDep,
-                  party: str = "", as_of: str = "", verify: str = "") -> HTMLResponse:
-    """Accounts with balances, the reporting calendar (``?party=&as_of=``), and the
-    verification when asked for (``?verify=1``: it recomputes the whole hash chain and every
-    invariant, too much work for every view of a large ledger)."""
+                  party: str = "", as_of: str = "", verify: str = "",
+                  done: str = "") -> HTMLResponse:
+    """For the public: aggregates and the login form. For a logged-in user: the accounts they
+    represent and the transfers waiting for them; for the roles that read everything
+    (administrators, authorising officials, auditors) also every account with its balance,
+    the reporting calendar (``?party=&as_of=``), the AEF download and the verification when
+    asked for (``?verify=1``: it recomputes the whole hash chain and every invariant, too much
+    work for every view of a large ledger)."""
+    from carbonlink.api import registry_reads as rr
     from carbonlink.api.routes.registry_pages import csrf_for, set_csrf_cookie
+    from carbonlink.api.routes.registry_work import receipt_line
     csrf, new_cookie = csrf_for(request)
     context: dict[str, Any] = {"party": party, "as_of": as_of, "verify": None, "accounts": [],
                                "calendar": [], "error": None, "loaded": False, "csrf": csrf,
                                "user": reg.actor.username if reg.actor else None,
-                               "public": None}
+                               "public": None, "mine": [], "waiting": [],
+                               "reads_all": rr.reads_all(reg.actor), "done": receipt_line(done)}
     if reg.actor is None:     # the public: aggregates only, and the login form
         try:
             context["public"] = reg.public_aggregates()
@@ -191,6 +200,9 @@ def registry_page(request: Request,
         set_csrf_cookie(response, new_cookie, request)
         return response
     try:
+        context.update(mine=rr.represented_accounts(reg), waiting=rr.awaiting(reg))
+        if not context["reads_all"]:
+            return render(request, "registry.html", **context)
         problems: list[tuple[str, str]] = []
         day: date | None = None
         if as_of:

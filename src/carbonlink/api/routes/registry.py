@@ -9,13 +9,14 @@ session cookie), with the roles the service layer enforces (:mod:`carbonlink.reg
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from carbonlink.api import registry_reads as rr
 from carbonlink.api.deps import RegistryDep
 from carbonlink.api.errors import BAD_REQUEST, INVALID, NOT_FOUND, ErrorBody, NotFound
 from carbonlink.api.schemas import (
@@ -130,6 +131,53 @@ def transaction(reg: RegistryDep, tx_id: RowId) -> TransactionOut:
         if exc.code == "R1005":  # the referenced transaction does not exist
             raise NotFound(exc.detail) from None
         raise
+
+
+class HistoryRow(BaseModel):
+    """One transaction of an account's history."""
+
+    id: int
+    kind: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    from_account: int | None
+    to_account: int | None
+    quantity: int
+    converted_quantity: int | None
+    unit_type: str | None
+    vintage: int | None
+    authorisation_id: str | None
+    proposer: str | None
+    approver: str | None
+    acceptor: str | None
+
+
+@router.get("/accounts/{account_id}/transactions", response_model=list[HistoryRow],
+            responses={**NOT_FOUND, **INVALID}, summary="Transaction history of an account")
+def account_transactions(
+    reg: RegistryDep, account_id: RowId,
+    q: Annotated[str, Query(max_length=64, description="text in the id, kind, state, people, "
+                            "unit type, authorisation or reason")] = "",
+    kind: Annotated[str, Query(pattern=r"^[a-z_]{0,24}$")] = "",
+    state: Annotated[str, Query(pattern=r"^[a-z_]{0,16}$")] = "",
+    date_from: Annotated[date | None, Query(ge=date(1990, 1, 1), le=LAST_DAY)] = None,
+    date_to: Annotated[date | None, Query(ge=date(1990, 1, 1), le=LAST_DAY)] = None,
+    limit: Annotated[int, Query(ge=1, le=rr.MAX_ROWS)] = rr.MAX_ROWS,
+) -> list[HistoryRow]:
+    """Transactions from or to the account, newest first, for its representatives and the
+    roles that read everything (the access rule of ``balance``)."""
+    try:
+        rr.account(reg, account_id)    # the access check, then R1005 when there is none
+        rows = rr.history(reg, account_id, rr.HistoryFilter(q=q, kind=kind, state=state,
+                                                            date_from=date_from,
+                                                            date_to=date_to, limit=limit))
+    except CheckFailed as exc:
+        if exc.code == "R1005":
+            raise NotFound(exc.detail) from None
+        raise
+    return [HistoryRow(**{k: r[k] for k in HistoryRow.model_fields}) for r in rows]
 
 
 @router.get("/calendar", response_model=list[CalendarItemOut], responses=INVALID,
