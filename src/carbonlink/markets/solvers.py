@@ -304,6 +304,12 @@ KKT_TOL = 1e-9
 POSITION_TOL = 1e-13
 
 
+def _by_left(left: FloatArray, right: FloatArray,
+             cols: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    order = np.argsort(left, kind="stable")
+    return left[order], right[order], cols[order]
+
+
 def _expand(cols: IntArray, rows: IntArray, vals: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
     """Triplets of columns that all share one pattern of (row, value) entries."""
     return (np.repeat(cols, rows.size), np.tile(rows, cols.size), np.tile(vals, cols.size))
@@ -367,15 +373,14 @@ class NetworkProgram:
         tc: list[IntArray] = []
         tv: list[FloatArray] = []
         self.block_cols: list[list[IntArray]] = []
-        self.keyed: list[dict[tuple[float, float], int] | None] = []
+        #: per refined block, its live segments: (left keys, right keys, columns), by left key
+        self.keyed: list[tuple[FloatArray, FloatArray, IntArray] | None] = []
         hess_cols: list[int] = []
         hess_vals: list[float] = []
         for k, b in enumerate(blocks):
             cols = self._new_cols(b.upper.size)
             self.block_cols.append([cols])
-            self.keyed.append(None if b.keys is None else
-                              dict(zip(zip(b.keys[0].tolist(), b.keys[1].tolist(), strict=True),
-                                       cols.tolist(), strict=True)))
+            self.keyed.append(None if b.keys is None else _by_left(b.keys[0], b.keys[1], cols))
             upper.append(b.upper / sq)
             cost.append(b.cost / sp)
             c, r, v = _expand(cols, *self.pattern[k])
@@ -535,21 +540,26 @@ class NetworkProgram:
         0, columns of new segments are added (HiGHS keeps its basis)."""
         keyed = self.keyed[k]
         assert keyed is not None and block.keys is not None
-        keys = list(zip(block.keys[0].tolist(), block.keys[1].tolist(), strict=True))
-        new = [i for i, key in enumerate(keys) if key not in keyed]
-        wanted = set(keys)
-        gone = np.array([c for key, c in keyed.items() if key not in wanted], dtype=np.int64)
-        for key in keyed.keys() - wanted:
-            del keyed[key]
+        left, right, live = keyed
+        nl, nr = block.keys
+        # a segment is kept when the same (left, right) pair is live (segments of one block
+        # have distinct left ends): match the new pairs against the live ones by left end
+        j = np.minimum(np.searchsorted(left, nl), max(left.size - 1, 0))
+        same = (left[j] == nl) & (right[j] == nr) if left.size else np.zeros(nl.size, dtype=bool)
+        kept = np.zeros(left.size, dtype=bool)
+        kept[j[same]] = True
+        gone = live[~kept]
         if gone.size:
             self.col_upper[gone] = 0.0
             self.h.changeColsBounds(gone.size, gone.astype(np.int32), np.zeros(gone.size),
                                     np.zeros(gone.size))
-        if not new:
-            return
-        idx = np.array(new, dtype=np.int64)
+        idx = np.flatnonzero(~same)
         cols = self._new_cols(idx.size)
-        keyed.update(zip((keys[i] for i in new), cols.tolist(), strict=True))
+        self.keyed[k] = _by_left(np.concatenate([left[kept], nl[idx]]),
+                                 np.concatenate([right[kept], nr[idx]]),
+                                 np.concatenate([live[kept], cols]))
+        if not idx.size:
+            return
         self.block_cols[k].append(cols)
         up, co = block.upper[idx] / self.sq, block.cost[idx] / self.sp
         prow, pval = self.pattern[k]
