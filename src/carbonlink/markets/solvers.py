@@ -34,6 +34,12 @@ Two formulations of each piecewise-linear (step) curve are offered:
 
 Linear MAC and supply curves are quadratic costs (HiGHS QP); step curves are linear columns.
 All quantities are scaled by the largest BAU and all prices by a typical price before solving.
+
+The fast engine needs no program where a closed form holds, each result checked against the
+optimality conditions it replaces: markets without links or offsets (autarky) one by one
+(:func:`_separate`), and linear markets that all link to each other without conditions as one
+market (:func:`_one_market`). A large all-linear network is solved over a guessed active set
+(:func:`_solve_active_set`, certified by the full program's KKT check).
 """
 
 from __future__ import annotations
@@ -944,7 +950,10 @@ def _solve_active_set(net: Network, sq: float, sp: float) -> RawSolution | None:
     first = len(reps)  # each linear curve is one QP column; the linear columns follow
     grid = NetworkProgram(net, [rep.block() for rep in _representations(net, Engine.fast, sp)],
                           sq, sp)
-    status, xg, _, _ = grid.run()
+    try:
+        status, xg, _, _ = grid.run()
+    except SolverError:  # the guess failed; the full QP decides
+        return None
     if status != "optimal":
         return None
     offset = grid.ncol - prog.ncol  # the same linear columns, after the grid's wider blocks
