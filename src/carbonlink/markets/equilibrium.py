@@ -102,20 +102,17 @@ def _market_costs(net: Network, sol: RawSolution) -> dict[str, np.ndarray]:
     abatement_cost = np.array([m.curve.cost(a) for m, a in zip(net.markets, sol.abatement,
                                                                strict=True)])
     mac = np.array([m.curve.marginal(a) for m, a in zip(net.markets, sol.abatement, strict=True)])
-    payments = np.zeros(nm)
-    tax_revenue = np.zeros(nm)
-    net_imports = np.zeros(nm)
+    a = net.arrays
+    flow = np.asarray(sol.flow, dtype=np.float64)
+    rent = sol.quota_rent_unit * flow
+    to_exporter = np.where(a.rent_to_exporter, rent, 0.0)
+    unit_price = sol.price[a.src]
+    payments = (np.bincount(a.dst, weights=flow * (unit_price + a.tax) + to_exporter, minlength=nm)
+                - np.bincount(a.src, weights=flow * unit_price + to_exporter, minlength=nm))
+    tax_revenue = np.bincount(a.dst, weights=a.tax * flow, minlength=nm)
+    net_imports = (np.bincount(a.dst, weights=a.factor * flow, minlength=nm)
+                   - np.bincount(a.src, weights=flow, minlength=nm))
     offsets_used = np.zeros(nm)
-    for li, lk in enumerate(net.links):
-        x = float(sol.flow[li])
-        rent = float(sol.quota_rent_unit[li]) * x
-        to_exporter = rent if lk.rent_holder == "exporter" else 0.0
-        unit_price = float(sol.price[lk.src])
-        payments[lk.dst] += x * (unit_price + lk.tax) + to_exporter
-        payments[lk.src] -= x * unit_price + to_exporter
-        tax_revenue[lk.dst] += lk.tax * x
-        net_imports[lk.dst] += lk.factor * x
-        net_imports[lk.src] -= x
     for k, off in enumerate(net.offsets):
         for a_i, acc in enumerate(off.accepted):
             used = float(sol.offset_use[k][a_i])
@@ -228,19 +225,18 @@ def _solve(sc: Scenario, engine: Engine | str, t0: float) -> SimulationResult:
         "autarky_compliance_cost": autarky_cost,
         "gain": autarky_cost - cur["compliance_cost"],
     }, index=pd.Index(ids, name="id"))
-    rows = []
-    for li, lk in enumerate(net.links):
-        x = float(_clean(sol.flow[li:li + 1], qscale)[0])
-        binding_quota = math.isfinite(lk.quota) and x >= lk.quota * (1 - 1e-7) and lk.quota > 0
-        binding_entity = bool(sol.entity_dual[li] > 1e-9 * pscale)
-        rows.append({
-            "from": ids[lk.src], "to": ids[lk.dst], "flow": x, "credited": lk.factor * x,
-            "tax_revenue": lk.tax * x,
-            "quota_rent": float(sol.quota_rent_unit[li]) * x if binding_quota else 0.0,
-            "binding": bool(binding_quota or binding_entity or
-                            (math.isfinite(lk.quota) and lk.quota == 0)),
-        })
-    links = pd.DataFrame(rows, columns=LINK_COLUMNS)
+    arr = net.arrays
+    flow = _clean(sol.flow, qscale)
+    quota = arr.quota
+    finite_quota = np.isfinite(quota)
+    binding_quota = finite_quota & (flow >= quota * (1 - 1e-7)) & (quota > 0)
+    binding_entity = sol.entity_dual > 1e-9 * pscale
+    links = pd.DataFrame({
+        "from": [ids[i] for i in arr.src.tolist()], "to": [ids[i] for i in arr.dst.tolist()],
+        "flow": flow, "credited": arr.factor * flow, "tax_revenue": arr.tax * flow,
+        "quota_rent": np.where(binding_quota, sol.quota_rent_unit * flow, 0.0),
+        "binding": binding_quota | binding_entity | (finite_quota & (quota == 0)),
+    }, columns=LINK_COLUMNS)
     offsets = pd.DataFrame(
         {"price": [float(p) for p in sol.offset_price],
          "used": _clean(np.array([float(u.sum()) for u in sol.offset_use]), qscale)},

@@ -139,8 +139,9 @@ def compile_network(scenario: Scenario, *, keep_options: bool = True) -> Network
                        and m.price_floor.max_withheld is not None else m.cap),
         ))
     ids = tuple(m.id for m in scenario.markets)
+    pos = {mid: i for i, mid in enumerate(ids)}
     links = tuple(
-        LinkData(src=ids.index(lk.from_), dst=ids.index(lk.to), factor=lk.factor,
+        LinkData(src=pos[lk.from_], dst=pos[lk.to], factor=lk.factor,
                  quota=math.inf if lk.quota is None else lk.quota,
                  entity_share=lk.entity_share, tax=lk.transfer_tax, rent_holder=lk.rent_holder)
         for lk in scenario.links
@@ -149,7 +150,7 @@ def compile_network(scenario: Scenario, *, keep_options: bool = True) -> Network
     for k, off in enumerate(scenario.offsets):
         curve = build_curve(off.supply, f"offsets[{k}].supply", keep_options=keep_options)
         acc = tuple(
-            Acceptance(market=ids.index(mid), limit=math.inf if a.limit is None else a.limit,
+            Acceptance(market=pos[mid], limit=math.inf if a.limit is None else a.limit,
                        limit_share=a.limit_share, factor=1.0 - a.discount)
             for mid, a in off.accepted_by.items()
         )
@@ -162,7 +163,10 @@ def integrity_cycles(scenario: Scenario) -> list[list[str]]:
     nothing). Bellman–Ford on weights −log(factor) finds a negative cycle; each one found is
     reported once, as the list of markets along it (first market repeated at the end)."""
     ids = [m.id for m in scenario.markets]
-    edges = [(ids.index(lk.from_), ids.index(lk.to), -math.log(lk.factor)) for lk in scenario.links]
+    pos = {mid: i for i, mid in enumerate(ids)}
+    edges = [(pos[lk.from_], pos[lk.to], -math.log(lk.factor)) for lk in scenario.links]
+    if all(w >= 0.0 for _, _, w in edges):  # no factor above 1: no cycle can multiply above 1
+        return []
     found: list[list[str]] = []
     seen: set[frozenset[int]] = set()
     n = len(ids)

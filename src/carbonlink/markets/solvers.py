@@ -34,6 +34,12 @@ Two formulations of each piecewise-linear (step) curve are offered:
 
 Linear MAC and supply curves are quadratic costs (HiGHS QP); step curves are linear columns.
 All quantities are scaled by the largest BAU and all prices by a typical price before solving.
+
+The fast engine needs no program where a closed form holds, each result checked against the
+optimality conditions it replaces: markets without links or offsets (autarky) one by one
+(:func:`_separate`), and linear markets that all link to each other without conditions as one
+market (:func:`_one_market`). A large all-linear network is solved over a guessed active set
+(:func:`_solve_active_set`, certified by the full program's KKT check).
 """
 
 from __future__ import annotations
@@ -304,6 +310,12 @@ KKT_TOL = 1e-9
 POSITION_TOL = 1e-13
 
 
+def _by_left(left: FloatArray, right: FloatArray,
+             cols: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
+    order = np.argsort(left, kind="stable")
+    return left[order], right[order], cols[order]
+
+
 def _expand(cols: IntArray, rows: IntArray, vals: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
     """Triplets of columns that all share one pattern of (row, value) entries."""
     return (np.repeat(cols, rows.size), np.tile(rows, cols.size), np.tile(vals, cols.size))
@@ -318,7 +330,8 @@ class NetworkProgram:
     withholdings, link flows and offset uses. A block with ``hess`` > 0 is one QP column.
     """
 
-    def __init__(self, net: Network, blocks: list[_Block], sq: float, sp: float) -> None:
+    def __init__(self, net: Network, blocks: list[_Block], sq: float, sp: float,
+                 solver: bool = True) -> None:
         a = net.arrays
         nm, nl, na, no = len(net.markets), len(net.links), a.acc_offset.size, len(net.offsets)
         self.net, self.sq, self.sp = net, sq, sp
@@ -366,15 +379,14 @@ class NetworkProgram:
         tc: list[IntArray] = []
         tv: list[FloatArray] = []
         self.block_cols: list[list[IntArray]] = []
-        self.keyed: list[dict[tuple[float, float], int] | None] = []
+        #: per refined block, its live segments: (left keys, right keys, columns), by left key
+        self.keyed: list[tuple[FloatArray, FloatArray, IntArray] | None] = []
         hess_cols: list[int] = []
         hess_vals: list[float] = []
         for k, b in enumerate(blocks):
             cols = self._new_cols(b.upper.size)
             self.block_cols.append([cols])
-            self.keyed.append(None if b.keys is None else
-                              dict(zip(zip(b.keys[0].tolist(), b.keys[1].tolist(), strict=True),
-                                       cols.tolist(), strict=True)))
+            self.keyed.append(None if b.keys is None else _by_left(b.keys[0], b.keys[1], cols))
             upper.append(b.upper / sq)
             cost.append(b.cost / sp)
             c, r, v = _expand(cols, *self.pattern[k])
@@ -422,10 +434,9 @@ class NetworkProgram:
         self.tc, self.tr, self.tv = [np.concatenate(tc)], [np.concatenate(tr)], [np.concatenate(tv)]
         self.col_upper = np.concatenate(upper)
         self.col_cost = np.concatenate(cost)
-        self.h = _new_highs()
-        self.h.setOptionValue("primal_feasibility_tolerance", 1e-10)
-        self.h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        self._pass_model()
+        if solver:  # else only :meth:`run_restricted` solves (a HiGHS instance per call)
+            self.h = _new_highs()
+            self._pass_model()
 
     # ---- assembly ----------------------------------------------------------------------------
     def _new_cols(self, n: int) -> IntArray:
@@ -455,35 +466,68 @@ class NetworkProgram:
         return start, r, v
 
     def _pass_model(self) -> None:
-        start, index, value = self.csc()
+        self.h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        self.h.setOptionValue("dual_feasibility_tolerance", 1e-10)
+        self._pass(self.h, *self.csc(), self.col_cost, self.col_upper, self.row_hi, self.hess)
+        self.h.setOptionValue("presolve", "on" if self.ncol > PRESOLVE_ABOVE else "off")
+
+    def _pass(self, h: highspy.Highs, start: IntArray, index: IntArray, value: FloatArray,
+              cost: FloatArray, upper: FloatArray, row_hi: FloatArray,
+              hess: tuple[IntArray, FloatArray]) -> None:
         inf = highspy.kHighsInf
+        ncol = cost.size
         lp = highspy.HighsLp()
-        lp.num_col_ = self.ncol
+        lp.num_col_ = ncol
         lp.num_row_ = self.nrow
-        lp.col_cost_ = self.col_cost
-        lp.col_lower_ = np.zeros(self.ncol)
-        lp.col_upper_ = np.where(np.isfinite(self.col_upper), self.col_upper, inf)
+        lp.col_cost_ = cost
+        lp.col_lower_ = np.zeros(ncol)
+        lp.col_upper_ = np.where(np.isfinite(upper), upper, inf)
         lp.row_lower_ = np.full(self.nrow, -inf)
-        lp.row_upper_ = np.where(np.isfinite(self.row_hi), self.row_hi, inf)
+        lp.row_upper_ = np.where(np.isfinite(row_hi), row_hi, inf)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = start.astype(np.int32)
         lp.a_matrix_.index_ = index.astype(np.int32)
         lp.a_matrix_.value_ = value
         model = highspy.HighsModel()
         model.lp_ = lp
-        if self.hess[0].size:
-            model.hessian_ = self._hessian()
-        if self.h.passModel(model) == highspy.HighsStatus.kError:
+        if hess[0].size:
+            model.hessian_ = self._hessian(ncol, hess)
+        if h.passModel(model) == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the network program")
-        self.h.setOptionValue("presolve", "on" if self.ncol > PRESOLVE_ABOVE else "off")
 
-    def _hessian(self) -> highspy.HighsHessian:
-        cols, vals = self.hess
+    def run_restricted(self, free: npt.NDArray[np.bool_],
+                       fixed: FloatArray) -> tuple[str, FloatArray, FloatArray]:
+        """Solve the program with the columns outside ``free`` fixed at ``fixed`` (moved to the
+        right-hand side; QP columns must be free), in a fresh HiGHS instance: the full primal
+        vector and the row duals."""
+        start, index, value = self.csc()
+        counts = np.diff(start)
+        keep = np.repeat(free, counts)
+        fixed = np.where(free, 0.0, fixed)
+        used = np.bincount(index, weights=value * np.repeat(fixed, counts), minlength=self.nrow)
+        sub = np.flatnonzero(free)
+        new_index = np.cumsum(free) - 1
+        hc, hv = self.hess
+        h = _new_highs()
+        for key, val in (("primal_feasibility_tolerance", 1e-10),
+                         ("dual_feasibility_tolerance", 1e-10), ("presolve", "off")):
+            h.setOptionValue(key, val)
+        self._pass(h, np.concatenate([[0], np.cumsum(counts[sub])]), index[keep], value[keep],
+                   self.col_cost[sub], self.col_upper[sub], self.row_hi - used,
+                   (new_index[hc], hv))
+        status, xs, row_dual, _ = self._run(h, sub.size)
+        x = fixed.copy()
+        x[sub] = xs
+        return status, x, row_dual
+
+    @staticmethod
+    def _hessian(ncol: int, hess: tuple[IntArray, FloatArray]) -> highspy.HighsHessian:
+        cols, vals = hess
         order = np.argsort(cols)
         hs = highspy.HighsHessian()
-        hs.dim_ = self.ncol
+        hs.dim_ = ncol
         hs.format_ = highspy.HessianFormat.kTriangular
-        hs.start_ = np.searchsorted(cols[order], np.arange(self.ncol + 1)).astype(np.int32)
+        hs.start_ = np.searchsorted(cols[order], np.arange(ncol + 1)).astype(np.int32)
         hs.index_ = cols[order].astype(np.int32)
         hs.value_ = vals[order]
         return hs
@@ -502,21 +546,26 @@ class NetworkProgram:
         0, columns of new segments are added (HiGHS keeps its basis)."""
         keyed = self.keyed[k]
         assert keyed is not None and block.keys is not None
-        keys = list(zip(block.keys[0].tolist(), block.keys[1].tolist(), strict=True))
-        new = [i for i, key in enumerate(keys) if key not in keyed]
-        wanted = set(keys)
-        gone = np.array([c for key, c in keyed.items() if key not in wanted], dtype=np.int64)
-        for key in keyed.keys() - wanted:
-            del keyed[key]
+        left, right, live = keyed
+        nl, nr = block.keys
+        # a segment is kept when the same (left, right) pair is live (segments of one block
+        # have distinct left ends): match the new pairs against the live ones by left end
+        j = np.minimum(np.searchsorted(left, nl), max(left.size - 1, 0))
+        same = (left[j] == nl) & (right[j] == nr) if left.size else np.zeros(nl.size, dtype=bool)
+        kept = np.zeros(left.size, dtype=bool)
+        kept[j[same]] = True
+        gone = live[~kept]
         if gone.size:
             self.col_upper[gone] = 0.0
             self.h.changeColsBounds(gone.size, gone.astype(np.int32), np.zeros(gone.size),
                                     np.zeros(gone.size))
-        if not new:
-            return
-        idx = np.array(new, dtype=np.int64)
+        idx = np.flatnonzero(~same)
         cols = self._new_cols(idx.size)
-        keyed.update(zip((keys[i] for i in new), cols.tolist(), strict=True))
+        self.keyed[k] = _by_left(np.concatenate([left[kept], nl[idx]]),
+                                 np.concatenate([right[kept], nr[idx]]),
+                                 np.concatenate([live[kept], cols]))
+        if not idx.size:
+            return
         self.block_cols[k].append(cols)
         up, co = block.upper[idx] / self.sq, block.cost[idx] / self.sp
         prow, pval = self.pattern[k]
@@ -530,25 +579,28 @@ class NetworkProgram:
         self.h.addCols(idx.size, co, np.zeros(idx.size), up, r.size, starts,
                        np.tile(prow, idx.size).astype(np.int32), np.tile(pval, idx.size))
         if self.quadratic:  # the Hessian's dimension follows the columns
-            self.h.passHessian(self._hessian())
+            self.h.passHessian(self._hessian(self.ncol, self.hess))
 
     # ---- solving -----------------------------------------------------------------------------
     def run(self) -> tuple[str, FloatArray, FloatArray, FloatArray]:
-        h = self.h
+        status, x, row_dual, col_dual = self._run(self.h, self.ncol)
+        self.h.setOptionValue("presolve", "off")  # re-solves start from the basis
+        return status, x, row_dual, col_dual
+
+    def _run(self, h: highspy.Highs, ncol: int) -> tuple[str, FloatArray, FloatArray, FloatArray]:
         if self.quadratic:
             # no regularisation (it moves prices by ~1e-7); an iteration limit instead of a
             # hang on a degenerate program — the caller falls back to the LP then
             h.setOptionValue("qp_regularization_value", 0.0)
-            h.setOptionValue("qp_iteration_limit", 20 * (self.ncol + self.nrow) + 1000)
+            h.setOptionValue("qp_iteration_limit", 20 * (ncol + self.nrow) + 1000)
         h.run()
-        h.setOptionValue("presolve", "off")  # re-solves start from the basis
         ms = h.getModelStatus()
         if ms == highspy.HighsModelStatus.kOptimal:
             sol = h.getSolution()
             return ("optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual),
                     np.asarray(sol.col_dual))
-        zeros = np.zeros(self.ncol), np.zeros(self.nrow), np.zeros(self.ncol)
-        if ms == highspy.HighsModelStatus.kModelEmpty and self.ncol == 0:
+        zeros = np.zeros(ncol), np.zeros(self.nrow), np.zeros(ncol)
+        if ms == highspy.HighsModelStatus.kModelEmpty and ncol == 0:
             # no columns at all (every abatement option has zero quantity, no links, offsets
             # or price controls): the program is its row bounds alone, feasible when each row
             # admits 0, and nothing has a marginal value
@@ -655,15 +707,283 @@ def solve_network(net: Network, engine: Engine | str = Engine.fast) -> RawSoluti
     own column and linear curves on refined grids (the reference formulation).
     """
     engine = Engine(engine)
+    if engine is Engine.fast and not net.offsets:
+        closed = _one_market(net) if net.links else _separate(net)
+        if closed is not None:
+            return closed
     sq, sp = _scales(net)
     curves = [m.curve for m in net.markets] + [o.curve for o in net.offsets]
     if engine is Engine.fast and any(c.kind == "linear" for c in curves):
+        if all(c.kind == "linear" for c in curves):
+            sol = _solve_active_set(net, sq, sp)
+            if sol is not None:
+                return sol
         sol = _solve_refined(net, _representations(net, engine, sp, quadratic=True), sq, sp)
         if sol is not None:
             return sol
     sol = _solve_refined(net, _representations(net, engine, sp), sq, sp)
     assert sol is not None
     return sol
+
+
+def _separate(net: Network) -> RawSolution | None:
+    """Markets with neither links nor offsets (autarky): each market alone, in closed form.
+
+    With a MAC whose supply at price ``p`` is ``q(p)`` (linear: ``min(p / slope, top)``; merit
+    order: every option costing at most ``p``), a ceiling ``C`` releasing up to ``R`` and a
+    floor ``F`` withholding up to ``W``, a price calls forth ``q(p)``, ``R`` released above
+    ``C`` (any part at ``C``) and ``W`` withheld below ``F`` (any part at ``F``). The price is
+    the lowest ``p ≥ 0`` at which the most that can be supplied, ``q + released − withheld``,
+    reaches ``bau − cap``: the candidates are 0, ``C``, ``F`` and the MAC at
+    ``bau − cap − R·[p≥C] + W·[p<F]``, and the lowest that clears is taken. For a linear MAC
+    that is the clearing price the QP finds (when every higher price also clears, abatement at
+    its top, the lowest). For a merit order it is taken only where the price is unique: the
+    quantity strictly inside a step, the price on no ceiling or floor, and no option free at a
+    zero price. The result is checked against the market's optimality conditions (balance met,
+    binding at a positive price, each quantity at the value the price calls forth).
+    ``None`` (solve the program instead) when any market is outside these cases, a check
+    fails, or no price clears (infeasible: the program reports it)."""
+    nm = len(net.markets)
+    price = np.zeros(nm)
+    abatement = np.zeros(nm)
+    released = np.zeros(nm)
+    withheld = np.zeros(nm)
+    for i, m in enumerate(net.markets):
+        cv = m.curve
+        linear = cv.kind == "linear"
+        need = m.bau - m.cap
+        c = m.ceiling_price
+        f = m.floor_price
+        rmax = m.ceiling_max if c is not None else 0.0
+        wmax = m.floor_max if f is not None else 0.0
+        tol = 1e-12 * max(1.0, abs(m.bau), abs(m.cap))
+        if linear:
+            s = cv.slope
+            top = max(min(m.bau, cv.capacity), 0.0)
+            if not (s > 0 and math.isfinite(s) and math.isfinite(top)):
+                return None
+        else:
+            qs, uc = cv.q, cv.unit_cost
+            if qs is None or uc is None or uc.size == 0:
+                return None
+            top = float(qs[-1])
+        if (not math.isfinite(need) or not math.isfinite(wmax) or (c is not None and c < 0)
+                or (f is not None and f < 0) or (c is not None and c == f)):
+            return None
+
+        def most(p: float, cv: Curve = cv, top: float = top, c: float | None = c,
+                 f: float | None = f, rmax: float = rmax, wmax: float = wmax) -> float:
+            """The most supplied at price ``p``: abatement, releases, less withholdings."""
+            if cv.kind == "linear":
+                q = min(p / cv.slope, top)
+            else:
+                assert cv.q is not None and cv.unit_cost is not None
+                q = float(cv.q[int(np.searchsorted(cv.unit_cost, p, side="right"))])
+            r = rmax if c is not None and p >= c else 0.0
+            w = wmax if f is not None and p < f else 0.0
+            return q + r - w
+
+        cands = {0.0}
+        cands.update(v for v in (c, f) if v is not None)
+        for r in {0.0, rmax}:
+            for w in {0.0, wmax}:
+                target = need - r + w
+                if not math.isfinite(target) or target > top:
+                    continue
+                if target <= 0:
+                    cands.add(0.0)
+                elif linear:
+                    cands.add(cv.slope * target)
+                else:
+                    assert qs is not None and uc is not None
+                    cands.add(float(uc[int(np.searchsorted(qs, target, side="left")) - 1]))
+        clearing = [p for p in sorted(cands) if math.isfinite(p) and most(p) >= need - tol]
+        if not clearing:
+            return None
+        p = clearing[0]
+        w = wmax if f is not None and p < f else 0.0
+        if linear:
+            q = min(p / cv.slope, top)
+            if c is not None and p == c:  # released: what the balance still needs, within R
+                r = min(max(need - q + w, 0.0), rmax)
+            else:
+                r = rmax if c is not None and p > c else 0.0
+            if f is not None and p == f:  # withheld: what the balance can spare, within W
+                w = min(max(q + r - need, 0.0), wmax)
+        else:
+            assert qs is not None and uc is not None
+            if p in (c, f) or (p == 0 and uc[0] == 0):
+                return None  # the price or the quantities are not unique there
+            r = rmax if c is not None and p > c else 0.0
+            q = max(need - r + w, 0.0)
+            if p > 0:  # q strictly inside the step priced p
+                j = int(np.searchsorted(qs, q, side="left"))
+                if not (0 < j < qs.size and qs[j - 1] + tol < q < qs[j] - tol and uc[j - 1] == p):
+                    return None
+        if not (math.isfinite(r) and math.isfinite(w)):
+            return None
+        # the certificate: balance met, and binding wherever the price is positive
+        supplied = q + r - w
+        if supplied < need - tol or (p > 0 and supplied > need + tol):
+            return None
+        price[i], abatement[i], released[i], withheld[i] = p, q, r, w
+    empty = np.zeros(0)
+    return RawSolution(status=SolveStatus.optimal, abatement=abatement, released=released,
+                       withheld=withheld, flow=empty, offset_use=[], offset_supplied=empty,
+                       price=price, offset_price=empty, quota_rent_unit=empty,
+                       entity_dual=empty, solves=0)
+
+
+def _one_market(net: Network) -> RawSolution | None:
+    """Linear markets that every other market links to without conditions (no quota, entity
+    share, tax, discount or exchange rate), no price controls, no offsets: one market, in closed
+    form. The price ``p`` is the lowest at which ``Σ min(p / slopeᵢ, bauᵢ)`` reaches
+    ``Σ (bauᵢ − capᵢ)`` (a piecewise-linear equation, solved between the breakpoints
+    ``slopeᵢ · bauᵢ``); each market abates ``min(p / slopeᵢ, bauᵢ)``, and the sellers' surplus
+    goes to the buyers' shortfall along the links (in market order: any split is an
+    equilibrium). The result is checked against the program's optimality conditions: every
+    balance met (binding at a positive price), no market exporting more than it issued, flows
+    ≥ 0 on links between equal prices. ``None`` (solve the program) outside these cases."""
+    ms = net.markets
+    n = len(ms)
+    if n < 2 or len(net.links) != n * (n - 1):
+        return None
+    pairs = set()
+    for lk in net.links:
+        if (lk.factor != 1.0 or lk.tax != 0.0 or math.isfinite(lk.quota)
+                or lk.entity_share is not None):
+            return None
+        pairs.add((lk.src, lk.dst))
+    if len(pairs) != n * (n - 1):
+        return None
+    slopes, tops, needs = [], [], []
+    for m in ms:
+        cv = m.curve
+        if (cv.kind != "linear" or m.ceiling_price is not None or m.floor_price is not None
+                or not (cv.slope > 0 and math.isfinite(cv.slope))):
+            return None
+        slopes.append(cv.slope)
+        tops.append(max(min(m.bau, cv.capacity), 0.0))
+        needs.append(m.bau - m.cap)
+    total = math.fsum(needs)
+    if not all(math.isfinite(v) for v in [*tops, total]) or total > math.fsum(tops):
+        return None
+    p = 0.0
+    if total > 0:
+        # Σ min(p/sᵢ, topᵢ) between consecutive breakpoints: saturated tops + p · Σ 1/sᵢ (rest)
+        order = sorted(range(n), key=lambda i: slopes[i] * tops[i])
+        saturated = 0.0
+        inverse = math.fsum(1.0 / slopes[i] for i in order)
+        p = math.nan
+        for i in order:
+            kink = slopes[i] * tops[i]
+            if saturated + kink * inverse >= total:
+                p = (total - saturated) / inverse
+                break
+            saturated += tops[i]
+            inverse -= 1.0 / slopes[i]
+        if math.isnan(p):  # every market at its top: the lowest price that clears is the last kink
+            p = slopes[order[-1]] * tops[order[-1]]
+    abatement = [min(p / slopes[i], tops[i]) for i in range(n)]
+    surplus = [abatement[i] - needs[i] for i in range(n)]  # > 0: sells, < 0: buys
+    # sellers to buyers, in market order (north-west corner)
+    flow_of: dict[tuple[int, int], float] = {}
+    sellers = [[i, surplus[i]] for i in range(n) if surplus[i] > 0]
+    k = 0
+    for b in range(n):
+        short = -surplus[b]
+        while short > 0 and k < len(sellers):
+            seller = sellers[k]
+            x = min(short, float(seller[1]))
+            flow_of[(int(seller[0]), b)] = x
+            short -= x
+            seller[1] = float(seller[1]) - x
+            if seller[1] <= 0:
+                k += 1
+    flow = np.array([flow_of.get((lk.src, lk.dst), 0.0) for lk in net.links])
+    exports = np.bincount(net.arrays.src, weights=flow, minlength=n)
+    imports = np.bincount(net.arrays.dst, weights=flow, minlength=n)
+    # the certificate (the program's optimality conditions at one price for all)
+    for i, m in enumerate(ms):
+        tol = 1e-12 * max(1.0, abs(m.bau), abs(m.cap), abs(total))
+        room = m.cap - exports[i] + imports[i] - (m.bau - abatement[i])  # balance slack
+        if room < -tol * n or (p > 0 and room > tol * n) or exports[i] > m.cap + tol:
+            return None
+    if (flow < 0).any():
+        return None
+    empty = np.zeros(0)
+    zeros = np.zeros(n)
+    return RawSolution(status=SolveStatus.optimal, abatement=np.array(abatement),
+                       released=zeros, withheld=zeros.copy(), flow=flow, offset_use=[],
+                       offset_supplied=empty, price=np.full(n, p), offset_price=empty,
+                       quota_rent_unit=np.zeros(len(net.links)),
+                       entity_dual=np.zeros(len(net.links)), solves=0)
+
+
+#: an all-linear program with more linear (non-QP) columns than this is solved by the active
+#: set of a piecewise-linear LP first (HiGHS's QP solver moves one column per iteration from 0)
+ACTIVE_SET_ABOVE = 500
+#: rounds of freeing wrongly fixed columns before the active-set solve gives up
+ACTIVE_SET_ROUNDS = 30
+
+
+def _solve_active_set(net: Network, sq: float, sp: float) -> RawSolution | None:
+    """The QP of an all-linear network with many links, from a guessed active set.
+
+    HiGHS's QP solver starts from 0 and moves one column to a bound per iteration (50 markets
+    with 2,450 links: ~1,900 iterations of a 2,500-column program), and it takes no starting
+    basis. So the linear columns (flows, releases, withholdings, offset uses) are first
+    classified by one LP on coarse grids of the linear curves (not refined): at 0, at their
+    upper bound, or between. Those at a bound are fixed there and moved to the right-hand side;
+    the QP over the rest is small. A fixed column whose reduced cost (``cost − Aᵀy``) says it
+    should move is freed and the small QP solved again. The result is accepted only when it
+    passes the KKT check of the *full* program (:meth:`NetworkProgram.kkt_ok`, original
+    bounds, every column): then it is the equilibrium. ``None`` otherwise (the caller solves
+    the full QP)."""
+    a = net.arrays
+    linear_cols = (a.src.size + a.acc_offset.size + int(np.count_nonzero(~np.isnan(a.ceiling_price)))
+                   + int(np.count_nonzero(~np.isnan(a.floor_price))))
+    if linear_cols <= ACTIVE_SET_ABOVE:
+        return None
+    reps = _representations(net, Engine.fast, sp, quadratic=True)
+    prog = NetworkProgram(net, [rep.block() for rep in reps], sq, sp, solver=False)
+    first = len(reps)  # each linear curve is one QP column; the linear columns follow
+    grid = NetworkProgram(net, [rep.block() for rep in _representations(net, Engine.fast, sp)],
+                          sq, sp)
+    try:
+        status, xg, _, _ = grid.run()
+    except SolverError:  # the guess failed; the full QP decides
+        return None
+    if status != "optimal":
+        return None
+    offset = grid.ncol - prog.ncol  # the same linear columns, after the grid's wider blocks
+    ub = prog.col_upper
+    fin = np.isfinite(ub)
+    xl = np.concatenate([np.zeros(first), xg[first + offset:]])
+    at_lo = xl <= POSITION_TOL
+    at_ub = ~at_lo & fin & (xl >= ub - 1e-9 * np.maximum(1.0, np.where(fin, ub, 1.0)))
+    at_lo[:first] = at_ub[:first] = False  # the QP columns are always free
+    r, c, v = prog.triplets()
+    hc, hv = prog.hess
+    solves = 1
+    for _ in range(ACTIVE_SET_ROUNDS):
+        status, x, row_dual = prog.run_restricted(~(at_lo | at_ub), np.where(at_ub, ub, 0.0))
+        solves += 1
+        if status != "optimal":
+            return None
+        grad = prog.col_cost.copy()
+        grad[hc] += hv * x[hc]
+        col_dual = grad - np.bincount(c, weights=v * row_dual[r], minlength=prog.ncol)
+        wrong = (at_lo & (col_dual < -KKT_TOL)) | (at_ub & (col_dual > KKT_TOL))
+        if not wrong.any():
+            if not prog.kkt_ok(x, row_dual, col_dual):
+                return None
+            sol, _ = prog.solution(status, x, row_dual, col_dual)
+            sol.solves = solves
+            return sol
+        at_lo &= ~wrong
+        at_ub &= ~wrong
+    return None
 
 
 def _solve_refined(net: Network, reps: list[_Rep], sq: float, sp: float) -> RawSolution | None:
