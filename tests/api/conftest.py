@@ -3,6 +3,7 @@ on each backend (``database_url`` runs every registry test on SQLite and on Post
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,9 +92,62 @@ def build_ledger(url: str) -> Ledger:
     return Ledger(url, w, issued.tx_id, tx, used.tx_id, token)
 
 
+@pytest.fixture(scope="session")
+def ledger_templates() -> dict[str, tuple[str, Ledger]]:
+    """Per backend, a registry built once by :func:`build_ledger` (its URL and ledger), from
+    which :func:`ledger_copy` makes each test's fresh registry: building one (migrations, users,
+    the transactions) takes seconds, copying a database a fraction of that."""
+    return {}
+
+
+def ledger_copy(request: pytest.FixtureRequest, database_url: str) -> Ledger:
+    """A fresh registry at ``database_url`` equal to :func:`build_ledger`'s: a copy of the
+    session's template for the backend (built on first use). SQLite: the file through SQLite's
+    backup API, with its journal-signing key file; PostgreSQL: ``CREATE DATABASE … TEMPLATE``."""
+    import shutil
+    import sqlite3
+    import uuid
+
+    import sqlalchemy as sa
+
+    templates: dict[str, tuple[str, Ledger]] = request.getfixturevalue("ledger_templates")
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    if backend == "sqlite":
+        target = Path(database_url.removeprefix("sqlite:///"))
+        if backend not in templates:
+            folder = request.getfixturevalue("tmp_path_factory").mktemp("ledger-template")
+            templates[backend] = (str(folder / "registry.db"),
+                                  build_ledger(f"sqlite:///{folder / 'registry.db'}"))
+        source = Path(templates[backend][0])
+        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        key = source.with_name(source.name + ".journal-key")
+        if key.exists():
+            shutil.copy2(key, target.with_name(target.name + ".journal-key"))
+    else:
+        server = request.getfixturevalue("pg_server_url")
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            if backend not in templates:
+                name = f"tpl_{uuid.uuid4().hex[:12]}"
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                templates[backend] = (name, build_ledger(f"{server.rsplit('/', 1)[0]}/{name}"))
+            target_name = database_url.rsplit("/", 1)[1]
+            with admin.connect() as conn:  # the test's empty database, remade from the template
+                conn.execute(sa.text(f'DROP DATABASE "{target_name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{target_name}" TEMPLATE '
+                                     f'"{templates[backend][0]}"'))
+        finally:
+            admin.dispose()
+    return dataclasses.replace(templates[backend][1], url=database_url)
+
+
 @pytest.fixture
-def ledger(database_url: str) -> Ledger:
-    return build_ledger(database_url)
+def ledger(request: pytest.FixtureRequest, database_url: str) -> Ledger:
+    return ledger_copy(request, database_url)
 
 
 @pytest.fixture

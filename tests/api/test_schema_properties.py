@@ -17,7 +17,7 @@ from schemathesis.config import SchemathesisConfig
 
 from carbonlink.api import create_app
 from carbonlink.registry import Registry
-from tests.api.conftest import build_ledger
+from tests.api.conftest import ledger_copy
 from tests.registry.conftest import acting
 
 # Every check runs (no 5xx; documented status codes, content types, headers and response
@@ -45,8 +45,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app("sqlite://")
 
 
 @pytest.fixture
-def api_app(database_url: str) -> Iterator[tuple[FastAPI, str]]:
-    url = build_ledger(database_url).url
+def api_app(request: pytest.FixtureRequest, database_url: str) -> Iterator[tuple[FastAPI, str]]:
+    url = ledger_copy(request, database_url).url
     with Registry(url) as raw:
         token = acting(raw).as_("admin").issue_token("write", name="schemathesis")
     yield create_app(url), token
