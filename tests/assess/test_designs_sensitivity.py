@@ -57,7 +57,9 @@ def test_sensitivity_sweeps_restriction_and_mac(gap_agreement: Path) -> None:
     assert quota.spec.parameter == "quota" and quota.spec.values[-1] is None
     flows = [float(r.links["flow"].sum()) for r in quota.results]
     assert flows[0] == pytest.approx(0, abs=1e-9)
-    assert flows == sorted(flows)  # more quota, more trade, up to the unrestricted flow
+    # more quota, more trade, up to the unrestricted flow (to float noise: the unrestricted link
+    # is solved in closed form, a quota by the QP; they agree to ~1e-15)
+    assert all(b >= a - 1e-9 * max(1.0, abs(a)) for a, b in zip(flows, flows[1:], strict=False))
     assert flows[-1] == pytest.approx(float(a.results["full"].links["flow"].sum()), rel=1e-6)
     frame = a.sweeps[0].frame
     assert list(frame.columns) == ["scenario", "sample", "market", "variable", "unit", "value"]
