@@ -181,3 +181,46 @@ def test_streamed_parquet_and_csv_equal_the_frame(tmp_path: Path) -> None:
     again = pd.read_csv(tmp_path / "s.csv")
     np.testing.assert_allclose(again["value"].to_numpy(), frame["value"].to_numpy())
     assert not list(tmp_path.glob(".*partial"))
+
+
+def _values(frame: pd.DataFrame) -> np.ndarray:
+    return frame[["design", "sample", "value"]].to_numpy()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning")
+def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies() -> None:
+    """The same seed gives identical arrays on every executor, batch size and worker count; a
+    LocalCluster (worker processes) whose worker is killed mid-sweep still completes it: the
+    lost batches run again on the restarted worker."""
+    import os
+    import signal
+
+    from distributed import Client, LocalCluster
+
+    sc = load_scenario(FIVE)
+    designs = [sc, sc.model_copy(update={"links": [lk.model_copy(update={"quota": 2.0})
+                                                   for lk in sc.links]})]
+    n = 24
+    serial = run_samples(designs, n, batch_size=n)
+    want = _values(serial)
+    np.testing.assert_array_equal(_values(run_samples(designs, n, executor="process",
+                                                      max_workers=2, batch_size=5)), want)
+    for workers in (1, 2):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=50, death_timeout=120) as cluster, \
+                Client(cluster, timeout=120) as client:
+            killed: list[str] = []
+
+            def kill_one(_k: int) -> None:
+                if workers == 2 and not killed:  # SIGKILL one worker process we started
+                    nanny = next(iter(cluster.workers.values()))
+                    killed.append(str(nanny.worker_address))
+                    os.kill(nanny.process.process.pid, signal.SIGKILL)
+
+            got = run_samples(designs, n, executor="dask", batch_size=3, progress=kill_one)
+            np.testing.assert_array_equal(_values(got), want)
+            pd.testing.assert_frame_equal(got, serial)
+            if workers == 2:
+                assert killed and killed[0] not in client.scheduler_info()["workers"]
