@@ -213,7 +213,8 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies()
                 Client(cluster, timeout=120) as client:
             killed: list[str] = []
 
-            def kill_one(_k: int) -> None:
+            def kill_one(_k: int, workers: int = workers, killed: list[str] = killed,
+                         cluster: Any = cluster) -> None:
                 if workers == 2 and not killed:  # SIGKILL one worker process we started
                     nanny = next(iter(cluster.workers.values()))
                     killed.append(str(nanny.worker_address))
