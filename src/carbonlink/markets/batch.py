@@ -299,10 +299,18 @@ def _solve_linear(st: _Structure, s: _States, c: FloatArray, rhs: FloatArray,
         inv_new, sing_new = _inverses(_matrices(st, s.take(rows), c[rows]))
         for h, m, sg in zip(hashes[new].tolist(), inv_new, sing_new.tolist(), strict=True):
             known[int(h)] = (m, bool(sg))
-    got = [known[int(h)] for h in hashes.tolist()]
-    inv = np.stack([m for m, _ in got])
-    singular = np.array([sg for _, sg in got], dtype=bool)[inverse]
-    return np.einsum("bij,bj->bi", inv[inverse], rhs), singular
+    x = np.zeros_like(rhs)
+    singular = np.zeros(nb, dtype=bool)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+    for u, h in enumerate(hashes.tolist()):
+        members = order[bounds[u]:bounds[u + 1]]
+        inv, sg = known[int(h)]
+        if sg:
+            singular[members] = True
+        else:
+            x[members] = rhs[members] @ inv.T
+    return x, singular
 
 
 def _check(st: _Structure, s: _States, x: FloatArray, bau: FloatArray, cap: FloatArray,
@@ -357,6 +365,31 @@ def _check(st: _Structure, s: _States, x: FloatArray, bau: FloatArray, cap: Floa
     return np.asarray(~bad, dtype=bool), issuance, degenerate, nxt
 
 
+_CACHE: dict[bytes, dict[int, tuple[FloatArray, bool]]] = {}
+#: active sets whose inverse a process keeps per design (42×42 doubles ≈ 14 kB each)
+CACHE_SIZE = 2000
+
+
+def _cache_for(st: _Structure, c: FloatArray) -> dict[int, tuple[FloatArray, bool]]:
+    """The inverses already computed for this design in this process (the batches of one
+    design meet the same active sets again). Shocked slopes: a fresh dict (no reuse)."""
+    if c.shape[0] > 1 and np.ptp(c, axis=0).max() > 0:
+        return {}
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in (st.g_bal, st.r_bank, st.r_flow, c[:1], st.blo, st.bhi):
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = h.digest()
+    if key not in _CACHE:
+        _CACHE.clear()  # one design at a time: memory stays bounded
+        _CACHE[key] = {}
+    known = _CACHE[key]
+    if len(known) > CACHE_SIZE:
+        known.clear()
+    return known
+
+
 @dataclass
 class BatchSolution:
     """Per sample (``B``): ``price`` (current value), ``abatement``, ``bank`` ``[B,T,M]``,
@@ -390,7 +423,7 @@ def solve_batch(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: Float
     final = _States(cur.slack.copy(), cur.top.copy(), cur.bank.copy(), cur.flow.copy())
     todo = np.arange(nb)
     it = 0
-    known: dict[int, tuple[FloatArray, bool]] = {}  # active set (hash) → inverse, singular
+    known = _cache_for(st, c)  # active set (hash) → inverse, singular
     while todo.size and it < MAX_ITERATIONS:
         it += 1
         s = cur.take(todo)

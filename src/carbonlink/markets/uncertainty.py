@@ -323,11 +323,11 @@ class SweepStats:
 
 def tasks_of(designs: Sequence[Scenario], n: int, *, engine: str = "fast",
              batch_size: int | None = None) -> list[Task]:
-    """The batches of ``n`` samples of every design (batch path: 2,000 samples a task by
+    """The batches of ``n`` samples of every design (batch path: 5,000 samples a task by
     default; one-by-one designs: 64)."""
     out: list[Task] = []
     for d, design in enumerate(designs):
-        size = batch_size or (2000 if batch.unsupported(design) is None else 64)
+        size = batch_size or (5000 if batch.unsupported(design) is None else 64)
         for start in range(0, n, max(size, 1)):
             out.append((len(out), d, design, engine, start, min(start + size, n)))
     return out
