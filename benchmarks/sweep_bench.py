@@ -48,7 +48,7 @@ stream_samples([sc], n, out, name=sc.name, stats=stats, executor=sys.argv[4],
                max_workers=int(sys.argv[5]))
 wall = time.perf_counter() - t
 print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "batched": stats.batched, "fallback": stats.fallback,
+                  "batched": stats.batched, "fallback": stats.fallback, "failed": stats.failed,
                   "bytes": out.stat().st_size}))
 """
 
@@ -57,7 +57,9 @@ def _child(n: int, out: Path, executor: str = "serial", workers: int = 1) -> dic
     """A fresh process streaming ``n`` samples: its wall time, peak RSS and counts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run([sys.executable, "-c", _CHILD, str(SCENARIO), str(n), str(out), executor,
-                           str(workers)], capture_output=True, text=True, check=True, env=env)
+                           str(workers)], capture_output=True, text=True, check=False, env=env)
+    if done.returncode:
+        raise SystemExit(f"the sweep child failed:\n{done.stderr[-3000:]}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -124,7 +126,8 @@ def main() -> None:
     for name, secs, rate, ratio, goal in rows:
         print(f"{name:48} {secs:9.2f} {rate:>11}  {ratio}{'  (goal ' + goal + ')' if goal else ''}")
     print(f"batch path: {serial['batched']:,.0f} samples batched, {serial['fallback']:,.0f} "
-          f"sent one by one (degenerate or unsettled)")
+          f"sent one by one (degenerate or unsettled), {serial['failed']:,.0f} on which HiGHS gave up "
+          f"(NaN)")
     print(f"peak RSS streaming to Parquet: {N // 10:,} samples {small['rss_mb']:.0f} MB, "
           f"{N:,} samples {serial['rss_mb']:.0f} MB "
           f"(×{serial['rss_mb'] / small['rss_mb']:.2f} for ×10 samples; Parquet "

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.special import ndtri
 from scipy.stats import norm
 
-from carbonlink.errors import DocumentError
+from carbonlink.errors import DocumentError, SolverError
 from carbonlink.markets import batch
 from carbonlink.markets.shocks import Shock, apply_shocks
 from carbonlink.model.scenario import Scenario, Uncertainty
@@ -195,7 +195,8 @@ class Chunk:
     ``samples[s]``'s value of row label ``r`` (``markets[r]``, ``variables[r]``, ``units[r]``);
     NaN where a sample has no such row (an infeasible sample). ``batched``: samples the batch
     path solved; ``fallback``: samples it sent to the one-by-one program; ``one_by_one``:
-    samples of a design the batch path does not cover (``reason``)."""
+    samples of a design the batch path does not cover (``reason``); ``failed``: fallback
+    samples on which the one-by-one solver itself gave up (their values are NaN)."""
 
     index: int
     design: int
@@ -208,6 +209,7 @@ class Chunk:
     fallback: int = 0
     one_by_one: int = 0
     reason: str | None = None
+    failed: int = 0
 
     def frame(self, name: str) -> pd.DataFrame:
         """The chunk in long format (:data:`SAMPLE_COLUMNS`), sample by sample."""
@@ -293,13 +295,18 @@ def _batched_chunk(index: int, d: int, design: Scenario, factors: FloatArray,
     aut = batch.solve_batch(pa, bau, cap, slope, links=False) if pa.src.size else sol
     values = batch.period_values(pa, bau, slope, sol, aut)
     redo = np.flatnonzero(~(sol.solved & aut.solved))
+    failed = 0
     if redo.size:
         scs = sample_scenarios(design, factors[redo])
         for s, sc in zip(redo.tolist(), scs, strict=True):
-            values[s] = batch.one_by_one_values(sc, pa)
+            try:
+                values[s] = batch.one_by_one_values(sc, pa)
+            except SolverError:  # HiGHS gave up on this sample: NaN, counted, the sweep goes on
+                values[s] = np.nan
+                failed += 1
     markets, variables, units = batch.row_labels(design, pa)
     return Chunk(index, d, samples, markets, variables, units, values,
-                 batched=samples.size - redo.size, fallback=int(redo.size))
+                 batched=samples.size - redo.size, fallback=int(redo.size), failed=failed)
 
 
 @dataclass
@@ -310,6 +317,7 @@ class SweepStats:
     batched: int = 0
     fallback: int = 0
     one_by_one: int = 0
+    failed: int = 0
     reasons: dict[int, str] = field(default_factory=dict)
 
     def add(self, c: Chunk) -> None:
@@ -317,6 +325,7 @@ class SweepStats:
         self.batched += c.batched
         self.fallback += c.fallback
         self.one_by_one += c.one_by_one
+        self.failed += c.failed
         if c.reason is not None:
             self.reasons[c.design] = c.reason
 
