@@ -225,3 +225,33 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies()
             pd.testing.assert_frame_equal(got, serial)
             if workers == 2:
                 assert killed and killed[0] not in client.scheduler_info()["workers"]
+
+
+def test_gain_split_into_effort_and_risk_sharing() -> None:
+    """Two linear markets, one period, an unrestricted link, BAU shocks only: the gain is
+    Δp²/(2(s1 + s2)) in the autarky price gap Δp (MAC slopes s), so the expected gain is the gain at the
+    expected BAUs (effort sharing) plus Var(Δp)/(2(s1 + s2)) (risk sharing)."""
+    from carbonlink.markets.uncertainty import gain_split
+
+    doc = {"name": "split", "markets": [
+        {"id": "A", "currency": "EUR", "bau": 100, "cap": 80, "mac": {"linear": {"slope": 1.0}}},
+        {"id": "B", "currency": "EUR", "bau": 100, "cap": 70, "mac": {"linear": {"slope": 2.0}}}],
+        "links": [{"between": ["A", "B"]}],
+        "uncertainty": {"seed": 3, "shocks": [
+            {"market": "A", "variable": "bau", "distribution": "normal", "sd": 0.05},
+            {"market": "B", "variable": "bau", "distribution": "normal", "sd": 0.05}]}}
+    sc = load_scenario(doc)
+    frame = run_samples([sc], 400)
+    out = gain_split(summarise(frame), [sc]).set_index(["market", "variable"])
+    total = out.loc[("A", "gain"), "mean"] + out.loc[("B", "gain"), "mean"]
+    effort = out.loc[("A", "gain|effort_sharing"), "mean"] + out.loc[("B", "gain|effort_sharing"), "mean"]
+    risk = out.loc[("A", "gain|risk_sharing"), "mean"] + out.loc[("B", "gain|risk_sharing"), "mean"]
+    k = 1 / (1.0 + 2.0)
+    assert effort == pytest.approx((20 * 1.0 - 30 * 2.0) ** 2 * k / 2, rel=1e-9)
+    assert effort + risk == pytest.approx(total)
+    f = draw_factors(sc.uncertainty, 400) if sc.uncertainty else None
+    assert f is not None
+    dp = (100 * f[:, 0] - 80) * 1.0 - (100 * f[:, 1] - 70) * 2.0  # no sample in surplus
+    assert total == pytest.approx(float(np.mean(dp ** 2)) * k / 2, rel=1e-6)
+    assert risk == pytest.approx(float(np.var(dp) + (np.mean(dp) ** 2 - 40.0 ** 2)) * k / 2,
+                                 rel=1e-6)

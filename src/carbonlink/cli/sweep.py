@@ -157,7 +157,13 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
 
     from carbonlink.errors import DocumentError
     from carbonlink.markets.sweep import grid
-    from carbonlink.markets.uncertainty import SweepStats, run_samples, stream_samples, summarise
+    from carbonlink.markets.uncertainty import (
+        SweepStats,
+        gain_split,
+        run_samples,
+        stream_samples,
+        summarise,
+    )
     from carbonlink.reporting.console import fmt_num
     from carbonlink.reporting.i18n import translator
 
@@ -188,7 +194,7 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
                                 max_workers=workers, progress=lambda k: bar.advance(task, k),
                                 stats=counts)
             found = summarise(frame)
-    stats = found.merge(table, on="design", how="left")
+    stats = gain_split(found, designs).merge(table, on="design", how="left")
     err.print(_("{batched} samples solved in batches, {fallback} sent one by one (degenerate or "
                 "unsettled), {single} one by one (design not covered by the batch path); "
                 "{failed} the solver gave up on (NaN)").format(

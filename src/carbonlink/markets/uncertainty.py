@@ -532,6 +532,51 @@ class SummaryAccumulator:
         return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
 
 
+def expected_gains(design: Scenario) -> dict[str, float]:
+    """Per market the gain from the links when every shock sits at its expected factor
+    (normal: 1 + mean, lognormal: 1, uniform: the midpoint) — the gain a certain world sees."""
+    unc = design.uncertainty
+    assert unc is not None
+    means = [1.0 + sh.mean if sh.distribution == "normal" else 1.0 if sh.distribution == "lognormal"
+             else 0.5 * ((sh.low or 0.0) + (sh.high or 0.0)) for sh in unc.shocks]
+    sc = sample_scenarios(design, np.array([means], dtype=np.float64))[0]
+    if sc.periods is not None:
+        from carbonlink.markets.multiperiod import simulate_periods
+
+        res = simulate_periods(sc)
+        if res.status != "optimal" or res.present_value.empty:
+            return {}
+        return {str(k): float(v) for k, v in res.present_value["gain"].items()}
+    from carbonlink.markets import simulate
+
+    one = simulate(sc)
+    return {str(k): float(v) for k, v in one.markets["gain"].items()}
+
+
+def gain_split(summary: pd.DataFrame, designs: Sequence[Scenario]) -> pd.DataFrame:
+    """The summary with, per design and market, the expected gain split in two (rows
+    ``gain|effort_sharing`` and ``gain|risk_sharing``, in the ``mean`` column): **effort
+    sharing**, the gain at the expected shocks (what a certain world sees: abatement moved to
+    where it is cheaper), and **risk sharing**, the rest of the expected gain (shocks absorbed
+    by the linked market; Doda, Quemin & Taschini, "Linking permit markets multilaterally",
+    JEEM 98 (2019) 102259, split expected gains the same way)."""
+    rows = []
+    gains = summary[summary["variable"] == "gain"].set_index(["design", "market"])
+    for d, design in enumerate(designs):
+        certain = expected_gains(design)
+        for market, effort in certain.items():
+            if (d, market) not in gains.index:
+                continue
+            g: Any = gains.loc[(d, market)]
+            mean, unit, count = float(g["mean"]), str(g["unit"]), int(g["samples"])
+            for part, value in (("effort_sharing", effort), ("risk_sharing", mean - effort)):
+                rows.append({"design": d, "market": market, "variable": f"gain|{part}",
+                             "unit": unit, "mean": value, "sd": math.nan, "samples": count})
+    if not rows:
+        return summary
+    return pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+
+
 _SUMMARISED = ("price", "gain", "binding")
 _SUMMARY_COLUMNS = ["design", "market", "variable", "unit", "mean", "sd", "samples",
                     *[f"q{int(round(q * 100)):02d}" for q in QUANTILES]]
