@@ -173,7 +173,7 @@ def test_streamed_parquet_and_csv_equal_the_frame(tmp_path: Path) -> None:
     for c in ("scenario", "market", "variable", "unit", "design", "sample"):
         assert back[c].astype(str).tolist() == frame[c].astype(str).tolist(), c
     np.testing.assert_array_equal(back["value"].to_numpy(), frame["value"].to_numpy())
-    assert set(back["links[*].quota"].dropna()) == {"2.0"}
+    assert set(back["links[*].quota"].dropna()) == {2.0}
     want = summarise(frame)
     pd.testing.assert_frame_equal(summary[list(want.columns)], want, check_dtype=False)
     csv = stream_samples(designs, 30, tmp_path / "s.csv", name="five", batch_size=7)

@@ -223,7 +223,8 @@ class Chunk:
             "value": self.values.ravel(),
         }, columns=SAMPLE_COLUMNS)
 
-    def arrow(self, name: str, extra: Mapping[str, Any] | None = None) -> Any:
+    def arrow(self, name: str, extra: Mapping[str, Any] | None = None,
+              types: Mapping[str, Any] | None = None) -> Any:
         """The chunk as a pyarrow table (labels dictionary-encoded: no string copies), with
         constant ``extra`` columns (the design's parameters)."""
         import pyarrow as pa
@@ -243,8 +244,10 @@ class Chunk:
             "unit": labels(self.units), "value": pa.array(self.values.ravel()),
         }
         for k, v in (extra or {}).items():
-            cols[k] = pa.array([None if v is None or (isinstance(v, float) and math.isnan(v))
-                                else str(v)] * (n * r), type=pa.string())
+            typ = (types or {}).get(k, pa.string())
+            missing = v is None or (isinstance(v, float) and math.isnan(v))
+            value = None if missing else (str(v) if typ == pa.string() else v)
+            cols[k] = pa.array([value] * (n * r), type=typ)
         return pa.table(cols)
 
 
@@ -462,9 +465,19 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
     if suffix not in (".parquet", ".csv"):
         raise DocumentError("--out", f"streamed samples go to .parquet or .csv, got {out.name!r}")
     params: dict[int, dict[str, Any]] = {}
+    types: dict[str, Any] = {}
     if design_table is not None:
+        import pyarrow as pa
+
+        for col in design_table.columns:
+            if col != "design":
+                try:  # one type per column over every design (a quota: numbers and nulls)
+                    types[str(col)] = pa.array(design_table[col].tolist()).type
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    types[str(col)] = pa.string()
         for row in design_table.to_dict("records"):
-            params[int(row.pop("design"))] = {str(k): v for k, v in row.items()}
+            d = int(row.pop("design"))
+            params[d] = {str(k): v for k, v in row.items()}
     acc = SummaryAccumulator()
     tmp = out.with_name(f".{out.name}.partial")
     writer: Any = None
@@ -475,7 +488,7 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
             def write(c: Chunk) -> None:
                 nonlocal writer
                 acc.add(c)
-                table = c.arrow(name, params.get(c.design))
+                table = c.arrow(name, params.get(c.design), types)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
