@@ -309,7 +309,9 @@ def _solve_linear(st: _Structure, s: _States, c: FloatArray, rhs: FloatArray,
         if sg:
             singular[members] = True
         else:
-            x[members] = rhs[members] @ inv.T
+            # einsum's own loops, not BLAS: a row's result must not depend on how many rows
+            # share the call (batch size, worker count), so every executor gives equal bits
+            x[members] = np.einsum("ij,bj->bi", inv, rhs[members])
     return x, singular
 
 
@@ -323,7 +325,7 @@ def _check(st: _Structure, s: _States, x: FloatArray, bau: FloatArray, cap: Floa
     tm, nm = st.tm, st.nm
     lam, bank, flow = x[:, :tm], x[:, tm:2 * tm], x[:, 2 * tm:]
     a = np.where(s.slack, 0.0, np.where(s.top, bau, c * lam))
-    g = bau - a - cap - st.opening + x @ st.g_bal.T
+    g = bau - a - cap - st.opening + np.einsum("bj,kj->bk", x, st.g_bal)
     lam_next = np.concatenate([lam[:, nm:], np.zeros((lam.shape[0], nm))], axis=1)
     r = st.factor * lam[:, st.fdst] - lam[:, st.fsrc] - st.ftax
     # violations

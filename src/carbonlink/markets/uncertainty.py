@@ -120,7 +120,7 @@ def draw_factors(unc: Uncertainty, n: int, *, start: int = 0) -> FloatArray:
         # symmetric square root from the eigen decomposition instead
         w, v = np.linalg.eigh(c)
         root = v * np.sqrt(np.clip(w, 0.0, None))
-        z = z @ root.T
+        z = np.einsum("nk,jk->nj", z, root)  # not BLAS: equal bits for any batch size
     out = np.empty((n, k))
     for j, sh in enumerate(unc.shocks):
         if sh.distribution == "normal":
