@@ -1,11 +1,12 @@
-"""``python -m benchmarks [equilibrium|registry …]``: run the benchmark modules in turn."""
+"""``python -m benchmarks [equilibrium|registry|sweep …]``: run the benchmark modules in turn."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-MODULES = {"equilibrium": "benchmarks.equilibrium_bench", "registry": "benchmarks.registry_bench"}
+MODULES = {"equilibrium": "benchmarks.equilibrium_bench", "registry": "benchmarks.registry_bench",
+           "sweep": "benchmarks.sweep_bench"}
 
 
 def run(names: list[str]) -> None:

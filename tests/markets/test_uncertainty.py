@@ -138,7 +138,8 @@ def test_cli_sweep_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert set(frame["design"]) == {0, 1} and frame["sample"].nunique() == 12
     assert "links[*].quota" in frame.columns
     stats = json.loads(summary.read_text())
-    assert {s["variable"] for s in stats} == {"price", "gain", "binding"}
+    assert {s["variable"] for s in stats} == {"price", "gain", "binding", "gain|effort_sharing",
+                                              "gain|risk_sharing"}
     assert "24/24" in err
 
 

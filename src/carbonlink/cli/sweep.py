@@ -101,9 +101,9 @@ def sweep(
         from distributed import Client
 
         with Client(scheduler) as _client:  # run_samples finds it as the running client
-            frame = _monte_carlo(base, params, samples, engine, executor, workers, summary)
+            frame = _monte_carlo(base, params, samples, engine, executor, workers, summary, out)
     elif samples is not None:
-        frame = _monte_carlo(base, params, samples, engine, executor, workers, summary)
+        frame = _monte_carlo(base, params, samples, engine, executor, workers, summary, out)
     else:
         frame, grid_samples = run(base, params, name=base.name, engine=engine, executor=executor,
                                   max_workers=workers)
@@ -113,7 +113,8 @@ def sweep(
             frame = to_iamc(frame, grid_samples, year=iamc_year)
         else:
             frame = frame.merge(grid_samples.reset_index(), on="sample", how="left")
-    _write(frame, out)
+    if frame is not None:
+        _write(frame, out)
     return 0
 
 
@@ -145,8 +146,10 @@ def _write(frame: pd.DataFrame, out: Path | None, label: str = "sweep") -> None:
 
 def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n: int,
                  engine: str, executor: str, workers: int | None,
-                 summary: Path | None) -> pd.DataFrame:
-    """Every design (grid point) × N samples, with a progress bar and a summary on stderr."""
+                 summary: Path | None, out: Path | None = None) -> pd.DataFrame | None:
+    """Every design (grid point) × N samples, with a progress bar and a summary on stderr.
+    With ``--out`` to .parquet or .csv the samples are streamed to the file batch by batch
+    (memory flat in N) and ``None`` is returned; else the long frame."""
     import pandas as pd
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -154,8 +157,17 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
 
     from carbonlink.errors import DocumentError
     from carbonlink.markets.sweep import grid
-    from carbonlink.markets.uncertainty import run_samples, summarise
+    from carbonlink.markets.uncertainty import (
+        SweepStats,
+        gain_split,
+        run_samples,
+        stream_samples,
+        summarise,
+    )
     from carbonlink.reporting.console import fmt_num
+    from carbonlink.reporting.i18n import translator
+
+    _ = translator()
 
     if base.uncertainty is None:
         raise DocumentError("uncertainty", "--samples needs an `uncertainty` section with shocks "
@@ -166,12 +178,30 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
     else:
         designs, table = [base], pd.DataFrame({"design": [0]})
     err = Console(stderr=True)
+    counts = SweepStats()
+    stream = out is not None and out.suffix.lower() in (".parquet", ".csv")
+    frame: pd.DataFrame | None = None
     with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err) as bar:
         task = bar.add_task("solves", total=len(designs) * n)
-        frame = run_samples(designs, n, name=base.name, engine=engine, executor=executor,
-                            max_workers=workers, progress=lambda k: bar.advance(task, k))
-    stats = summarise(frame).merge(table, on="design", how="left")
+        if stream:
+            assert out is not None
+            found = stream_samples(designs, n, out, name=base.name, design_table=table,
+                                   engine=engine, executor=executor, max_workers=workers,
+                                   progress=lambda k: bar.advance(task, k), stats=counts)
+        else:
+            frame = run_samples(designs, n, name=base.name, engine=engine, executor=executor,
+                                max_workers=workers, progress=lambda k: bar.advance(task, k),
+                                stats=counts)
+            found = summarise(frame)
+    stats = gain_split(found, designs).merge(table, on="design", how="left")
+    err.print(_("{batched} samples solved in batches, {fallback} sent one by one (degenerate or "
+                "unsettled), {single} one by one (design not covered by the batch path); "
+                "{failed} the solver gave up on (NaN)").format(
+                    batched=counts.batched, fallback=counts.fallback, single=counts.one_by_one,
+                    failed=counts.failed))
+    if stream:
+        print(f"sweep written to {out}", file=sys.stdout)
     if summary is not None:
         _write(stats, summary, "summary")
     view = Table(title=f"{base.name}: {n} samples per design")
@@ -181,4 +211,4 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
     for row in stats[shown].itertuples(index=False):
         view.add_row(*(fmt_num(v) if isinstance(v, float) else str(v) for v in row))
     err.print(view)
-    return frame.merge(table, on="design", how="left")
+    return None if frame is None else frame.merge(table, on="design", how="left")

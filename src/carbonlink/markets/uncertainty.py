@@ -1,8 +1,9 @@
 """Monte Carlo over a scenario's ``uncertainty``: shocks drawn per sample, solved per design.
 
-Sample ``k`` draws its standard normals from its own generator,
-``numpy.random.default_rng(SeedSequence(seed).spawn(N)[k])``, so a sample's numbers depend only
-on the seed and ``k`` — never on the executor, the batch size or the number of workers. The
+Sample ``k`` draws its standard normals from its own seed, ``SeedSequence(seed).spawn(N)[k]``
+(the uniform words of its state through Φ⁻¹, computed for a whole batch at once: see
+:func:`spawned_state`), so a sample's numbers depend only on the seed and ``k`` — never on the
+executor, the batch size or the number of workers. The
 draws are correlated by the Cholesky factor of the ``correlation`` matrix (a Gaussian copula)
 and turned into factors by each shock's distribution (:class:`carbonlink.model.scenario.ShockSpec`).
 Every design (a point of a ``--set`` grid) sees the same samples (common random numbers), so
@@ -17,16 +18,22 @@ probability that it binds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.special import ndtri
 from scipy.stats import norm
 
-from carbonlink.errors import DocumentError
+from carbonlink.errors import DocumentError, SolverError
+from carbonlink.markets import batch
 from carbonlink.markets.shocks import Shock, apply_shocks
 from carbonlink.model.scenario import Scenario, Uncertainty
 
@@ -36,20 +43,84 @@ SAMPLE_COLUMNS = ["scenario", "design", "sample", "market", "variable", "unit", 
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def draw_factors(unc: Uncertainty, n: int) -> FloatArray:
-    """Factors ``[n, shocks]``: row ``k`` from sample ``k``'s own spawned seed."""
+_MASK32 = np.uint64(0xFFFFFFFF)
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+
+
+def _words32(v: int) -> list[int]:
+    out = []
+    while True:
+        out.append(v & 0xFFFFFFFF)
+        v >>= 32
+        if not v:
+            return out
+
+
+def spawned_state(seed: int, keys: npt.ArrayLike, n_words: int) -> npt.NDArray[np.uint32]:
+    """``SeedSequence(seed).spawn(N)[k].generate_state(n_words)`` for every ``k`` in ``keys``
+    at once: numpy's SeedSequence hash (``numpy/random/bit_generator.pyx``: ``mix_entropy``,
+    ``generate_state``; pool size 4) in 32-bit integer arithmetic over arrays, so a sample's
+    seed costs no Python call (tested equal to numpy's own)."""
+    ks = np.asarray(keys, dtype=np.uint64).ravel()
+    if ks.size and int(ks.max()) >= 2 ** 32:
+        raise DocumentError("--samples", "at most 2**32 samples")
+    run = _words32(int(seed))
+    run += [0] * max(0, 4 - len(run))  # padded to the pool size when a spawn key follows
+    cols = [np.full(ks.size, w, dtype=np.uint64) for w in run] + [ks]
+    hc = _INIT_A
+
+    def hashmix(value: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        nonlocal hc
+        value = (value ^ np.uint64(hc)) & _MASK32
+        hc = (hc * _MULT_A) & 0xFFFFFFFF
+        value = (value * np.uint64(hc)) & _MASK32
+        return value ^ (value >> np.uint64(16))
+
+    def mix(x: npt.NDArray[np.uint64], y: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        r = (np.uint64(_MIX_L) * x - np.uint64(_MIX_R) * y) & _MASK32
+        return r ^ (r >> np.uint64(16))
+
+    mixer = [hashmix(cols[i]) for i in range(4)]
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                mixer[dst] = mix(mixer[dst], hashmix(mixer[src]))
+    for src in range(4, len(cols)):
+        for dst in range(4):
+            mixer[dst] = mix(mixer[dst], hashmix(cols[src]))
+    out = np.empty((ks.size, n_words), dtype=np.uint32)
+    hb = _INIT_B
+    with np.errstate(over="ignore"):
+        for i in range(n_words):
+            v = (mixer[i % 4] ^ np.uint64(hb)) & _MASK32
+            hb = (hb * _MULT_B) & 0xFFFFFFFF
+            v = (v * np.uint64(hb)) & _MASK32
+            out[:, i] = v ^ (v >> np.uint64(16))
+    return out
+
+
+def standard_normals(seed: int, start: int, stop: int, k: int) -> FloatArray:
+    """Standard normals ``[stop − start, k]``: row ``s`` from sample ``start + s``'s spawned seed
+    (two 32-bit words of its state per draw → a uniform in (0, 1) with 53 bits → Φ⁻¹)."""
+    words = spawned_state(seed, np.arange(start, stop, dtype=np.uint64), 2 * k).astype(np.uint64)
+    bits = (words[:, 0::2] << np.uint64(32)) | words[:, 1::2]
+    u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+    return np.asarray(ndtri(u), dtype=np.float64)
+
+
+def draw_factors(unc: Uncertainty, n: int, *, start: int = 0) -> FloatArray:
+    """Factors ``[n, shocks]`` of samples ``start … start + n − 1``: row ``k`` from sample
+    ``k``'s own spawned seed, so any range of samples is drawn alone (a batch on a worker)."""
     k = len(unc.shocks)
-    children = np.random.SeedSequence(unc.seed).spawn(n)
-    z = np.empty((n, k))
-    for s, child in enumerate(children):
-        z[s] = np.random.default_rng(child).standard_normal(k)
+    z = standard_normals(unc.seed, start, start + n, k)
     if unc.correlation is not None:
         c = np.asarray(unc.correlation, dtype=np.float64)
         # a semi-definite matrix (perfect correlation) has no Cholesky factor: use its
         # symmetric square root from the eigen decomposition instead
         w, v = np.linalg.eigh(c)
         root = v * np.sqrt(np.clip(w, 0.0, None))
-        z = z @ root.T
+        z = np.einsum("nk,jk->nj", z, root)  # not BLAS: equal bits for any batch size
     out = np.empty((n, k))
     for j, sh in enumerate(unc.shocks):
         if sh.distribution == "normal":
@@ -118,42 +189,182 @@ def _period_rows(job: Job) -> list[dict[str, Any]]:
     return rows
 
 
-def _solve_batch(jobs: list[Job]) -> list[dict[str, Any]]:
-    return [r for job in jobs for r in _rows(job)]
+@dataclass
+class Chunk:
+    """The results of one batch of samples of one design: ``values[s, r]`` is sample
+    ``samples[s]``'s value of row label ``r`` (``markets[r]``, ``variables[r]``, ``units[r]``);
+    NaN where a sample has no such row (an infeasible sample). ``batched``: samples the batch
+    path solved; ``fallback``: samples it sent to the one-by-one program; ``one_by_one``:
+    samples of a design the batch path does not cover (``reason``); ``failed``: fallback
+    samples on which the one-by-one solver itself gave up (their values are NaN)."""
+
+    index: int
+    design: int
+    samples: npt.NDArray[np.int64]
+    markets: list[str]
+    variables: list[str]
+    units: list[str]
+    values: FloatArray
+    batched: int = 0
+    fallback: int = 0
+    one_by_one: int = 0
+    reason: str | None = None
+    failed: int = 0
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """The chunk in long format (:data:`SAMPLE_COLUMNS`), sample by sample."""
+        n, r = self.values.shape
+        return pd.DataFrame({
+            "scenario": name, "design": self.design,
+            "sample": np.repeat(self.samples, r),
+            "market": np.tile(np.array(self.markets, dtype=object), n),
+            "variable": np.tile(np.array(self.variables, dtype=object), n),
+            "unit": np.tile(np.array(self.units, dtype=object), n),
+            "value": self.values.ravel(),
+        }, columns=SAMPLE_COLUMNS)
+
+    def arrow(self, name: str, extra: Mapping[str, Any] | None = None,
+              types: Mapping[str, Any] | None = None) -> Any:
+        """The chunk as a pyarrow table (labels dictionary-encoded: no string copies), with
+        constant ``extra`` columns (the design's parameters)."""
+        import pyarrow as pa
+
+        n, r = self.values.shape
+        idx = pa.array(np.tile(np.arange(r, dtype=np.int32), n))
+
+        def labels(values: list[str]) -> Any:
+            return pa.DictionaryArray.from_arrays(idx, pa.array(values, type=pa.string()))
+
+        cols = {
+            "scenario": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n * r, dtype=np.int32)),
+                                                       pa.array([name], type=pa.string())),
+            "design": pa.array(np.full(n * r, self.design, dtype=np.int64)),
+            "sample": pa.array(np.repeat(self.samples, r)),
+            "market": labels(self.markets), "variable": labels(self.variables),
+            "unit": labels(self.units), "value": pa.array(self.values.ravel()),
+        }
+        for k, v in (extra or {}).items():
+            typ = (types or {}).get(k, pa.string())
+            missing = v is None or (isinstance(v, float) and math.isnan(v))
+            value = None if missing else (str(v) if typ == pa.string() else v)
+            cols[k] = pa.array([value] * (n * r), type=typ)
+        return pa.table(cols)
 
 
-def run_samples(designs: Sequence[Scenario], n: int, *, name: str = "sweep",
-                engine: str = "fast", executor: str = "serial", max_workers: int | None = None,
-                batch_size: int = 64,
-                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Solve ``n`` samples of every design; the long frame, ordered by design and sample.
-    ``progress(k)`` is called as each batch of ``k`` solves finishes."""
-    if n < 1:
-        raise DocumentError("--samples", f"must be >= 1, got {n}")
-    if not designs or designs[0].uncertainty is None:
-        raise DocumentError("uncertainty", "sampling needs an `uncertainty` section (shocks)")
-    factors = draw_factors(designs[0].uncertainty, n)  # the same draws for every design
-    jobs: list[Job] = [(sc, engine, name, d, k)
-                       for d, design in enumerate(designs)
-                       for k, sc in enumerate(sample_scenarios(design, factors))]
-    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), max(batch_size, 1))]
-    done: list[list[dict[str, Any]]] = []
+#: a batch of samples: task index, design index, design, engine, first sample, end
+Task = tuple[int, int, Scenario, str, int, int]
 
-    def tick(batch: list[Job]) -> None:
-        if progress is not None:
-            progress(len(batch))
 
+def solve_task(task: Task) -> Chunk:
+    """Solve samples ``start … stop − 1`` of a design: through the batch path
+    (:mod:`carbonlink.markets.batch`) when it covers the design, else one by one. The draws
+    come from each sample's own seed, so a task needs nothing but its range."""
+    index, d, design, engine, start, stop = task
+    unc = design.uncertainty
+    assert unc is not None
+    factors = draw_factors(unc, stop - start, start=start)
+    samples = np.arange(start, stop, dtype=np.int64)
+    reason = batch.unsupported(design)
+    if reason is None:
+        return _batched_chunk(index, d, design, factors, samples)
+    jobs: list[Job] = [(sc, engine, design.name, d, int(k))
+                       for k, sc in zip(samples, sample_scenarios(design, factors), strict=True)]
+    labels: dict[tuple[str, str, str], int] = {}
+    per_sample: list[list[tuple[int, float]]] = []
+    for job in jobs:
+        got = []
+        for row in _rows(job):
+            key = (str(row["market"]), str(row["variable"]), str(row["unit"]))
+            got.append((labels.setdefault(key, len(labels)), float(row["value"])))
+        per_sample.append(got)
+    values = np.full((len(jobs), len(labels)), np.nan)
+    for s, got in enumerate(per_sample):
+        for col, v in got:
+            values[s, col] = v
+    keys = list(labels)
+    return Chunk(index, d, samples, [k[0] for k in keys], [k[1] for k in keys],
+                 [k[2] for k in keys], values, one_by_one=len(jobs), reason=reason)
+
+
+def _batched_chunk(index: int, d: int, design: Scenario, factors: FloatArray,
+                   samples: npt.NDArray[np.int64]) -> Chunk:
+    from carbonlink.markets.multiperiod import period_arrays
+
+    unc = design.uncertainty
+    assert unc is not None
+    pa = period_arrays(design)
+    bau, cap, slope = batch.shocked_arrays(design, pa, unc, factors)
+    sol = batch.solve_batch(pa, bau, cap, slope)
+    aut = batch.solve_batch(pa, bau, cap, slope, links=False) if pa.src.size else sol
+    values = batch.period_values(pa, bau, slope, sol, aut)
+    redo = np.flatnonzero(~(sol.solved & aut.solved))
+    failed = 0
+    if redo.size:
+        scs = sample_scenarios(design, factors[redo])
+        for s, sc in zip(redo.tolist(), scs, strict=True):
+            try:
+                values[s] = batch.one_by_one_values(sc, pa)
+            except SolverError:  # HiGHS gave up on this sample: NaN, counted, the sweep goes on
+                values[s] = np.nan
+                failed += 1
+    markets, variables, units = batch.row_labels(design, pa)
+    return Chunk(index, d, samples, markets, variables, units, values,
+                 batched=samples.size - redo.size, fallback=int(redo.size), failed=failed)
+
+
+@dataclass
+class SweepStats:
+    """How the samples of a run were solved (see :class:`Chunk`)."""
+
+    samples: int = 0
+    batched: int = 0
+    fallback: int = 0
+    one_by_one: int = 0
+    failed: int = 0
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def add(self, c: Chunk) -> None:
+        self.samples += c.samples.size
+        self.batched += c.batched
+        self.fallback += c.fallback
+        self.one_by_one += c.one_by_one
+        self.failed += c.failed
+        if c.reason is not None:
+            self.reasons[c.design] = c.reason
+
+
+def tasks_of(designs: Sequence[Scenario], n: int, *, engine: str = "fast",
+             batch_size: int | None = None) -> list[Task]:
+    """The batches of ``n`` samples of every design (batch path: 5,000 samples a task by
+    default; one-by-one designs: 64)."""
+    out: list[Task] = []
+    for d, design in enumerate(designs):
+        size = batch_size or (5000 if batch.unsupported(design) is None else 64)
+        for start in range(0, n, max(size, 1)):
+            out.append((len(out), d, design, engine, start, min(start + size, n)))
+    return out
+
+
+def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
+            executor: str = "serial", max_workers: int | None = None, retries: int = 3) -> None:
+    """Run the tasks on ``executor``, calling ``on_chunk`` with each result in the order
+    they finish. At most a few tasks per worker are in flight at a time, so results do not
+    pile up in memory. ``dask``: on the running ``dask.distributed`` client (a task lost with
+    its worker is run again, up to ``retries`` times), else on dask's local scheduler."""
     if executor == "serial":
-        for b in batches:
-            done.append(_solve_batch(b))
-            tick(b)
+        for t in tasks:
+            on_chunk(solve_task(t))
     elif executor == "process":
         with ProcessPoolExecutor(max_workers=max_workers) as pool:
-            futures: dict[Future[list[dict[str, Any]]], list[Job]] = {
-                pool.submit(_solve_batch, b): b for b in batches}
-            for fut in as_completed(futures):
-                done.append(fut.result())
-                tick(futures[fut])
+            window = 2 * (max_workers or os.cpu_count() or 1)
+            todo = list(tasks)[::-1]
+            running: set[Future[Chunk]] = set()
+            while todo or running:
+                while todo and len(running) < window:
+                    running.add(pool.submit(solve_task, todo.pop()))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    on_chunk(fut.result())
     elif executor == "dask":
         try:
             import dask
@@ -161,21 +372,227 @@ def run_samples(designs: Sequence[Scenario], n: int, *, name: str = "sweep",
             raise DocumentError("--executor", "dask is not installed (pip install "
                                 "'carbonlink[dask]')") from None
         client = _distributed_client()
-        if client is not None:  # a dask.distributed cluster: batches as tasks, progress per batch
+        if client is not None:
             from distributed import as_completed as dask_completed
 
-            dfuts = {client.submit(_solve_batch, b, pure=False): b for b in batches}
-            for fut in dask_completed(list(dfuts)):
-                done.append(fut.result())
-                tick(dfuts[fut])
+            nw = max(len(client.scheduler_info().get("workers", {})), 1)
+            todo = list(tasks)[::-1]
+            first = [client.submit(solve_task, todo.pop(), pure=False, retries=retries)
+                     for _ in range(min(3 * nw, len(todo)))]
+            pending = dask_completed(first)
+            for fut in pending:
+                chunk = fut.result()
+                fut.release()
+                on_chunk(chunk)
+                if todo:
+                    pending.add(client.submit(solve_task, todo.pop(), pure=False, retries=retries))
         else:  # dask's default scheduler on this machine
-            done.extend(dask.compute(*[dask.delayed(_solve_batch)(b) for b in batches]))
-            for b in batches:
-                tick(b)
+            step = 4 * (os.cpu_count() or 1)
+            for i in range(0, len(tasks), step):
+                for chunk in dask.compute(*[dask.delayed(solve_task)(t)
+                                            for t in tasks[i:i + step]]):
+                    on_chunk(chunk)
     else:
         raise DocumentError("--executor", f"must be serial, process or dask, got {executor!r}")
-    frame = pd.DataFrame([r for rows in done for r in rows], columns=SAMPLE_COLUMNS)
-    return frame.sort_values(["design", "sample"], kind="stable").reset_index(drop=True)
+
+
+class InOrder:
+    """Passes chunks on in task order (buffering those that finish early)."""
+
+    def __init__(self, sink: Callable[[Chunk], None]) -> None:
+        self.sink, self.next, self.held = sink, 0, dict[int, Chunk]()
+
+    def __call__(self, c: Chunk) -> None:
+        self.held[c.index] = c
+        while self.next in self.held:
+            self.sink(self.held.pop(self.next))
+            self.next += 1
+
+
+def run_samples(designs: Sequence[Scenario], n: int, *, name: str = "sweep",
+                engine: str = "fast", executor: str = "serial", max_workers: int | None = None,
+                batch_size: int | None = None, progress: Callable[[int], None] | None = None,
+                stats: SweepStats | None = None) -> pd.DataFrame:
+    """Solve ``n`` samples of every design; the long frame, ordered by design and sample.
+    ``progress(k)`` is called as each batch of ``k`` samples finishes; ``stats`` (if given)
+    counts how they were solved. For more samples than fit in memory use :func:`stream_samples`."""
+    frames: list[pd.DataFrame] = []
+
+    def keep(c: Chunk) -> None:
+        frames.append(c.frame(name))
+
+    _run(designs, n, keep, engine=engine, executor=executor, max_workers=max_workers,
+         batch_size=batch_size, progress=progress, stats=stats)
+    if not frames:  # pragma: no cover - n >= 1 is checked
+        return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run(designs: Sequence[Scenario], n: int, sink: Callable[[Chunk], None], *, engine: str,
+         executor: str, max_workers: int | None, batch_size: int | None,
+         progress: Callable[[int], None] | None, stats: SweepStats | None) -> None:
+    if n < 1:
+        raise DocumentError("--samples", f"must be >= 1, got {n}")
+    if not designs or designs[0].uncertainty is None:
+        raise DocumentError("uncertainty", "sampling needs an `uncertainty` section (shocks)")
+    # every design sees the same draws (common random numbers): the first design's shocks
+    unc = designs[0].uncertainty
+    designs = [d.model_copy(update={"uncertainty": unc}) for d in designs]
+    ordered = InOrder(sink)
+
+    def on_chunk(c: Chunk) -> None:
+        if stats is not None:
+            stats.add(c)
+        ordered(c)
+        if progress is not None:
+            progress(int(c.samples.size))
+
+    execute(tasks_of(designs, n, engine=engine, batch_size=batch_size), on_chunk,
+            executor=executor, max_workers=max_workers)
+
+
+def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str = "sweep",
+                   design_table: pd.DataFrame | None = None, engine: str = "fast",
+                   executor: str = "serial", max_workers: int | None = None,
+                   batch_size: int | None = None, progress: Callable[[int], None] | None = None,
+                   stats: SweepStats | None = None) -> pd.DataFrame:
+    """Solve ``n`` samples of every design, writing the long rows to ``out`` (``.parquet``:
+    one row group per batch; ``.csv``) batch by batch in design and sample order, so memory
+    does not grow with ``n``. The file appears complete or not at all (written to a temporary
+    name, then renamed). Returns the per-design summary (:func:`summarise`'s columns), kept
+    from the summarised variables only."""
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise DocumentError("--out", f"streamed samples go to .parquet or .csv, got {out.name!r}")
+    params: dict[int, dict[str, Any]] = {}
+    types: dict[str, Any] = {}
+    if design_table is not None:
+        import pyarrow as pa
+
+        for col in design_table.columns:
+            if col != "design":
+                try:  # one type per column over every design (a quota: numbers and nulls)
+                    types[str(col)] = pa.array(design_table[col].tolist()).type
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    types[str(col)] = pa.string()
+        for row in design_table.to_dict("records"):
+            d = int(row.pop("design"))
+            params[d] = {str(k): v for k, v in row.items()}
+    acc = SummaryAccumulator()
+    tmp = out.with_name(f".{out.name}.partial")
+    writer: Any = None
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            def write(c: Chunk) -> None:
+                nonlocal writer
+                acc.add(c)
+                table = c.arrow(name, params.get(c.design), types)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        else:
+            fh = tmp.open("w", encoding="utf-8", newline="")
+            writer = fh
+            header = [True]
+
+            def write(c: Chunk) -> None:
+                acc.add(c)
+                frame = c.frame(name)
+                for k, v in params.get(c.design, {}).items():
+                    frame[k] = v
+                frame.to_csv(fh, index=False, header=header[0])
+                header[0] = False
+
+        _run(designs, n, write, engine=engine, executor=executor, max_workers=max_workers,
+             batch_size=batch_size, progress=progress, stats=stats)
+        if writer is not None:
+            writer.close()
+            writer = None
+        tmp.replace(out)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return acc.summary()
+
+
+class SummaryAccumulator:
+    """Keeps, per design, only the summarised variables of each chunk (``price``, ``gain``,
+    ``binding``) and gives :func:`summarise`'s table at the end."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[int, str, str, str], list[FloatArray]] = {}
+
+    def add(self, c: Chunk) -> None:
+        for r, (m, v, u) in enumerate(zip(c.markets, c.variables, c.units, strict=True)):
+            if v.split("|")[0] in _SUMMARISED:
+                self.parts.setdefault((c.design, m, v, u), []).append(c.values[:, r].copy())
+
+    def summary(self) -> pd.DataFrame:
+        rows = []
+        for (d, m, v, u), parts in sorted(self.parts.items()):
+            x = np.concatenate(parts)
+            x = x[~np.isnan(x)]
+            row: dict[str, Any] = {"design": d, "market": m, "variable": v, "unit": u,
+                                   "mean": float(x.mean()) if x.size else math.nan,
+                                   "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+                                   "samples": int(x.size)}
+            for q in QUANTILES:
+                row[f"q{int(round(q * 100)):02d}"] = float(np.quantile(x, q)) if x.size else math.nan
+            rows.append(row)
+        return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
+
+
+def expected_gains(design: Scenario) -> dict[str, float]:
+    """Per market the gain from the links when every shock sits at its expected factor
+    (normal: 1 + mean, lognormal: 1, uniform: the midpoint) — the gain a certain world sees."""
+    unc = design.uncertainty
+    assert unc is not None
+    means = [1.0 + sh.mean if sh.distribution == "normal" else 1.0 if sh.distribution == "lognormal"
+             else 0.5 * ((sh.low or 0.0) + (sh.high or 0.0)) for sh in unc.shocks]
+    sc = sample_scenarios(design, np.array([means], dtype=np.float64))[0]
+    if sc.periods is not None:
+        from carbonlink.markets.multiperiod import simulate_periods
+
+        res = simulate_periods(sc)
+        if res.status != "optimal" or res.present_value.empty:
+            return {}
+        return {str(k): float(v) for k, v in res.present_value["gain"].items()}
+    from carbonlink.markets import simulate
+
+    one = simulate(sc)
+    return {str(k): float(v) for k, v in one.markets["gain"].items()}
+
+
+def gain_split(summary: pd.DataFrame, designs: Sequence[Scenario]) -> pd.DataFrame:
+    """The summary with, per design and market, the expected gain split in two (rows
+    ``gain|effort_sharing`` and ``gain|risk_sharing``, in the ``mean`` column): **effort
+    sharing**, the gain at the expected shocks (what a certain world sees: abatement moved to
+    where it is cheaper), and **risk sharing**, the rest of the expected gain (shocks absorbed
+    by the linked market; Doda, Quemin & Taschini, "Linking permit markets multilaterally",
+    JEEM 98 (2019) 102259, split expected gains the same way)."""
+    rows = []
+    gains = summary[summary["variable"] == "gain"].set_index(["design", "market"])
+    for d, design in enumerate(designs):
+        certain = expected_gains(design)
+        for market, effort in certain.items():
+            if (d, market) not in gains.index:
+                continue
+            g: Any = gains.loc[(d, market)]
+            mean, unit, count = float(g["mean"]), str(g["unit"]), int(g["samples"])
+            for part, value in (("effort_sharing", effort), ("risk_sharing", mean - effort)):
+                rows.append({"design": d, "market": market, "variable": f"gain|{part}",
+                             "unit": unit, "mean": value, "sd": math.nan, "samples": count})
+    if not rows:
+        return summary
+    return pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
+
+
+_SUMMARISED = ("price", "gain", "binding")
+_SUMMARY_COLUMNS = ["design", "market", "variable", "unit", "mean", "sd", "samples",
+                    *[f"q{int(round(q * 100)):02d}" for q in QUANTILES]]
 
 
 def _distributed_client() -> Any:

@@ -1,0 +1,138 @@
+"""Monte Carlo sweep benchmark (issue 12): batched samples side by side with one-by-one solves.
+
+Scenario: ``examples/scenarios/five-markets-restricted-uncertain.yaml`` (5 markets, 3 periods,
+quota-restricted links, banking/borrowing limits, a discount rate, 5 correlated shocks;
+illustrative numbers). Rows, all in one run:
+
+* **local executor** — N samples (100,000; 20,000 with ``CARBONLINK_BENCH_QUICK=1``) through
+  ``stream_samples`` (the batch path, streamed to Parquet) on the process pool with 2 workers,
+  and serially, against the **same samples solved one by one** through the multi-period
+  program (``simulate_periods``, the path a sample took before batching): a random subset is
+  timed and scaled to N (solving 100,000 one by one would take most of an hour); the ratio
+  is the speed-up;
+* **Dask** — the same N samples on a ``dask.distributed`` LocalCluster of 1 worker process,
+  then of 2: the speed-up from 1 to 2 workers;
+* **memory** — peak resident memory of a child process streaming N/10 and N samples to
+  Parquet (flat: the output is written batch by batch; the summary keeps only the summarised
+  variables).
+
+Goals from the issue: ≤ 10 s for 100,000 samples, ≥ 50× the one-by-one solves, ≥ 1.6× from 1
+to 2 Dask workers, flat peak memory. The machine is shared: compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "examples" / "scenarios" / "five-markets-restricted-uncertain.yaml"
+QUICK = os.environ.get("CARBONLINK_BENCH_QUICK") == "1"
+N = 20_000 if QUICK else 100_000
+ONE_BY_ONE = 60 if QUICK else 200
+
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from carbonlink.model.io import load_scenario
+from carbonlink.markets.uncertainty import SweepStats, stream_samples
+sc = load_scenario(sys.argv[1]); n = int(sys.argv[2]); out = Path(sys.argv[3])
+stats = SweepStats()
+t = time.perf_counter()
+stream_samples([sc], n, out, name=sc.name, stats=stats, executor=sys.argv[4],
+               max_workers=int(sys.argv[5]))
+wall = time.perf_counter() - t
+print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "batched": stats.batched, "fallback": stats.fallback, "failed": stats.failed,
+                  "bytes": out.stat().st_size}))
+"""
+
+
+def _child(n: int, out: Path, executor: str = "serial", workers: int = 1) -> dict[str, float]:
+    """A fresh process streaming ``n`` samples: its wall time, peak RSS and counts."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(SCENARIO), str(n), str(out), executor,
+                           str(workers)], capture_output=True, text=True, check=False, env=env)
+    if done.returncode:
+        raise SystemExit(f"the sweep child failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _one_by_one(k: int) -> float:
+    """Seconds per sample through the multi-period program, on ``k`` samples spread over N."""
+    import numpy as np
+
+    from carbonlink.markets.multiperiod import simulate_periods
+    from carbonlink.markets.uncertainty import draw_factors, sample_scenarios
+    from carbonlink.model.io import load_scenario
+
+    sc = load_scenario(SCENARIO)
+    assert sc.uncertainty is not None
+    picks = np.linspace(0, N - 1, k).astype(int)
+    scs = [sample_scenarios(sc, draw_factors(sc.uncertainty, 1, start=int(p)))[0] for p in picks]
+    simulate_periods(scs[0])  # warm-up
+    t = time.perf_counter()
+    for s in scs:
+        simulate_periods(s)
+    return (time.perf_counter() - t) / k
+
+
+def _dask(n: int, workers: int) -> float:
+    from distributed import Client, LocalCluster
+
+    from carbonlink.markets.uncertainty import stream_samples
+    from carbonlink.model.io import load_scenario
+
+    sc = load_scenario(SCENARIO)
+    with tempfile.TemporaryDirectory() as tmp, \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         dashboard_address=None, silence_logs=50) as cluster, \
+            Client(cluster):
+        stream_samples([sc], 2_000, Path(tmp) / "warm.parquet", executor="dask")  # warm-up
+        t = time.perf_counter()
+        stream_samples([sc], n, Path(tmp) / "s.parquet", executor="dask")
+        return time.perf_counter() - t
+
+
+def main() -> None:
+    print(f"\n== Monte Carlo sweep: {SCENARIO.name}, {N:,} samples "
+          f"({'quick' if QUICK else 'full'}) ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        proc = _child(N, folder / "p.parquet", "process", 2)
+        serial = _child(N, folder / "s.parquet", "serial", 1)
+        per = _one_by_one(ONE_BY_ONE)
+        small = _child(N // 10, folder / "m.parquet", "serial", 1)
+    d1 = _dask(N, 1)
+    d2 = _dask(N, 2)
+    obo = per * N
+    rows = [
+        ("local, process pool (2 workers)", proc["wall"], f"{N / proc['wall']:,.0f}/s",
+         f"{obo / proc['wall']:.0f}× one by one", "≤ 10 s, ≥ 50×"),
+        ("local, serial", serial["wall"], f"{N / serial['wall']:,.0f}/s",
+         f"{obo / serial['wall']:.0f}× one by one", ""),
+        (f"one by one (simulate_periods; {ONE_BY_ONE} timed, × N)", obo, f"{1 / per:,.0f}/s",
+         f"{per * 1e3:.1f} ms a sample", ""),
+        ("dask LocalCluster, 1 worker", d1, f"{N / d1:,.0f}/s", "", ""),
+        ("dask LocalCluster, 2 workers", d2, f"{N / d2:,.0f}/s", f"{d1 / d2:.2f}× vs 1 worker",
+         "≥ 1.6×"),
+    ]
+    print(f"{'row':48} {'seconds':>9} {'samples/s':>11}  ratio")
+    for name, secs, rate, ratio, goal in rows:
+        print(f"{name:48} {secs:9.2f} {rate:>11}  {ratio}{'  (goal ' + goal + ')' if goal else ''}")
+    print(f"batch path: {serial['batched']:,.0f} samples batched, {serial['fallback']:,.0f} "
+          f"sent one by one (degenerate or unsettled), {serial['failed']:,.0f} on which HiGHS gave up "
+          f"(NaN)")
+    print(f"peak RSS streaming to Parquet: {N // 10:,} samples {small['rss_mb']:.0f} MB, "
+          f"{N:,} samples {serial['rss_mb']:.0f} MB "
+          f"(×{serial['rss_mb'] / small['rss_mb']:.2f} for ×10 samples; Parquet "
+          f"{serial['bytes'] / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
