@@ -255,3 +255,12 @@ def test_gain_split_into_effort_and_risk_sharing() -> None:
     assert total == pytest.approx(float(np.mean(dp ** 2)) * k / 2, rel=1e-6)
     assert risk == pytest.approx(float(np.var(dp) + (np.mean(dp) ** 2 - 40.0 ** 2)) * k / 2,
                                  rel=1e-6)
+
+
+@pytest.mark.parametrize(("name", "reason"), [("rggi-reserves.yaml", "reserve tiers"),
+                                              ("eu-msr.yaml", "market stability reserve")])
+def test_stability_mechanisms_leave_the_batch_path(name: str, reason: str) -> None:
+    # linear MACs over periods, but a reserve or an MSR the batch solver does not model: refused,
+    # so the samples are solved one by one by the program that does
+    sc = load_scenario(EXAMPLES / name)
+    assert reason in (batch.unsupported(sc) or "")

@@ -71,6 +71,10 @@ def unsupported(sc: Scenario) -> str | None:
             return f"market {m.id}: a non-linear MAC ({kind or type(m.mac).__name__})"
         if m.price_ceiling is not None or m.price_floor is not None:
             return f"market {m.id}: a price floor or ceiling"
+        if m.reserves:
+            return f"market {m.id}: price-triggered reserve tiers"
+        if m.msr is not None:
+            return f"market {m.id}: a market stability reserve"
     for k, lk in enumerate(sc.links):
         if lk.entity_share is not None:
             return f"links[{k}]: an entity limit"
