@@ -28,7 +28,7 @@ from carbonlink.registry.checks import CheckFailed
 from carbonlink.registry.db import accounts, authorisations, holders, registries, transactions
 
 if TYPE_CHECKING:
-    from carbonlink.registry.service import Registry
+    from carbonlink.registry.users import Users as Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,7 +162,7 @@ def _referenced(reg: Registry, op: str, ref: str, call: Callable[..., Any],
 
 
 def encode_result(out: Any) -> str:
-    from carbonlink.registry.service import Receipt
+    from carbonlink.registry.common import Receipt
     if isinstance(out, Receipt):
         return json.dumps({"receipt": {**out.__dict__, "blocks": [list(b) for b in out.blocks]}})
     if isinstance(out, PendingAction):
@@ -171,7 +171,7 @@ def encode_result(out: Any) -> str:
 
 
 def decode_result(text: str) -> Any:
-    from carbonlink.registry.service import Receipt
+    from carbonlink.registry.common import Receipt
     d = json.loads(text)
     if "receipt" in d:
         r = d["receipt"]

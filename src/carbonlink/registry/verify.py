@@ -26,6 +26,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from carbonlink.registry.common import first_transfer_due
 from carbonlink.registry.db import (
     accounts,
     authorisation_totals,
@@ -40,7 +41,6 @@ from carbonlink.registry.db import (
     transactions,
 )
 from carbonlink.registry.journal import verify_chain
-from carbonlink.registry.service import first_transfer_due
 
 _TERMINAL_KIND = {"surrender": "surrendered", "use": "used", "oimp_cancellation": "cancelled",
                   "voluntary_cancellation": "cancelled", "omge_cancellation": "cancelled",
