@@ -95,7 +95,7 @@ def test_leaf_modules_import_alone() -> None:
     the bottom and top of the chain, each first in a fresh interpreter (the static graph
     above covers the rest: a fresh interpreter per module costs a minute on a loaded
     machine)."""
-    names = [f"{PREFIX}.{m}" for m in ("verify", "custody", "guard", "store", "service")]
+    names = [f"{PREFIX}.{m}" for m in ("verify", "custody", "replay", "guard", "store", "service")]
     procs = {n: subprocess.Popen([sys.executable, "-c", f"import {n}"], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True) for n in names}
     failed = {}

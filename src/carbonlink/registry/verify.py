@@ -16,7 +16,9 @@ Reconciliation in the spirit of the Kyoto ITL (totals, then unit blocks, then th
    transfer (para 6); no CA entry lies outside the Party's NDC implementation period;
 6. links: each link's used quota equals its open and completed external transfers;
 7.–9. custody (:mod:`carbonlink.registry.custody`): representatives, roles and approvals
-   replayed from the journal.
+   replayed from the journal;
+10. history (:mod:`carbonlink.registry.replay`): every block's owner and status and every
+    transaction's row replayed from the journal.
 """
 
 from __future__ import annotations
@@ -248,5 +250,9 @@ def verify(conn: Connection) -> list[str]:
 
     # 7.-9. custody
     from carbonlink.registry.custody import verify_custody
+    from carbonlink.registry.replay import replay
     problems += verify_custody(conn)
+    # 10. the transaction history replayed from the journal: blocks' owners and statuses,
+    # transactions' kinds, accounts, quantities, states and people
+    problems += replay(conn)
     return problems
