@@ -55,10 +55,15 @@ class ExternalTransfers(Transfers):
     @operation("approve")
     def approve(self, tx_id: int, *, by: str | None = None,
                 at: datetime | None = None) -> Receipt:
-        """Second representative of the transferring account confirms (four eyes)."""
+        """Second representative of the transferring account confirms (four eyes): an
+        external transfer, or an internal one out of a four-eyes account."""
         when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
+            kind = conn.execute(sa.select(transactions.c.kind).where(
+                transactions.c.id == tx_id)).scalar()
+            if kind == "internal_transfer":
+                return self._approve_internal(conn, tx_id, by, when)
             tx = self._open_tx(conn, tx_id, ["proposed"], when)
             if by == tx.proposer:
                 fail("A2006", "by", f"{by!r} proposed transfer {tx_id}; a second "
@@ -128,7 +133,7 @@ class ExternalTransfers(Transfers):
                 moved=links.c.moved - tx.quantity))
         conn.execute(transactions.update().where(transactions.c.id == tx.id).values(
             state=state, updated_at=when, reason=reason))
-        jr.append(conn, when, f"external_transfer.{state}", int(tx.id),
+        jr.append(conn, when, f"{tx.kind}.{state}", int(tx.id),
                   {"reason": reason, "by": by})
 
     @operation("reject")

@@ -262,13 +262,13 @@ def _target(reg: Registry, op: str, a: dict[str, Any]) -> Target:
 
     if op in ("transfer",):
         return of_accounts(a["from_account"])
-    if op in ("approve", "accept", "reject", "transaction"):
+    if op in ("approve", "accept", "reject", "transaction", "cancel_transfer"):
         tx = reg._read(lambda c: c.execute(sa.select(
             transactions.c.from_account, transactions.c.to_account).where(
             transactions.c.id == a["tx_id"])).first())
         if tx is None:
             return Target()
-        if op == "approve":
+        if op in ("approve", "cancel_transfer"):
             return of_accounts(tx.from_account)
         if op == "accept":
             return of_accounts(tx.to_account)

@@ -7,7 +7,9 @@ every other invariant still adds up.
 The journal is the record: each transaction's first entry names its accounts, quantity and serial
 blocks (``issuance``, ``internal_transfer``, ``external_transfer.proposed``, the surrender, use,
 cancellation and retirement kinds), the later entries its state changes and the people who made
-them (``external_transfer.approved`` / ``.completed`` / ``.rejected`` / ``.expired``). Replaying
+them (``external_transfer.approved`` / ``.completed`` / ``.rejected`` / ``.expired``, and
+``internal_transfer.proposed`` / ``.approved`` / ``.completed`` / ``.cancelled`` of an
+account under four eyes). Replaying
 them in order gives, per serial number, the account holding it and its status; merged into
 maximal runs, that must equal the ``blocks`` table merged the same way (splitting and
 :meth:`~carbonlink.registry.service.Registry.compact` change rows, never owners).
@@ -29,7 +31,8 @@ from carbonlink.registry.db import blocks, journal, transaction_blocks, transact
 TERMINAL_STATUS = {"surrender": "surrendered", "use": "used", "oimp_cancellation": "cancelled",
                    "voluntary_cancellation": "cancelled", "omge_cancellation": "cancelled",
                    "retirement": "retired"}
-OPENING = {"issuance", "internal_transfer", "external_transfer.proposed", *TERMINAL_STATUS}
+OPENING = {"issuance", "internal_transfer", "internal_transfer.proposed",
+           "external_transfer.proposed", *TERMINAL_STATUS}
 #: at most this many messages per kind of divergence (the first ones name the cause)
 LIMIT = 20
 
@@ -129,7 +132,7 @@ def replay(conn: Connection) -> list[str]:
             elif kind == "internal_transfer":
                 owner = (int(p["to"]), "held")
                 state[tx] = "completed"
-            elif kind == "external_transfer.proposed":
+            elif kind in ("external_transfer.proposed", "internal_transfer.proposed"):
                 owner = (int(p["from"]), "pending_export")
                 state[tx] = "proposed"
                 people[tx]["proposer"] = p.get("by")
@@ -141,12 +144,12 @@ def replay(conn: Connection) -> list[str]:
             for b in p.get("blocks", []):
                 series, s, e = _series(b)
                 held.assign(series, s, e, owner)
-        elif kind.startswith("external_transfer.") and tx in opened:
+        elif kind.startswith(("external_transfer.", "internal_transfer.")) and tx in opened:
             step = kind.split(".", 1)[1]
             o = opened[tx]
-            if step == "approved":
+            if step == "approved":     # an internal one waits out its delay, or completes next
                 people[tx]["approver"] = p.get("by")
-                state[tx] = "approved"
+                state[tx] = "delayed" if p.get("completes_at") else "approved"
                 continue
             if step == "completed":
                 people[tx]["acceptor"] = p.get("by")
@@ -183,7 +186,7 @@ def replay(conn: Connection) -> list[str]:
         if (op := opened.get(tx)) is None:
             continue                 # custody: "has no journal entry" (or only later entries)
         k = op["kind"]
-        want_kind = "external_transfer" if k == "external_transfer.proposed" else k
+        want_kind = k.split(".", 1)[0] if k.endswith(".proposed") else k
         if k == "issuance":
             frm, to = None, op.get("account")
         elif k in TERMINAL_STATUS:

@@ -31,17 +31,29 @@ from carbonlink.registry.db import (
 
 T = TypeVar("T")
 
+#: 26 hours: the delay before a transfer to an account not on the trusted account list
+#: completes, the figure issue 11 gives for the Union Registry; attributed to Commission
+#: Regulation (EU) No 389/2013 Art 39(3) — not re-checked against its text here (verified:
+#: false). Its successor, Commission Delegated Regulation (EU) 2019/1122 Art 35(3)
+#: (https://gesetze.legal/eu/vo_eu_2019_1122/35), executes such transfers at 12:00 CET of the
+#: next working day (the second, when proposed after 12:00); working days are not modelled —
+#: an assumption, configurable per registry (``Registry(untrusted_delay=...)``).
+UNTRUSTED_DELAY = timedelta(hours=26)
+
 
 class Store:
     """Part of :class:`carbonlink.registry.service.Registry` (see the module)."""
 
     def __init__(self, url: str | None = None, *, proposal_ttl: timedelta = timedelta(days=3),
-                 **engine_kwargs: Any) -> None:
+                 untrusted_delay: timedelta = UNTRUSTED_DELAY, **engine_kwargs: Any) -> None:
         if url is None:
             from carbonlink.config import get_settings
             url = get_settings().database_url
         self.url = url
         self.proposal_ttl = proposal_ttl
+        #: an approved internal transfer to an account off the trusted list completes after
+        #: this delay on the server's clock (:meth:`settle`)
+        self.untrusted_delay = untrusted_delay
         #: the authenticated user calls act as (:meth:`as_user`); None: public
         self.actor: Actor | None = None
         #: the server's clock (UTC, naive): every state change takes its time from here

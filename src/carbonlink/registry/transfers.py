@@ -22,7 +22,12 @@ from carbonlink.registry.common import (
     Receipt,
 )
 from carbonlink.registry.db import (
+    account_policies,
+    accounts,
+    blocks,
     links,
+    transactions,
+    trusted_accounts,
 )
 from carbonlink.registry.guard import operation
 from carbonlink.registry.ledger import Ledger
@@ -37,7 +42,11 @@ class Transfers(Ledger):
                  authorisation: str | None = None,
                  serials: tuple[str, str, int, int, int] | None = None,
                  by: str | None = None, at: datetime | None = None) -> Receipt:
-        """Move units. Inside one registry the internal transfer completes at once; to another
+        """Move units. Inside one registry the internal transfer completes at once — unless the
+        account needs four eyes (:meth:`set_four_eyes`): then it is proposed, a second
+        representative approves it (:meth:`approve`), and to an account off the trusted list
+        (:meth:`trust`) it completes after :attr:`untrusted_delay` (:meth:`settle`),
+        cancellable until then (:meth:`cancel_transfer`). To another
         registry it is an **external transfer**: proposed now (units held in escrow as
         *pending export*), then :meth:`approve` by a second representative, then
         :meth:`accept` by the receiving registry — or :meth:`reject` / :meth:`expire`."""
@@ -59,6 +68,9 @@ class Transfers(Ledger):
                     fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
             if not external and any(p.authorisation_id for p in pieces):
                 self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
+            if not external and self._four_eyes(conn, from_account):
+                return self._propose_internal(conn, when, from_account, to_account, quantity,
+                                              pieces, unit_type, vintage, by)
             if not external and conn.dialect.name == "postgresql":
                 payload = jr.canonical({
                     "from": from_account, "to": to_account, "quantity": quantity,
@@ -152,10 +164,14 @@ class Transfers(Ledger):
         Returns ``None`` for a transfer to another registry, or of authorised units (their
         authorised entities are checked, U5005), with nothing written: the caller runs the
         general path, which locks and checks again."""
-        dbc.execute(raw.PG_INTERNAL_TRANSFER, (from_account, to_account, quantity, unit_type,
+        dbc.execute(raw.PG_INTERNAL_TRANSFER, (from_account, from_account, to_account,
+                                               quantity, unit_type,
                                                vintage, authorisation, by, when,
                                                when.isoformat()), prepare=True)
-        tx_id, code, path, detail, payload = dbc.fetchone()
+        row = dbc.fetchone()
+        if row is None:         # the account needs four eyes (account_policies): general path
+            return None
+        tx_id, code, path, detail, payload = row
         if code is None:
             return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
                            blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
@@ -220,3 +236,187 @@ class Transfers(Ledger):
                 if auth.entities and holder not in auth.entities:
                     fail("U5005", path, f"holder {holder} is not an authorised entity of "
                          f"{auth.id} (version {auth.version})")
+
+    # ------------------------------------------------------------------ internal, four eyes
+    def _four_eyes(self, conn: Connection, account: int) -> bool:
+        return bool(conn.execute(sa.select(account_policies.c.four_eyes).where(
+            account_policies.c.account_id == account)).scalar())
+
+    def _is_trusted(self, conn: Connection, src: int, dst: int) -> bool:
+        """``dst`` is on ``src``'s trusted-account list, or belongs to the same account
+        holder (Reg. (EU) 2019/1122 Art 23(2): those are on it automatically)."""
+        if conn.execute(sa.select(trusted_accounts.c.trusted_id).where(
+                trusted_accounts.c.account_id == src,
+                trusted_accounts.c.trusted_id == dst)).first() is not None:
+            return True
+        rows = {int(r.id): r.holder_id for r in conn.execute(sa.select(
+            accounts.c.id, accounts.c.holder_id).where(accounts.c.id.in_((src, dst))))}
+        return rows.get(src) is not None and rows.get(src) == rows.get(dst)
+
+    def _propose_internal(self, conn: Connection, when: datetime, from_account: int,
+                          to_account: int, quantity: int, pieces: Sequence[Piece],
+                          unit_type: str | None, vintage: int | None, by: str | None
+                          ) -> Receipt:
+        """An internal transfer out of a four-eyes account: proposed now, its units held in
+        escrow until a second representative approves (Reg. (EU) 2019/1122 Art 35(1))."""
+        tx = self._new_tx(conn, when, "internal_transfer", "proposed", quantity,
+                          from_account=from_account, to_account=to_account,
+                          unit_type=unit_type, vintage=vintage, proposer=by,
+                          expires_at=when + self.proposal_ttl)
+        self._move(conn, pieces, status="pending_export", pending_tx=tx)
+        self._record_pieces(conn, tx, pieces)
+        jr.append(conn, when, "internal_transfer.proposed", tx, {
+            "from": from_account, "to": to_account, "quantity": quantity,
+            "blocks": self._blocks_payload(pieces), "by": by})
+        return Receipt(tx, "internal_transfer", "proposed", quantity,
+                       blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+
+    def _locked_internal_tx(self, conn: Connection, tx_id: int) -> Any:
+        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
+        if tx is None or tx.kind != "internal_transfer":
+            fail("R1005", "tx", f"no internal transfer {tx_id}")
+        self._lock_accounts(conn, [tx.from_account, tx.to_account])
+        return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
+                            .with_for_update()).one()
+
+    def _approve_internal(self, conn: Connection, tx_id: int, by: str | None,
+                          when: datetime) -> Receipt:
+        """The second representative approves: to a trusted account the transfer completes at
+        once; to any other it completes after :attr:`untrusted_delay` (``delayed``), and the
+        transferring account's representatives may cancel it until then."""
+        tx = self._locked_internal_tx(conn, tx_id)
+        if tx.state != "proposed":
+            fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected proposed")
+        if tx.expires_at is not None and when >= tx.expires_at:
+            fail("R1003", "tx", f"transfer {tx_id} expired at {tx.expires_at}")
+        if by == tx.proposer:
+            fail("A2006", "by", f"{by!r} proposed transfer {tx_id}; a second "
+                 "representative must approve")
+        self._check_rep(conn, tx.from_account, by, "by")
+        q = int(tx.quantity)
+        if self._is_trusted(conn, int(tx.from_account), int(tx.to_account)):
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                approver=by, updated_at=when))
+            jr.append(conn, when, "internal_transfer.approved", tx_id,
+                      {"by": by, "completes_at": None})
+            self._complete_internal(conn, tx, when)
+            return Receipt(tx_id, "internal_transfer", "completed", q)
+        due = when + self.untrusted_delay
+        conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+            state="delayed", approver=by, updated_at=when, completes_at=due))
+        jr.append(conn, when, "internal_transfer.approved", tx_id,
+                  {"by": by, "completes_at": due.isoformat()})
+        return Receipt(tx_id, "internal_transfer", "delayed", q)
+
+    def _complete_internal(self, conn: Connection, tx: Any, when: datetime) -> None:
+        conn.execute(blocks.update().where(blocks.c.pending_tx == tx.id).values(
+            account_id=tx.to_account, status="held", pending_tx=None))
+        conn.execute(transactions.update().where(transactions.c.id == tx.id).values(
+            state="completed", updated_at=when))
+        jr.append(conn, when, "internal_transfer.completed", int(tx.id), {})
+
+    @operation("cancel_transfer")
+    def cancel_transfer(self, tx_id: int, *, by: str | None = None,
+                        reason: str = "cancelled", at: datetime | None = None) -> Receipt:
+        """A representative of the transferring account cancels an internal transfer that is
+        proposed or in its delay (Reg. (EU) 2019/1122 Art 35); the units return."""
+        when = self._when(at)
+
+        def go(conn: Connection) -> Receipt:
+            tx = self._locked_internal_tx(conn, tx_id)
+            if tx.state not in ("proposed", "delayed"):
+                fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; only a proposed or "
+                     "delayed transfer can be cancelled")
+            self._check_rep(conn, tx.from_account, by, "by")
+            conn.execute(blocks.update().where(blocks.c.pending_tx == tx_id).values(
+                status="held", pending_tx=None))
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                state="cancelled", updated_at=when, reason=reason))
+            jr.append(conn, when, "internal_transfer.cancelled", tx_id,
+                      {"by": by, "reason": reason})
+            return Receipt(tx_id, "internal_transfer", "cancelled", int(tx.quantity))
+        return self._run(go)
+
+    @operation("settle")
+    def settle(self, *, at: datetime | None = None) -> list[int]:
+        """Complete every delayed internal transfer whose delay has passed on the server's
+        clock; returns their ids (run by the server's scheduler, like :meth:`expire`)."""
+        when = self._when(at)
+
+        def go(conn: Connection) -> list[int]:
+            due = conn.execute(sa.select(transactions.c.id).where(
+                transactions.c.state == "delayed", transactions.c.completes_at <= when)
+                .order_by(transactions.c.id)).all()
+            out: list[int] = []
+            for (tid,) in due:
+                tx = self._locked_internal_tx(conn, int(tid))
+                if tx.state == "delayed" and tx.completes_at <= when:
+                    self._complete_internal(conn, tx, when)
+                    out.append(int(tid))
+            return out
+        return self._run(go)
+
+    # ------------------------------------------------------------------ trusted accounts
+    @operation("set_four_eyes")
+    def set_four_eyes(self, account: int, required: bool = True) -> None:
+        """Require (or no longer require) a second representative's approval of every
+        internal transfer out of ``account`` (Reg. (EU) 2019/1122 Art 35(1)); an
+        administrative action under four eyes."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account)
+                            ).first() is None:
+                fail("A2001", "account", f"no account {account}")
+            conn.execute(account_policies.delete().where(
+                account_policies.c.account_id == account))
+            conn.execute(account_policies.insert().values(account_id=account,
+                                                          four_eyes=bool(required)))
+            jr.append(conn, when, "account.four_eyes", None,
+                      {"account": account, "four_eyes": bool(required)})
+        self._run(go)
+
+    @operation("trust")
+    def trust(self, account: int, trusted_account: int) -> None:
+        """Put ``trusted_account`` on ``account``'s trusted-account list: approved transfers
+        to it complete without the delay (Reg. (EU) 2019/1122 Art 23; changes proposed by one
+        person and approved by another, Art 23(4))."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            found = {int(r.id) for r in conn.execute(sa.select(accounts.c.id).where(
+                accounts.c.id.in_((account, trusted_account))))}
+            for a, path in ((account, "account"), (trusted_account, "trusted_account")):
+                if a not in found:
+                    fail("A2001", path, f"no account {a}")
+            if account == trusted_account:
+                fail("A2007", "trusted_account", "an account does not trust itself")
+            if not self._is_trusted(conn, account, trusted_account):
+                conn.execute(trusted_accounts.insert().values(
+                    account_id=account, trusted_id=trusted_account, added_at=when))
+                jr.append(conn, when, "trusted.add", None,
+                          {"account": account, "trusted": trusted_account})
+        self._run(go)
+
+    @operation("distrust")
+    def distrust(self, account: int, trusted_account: int) -> None:
+        """Take ``trusted_account`` off ``account``'s trusted-account list (Art 23(4))."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            n = conn.execute(trusted_accounts.delete().where(
+                trusted_accounts.c.account_id == account,
+                trusted_accounts.c.trusted_id == trusted_account)).rowcount
+            if not n:
+                fail("R1005", "trusted_account", f"account {trusted_account} is not on the "
+                     f"trusted list of account {account}")
+            jr.append(conn, when, "trusted.remove", None,
+                      {"account": account, "trusted": trusted_account})
+        self._run(go)
+
+    @operation("trusted")
+    def trusted(self, account: int) -> list[int]:
+        """The accounts on ``account``'s trusted list (besides the holder's own accounts)."""
+        return self._read(lambda c: [int(r[0]) for r in c.execute(sa.select(
+            trusted_accounts.c.trusted_id).where(trusted_accounts.c.account_id == account)
+            .order_by(trusted_accounts.c.trusted_id))])

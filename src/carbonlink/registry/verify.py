@@ -112,7 +112,7 @@ def verify(conn: Connection) -> list[str]:
         .group_by(blocks.c.pending_tx))}
     open_tx = {int(r.id): int(r.quantity) for r in conn.execute(sa.select(
         transactions.c.id, transactions.c.quantity).where(
-        transactions.c.state.in_(("proposed", "approved"))))}
+        transactions.c.state.in_(("proposed", "approved", "delayed"))))}
     for t in sorted(set(pend) | set(open_tx)):
         if pend.get(t) != open_tx.get(t):
             problems.append(f"escrow: transfer {t} holds {pend.get(t, 0)} units pending export "
