@@ -37,6 +37,8 @@ class Actor:
     roles: frozenset[tuple[str, str]]            # (role, scope) from user_roles
     reps: dict[int, str] = field(default_factory=dict, hash=False, compare=False)
     token_scope: str = "write"                   # read-only tokens may not change state
+    #: logged in with a one-time password: no operation and no token until it is changed
+    must_change_password: bool = False
 
     def has(self, role: str, scope: str | None = None) -> bool:
         """Does the user hold ``role`` for ``scope`` (``*`` covers every scope)?"""

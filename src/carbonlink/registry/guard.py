@@ -48,6 +48,8 @@ AFTER: contextvars.ContextVar[Callable[[sa.Connection, Any], None] | None] = \
 DRY_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("carbonlink_dry_run",
                                                                default=False)
 MAX_REFERENCE = 100
+MUST_CHANGE = ("logged in with a one-time password: change it first (`carbonlink login` asks "
+               "for a new one)")
 #: operations that write in one database transaction and so may carry a client reference
 REFERENCED = frozenset(name for name, rule in OPERATIONS.items() if rule.write) - {"load_links"}
 _REP = frozenset({"initiator", "approver"})
@@ -101,6 +103,8 @@ def operation(name: str) -> Callable[[F], F]:
                 return fn(self, *args, **kwargs)
             bound = sig.bind(self, *args, **kwargs)
             actor = self.actor
+            if actor is not None and actor.must_change_password:
+                deny(self, name, MUST_CHANGE, code="S7003", path="password")
             if has_by:
                 by = bound.arguments.get("by")
                 if actor is not None and by not in (None, actor.username):

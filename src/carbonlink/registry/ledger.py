@@ -34,6 +34,7 @@ from carbonlink.registry.db import (
     finalisations,
     first_transfers,
     registries,
+    transactions,
 )
 from carbonlink.registry.guard import operation
 
@@ -174,6 +175,17 @@ class Ledger(Authorisations):
                        first: set[int] | None = None) -> None:
         if not pieces:
             return
+        # the row names the unit type, vintage and authorisation its blocks share (a request
+        # without those filters left them null; mixed blocks leave them null)
+        shared: dict[str, Any] = {}
+        for col, vals in (("unit_type", {p.unit_type for p in pieces}),
+                          ("vintage", {p.vintage for p in pieces}),
+                          ("authorisation_id", {p.authorisation_id for p in pieces})):
+            if len(vals) == 1 and None not in vals:
+                shared[col] = vals.pop()
+        if shared:
+            conn.execute(transactions.update().where(transactions.c.id == tx_id)
+                         .values(**shared))
         raw.insert_tx_blocks(conn, [
             (tx_id, i, p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
              p.authorisation_id, bool(first and p.block_id in first))

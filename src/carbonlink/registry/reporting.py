@@ -141,7 +141,7 @@ class Reporting(CorrespondingAdjustments):
     def calendar(self, as_of: date | None = None, party: str | None = None) -> list[Any]:
         """Reporting calendar with overdue items (initial, annual by 15 April, regular)."""
         from carbonlink.registry.reports.calendar import reporting_calendar
-        return self._read(lambda c: reporting_calendar(c, as_of or date.today(), party))
+        return self._read(lambda c: reporting_calendar(c, as_of or self._now().date(), party))
 
     @operation("initial_report")
     def initial_report(self, party: str) -> str:

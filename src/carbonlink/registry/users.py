@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,7 +26,7 @@ from carbonlink.registry.db import (
     user_roles,
     users,
 )
-from carbonlink.registry.guard import PendingAction, operation
+from carbonlink.registry.guard import MUST_CHANGE, PendingAction, operation
 from carbonlink.registry.store import Store
 
 
@@ -49,7 +49,9 @@ class Users(Store):
     def login(self, username: str, password: str, totp: str | None = None) -> Actor:
         """Check a user's password (argon2) and second factor (TOTP, when enrolled); the
         :data:`~carbonlink.registry.identity.LOCK_AFTER`-th failure in a row locks the login.
-        Failures are journalled (without the password) and raise ``S7003``."""
+        Failures are journalled (without the password) and raise ``S7003``. After a one-time
+        password (``registry init``, a user created without one) the actor may only
+        :meth:`change_password`: every operation and :meth:`issue_token` refuse it."""
         now = self._now()
         u = self._read(lambda c: idm.user_row(c, username))
         ok, reason = idm.check_credentials(u, password, totp, now)   # the KDF: no lock held
@@ -65,7 +67,10 @@ class Users(Store):
         if not ok:
             fail("S7003", "password", reason + more)
         assert u is not None
-        return self._load_actor(int(u.id))
+        actor = self._load_actor(int(u.id))
+        if u.must_change_password:     # a one-time password: it is changed before anything else
+            actor = replace(actor, must_change_password=True)
+        return actor
 
     def authenticate(self, token: str) -> Actor:
         """The actor of an API token (``S7003`` when unknown, revoked or expired)."""
@@ -86,6 +91,9 @@ class Users(Store):
         actor = self.actor
         if actor.token_scope != "write" and scope == "write":
             fail("S7001", "scope", "a read-only token cannot make a write token")
+        if actor.must_change_password:
+            guard.deny(cast(Any, self), "issue_token", MUST_CHANGE, code="S7003",
+                       path="password")
         now = self._now()
 
         def go(conn: Connection) -> str:
