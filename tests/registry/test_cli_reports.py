@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from carbonlink.cli import main
-from carbonlink.registry import Registry
+from carbonlink.registry import CheckFailed, Registry
+from carbonlink.registry.db import journal
 from carbonlink.registry.reports.aef import AEF_COLUMNS, consistency_checks
 from tests.registry.conftest import World, full_transfer
 
@@ -49,8 +52,10 @@ class Cli:
         self.act("admin")
 
     def login(self, user: str, password: str) -> None:
+        """Log in with the one-time password; the second line is the new one (a one-time
+        password is changed at first login)."""
         self.act(user)
-        self.mp.setattr("sys.stdin", io.StringIO(password + "\n"))
+        self.mp.setattr("sys.stdin", io.StringIO(f"{password}\n{user} changed password 2026\n"))
         code, o, e = self.run("login", "--user", user, "--password-stdin")
         assert code == 0 and f"logged in as {user}" in o, e
 
@@ -334,3 +339,37 @@ def test_unusable_database_url_is_one_clear_error(capsys: pytest.CaptureFixture[
         code = 2                # verify: 0 clean, 1 divergence, 2 cannot verify
     assert got == code and out == ""
     assert expected in err.replace("\n", " ") and "Traceback" not in err and "s3cret" not in err
+
+
+def test_a_one_time_password_is_changed_at_first_login(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """The first administrator's one-time password lets them do nothing but change it: every
+    operation and a token are refused (S7003, journalled); the CLI asks for the new one."""
+    url = f"sqlite:///{tmp_path / 'otp.db'}"
+    code, o, _ = run(capsys, "registry", "init", "--db", url)
+    otp = o.split("(shown once): ")[1].split()[0]
+    with Registry(url) as r:
+        actor = r.login("admin", otp)
+        assert actor.must_change_password
+        with pytest.raises(CheckFailed) as e:
+            r.as_user(actor).users()
+        assert e.value.code == "S7003"
+        with pytest.raises(CheckFailed) as e:
+            r.as_user(actor).issue_token()
+        assert e.value.code == "S7003"
+        denied = [json.loads(x.payload) for x in r.engine.connect().execute(
+            sa.select(journal.c.payload).where(journal.c.kind == "access.denied"))]
+        assert [d["operation"] for d in denied] == ["users", "issue_token"]
+    monkeypatch.setenv("CARBONLINK_TOKEN_FILE", str(tmp_path / "tokens.json"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(otp + "\n"))      # no new password given
+    code, _, err = run(capsys, "login", "--user", "admin", "--password-stdin", "--db", url)
+    assert code == 2 and "must be changed" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{otp}\nadmin's own password 2026\n"))
+    code, o, _ = run(capsys, "login", "--user", "admin", "--password-stdin", "--db", url)
+    assert code == 0 and "password changed" in o and "logged in as admin" in o
+    assert run(capsys, "registry", "user", "list", "--db", url)[0] == 0
+    with Registry(url) as r:           # the one-time password no longer works; the new one does
+        with pytest.raises(CheckFailed):
+            r.login("admin", otp)
+        assert not r.login("admin", "admin's own password 2026").must_change_password

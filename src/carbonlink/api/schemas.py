@@ -188,6 +188,9 @@ class TransactionOut(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     expires_at: UtcDatetime | None = Field(description="when an open external transfer lapses")
+    completes_at: UtcDatetime | None = Field(
+        default=None, description="when a delayed internal transfer (to an account off the "
+        "trusted list) completes")
     from_account: int | None
     to_account: int | None
     quantity: int

@@ -82,13 +82,27 @@ def login(user: Annotated[str, typer.Option("--user", help="user name")],
           read_only: Annotated[bool, typer.Option("--read-only", help="a token that can only "
                                                   "read")] = False,
           db: Db = None) -> None:
-    """Log in to a registry database; later registry commands act as this user."""
+    """Log in to a registry database; later registry commands act as this user. After a
+    one-time password a new password is asked for (with --password-stdin: the second line)."""
+    import dataclasses
+
     from carbonlink.registry import Registry
     url = _url(db)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else \
         typer.prompt("password", hide_input=True)
     with Registry(url) as r:
         actor = r.login(user, password, totp)
+        if actor.must_change_password:
+            new = sys.stdin.readline().rstrip("\n") if password_stdin else \
+                typer.prompt("new password (the one-time password must be changed)",
+                             hide_input=True, confirmation_prompt=True)
+            if not new:
+                raise DocumentError("new password", "the one-time password must be changed "
+                                    "at first login: give a new password (with "
+                                    "--password-stdin, on the second line)")
+            r.as_user(actor).change_password(password, new, totp)
+            actor = dataclasses.replace(actor, must_change_password=False)
+            out.print("password changed")
         token = r.as_user(actor).issue_token("read" if read_only else "write", name="cli")
     data = _load()
     data[_key(url)] = token

@@ -33,7 +33,10 @@ report_app = typer.Typer(help="AEF tables, initial report, regular information."
 user_app = typer.Typer(help="Users, roles and account representatives.", no_args_is_help=True)
 action_app = typer.Typer(help="Administrative actions waiting for a second person (four eyes).",
                          no_args_is_help=True)
+trusted_app = typer.Typer(help="Trusted-account lists: approved transfers to a trusted account "
+                          "complete at once, to others after a delay.", no_args_is_help=True)
 registry_app.add_typer(user_app, name="user")
+registry_app.add_typer(trusted_app, name="trusted")
 registry_app.add_typer(action_app, name="action")
 registry_app.add_typer(link_app, name="link")
 registry_app.add_typer(report_app, name="report")
@@ -256,7 +259,8 @@ def transfer(from_account: int, to_account: int,
              authorisation: Annotated[str | None, typer.Option()] = None,
              serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
              = None, db: Db = None, at: At = None) -> None:
-    """Internal transfer (completes) or external transfer to a linked registry (proposed)."""
+    """Internal transfer (completes; proposed when the account needs four eyes) or external
+    transfer to a linked registry (proposed)."""
     with _open(db, replay=at is not None) as r:
         _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
                          vintage=vintage, authorisation=authorisation,
@@ -265,7 +269,8 @@ def transfer(from_account: int, to_account: int,
 
 @registry_app.command("approve")
 def approve(tx_id: int, db: Db = None, at: At = None) -> None:
-    """Second representative approves a proposed external transfer."""
+    """Second representative approves a proposed transfer (external, or internal out of a
+    four-eyes account)."""
     with _open(db, replay=at is not None) as r:
         _show(r.approve(tx_id, at=_dt(at)))
 
@@ -291,6 +296,59 @@ def expire(db: Db = None, at: At = None) -> None:
     with _open(db, replay=at is not None) as r:
         ids = r.expire(at=_dt(at))
         out.print(f"expired: {', '.join(map(str, ids)) or 'none'}")
+
+
+@registry_app.command("cancel-transfer")
+def cancel_transfer(tx_id: int, reason: str = "cancelled", db: Db = None,
+                    at: At = None) -> None:
+    """Cancel an internal transfer that is proposed or waiting out its delay (a representative
+    of the transferring account); the units return."""
+    with _open(db, replay=at is not None) as r:
+        _show(r.cancel_transfer(tx_id, reason=reason, at=_dt(at)))
+
+
+@registry_app.command("settle")
+def settle(db: Db = None, at: At = None) -> None:
+    """Complete the delayed internal transfers whose delay has passed (server's clock)."""
+    with _open(db, replay=at is not None) as r:
+        ids = r.settle(at=_dt(at))
+        out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
+
+
+@registry_app.command("four-eyes")
+def four_eyes(account_id: int,
+              required: Annotated[bool, typer.Option("--on/--off")] = True,
+              db: Db = None) -> None:
+    """Require (--on) or not (--off) a second representative's approval of every internal
+    transfer out of an account (an administrative action under four eyes)."""
+    with _open(db) as r:
+        p = r.set_four_eyes(account_id, required)
+        if not _pending(p):
+            out.print(f"account {account_id}: four eyes {'on' if required else 'off'}")
+
+
+@trusted_app.command("add")
+def trusted_add(account_id: int, trusted_account: int, db: Db = None) -> None:
+    """Put an account on another's trusted-account list (four eyes)."""
+    with _open(db) as r:
+        if not _pending(r.trust(account_id, trusted_account)):
+            out.print(f"account {trusted_account} trusted by account {account_id}")
+
+
+@trusted_app.command("remove")
+def trusted_remove(account_id: int, trusted_account: int, db: Db = None) -> None:
+    """Take an account off another's trusted-account list (four eyes)."""
+    with _open(db) as r:
+        if not _pending(r.distrust(account_id, trusted_account)):
+            out.print(f"account {trusted_account} no longer trusted by account {account_id}")
+
+
+@trusted_app.command("list")
+def trusted_list(account_id: int, db: Db = None) -> None:
+    """An account's trusted-account list (the holder's own accounts are trusted besides)."""
+    with _open(db) as r:
+        ids = r.trusted(account_id)
+        out.print(f"account {account_id} trusts: {', '.join(map(str, ids)) or 'none'}")
 
 
 @registry_app.command("surrender")

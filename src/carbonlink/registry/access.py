@@ -37,6 +37,8 @@ class Actor:
     roles: frozenset[tuple[str, str]]            # (role, scope) from user_roles
     reps: dict[int, str] = field(default_factory=dict, hash=False, compare=False)
     token_scope: str = "write"                   # read-only tokens may not change state
+    #: logged in with a one-time password: no operation and no token until it is changed
+    must_change_password: bool = False
 
     def has(self, role: str, scope: str | None = None) -> bool:
         """Does the user hold ``role`` for ``scope`` (``*`` covers every scope)?"""
@@ -83,6 +85,10 @@ _NA = "Reg. (EU) 2019/1122 (national administrator: account opening, Arts 13-21)
 _AO = "Decision 2/CMA.3 annex para 18 (authorisation by the Party)"
 _FE = "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"
 _READ_ALL = "administrator authorising_official auditor"
+_TL = ("Reg. (EU) 2019/1122 Art 23 (trusted account list; changes by two people, Art 23(4) — "
+       "here the registry's administrators)")
+_CT = ("Reg. (EU) 2019/1122 Art 35(3) (delayed execution to accounts off the trusted list; "
+       "the 26-hour delay: Reg. (EU) No 389/2013 Art 39(3), verified: false)")
 
 #: operation (the :class:`~carbonlink.registry.service.Registry` method) → who may run it
 OPERATIONS: dict[str, Rule] = {
@@ -128,6 +134,15 @@ OPERATIONS: dict[str, Rule] = {
     "accept": _r("initiator approver", "account", why=_UR),
     "reject": _r("initiator approver administrator", "account", why=_UR),
     "expire": _r("administrator", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
+    # internal transfers under four eyes, trusted-account lists and the delay
+    "cancel_transfer": _r("initiator approver", "account", why=_CT),
+    "settle": _r("administrator", "any", why=_CT),
+    "set_four_eyes": _r("administrator", "registry", four_eyes=True,
+                        why="Reg. (EU) 2019/1122 Art 35(1) (initiated by one representative, "
+                        "approved by another)"),
+    "trust": _r("administrator", "registry", four_eyes=True, why=_TL),
+    "distrust": _r("administrator", "registry", four_eyes=True, why=_TL),
+    "trusted": _r(_READ_ALL + " initiator approver", "account", write=False, why=_TL),
     "surrender": _r("initiator", "account", why=_UR),
     "use": _r("initiator", "account", why=_UR),
     "cancel": _r("initiator", "account", why=_UR),

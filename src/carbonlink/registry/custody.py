@@ -6,7 +6,8 @@ tables, so a representative, a role or an approval changed by SQL is found.
 8. roles: replaying ``user.create``, ``user.grant`` and ``user.revoke`` gives exactly
    ``user_roles``;
 9. transactions: every transaction has its journal entry; an approved or completed external
-   transfer names an approver who is not its proposer (four eyes).
+   transfer, and an approved internal one, names an approver who is not its proposer (four
+   eyes); trusted-account lists and four-eyes policies are exactly the journalled ones.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from carbonlink.registry.db import journal, representatives, transactions, user_roles, users
+from carbonlink.registry.db import (
+    account_policies,
+    journal,
+    representatives,
+    transactions,
+    trusted_accounts,
+    user_roles,
+    users,
+)
 
 
 def _reps_entry(value: object) -> list[tuple[str, str]]:
@@ -34,11 +43,13 @@ def verify_custody(conn: Connection) -> list[str]:
     reps: dict[tuple[int, str], str] = {}
     roles: set[tuple[str, str, str]] = set()
     logged: set[int] = set()
+    trusted: set[tuple[int, int]] = set()
+    policy: dict[int, bool] = {}
     for kind, tx_id, payload in conn.execute(sa.select(
             journal.c.kind, journal.c.tx_id, journal.c.payload).order_by(journal.c.seq)):
         if tx_id is not None:
             logged.add(int(tx_id))
-        if not (kind.startswith(("account.open", "representative.", "user."))):
+        if not (kind.startswith(("account.", "representative.", "user.", "trusted."))):
             continue
         try:
             p = json.loads(payload)
@@ -47,6 +58,12 @@ def verify_custody(conn: Connection) -> list[str]:
         if kind in ("account.open", "representative.add"):
             for name, role in _reps_entry(p.get("representatives")):
                 reps[(int(p["account"]), name)] = role
+        elif kind == "trusted.add":
+            trusted.add((int(p["account"]), int(p["trusted"])))
+        elif kind == "trusted.remove":
+            trusted.discard((int(p["account"]), int(p["trusted"])))
+        elif kind == "account.four_eyes":
+            policy[int(p["account"])] = bool(p["four_eyes"])
         elif kind == "representative.remove":
             reps.pop((int(p["account"]), str(p["user"])), None)
         elif kind == "user.create":
@@ -73,13 +90,28 @@ def verify_custody(conn: Connection) -> list[str]:
         problems.append(f"roles: {u!r} holds {r} for {s} without a journal entry")
     for u, r, s in sorted(roles - granted):
         problems.append(f"roles: {u!r} was granted {r} for {s} (journal) but does not hold it")
+    table_trusted = {(int(a), int(b)) for a, b in conn.execute(sa.select(
+        trusted_accounts.c.account_id, trusted_accounts.c.trusted_id))}
+    for a, b in sorted(table_trusted - trusted):
+        problems.append(f"trusted accounts: {b} is on the trusted list of account {a} without "
+                        "a journal entry")
+    for a, b in sorted(trusted - table_trusted):
+        problems.append(f"trusted accounts: {b} was put on the trusted list of account {a} "
+                        "(journal) but is missing")
+    table_policy = {int(a): bool(f) for a, f in conn.execute(sa.select(
+        account_policies.c.account_id, account_policies.c.four_eyes))}
+    for a in sorted(set(table_policy) | set(policy)):
+        if table_policy.get(a, False) != policy.get(a, False):
+            problems.append(f"account {a}: four eyes {'on' if table_policy.get(a) else 'off'} "
+                            f"in the table, {'on' if policy.get(a) else 'off'} in the journal")
     for t in conn.execute(sa.select(transactions.c.id, transactions.c.kind,
                                     transactions.c.state, transactions.c.proposer,
                                     transactions.c.approver).order_by(transactions.c.id)):
         if int(t.id) not in logged:
             problems.append(f"transaction {t.id} ({t.kind}) has no journal entry")
-        if t.kind == "external_transfer" and t.state in ("approved", "completed") and (
-                t.approver is None or t.approver == t.proposer):
+        four_eyes = (t.kind == "external_transfer" and t.state in ("approved", "completed")) \
+            or (t.kind == "internal_transfer" and (t.state == "delayed" or t.approver is not None))
+        if four_eyes and (t.approver is None or t.approver == t.proposer):
             problems.append(f"transaction {t.id}: approved by {t.approver!r}, its proposer "
                             f"{t.proposer!r} (four eyes need two people)")
     return problems

@@ -171,10 +171,28 @@ transactions = sa.Table(
     sa.Column("approver", sa.String(100), nullable=True),
     sa.Column("acceptor", sa.String(100), nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
+    # a delayed internal transfer (to an account off the trusted list) completes then: 0008
+    sa.Column("completes_at", sa.DateTime, nullable=True),
     # only open external transfers are looked up by state (expiry): migration 0004
     sa.Index("ix_transactions_open", "state",
              postgresql_where=sa.text("state IN ('proposed', 'approved')"),
              sqlite_where=sa.text("state IN ('proposed', 'approved')")),
+)
+
+#: an account's transfer policy (0008): four_eyes — every outgoing internal transfer is proposed
+#: by one representative and approved by another (Reg. (EU) 2019/1122 Art 35(1))
+account_policies = sa.Table(
+    "account_policies", metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("four_eyes", sa.Boolean, nullable=False),
+)
+
+#: trusted-account lists (0008; Reg. (EU) 2019/1122 Art 23)
+trusted_accounts = sa.Table(
+    "trusted_accounts", metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("trusted_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("added_at", sa.DateTime, nullable=False),
 )
 
 transaction_blocks = sa.Table(

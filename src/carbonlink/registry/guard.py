@@ -28,7 +28,7 @@ from carbonlink.registry.checks import CheckFailed
 from carbonlink.registry.db import accounts, authorisations, holders, registries, transactions
 
 if TYPE_CHECKING:
-    from carbonlink.registry.service import Registry
+    from carbonlink.registry.users import Users as Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +48,8 @@ AFTER: contextvars.ContextVar[Callable[[sa.Connection, Any], None] | None] = \
 DRY_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("carbonlink_dry_run",
                                                                default=False)
 MAX_REFERENCE = 100
+MUST_CHANGE = ("logged in with a one-time password: change it first (`carbonlink login` asks "
+               "for a new one)")
 #: operations that write in one database transaction and so may carry a client reference
 REFERENCED = frozenset(name for name, rule in OPERATIONS.items() if rule.write) - {"load_links"}
 _REP = frozenset({"initiator", "approver"})
@@ -101,6 +103,8 @@ def operation(name: str) -> Callable[[F], F]:
                 return fn(self, *args, **kwargs)
             bound = sig.bind(self, *args, **kwargs)
             actor = self.actor
+            if actor is not None and actor.must_change_password:
+                deny(self, name, MUST_CHANGE, code="S7003", path="password")
             if has_by:
                 by = bound.arguments.get("by")
                 if actor is not None and by not in (None, actor.username):
@@ -162,7 +166,7 @@ def _referenced(reg: Registry, op: str, ref: str, call: Callable[..., Any],
 
 
 def encode_result(out: Any) -> str:
-    from carbonlink.registry.service import Receipt
+    from carbonlink.registry.common import Receipt
     if isinstance(out, Receipt):
         return json.dumps({"receipt": {**out.__dict__, "blocks": [list(b) for b in out.blocks]}})
     if isinstance(out, PendingAction):
@@ -171,7 +175,7 @@ def encode_result(out: Any) -> str:
 
 
 def decode_result(text: str) -> Any:
-    from carbonlink.registry.service import Receipt
+    from carbonlink.registry.common import Receipt
     d = json.loads(text)
     if "receipt" in d:
         r = d["receipt"]
@@ -262,13 +266,13 @@ def _target(reg: Registry, op: str, a: dict[str, Any]) -> Target:
 
     if op in ("transfer",):
         return of_accounts(a["from_account"])
-    if op in ("approve", "accept", "reject", "transaction"):
+    if op in ("approve", "accept", "reject", "transaction", "cancel_transfer"):
         tx = reg._read(lambda c: c.execute(sa.select(
             transactions.c.from_account, transactions.c.to_account).where(
             transactions.c.id == a["tx_id"])).first())
         if tx is None:
             return Target()
-        if op == "approve":
+        if op in ("approve", "cancel_transfer"):
             return of_accounts(tx.from_account)
         if op == "accept":
             return of_accounts(tx.to_account)

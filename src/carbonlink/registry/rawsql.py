@@ -110,9 +110,13 @@ INSERT_BLOCK = ("INSERT INTO blocks (issuing_registry, unit_type, vintage, seria
 #: PostgreSQL internal transfer in one statement (migration 0002): returns
 #: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when a
 #: check failed (nothing written) or ``'external'`` for a transfer to another registry.
-PG_INTERNAL_TRANSFER = ("SELECT * FROM registry_internal_transfer(%s::integer, %s::integer, "
+#: no row when the transferring account needs four eyes (revision 0008): the gate is a filter on
+#: the outer query alone, so the function is not called and nothing is written (a test checks)
+PG_INTERNAL_TRANSFER = ("SELECT t.* FROM (SELECT NOT EXISTS (SELECT 1 FROM account_policies "
+                        "WHERE account_id = %s::integer AND four_eyes) AS ok) g, "
+                        "LATERAL registry_internal_transfer(%s::integer, %s::integer, "
                         "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
-                        "%s::timestamp, %s::text)")
+                        "%s::timestamp, %s::text) t WHERE g.ok")
 
 
 def insert_block(conn: Connection, issuing_registry: str, unit_type: str, vintage: int,

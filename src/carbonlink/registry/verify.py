@@ -16,7 +16,9 @@ Reconciliation in the spirit of the Kyoto ITL (totals, then unit blocks, then th
    transfer (para 6); no CA entry lies outside the Party's NDC implementation period;
 6. links: each link's used quota equals its open and completed external transfers;
 7.–9. custody (:mod:`carbonlink.registry.custody`): representatives, roles and approvals
-   replayed from the journal.
+   replayed from the journal;
+10. history (:mod:`carbonlink.registry.replay`): every block's owner and status and every
+    transaction's row replayed from the journal.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from carbonlink.registry.common import first_transfer_due
 from carbonlink.registry.db import (
     accounts,
     authorisation_totals,
@@ -40,7 +43,6 @@ from carbonlink.registry.db import (
     transactions,
 )
 from carbonlink.registry.journal import verify_chain
-from carbonlink.registry.service import first_transfer_due
 
 _TERMINAL_KIND = {"surrender": "surrendered", "use": "used", "oimp_cancellation": "cancelled",
                   "voluntary_cancellation": "cancelled", "omge_cancellation": "cancelled",
@@ -110,7 +112,7 @@ def verify(conn: Connection) -> list[str]:
         .group_by(blocks.c.pending_tx))}
     open_tx = {int(r.id): int(r.quantity) for r in conn.execute(sa.select(
         transactions.c.id, transactions.c.quantity).where(
-        transactions.c.state.in_(("proposed", "approved"))))}
+        transactions.c.state.in_(("proposed", "approved", "delayed"))))}
     for t in sorted(set(pend) | set(open_tx)):
         if pend.get(t) != open_tx.get(t):
             problems.append(f"escrow: transfer {t} holds {pend.get(t, 0)} units pending export "
@@ -248,5 +250,9 @@ def verify(conn: Connection) -> list[str]:
 
     # 7.-9. custody
     from carbonlink.registry.custody import verify_custody
+    from carbonlink.registry.replay import replay
     problems += verify_custody(conn)
+    # 10. the transaction history replayed from the journal: blocks' owners and statuses,
+    # transactions' kinds, accounts, quantities, states and people
+    problems += replay(conn)
     return problems

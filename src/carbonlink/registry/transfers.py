@@ -1,0 +1,422 @@
+"""Transfers: the internal transfer (one database transaction; on PostgreSQL one statement)
+and the proposal of an external transfer across a link, with their checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from carbonlink.registry import bounds, guard
+from carbonlink.registry import journal as jr
+from carbonlink.registry import rawsql as raw
+from carbonlink.registry.checks import fail
+from carbonlink.registry.common import (
+    ACCOUNT_UNITS,
+    HOLDING_TYPES,
+    Piece,
+    Receipt,
+)
+from carbonlink.registry.db import (
+    account_policies,
+    accounts,
+    blocks,
+    links,
+    transactions,
+    trusted_accounts,
+)
+from carbonlink.registry.guard import operation
+from carbonlink.registry.ledger import Ledger
+
+
+class Transfers(Ledger):
+    """Part of :class:`carbonlink.registry.service.Registry` (see the module)."""
+
+    @operation("transfer")
+    def transfer(self, from_account: int, to_account: int, quantity: int, *,
+                 unit_type: str | None = None, vintage: int | None = None,
+                 authorisation: str | None = None,
+                 serials: tuple[str, str, int, int, int] | None = None,
+                 by: str | None = None, at: datetime | None = None) -> Receipt:
+        """Move units. Inside one registry the internal transfer completes at once — unless the
+        account needs four eyes (:meth:`set_four_eyes`): then it is proposed, a second
+        representative approves it (:meth:`approve`), and to an account off the trusted list
+        (:meth:`trust`) it completes after :attr:`untrusted_delay` (:meth:`settle`),
+        cancellable until then (:meth:`cancel_transfer`). To another
+        registry it is an **external transfer**: proposed now (units held in escrow as
+        *pending export*), then :meth:`approve` by a second representative, then
+        :meth:`accept` by the receiving registry — or :meth:`reject` / :meth:`expire`."""
+        if serials is not None:
+            quantity = serials[4] - serials[3] + 1
+        self._check_quantity(quantity)
+        if vintage is not None:
+            bounds.year(vintage, "vintage")
+        when = self._when(at)
+
+        def go(conn: Connection) -> Receipt:
+            accs = self._lock_accounts(conn, [from_account, to_account], by)
+            src, dst = self._check_transfer_accounts(accs, from_account, to_account, by)
+            external = src.registry_id != dst.registry_id
+            pieces = self._take(conn, from_account, quantity, unit_type=unit_type,
+                                vintage=vintage, authorisation=authorisation, serials=serials)
+            for p in pieces:
+                if p.unit_type not in ACCOUNT_UNITS[dst.type]:
+                    fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
+            if not external and any(p.authorisation_id for p in pieces):
+                self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
+            if not external and self._four_eyes(conn, from_account):
+                return self._propose_internal(conn, when, from_account, to_account, quantity,
+                                              pieces, unit_type, vintage, by)
+            if not external and conn.dialect.name == "postgresql":
+                payload = jr.canonical({
+                    "from": from_account, "to": to_account, "quantity": quantity,
+                    "blocks": self._blocks_payload(pieces)})
+                ptx = raw.tail_pg(
+                    conn, when, dict(kind="internal_transfer", state="completed",
+                                     quantity=quantity, from_account=from_account,
+                                     to_account=to_account, unit_type=unit_type,
+                                     vintage=vintage, proposer=by),
+                    [p.block_id for p in pieces], {"account_id": to_account},
+                    [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
+                      p.authorisation_id) for p in pieces], "internal_transfer", payload)
+                jr.sign_head(conn)
+                return Receipt(ptx, "internal_transfer", "completed", quantity,
+                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+            if not external:
+                tx = self._new_tx(conn, when, "internal_transfer", "completed", quantity,
+                                  from_account=from_account, to_account=to_account,
+                                  unit_type=unit_type, vintage=vintage, proposer=by)
+                self._move(conn, pieces, account_id=to_account)
+                self._record_pieces(conn, tx, pieces)
+                jr.append(conn, when, "internal_transfer", tx, {
+                    "from": from_account, "to": to_account, "quantity": quantity,
+                    "blocks": self._blocks_payload(pieces)})
+                return Receipt(tx, "internal_transfer", "completed", quantity,
+                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+            link = self._check_link(conn, src.registry_id, dst.registry_id, pieces, quantity,
+                                    when, lock=True)
+            src_party = self._party(conn, src.registry_id)
+            self._check_auth_for_transfer(
+                conn, pieces, dst, when, src_party=src_party,
+                international=src_party != self._party(conn, dst.registry_id))
+            tx = self._new_tx(conn, when, "external_transfer", "proposed", quantity,
+                              from_account=from_account, to_account=to_account,
+                              unit_type=unit_type, vintage=vintage, link_id=link.id,
+                              proposer=by, expires_at=when + self.proposal_ttl)
+            self._move(conn, pieces, status="pending_export", pending_tx=tx)
+            conn.execute(links.update().where(links.c.id == link.id)
+                         .values(moved=link.moved + quantity))
+            self._record_pieces(conn, tx, pieces)
+            jr.append(conn, when, "external_transfer.proposed", tx, {
+                "from": from_account, "to": to_account, "quantity": quantity,
+                "link": link.id, "blocks": self._blocks_payload(pieces), "by": by})
+            return Receipt(tx, "external_transfer", "proposed", quantity,
+                           blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+
+        # one round trip commits inside SQL, where the journal key cannot sign: with a key the
+        # transfer takes the general path (one database transaction, signed in it)
+        if serials is None and self.engine.dialect.name == "postgresql" and not self.replay \
+                and guard.AFTER.get() is None \
+                and (self.journal_key is None or self.journal_key.private() is None):
+            done = self._run_statement(lambda dbc: self._transfer_pg(
+                dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
+                by, when))
+            if done is not None:
+                return done
+        return self._run(go)
+
+    @staticmethod
+    def _check_transfer_accounts(accs: dict[int, Any], from_account: int, to_account: int,
+                                 by: str | None) -> tuple[Any, Any]:
+        """The account-layer checks of a transfer (A2001–A2007 minus the registry test)."""
+        src, dst = accs.get(from_account), accs.get(to_account)
+        if src is None or src.status != "open":
+            fail("A2001", "from_account", f"account {from_account} " +
+                 ("does not exist" if src is None else f"is {src.status}"))
+        if dst is None or dst.status != "open":
+            fail("A2002", "to_account", f"account {to_account} " +
+                 ("does not exist" if dst is None else f"is {dst.status}"))
+        if from_account == to_account:
+            fail("A2007", "to_account", "transfer to the same account")
+        if src.type not in HOLDING_TYPES:
+            fail("A2004", "from_account", f"units never leave a {src.type} account")
+        if dst.type not in HOLDING_TYPES:
+            fail("A2003", "to_account", f"transfers go to holding accounts; use surrender, "
+                 f"use, cancel or retire for {dst.type}")
+        if src.n_reps and not src.is_rep:
+            fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
+        return src, dst
+
+    def _transfer_pg(self, dbc: Any, from_account: int, to_account: int, quantity: int,
+                     unit_type: str | None, vintage: int | None, authorisation: str | None,
+                     by: str | None, when: datetime) -> Receipt | None:
+        """PostgreSQL internal transfer in **one round trip**: one prepared statement calling
+        ``registry_internal_transfer`` (migrations 0002, 0004) on psycopg cursor ``dbc`` of a
+        connection in autocommit mode, so the statement is its own database transaction. The
+        function locks both accounts in id order, runs the same checks as :meth:`transfer` in
+        the same order (returning the failed check's code, path and detail and writing
+        nothing), reads the holdings after the lock, moves/splits the blocks, inserts the transaction and appends
+        the journal entry (same hash formula as :func:`carbonlink.registry.journal.entry_hash`).
+        Returns ``None`` for a transfer to another registry, or of authorised units (their
+        authorised entities are checked, U5005), with nothing written: the caller runs the
+        general path, which locks and checks again."""
+        dbc.execute(raw.PG_INTERNAL_TRANSFER, (from_account, from_account, to_account,
+                                               quantity, unit_type,
+                                               vintage, authorisation, by, when,
+                                               when.isoformat()), prepare=True)
+        row = dbc.fetchone()
+        if row is None:         # the account needs four eyes (account_policies): general path
+            return None
+        tx_id, code, path, detail, payload = row
+        if code is None:
+            return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
+                           blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
+        if code in ("external", "general"):
+            return None
+        fail(code, path, detail)
+
+    def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
+                    pieces: Sequence[Piece], quantity: int, when: datetime,
+                    lock: bool) -> Any:
+        q = sa.select(links).where(links.c.from_registry == src_reg,
+                                   links.c.to_registry == dst_reg)
+        link = conn.execute(q.with_for_update() if lock else q).first()
+        if link is None:
+            fail("L4001", "to_account", f"no link {src_reg} → {dst_reg}")
+        if link.suspended_from is not None and when.date() >= link.suspended_from:
+            fail("L4004", "at", f"link {src_reg} → {dst_reg} is suspended from "
+                 f"{link.suspended_from}")
+        recognised = set(link.unit_types.split(",")) if link.unit_types else set()
+        for p in pieces:
+            if p.unit_type not in recognised:
+                fail("L4002", "unit_type", f"{p.unit_type} is not recognised on link "
+                     f"{src_reg} → {dst_reg} (recognised: {', '.join(sorted(recognised))})")
+        if lock and link.quota is not None and link.moved + quantity > link.quota:
+            fail("L4003", "quantity", f"link {src_reg} → {dst_reg} quota {link.quota}: "
+                 f"{link.moved} moved, {quantity} more requested")
+        return link
+
+    def _check_auth_for_transfer(self, conn: Connection, pieces: Sequence[Piece], dst: Any,
+                                 when: datetime, *, src_party: str, international: bool) -> None:
+        """Authorisation terms of an external transfer: units it would first transfer must be
+        under a version in force (U5002) whose vintage window holds them (U5004); the acquiring
+        holder must be an authorised entity (U5005)."""
+        for aid in sorted({p.authorisation_id for p in pieces if p.authorisation_id}):
+            pending = [p for p in pieces if p.authorisation_id == aid and not p.first_transferred]
+            if not pending or not international:
+                continue
+            auth = self._auth(conn, aid, when.date(), "authorisation")
+            if not auth.first_transfer_due("external_transfer", international=True,
+                                           abroad=src_party != auth.party):
+                continue
+            if not auth.in_force(when.date()):
+                fail("U5002", "authorisation", f"{aid} is not in force on {when.date()}; its "
+                     "units cannot be first transferred")
+            for p in pending:
+                if not auth.vintage_from <= p.vintage <= auth.vintage_to:
+                    fail("U5004", "vintage", f"units {p.issuing_registry}-{p.unit_type}-"
+                         f"{p.vintage} are outside the vintage window {auth.vintage_from}–"
+                         f"{auth.vintage_to} of {aid} version {auth.version} in force on "
+                         f"{when.date()}; they cannot be first transferred")
+        self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
+
+    def _check_entities(self, conn: Connection, pieces: Sequence[Piece], holder: int | None,
+                        when: datetime, path: str) -> None:
+        """The holder receiving, using or cancelling authorised units is an authorised entity
+        of the terms that govern them (U5005; :meth:`_governing`) — on every transfer, internal
+        or external, and at use or cancellation."""
+        if holder is None:
+            return
+        for p in pieces:
+            for auth, _ in self._governing(conn, p, when.date()):
+                if auth.entities and holder not in auth.entities:
+                    fail("U5005", path, f"holder {holder} is not an authorised entity of "
+                         f"{auth.id} (version {auth.version})")
+
+    # ------------------------------------------------------------------ internal, four eyes
+    def _four_eyes(self, conn: Connection, account: int) -> bool:
+        return bool(conn.execute(sa.select(account_policies.c.four_eyes).where(
+            account_policies.c.account_id == account)).scalar())
+
+    def _is_trusted(self, conn: Connection, src: int, dst: int) -> bool:
+        """``dst`` is on ``src``'s trusted-account list, or belongs to the same account
+        holder (Reg. (EU) 2019/1122 Art 23(2): those are on it automatically)."""
+        if conn.execute(sa.select(trusted_accounts.c.trusted_id).where(
+                trusted_accounts.c.account_id == src,
+                trusted_accounts.c.trusted_id == dst)).first() is not None:
+            return True
+        rows = {int(r.id): r.holder_id for r in conn.execute(sa.select(
+            accounts.c.id, accounts.c.holder_id).where(accounts.c.id.in_((src, dst))))}
+        return rows.get(src) is not None and rows.get(src) == rows.get(dst)
+
+    def _propose_internal(self, conn: Connection, when: datetime, from_account: int,
+                          to_account: int, quantity: int, pieces: Sequence[Piece],
+                          unit_type: str | None, vintage: int | None, by: str | None
+                          ) -> Receipt:
+        """An internal transfer out of a four-eyes account: proposed now, its units held in
+        escrow until a second representative approves (Reg. (EU) 2019/1122 Art 35(1))."""
+        tx = self._new_tx(conn, when, "internal_transfer", "proposed", quantity,
+                          from_account=from_account, to_account=to_account,
+                          unit_type=unit_type, vintage=vintage, proposer=by,
+                          expires_at=when + self.proposal_ttl)
+        self._move(conn, pieces, status="pending_export", pending_tx=tx)
+        self._record_pieces(conn, tx, pieces)
+        jr.append(conn, when, "internal_transfer.proposed", tx, {
+            "from": from_account, "to": to_account, "quantity": quantity,
+            "blocks": self._blocks_payload(pieces), "by": by})
+        return Receipt(tx, "internal_transfer", "proposed", quantity,
+                       blocks=[tuple(x) for x in self._blocks_payload(pieces)])
+
+    def _locked_internal_tx(self, conn: Connection, tx_id: int) -> Any:
+        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
+        if tx is None or tx.kind != "internal_transfer":
+            fail("R1005", "tx", f"no internal transfer {tx_id}")
+        self._lock_accounts(conn, [tx.from_account, tx.to_account])
+        return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
+                            .with_for_update()).one()
+
+    def _approve_internal(self, conn: Connection, tx_id: int, by: str | None,
+                          when: datetime) -> Receipt:
+        """The second representative approves: to a trusted account the transfer completes at
+        once; to any other it completes after :attr:`untrusted_delay` (``delayed``), and the
+        transferring account's representatives may cancel it until then."""
+        tx = self._locked_internal_tx(conn, tx_id)
+        if tx.state != "proposed":
+            fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected proposed")
+        if tx.expires_at is not None and when >= tx.expires_at:
+            fail("R1003", "tx", f"transfer {tx_id} expired at {tx.expires_at}")
+        if by == tx.proposer:
+            fail("A2006", "by", f"{by!r} proposed transfer {tx_id}; a second "
+                 "representative must approve")
+        self._check_rep(conn, tx.from_account, by, "by")
+        q = int(tx.quantity)
+        if self._is_trusted(conn, int(tx.from_account), int(tx.to_account)):
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                approver=by, updated_at=when))
+            jr.append(conn, when, "internal_transfer.approved", tx_id,
+                      {"by": by, "completes_at": None})
+            self._complete_internal(conn, tx, when)
+            return Receipt(tx_id, "internal_transfer", "completed", q)
+        due = when + self.untrusted_delay
+        conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+            state="delayed", approver=by, updated_at=when, completes_at=due))
+        jr.append(conn, when, "internal_transfer.approved", tx_id,
+                  {"by": by, "completes_at": due.isoformat()})
+        return Receipt(tx_id, "internal_transfer", "delayed", q)
+
+    def _complete_internal(self, conn: Connection, tx: Any, when: datetime) -> None:
+        conn.execute(blocks.update().where(blocks.c.pending_tx == tx.id).values(
+            account_id=tx.to_account, status="held", pending_tx=None))
+        conn.execute(transactions.update().where(transactions.c.id == tx.id).values(
+            state="completed", updated_at=when))
+        jr.append(conn, when, "internal_transfer.completed", int(tx.id), {})
+
+    @operation("cancel_transfer")
+    def cancel_transfer(self, tx_id: int, *, by: str | None = None,
+                        reason: str = "cancelled", at: datetime | None = None) -> Receipt:
+        """A representative of the transferring account cancels an internal transfer that is
+        proposed or in its delay (Reg. (EU) 2019/1122 Art 35); the units return."""
+        when = self._when(at)
+
+        def go(conn: Connection) -> Receipt:
+            tx = self._locked_internal_tx(conn, tx_id)
+            if tx.state not in ("proposed", "delayed"):
+                fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; only a proposed or "
+                     "delayed transfer can be cancelled")
+            self._check_rep(conn, tx.from_account, by, "by")
+            conn.execute(blocks.update().where(blocks.c.pending_tx == tx_id).values(
+                status="held", pending_tx=None))
+            conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
+                state="cancelled", updated_at=when, reason=reason))
+            jr.append(conn, when, "internal_transfer.cancelled", tx_id,
+                      {"by": by, "reason": reason})
+            return Receipt(tx_id, "internal_transfer", "cancelled", int(tx.quantity))
+        return self._run(go)
+
+    @operation("settle")
+    def settle(self, *, at: datetime | None = None) -> list[int]:
+        """Complete every delayed internal transfer whose delay has passed on the server's
+        clock; returns their ids (run by the server's scheduler, like :meth:`expire`)."""
+        when = self._when(at)
+
+        def go(conn: Connection) -> list[int]:
+            due = conn.execute(sa.select(transactions.c.id).where(
+                transactions.c.state == "delayed", transactions.c.completes_at <= when)
+                .order_by(transactions.c.id)).all()
+            out: list[int] = []
+            for (tid,) in due:
+                tx = self._locked_internal_tx(conn, int(tid))
+                if tx.state == "delayed" and tx.completes_at <= when:
+                    self._complete_internal(conn, tx, when)
+                    out.append(int(tid))
+            return out
+        return self._run(go)
+
+    # ------------------------------------------------------------------ trusted accounts
+    @operation("set_four_eyes")
+    def set_four_eyes(self, account: int, required: bool = True) -> None:
+        """Require (or no longer require) a second representative's approval of every
+        internal transfer out of ``account`` (Reg. (EU) 2019/1122 Art 35(1)); an
+        administrative action under four eyes."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account)
+                            ).first() is None:
+                fail("A2001", "account", f"no account {account}")
+            conn.execute(account_policies.delete().where(
+                account_policies.c.account_id == account))
+            conn.execute(account_policies.insert().values(account_id=account,
+                                                          four_eyes=bool(required)))
+            jr.append(conn, when, "account.four_eyes", None,
+                      {"account": account, "four_eyes": bool(required)})
+        self._run(go)
+
+    @operation("trust")
+    def trust(self, account: int, trusted_account: int) -> None:
+        """Put ``trusted_account`` on ``account``'s trusted-account list: approved transfers
+        to it complete without the delay (Reg. (EU) 2019/1122 Art 23; changes proposed by one
+        person and approved by another, Art 23(4))."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            found = {int(r.id) for r in conn.execute(sa.select(accounts.c.id).where(
+                accounts.c.id.in_((account, trusted_account))))}
+            for a, path in ((account, "account"), (trusted_account, "trusted_account")):
+                if a not in found:
+                    fail("A2001", path, f"no account {a}")
+            if account == trusted_account:
+                fail("A2007", "trusted_account", "an account does not trust itself")
+            if not self._is_trusted(conn, account, trusted_account):
+                conn.execute(trusted_accounts.insert().values(
+                    account_id=account, trusted_id=trusted_account, added_at=when))
+                jr.append(conn, when, "trusted.add", None,
+                          {"account": account, "trusted": trusted_account})
+        self._run(go)
+
+    @operation("distrust")
+    def distrust(self, account: int, trusted_account: int) -> None:
+        """Take ``trusted_account`` off ``account``'s trusted-account list (Art 23(4))."""
+        when = self._now()
+
+        def go(conn: Connection) -> None:
+            n = conn.execute(trusted_accounts.delete().where(
+                trusted_accounts.c.account_id == account,
+                trusted_accounts.c.trusted_id == trusted_account)).rowcount
+            if not n:
+                fail("R1005", "trusted_account", f"account {trusted_account} is not on the "
+                     f"trusted list of account {account}")
+            jr.append(conn, when, "trusted.remove", None,
+                      {"account": account, "trusted": trusted_account})
+        self._run(go)
+
+    @operation("trusted")
+    def trusted(self, account: int) -> list[int]:
+        """The accounts on ``account``'s trusted list (besides the holder's own accounts)."""
+        return self._read(lambda c: [int(r[0]) for r in c.execute(sa.select(
+            trusted_accounts.c.trusted_id).where(trusted_accounts.c.account_id == account)
+            .order_by(trusted_accounts.c.trusted_id))])

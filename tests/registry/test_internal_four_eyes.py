@@ -1,0 +1,126 @@
+"""Four eyes for internal transfers, trusted-account lists and the delay (issue 11, build
+point 2), on SQLite and PostgreSQL, on the server's clock (the tests' fake clock): out of an
+account under four eyes an internal transfer is proposed by one representative and approved by
+another; to a trusted account it then completes at once, to any other after the delay
+(26 hours), cancellable by the transferring account's representatives until then."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from carbonlink.registry import CheckFailed
+from carbonlink.registry.db import blocks
+from tests.registry.conftest import Acting, World, tampering
+
+T1 = datetime(2026, 3, 2, 9, 0)
+
+
+@pytest.fixture
+def fe(reg: Acting, world: World) -> World:
+    reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
+    reg.set_four_eyes(world.seller, True, at=T1)       # proposed by admin, approved by admin2
+    return world
+
+
+def _escrowed(reg: Acting, tx: int) -> int:
+    with reg.engine.connect() as c:
+        return int(c.execute(sa.select(sa.func.coalesce(sa.func.sum(
+            blocks.c.serial_end - blocks.c.serial_start + 1), 0)).where(
+            blocks.c.pending_tx == tx)).scalar_one())
+
+
+def test_without_four_eyes_an_internal_transfer_completes_at_once(reg: Acting,
+                                                                  world: World) -> None:
+    reg.issue(world.seller, 10, vintage=2026, at=T1)
+    r = reg.transfer(world.seller, world.gha["party_holding"], 4, by="alice", at=T1)
+    assert r.state == "completed" and reg.balance(world.gha["party_holding"]) == 4
+
+
+def test_a_second_representative_approves_and_the_delay_runs_on_the_servers_clock(
+        reg: Acting, fe: World) -> None:
+    party = fe.gha["party_holding"]
+    p = reg.transfer(fe.seller, party, 10, by="alice", at=T1)
+    assert (p.kind, p.state) == ("internal_transfer", "proposed")
+    assert reg.balance(fe.seller) == 90 and _escrowed(reg, p.tx_id) == 10
+    assert reg.balance(party) == 0
+    with pytest.raises(CheckFailed) as e:               # the proposer cannot approve
+        reg.approve(p.tx_id, by="alice", at=T1)
+    assert e.value.code == "A2006"
+    with pytest.raises(CheckFailed) as e:               # nor someone who is no representative
+        reg.approve(p.tx_id, by="carol", at=T1)
+    assert e.value.code == "S7001"
+    a = reg.approve(p.tx_id, by="bob", at=T1 + timedelta(minutes=5))
+    assert a.state == "delayed"                          # not on the trusted list
+    t = reg.transaction(p.tx_id)
+    assert (t["proposer"], t["approver"], t["state"]) == ("alice", "bob", "delayed")
+    assert reg.settle(at=T1 + timedelta(hours=26)) == []     # 26 h from approval, not proposal
+    assert reg.balance(party) == 0
+    assert reg.settle(at=T1 + timedelta(hours=26, minutes=5)) == [p.tx_id]
+    assert reg.balance(party) == 10 and reg.balance(fe.seller) == 90
+    assert reg.transaction(p.tx_id)["state"] == "completed"
+    assert reg.verify() == []
+
+
+def test_a_delayed_transfer_is_cancelled_by_a_representative_of_the_transferring_account(
+        reg: Acting, fe: World) -> None:
+    party = fe.gha["party_holding"]
+    p = reg.transfer(fe.seller, party, 7, by="alice", at=T1)
+    reg.approve(p.tx_id, by="bob", at=T1)
+    with pytest.raises(CheckFailed) as e:               # the receiving side cannot cancel
+        reg.cancel_transfer(p.tx_id, by="carol", at=T1 + timedelta(hours=1))
+    assert e.value.code == "S7001"
+    c = reg.cancel_transfer(p.tx_id, by="alice", at=T1 + timedelta(hours=1))
+    assert c.state == "cancelled" and reg.balance(fe.seller) == 100
+    assert reg.settle(at=T1 + timedelta(days=3)) == [] and reg.balance(party) == 0
+    with pytest.raises(CheckFailed) as e:               # after the delay: nothing to cancel
+        reg.cancel_transfer(p.tx_id, by="alice", at=T1 + timedelta(days=3))
+    assert e.value.code == "R1002"
+    q = reg.transfer(fe.seller, party, 3, by="alice", at=T1 + timedelta(days=3))
+    assert reg.cancel_transfer(q.tx_id, by="bob", at=T1 + timedelta(days=3)).state == \
+        "cancelled"                                      # a proposal can be withdrawn too
+    assert reg.verify() == []
+
+
+def test_a_trusted_account_receives_at_once_and_the_list_takes_four_eyes(
+        reg: Acting, fe: World) -> None:
+    party = fe.gha["party_holding"]
+    pending = reg.as_("admin").trust(fe.seller, party)
+    assert pending.operation == "trust" and reg.trusted(fe.seller) == []
+    reg.as_("admin2").approve_action(pending.id)
+    assert reg.trusted(fe.seller) == [party]
+    p = reg.transfer(fe.seller, party, 5, by="alice", at=T1)
+    assert reg.approve(p.tx_id, by="bob", at=T1).state == "completed"
+    assert reg.balance(party) == 5
+    reg.distrust(fe.seller, party, at=T1)
+    assert reg.trusted(fe.seller) == []
+    p = reg.transfer(fe.seller, party, 1, by="alice", at=T1)
+    assert reg.approve(p.tx_id, by="bob", at=T1).state == "delayed"
+    with pytest.raises(CheckFailed) as e:               # a representative cannot edit the list
+        reg.trust(fe.seller, party, by="alice")
+    assert e.value.code == "S7001"
+    assert reg.verify() == []
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("INSERT INTO trusted_accounts (account_id, trusted_id, added_at) VALUES ({seller}, "
+     "{party}, '2026-03-02')", "{party} is on the trusted list of account {seller} without"),
+    ("DELETE FROM account_policies", "account {seller}: four eyes off in the table, on in"),
+    ("UPDATE transactions SET approver = proposer WHERE id = {tx}",
+     "approved by 'alice', its proposer 'alice'"),
+    ("UPDATE transactions SET state = 'completed' WHERE id = {tx}",
+     "transaction {tx}: state is 'completed' in the table but 'delayed'"),
+])
+def test_tampering_with_trust_and_approvals_is_found(reg: Acting, fe: World, sql: str,
+                                                     expected: str) -> None:
+    party = fe.gha["party_holding"]
+    tx = reg.transfer(fe.seller, party, 2, by="alice", at=T1).tx_id
+    reg.approve(tx, by="bob", at=T1)
+    assert reg.verify() == []
+    ids = {"seller": fe.seller, "party": party, "tx": tx}
+    with tampering(reg.engine) as c:
+        c.exec_driver_sql(sql.format(**ids))
+    found = reg.verify()
+    assert any(expected.format(**ids) in p for p in found), found
