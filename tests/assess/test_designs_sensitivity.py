@@ -77,3 +77,27 @@ def test_article_6_agreement_is_not_simulated() -> None:
     a = assess(EXAMPLES / "sweden-ghana.yaml")
     assert not a.simulated and not a.designs
     assert a.no_simulation_reason and "No market simulation applies" in a.no_simulation_reason
+
+
+def test_exchange_rates_multiply_to_one_round_every_cycle() -> None:
+    """Three linked markets: the exchange-rate design gives each market a rating (its rank by
+    autarky price) and each link the ratio of two ratings, so no cycle of links credits more
+    units than it moves (pairwise 0.8 / 1.25 would: CA -> ON -> QC -> CA at 1.25)."""
+    import itertools
+
+    from tests.assess.conftest import EXAMPLES
+
+    a = assess(EXAMPLES / "california-quebec-ontario-2017.yaml", with_sensitivity=False,
+               as_of="2026-06-01")
+    design = next(d for d in a.designs if d.id == "exchange_rate")
+    rate = {(lk.from_, lk.to): lk.exchange_rate for lk in design.scenario.links}
+    ids = sorted({m for pair in rate for m in pair})
+    assert len(ids) == 3
+    for x, y, z in itertools.permutations(ids):
+        assert rate[x, y] * rate[y, z] * rate[z, x] == pytest.approx(1.0, rel=1e-12)
+    prices = {m: float(a.results["autarky"].markets.loc[m, "autarky_price"])
+              if "autarky" in a.results else 0.0 for m in ids}
+    low, high = min(ids, key=prices.__getitem__), max(ids, key=prices.__getitem__)
+    assert rate[low, high] < 1 < rate[high, low]
+    assert not [w for r in a.results.values() for w in getattr(r, "warnings", [])
+                if "integrity" in str(w)]

@@ -159,21 +159,29 @@ def build_designs(base: Scenario, agreement_links: list[Link],
         {"transfer_tax": tax, "why": f"{TAX_GAP_FRACTION:.0%} of the largest autarky price gap "
                                      f"({gap:.6g})" + idle}))
 
+    # one rating per market (its rank among the distinct autarky prices), and a link's rate the
+    # ratio of the two ratings: with two markets 0.8 one way and 1.25 the other; with three or
+    # more the rates multiply to 1 round every cycle, so no chain of links credits more units
+    # than it moves (pairwise 0.8/1.25 would, e.g. CA -> ON -> QC -> CA at 1.25)
+    levels = sorted({float(mk.loc[m, "autarky_price"]) for pair in pairs for m in pair})
+    rank = {m: levels.index(float(mk.loc[m, "autarky_price"])) for pair in pairs for m in pair}
     rate_links: list[Link] = []
     for a, b in pairs:
-        low, high = (a, b) if float(mk.loc[a, "autarky_price"]) <= float(
-            mk.loc[b, "autarky_price"]) else (b, a)
-        rate_links.append(Link.model_validate({"from": low, "to": high,
-                                               "exchange_rate": EXCHANGE_RATE}))
+        low, high = (a, b) if rank[a] <= rank[b] else (b, a)
+        rate = EXCHANGE_RATE ** (rank[high] - rank[low]) if rank[high] > rank[low] else 1.0
+        rate_links.append(Link.model_validate({"from": low, "to": high, "exchange_rate": rate}))
         rate_links.append(Link.model_validate({"from": high, "to": low,
-                                               "exchange_rate": 1.0 / EXCHANGE_RATE}))
+                                               "exchange_rate": 1.0 / rate}))
     designs.append(Design(
         "exchange_rate", "Exchange rate",
         "Units of the lower-priced market count less in the higher-priced one, the reciprocal the "
         "other way (S-7.2).", _with_links(base, rate_links, "exchange rate"),
         {"exchange_rate": EXCHANGE_RATE,
          "why": f"a rating-based conversion: a unit of the lower-autarky-price market counts "
-                f"{EXCHANGE_RATE} in the other, {1 / EXCHANGE_RATE:.4g} the other way"}))
+                f"{EXCHANGE_RATE} in the other, {1 / EXCHANGE_RATE:.4g} the other way"
+                + ("" if len(levels) <= 2 else
+                   f" (per step between the {len(levels)} markets ranked by autarky price, so "
+                   "the rates multiply to 1 round every cycle of links)")}))
     designs.append(Design(
         "discount", "Discount", "Each side counts imported units at a discount (S-7.2).",
         _with_links(base, _both_ways(pairs, discount=DISCOUNT), "discount"),

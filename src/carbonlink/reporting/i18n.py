@@ -57,7 +57,7 @@ VOCABULARY = (
     N_("quota"), N_("border_tax"), N_("exchange_rate"), N_("discount_rate"), N_("entity_share"),
     N_("transfer_tax"),
     N_("default"), N_("derived"), N_("agreement document"), N_("assumptions file"),
-    N_("command line"),
+    N_("command line"), N_("carried forward"),
     N_("treaty"), N_("implementing_agreement"), N_("mou"), N_("political_declaration"),
     N_("unilateral_regulation"), N_("linking"), N_("article_6_2"),
     N_("transferring"), N_("acquiring"), N_("both"),

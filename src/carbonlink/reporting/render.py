@@ -73,6 +73,9 @@ ASSUMPTION_TEXT = {
     "currency": N_("reporting currency of all money figures"),
     "fx": N_("US$ per unit of this currency, used for every conversion of it"),
     "cap": N_("annual cap of {market}, MtCO2e (overrides the reference data)"),
+    "cap:carried forward": N_("annual cap of {market}, MtCO2e: the reference data has no cap for "
+                              "the reference date, so the latest recorded cap is carried forward "
+                              "(an assumption)"),
     "price": N_("observed price of {market} per tCO2e"),
     "abatement_share": N_("abatement in {market} at its observed price, as a share of "
                           "business-as-usual emissions (emissions at that price assumed equal "
@@ -109,7 +112,7 @@ def assumption_text(a: dict[str, Any], tr: Callable[[str], str] = str) -> str:
     if getattr(tr, "lang", "en") == "en":
         return str(a["description"])
     head, _dot, market = str(a["key"]).partition(".")
-    text = ASSUMPTION_TEXT.get(head)
+    text = ASSUMPTION_TEXT.get(f"{head}:{a.get('origin')}") or ASSUMPTION_TEXT.get(head)
     return tr(text).format(market=market) if text else str(a["description"])
 
 

@@ -59,6 +59,9 @@ SENTENCES: list[tuple[str, str]] = [
      r"\) is used with the (?P<year>\S+) price",
      N_("{market}: no pre-link cap in the reference data; today's cap ({cap_year}) is used with "
         "the {year} price")),
+    (r"(?P<market>\S+): no cap in the reference data for (?P<date>[\d-]+); the (?P<year>\d+) cap "
+     r"is carried forward",
+     N_("{market}: no cap in the reference data for {date}; the {year} cap is carried forward")),
     (r"(?P<market>\S+): no observed price in the reference data; derived from the linked "
      r"(?P<partner>\S+) price",
      N_("{market}: no observed price in the reference data; derived from the linked {partner} "
