@@ -217,3 +217,38 @@ def test_aef_download(client_factory: Callable[..., TestClient], ledger: Ledger)
             assert wb[name].max_row == len(rows) + 1       # the header and every row
         bad = client.get("/registry/aef", params={"party": "gh", "year": "26"})
         assert bad.status_code == 422 and "party" in bad.text and "year" in bad.text
+
+
+def test_a_user_created_on_the_web_changes_the_one_time_password_at_first_login(
+        client_factory: Callable[..., TestClient], ledger: Ledger) -> None:
+    """The users page shows a one-time password; its holder logs in on the web once with it
+    and a new password (changed before any session exists), then only the new one works."""
+    with session(client_factory, ledger, "admin") as (client, csrf):
+        r = client.post("/registry/users/create",
+                        data={"csrf": csrf, "username": "fiona", "role": "auditor", "scope": "*"})
+        assert r.status_code == 201, r.text
+        m = re.search(r'id="otp">([\w-]{12,})<', r.text)
+        assert m
+        otp = m.group(1)
+    new = "a much better passphrase 42"
+    with client_factory(create_app(ledger.url)) as client:
+        page = client.get("/registry")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token is not None and 'name="new_password"' in page.text
+        form = {"csrf": token.group(1), "username": "fiona", "password": otp}
+        r = client.post("/registry/login", data=form, follow_redirects=False)
+        assert r.status_code == 401 and "one-time password" in r.text   # no session yet
+        assert "carbonlink_session" not in r.headers.get("set-cookie", "")
+        r = client.post("/registry/login", data={**form, "new_password": new,
+                                                 "new_password_again": new + "x"},
+                        follow_redirects=False)
+        assert r.status_code == 422 and "differ" in r.text
+        r = client.post("/registry/login", data={**form, "new_password": new,
+                                                 "new_password_again": new},
+                        follow_redirects=False)
+        assert r.status_code == 303 and "carbonlink_session=" in r.headers["set-cookie"]
+        assert 'id="user"' in client.get("/registry").text
+    with Registry(ledger.url) as raw:
+        with pytest.raises(CheckFailed):
+            raw.login("fiona", otp)
+        assert not raw.login("fiona", new).must_change_password

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,9 +73,21 @@ async def login(request: Request, reg: RegistryDep) -> Response:
     if not csrf_ok(request, form.get("csrf")):
         return refused(request, "the form's CSRF token is missing or wrong: reload the page "
                        "and submit again")
+    password, totp = form.get("password", "")[:256], form.get("totp") or None
+    new = form.get("new_password", "")[:256]
     try:
-        actor = reg.login(form.get("username", "")[:64], form.get("password", "")[:256],
-                          form.get("totp") or None)
+        actor = reg.login(form.get("username", "")[:64], password, totp)
+        if actor.must_change_password:
+            # a one-time password (``registry init``, a user created on the users page) is
+            # changed at first login, before any session exists — as ``carbonlink login`` does
+            if not new:
+                return refused(request, "this is a one-time password: it must be changed at "
+                               "first login — log in again with a new password in the field "
+                               "'new password'", status=401)
+            if new != form.get("new_password_again", "")[:256]:
+                return refused(request, "new password: the two entries differ", status=422)
+            reg.as_user(actor).change_password(password, new, totp)
+            actor = replace(actor, must_change_password=False)
         from datetime import timedelta
         token = reg.as_user(actor).issue_token("write", name="web",
                                                ttl=timedelta(hours=SESSION_HOURS))
