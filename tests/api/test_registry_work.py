@@ -252,3 +252,49 @@ def test_a_user_created_on_the_web_changes_the_one_time_password_at_first_login(
         with pytest.raises(CheckFailed):
             raw.login("fiona", otp)
         assert not raw.login("fiona", new).must_change_password
+
+
+def test_internal_transfer_under_four_eyes_is_approved_and_cancelled_in_the_delay(
+        client_factory: Callable[..., TestClient], ledger: Ledger) -> None:
+    """Out of an account under four eyes: alice proposes an internal transfer on the web, cannot
+    approve it, bob approves it (to an account not on the trusted list: delayed 26 h on the
+    server's clock, the page says until when), and a representative of the sending account
+    cancels it during the delay: the units come back."""
+    w = ledger.world
+    party = w.gha["party_holding"]
+    with Registry(ledger.url) as raw:
+        reg = acting(raw)
+        reg.set_four_eyes(w.seller)
+        before = reg.as_("admin").balance(w.seller)
+    with session(client_factory, ledger, "alice") as (client, csrf):
+        r = client.post(f"/registry/accounts/{w.seller}/transfer",
+                        data={"csrf": csrf, "to_account": str(party), "quantity": "6",
+                              "vintage": "2026"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        tx = int(re.search(r"transaction\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
+        row = re.search(rf'<tr id="tx-{tx}">.*?</tr>',
+                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
+        assert row and "proposed" in row.group(0) and f"/transactions/{tx}/approve" not in \
+            row.group(0) and f"/transactions/{tx}/cancel" in row.group(0)
+        own = client.post(f"/registry/transactions/{tx}/approve", data={"csrf": csrf})
+        assert own.status_code == 403 and "A2006" in own.text
+    with session(client_factory, ledger, "bob") as (client, csrf):
+        assert f'id="waiting-{tx}"' in client.get("/registry").text
+        r = client.post(f"/registry/transactions/{tx}/approve", data={"csrf": csrf},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        row = re.search(rf'<tr id="tx-{tx}">.*?</tr>',
+                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
+        assert row and "delayed (completes at" in row.group(0)
+    with session(client_factory, ledger, "carol") as (client, csrf):   # not a representative
+        r = client.post(f"/registry/transactions/{tx}/cancel", data={"csrf": csrf})
+        assert r.status_code == 403
+    with session(client_factory, ledger, "alice") as (client, csrf):
+        r = client.post(f"/registry/transactions/{tx}/cancel", data={"csrf": csrf},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+    with Registry(ledger.url) as raw:
+        adm = acting(raw).as_("admin")
+        assert adm.transaction(tx)["state"] == "cancelled"
+        assert adm.balance(w.seller) == before and adm.balance(party) == 0
+        assert adm.verify() == []

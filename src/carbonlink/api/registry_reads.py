@@ -194,18 +194,20 @@ def history_values(reg: Registry, account_id: int) -> tuple[list[str], list[str]
 
 
 def awaiting(reg: Registry) -> list[dict[str, Any]]:
-    """External transfers waiting for the acting user: proposed from an account where they
-    may approve (and did not propose), approved to an account they represent (to accept)."""
+    """Transfers waiting for the acting user: proposed (external, or internal out of an account
+    under four eyes) from an account where they may approve (and did not propose), and
+    external ones approved to an account they represent (to accept)."""
     actor = _actor(reg)
     approve = [a for a in actor.reps if actor.represents(a, "approver")]
     accept = list(actor.reps)
     if not accept:
         return []
     t = transactions.c
-    rows = _rows(reg, sa.select(transactions).where(t.kind == "external_transfer", sa.or_(
-        sa.and_(t.state == "proposed", t.from_account.in_(approve or [-1]),
-                t.proposer != actor.username),
-        sa.and_(t.state == "approved", t.to_account.in_(accept))))
+    rows = _rows(reg, sa.select(transactions).where(sa.or_(
+        sa.and_(t.kind.in_(("external_transfer", "internal_transfer")), t.state == "proposed",
+                t.from_account.in_(approve or [-1]), t.proposer != actor.username),
+        sa.and_(t.kind == "external_transfer", t.state == "approved",
+                t.to_account.in_(accept))))
         .order_by(t.id).limit(MAX_ROWS))
     for r in rows:
         r["action"] = "approve" if r["state"] == "proposed" else "accept"
@@ -214,7 +216,17 @@ def awaiting(reg: Registry) -> list[dict[str, Any]]:
 
 def actions_for(actor: Actor | None, tx: dict[str, Any]) -> list[str]:
     """The buttons a transaction row offers the user (the service decides on submission)."""
-    if actor is None or tx["kind"] != "external_transfer" or actor.token_scope != "write":
+    if actor is None or actor.token_scope != "write":
+        return []
+    if tx["kind"] == "internal_transfer":   # four eyes and the delay (Reg. (EU) 2019/1122 Art 35)
+        out = []
+        if tx["state"] == "proposed" and actor.represents(tx["from_account"], "approver") \
+                and tx["proposer"] != actor.username:
+            out.append("approve")
+        if tx["state"] in ("proposed", "delayed") and tx["from_account"] in actor.reps:
+            out.append("cancel")
+        return out
+    if tx["kind"] != "external_transfer":
         return []
     out = []
     if tx["state"] == "proposed" and actor.represents(tx["from_account"], "approver") \

@@ -202,7 +202,9 @@ async def transfer(request: Request, reg: RegistryDep, account_id: int) -> Respo
 async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
                           action: str) -> Response:
     """Approve (a second representative of the sending account), accept (a representative
-    of the receiving account) or reject (either side) an external transfer."""
+    of the receiving account) or reject (either side) an external transfer; approve or cancel
+    (during its delay, a representative of the sending account) an internal transfer under
+    four eyes."""
     form, no = await _posted(request, reg, "/registry")
     back = _back(form)
     if no is not None:
@@ -217,8 +219,12 @@ async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
         elif action == "reject":
             reason = form.get("reason", "").strip()[:200] or "rejected"
             r = reg.reject(tx_id, reason=reason)
+        elif action == "cancel":
+            reason = form.get("reason", "").strip()[:200] or "cancelled"
+            r = reg.cancel_transfer(tx_id, reason=reason)
         else:
-            raise DocumentError("action", f"must be approve, accept or reject, got {action!r}")
+            raise DocumentError("action", f"must be approve, accept, reject or cancel, got "
+                                f"{action!r}")
     except CarbonlinkError as exc:
         return refusal(request, reg, PageError.of(exc), _status(exc), back)
     return _done(back, _receipt(r))
