@@ -166,21 +166,44 @@ def test_assess_job_reports_progress_then_every_format(client: TestClient) -> No
     assert client.get("/api/assess/jobs/nope").status_code == 404
 
 
-def test_an_assess_job_whose_client_goes_away_is_cancelled(client: TestClient) -> None:
-    """Nobody polls the job: it stops at its next step and keeps no report."""
-    import time
+def test_an_assess_job_whose_client_goes_away_is_cancelled(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody polls the job: it stops at its next step and keeps no report; the same when the
+    client says so (DELETE). Deterministic: the run waits at its first step until the test has
+    moved the store's clock past the client timeout (or sent DELETE), then goes on."""
+    import threading
 
-    store = _store(client, client_timeout=0.3)
+    import carbonlink.assess.pipeline as pipeline
+
+    real = pipeline.assess
+    started, go = threading.Event(), threading.Event()
+
+    def gated(*args: Any, progress: Any = None, **kw: Any) -> Any:
+        def step(desc: str, n: int = 1) -> None:
+            if not go.is_set():
+                started.set()
+                assert go.wait(300)
+            progress(desc, n)
+        return real(*args, progress=step, **kw)
+
+    monkeypatch.setattr(pipeline, "assess", gated)
+    now = [0.0]
+    store = _store(client, client_timeout=10.0, clock=lambda: now[0])
     job = store.submit(parse(doc()), sensitivity=True)
+    assert started.wait(300)
+    now[0] = 11.0                       # nobody polled for longer than the client timeout
+    go.set()
     assert job.ready.wait(300)
     assert job.status == "cancelled" and job.report is None
     assert job.done < job.total
     # the same when the client says so: DELETE
-    store.client_timeout = 60.0
+    started.clear()
+    go.clear()
     r = client.post("/api/assess/jobs", json=doc())
     jid = r.json()["id"]
-    time.sleep(0.2)
+    assert started.wait(300)
     assert client.delete(f"/api/assess/jobs/{jid}").status_code == 200
+    go.set()
     assert _poll(client, jid)[-1]["status"] == "cancelled"
     assert client.get(f"/api/assess/jobs/{jid}/report").status_code == 409
 

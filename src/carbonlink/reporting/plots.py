@@ -193,7 +193,11 @@ def gains_chart(rep: dict[str, Any]) -> Chart:
     ds = _designs(rep)
     ms = _markets(rep)
     factor, money = _plain_money(rep)
-    fig, axes = _new(1, max(1, len(ms)), height=HEIGHT_IN * 1.1)
+    # side by side for one or two parties; one above the other for more, so each panel keeps
+    # the full width for its design labels (three markets, 13 designs: they overlapped)
+    stacked = len(ms) > 2
+    fig, axes = (_new(len(ms), 1, height=HEIGHT_IN * 0.85 * len(ms)) if stacked
+                 else _new(1, max(1, len(ms)), height=HEIGHT_IN * 1.1))
     flat: list[str] = []
     for i, (ax, m) in enumerate(zip(axes, ms, strict=False)):
         ys = _clean([(d["result"]["markets"][m]["gain"] or 0.0) * factor for d in ds])
@@ -203,7 +207,7 @@ def gains_chart(rep: dict[str, Any]) -> Chart:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _compact(v)))
         ax.set_title(market_label(rep, m), fontsize=10)
         _xlabels(ax, _titles(rep, ds))
-        _style(ax, money if i == 0 else "")
+        _style(ax, money if i == 0 or stacked else "")
         ax.margins(y=0.3)
         if _flat(ys):
             flat.append(market_label(rep, m))
