@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.api.conftest import REPO
+from tests.api.conftest import REPO, Ledger
 from tests.reporting.test_i18n import _english
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fastapi.testclient import TestClient
 
 AGREEMENTS = REPO / "examples" / "agreements"
@@ -66,3 +68,15 @@ def test_english_pages_unchanged(client: TestClient) -> None:
     a, b = client.get("/check").text, client.get("/check?lang=en").text
     assert a == b and '<html lang="en">' in a and "Check a linkage agreement" in a
     assert 'href="/data"' in a
+
+
+def test_registry_public_page_in_chinese(client_factory: Callable[..., TestClient],
+                                         ledger: Ledger) -> None:
+    """The registry's public page (login form, aggregates) in Chinese: no English sentence."""
+    from carbonlink.api import create_app
+
+    with client_factory(create_app(ledger.url)) as client:
+        page = client.get("/registry?lang=zh").text
+    assert '<html lang="zh">' in page and "公开信息" in page and "登录" in page
+    assert 'id="public-holdings"' in page and "itmo" in page.lower()
+    assert not _english(_visible(page)), _english(_visible(page))
