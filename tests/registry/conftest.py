@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,6 +131,16 @@ def tampering(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 @pytest.fixture
 def reg(database_url: str) -> Iterator[Acting]:
+    with Registry(database_url) as r:
+        r.init()
+        yield Acting(r)
+
+
+@pytest.fixture
+def signed(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[Acting]:
+    """A registry (SQLite and PostgreSQL) whose journal key is ``tmp_path/keys/journal.key``."""
+    monkeypatch.setenv("CARBONLINK_JOURNAL_KEY", str(tmp_path / "keys" / "journal.key"))
     with Registry(database_url) as r:
         r.init()
         yield Acting(r)

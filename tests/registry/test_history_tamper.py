@@ -5,14 +5,11 @@ transfer forged with and without a journal entry of its own, the last entry dele
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from carbonlink.registry import Registry
 from carbonlink.registry.db import (
     journal,
     journal_head,
@@ -25,15 +22,6 @@ from tests.registry.conftest import Acting, World, full_transfer, make_world, ta
 
 T1 = datetime(2026, 3, 1)
 
-
-@pytest.fixture
-def signed(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> Iterator[Acting]:
-    """A registry with a journal key (on both backends)."""
-    monkeypatch.setenv("CARBONLINK_JOURNAL_KEY", str(tmp_path / "keys" / "journal.key"))
-    with Registry(database_url) as r:
-        r.init()
-        yield Acting(r)
 
 
 def _history(reg: Acting, w: World) -> dict[str, int]:

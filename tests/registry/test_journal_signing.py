@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from tests.registry.test_cli_reports import run
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "registry.md"
 
-
-@pytest.fixture
-def signed(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> Iterator[Acting]:
-    """A registry (SQLite and PostgreSQL) whose journal key is ``tmp_path/keys/journal.key``."""
-    monkeypatch.setenv("CARBONLINK_JOURNAL_KEY", str(tmp_path / "keys" / "journal.key"))
-    with Registry(database_url) as r:
-        r.init()
-        yield Acting(r)
 
 
 def _rewrite(engine: sa.Engine, user: str) -> None:
