@@ -50,6 +50,19 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def init_cluster(pgbin: Path, prefix: str) -> tuple[Path, Path, int]:
+    """A new PostgreSQL data directory (``initdb``, run as ``postgres`` when we are root) in a
+    fresh temporary folder, and a free port for it: (folder, data dir, port)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        shutil.chown(tmp, "postgres", "postgres")
+    data, port = tmp / "data", _free_port()
+    subprocess.run(_as_pg_user([str(pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A",
+                                "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
+                   check=True, capture_output=True)
+    return tmp, data, port
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server: ``TEST_DATABASE_URL`` (set by ``make test``) or a cluster
@@ -62,13 +75,7 @@ def pg_server_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but no PostgreSQL server programs are installed")
         pytest.skip("PostgreSQL server programs not installed")
-    tmp = Path(tempfile.mkdtemp(prefix="carbonlink-pgtest-"))
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres", "postgres")
-    data, port = tmp / "data", _free_port()
-    subprocess.run(_as_pg_user([str(pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A",
-                                "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
-                   check=True, capture_output=True)
+    tmp, data, port = init_cluster(pgbin, "carbonlink-pgtest-")
     opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     subprocess.run(_as_pg_user([str(pgbin / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"),

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +17,7 @@ import pytest
 
 from carbonlink.errors import DocumentError
 from carbonlink.registry import Registry
-from tests.conftest import _as_pg_user, _free_port, _pgbin
+from tests.conftest import _as_pg_user, _pgbin, init_cluster
 from tests.registry.conftest import Acting, World, acting
 
 T1 = datetime(2026, 3, 1)
@@ -63,13 +62,7 @@ def own_pg_server() -> Iterator[tuple[str, Path, Path]]:
     pgbin = _pgbin()
     if pgbin is None or not (pgbin / "initdb").exists():
         pytest.skip("PostgreSQL server programs not installed")
-    tmp = Path(tempfile.mkdtemp(prefix="carbonlink-pgkill-"))
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres", "postgres")
-    data, port = tmp / "data", _free_port()
-    subprocess.run(_as_pg_user([str(pgbin / "initdb"), "-D", str(data), "-U", "postgres", "-A",
-                                "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]),
-                   check=True, capture_output=True)
+    tmp, data, port = init_cluster(pgbin, "carbonlink-pgkill-")
     (tmp / "opts").write_text(f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp}")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", data, pgbin
