@@ -32,19 +32,9 @@ from carbonlink.registry.transfers import Transfers
 class ExternalTransfers(Transfers):
     """Part of :class:`carbonlink.registry.service.Registry` (see the module)."""
 
-    def _locked_external_tx(self, conn: Connection, tx_id: int) -> Any:
-        """An external transfer, read again under the locks of both accounts (account locks
-        first, in id order, like every other transaction)."""
-        tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
-        if tx is None or tx.kind != "external_transfer":
-            fail("R1005", "tx", f"no external transfer {tx_id}")
-        self._lock_accounts(conn, [tx.from_account, tx.to_account])
-        return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
-                            .with_for_update()).one()
-
     def _open_tx(self, conn: Connection, tx_id: int, states: Sequence[str],
                  when: datetime) -> Any:
-        tx = self._locked_external_tx(conn, tx_id)
+        tx = self._locked_tx(conn, tx_id, "external_transfer")
         if tx.state not in states:
             fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected "
                  f"{' or '.join(states)}")
@@ -143,7 +133,7 @@ class ExternalTransfers(Transfers):
         when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
-            tx = self._locked_external_tx(conn, tx_id)
+            tx = self._locked_tx(conn, tx_id, "external_transfer")
             if tx.state not in OPEN_STATES:
                 fail("R1002", "tx", f"transfer {tx_id} is {tx.state}")
             lk = conn.execute(sa.select(links.c.id).where(links.c.id == tx.link_id)

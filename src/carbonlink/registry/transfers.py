@@ -271,10 +271,13 @@ class Transfers(Ledger):
         return Receipt(tx, "internal_transfer", "proposed", quantity,
                        blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
-    def _locked_internal_tx(self, conn: Connection, tx_id: int) -> Any:
+    def _locked_tx(self, conn: Connection, tx_id: int, kind: str) -> Any:
+        """Transaction ``tx_id`` of ``kind`` (``internal_transfer``, ``external_transfer``),
+        read again under the locks of both accounts (account locks first, in id order, like
+        every other transaction); ``R1005`` when there is no such transfer."""
         tx = conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)).first()
-        if tx is None or tx.kind != "internal_transfer":
-            fail("R1005", "tx", f"no internal transfer {tx_id}")
+        if tx is None or tx.kind != kind:
+            fail("R1005", "tx", f"no {kind.replace('_', ' ')} {tx_id}")
         self._lock_accounts(conn, [tx.from_account, tx.to_account])
         return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
                             .with_for_update()).one()
@@ -284,7 +287,7 @@ class Transfers(Ledger):
         """The second representative approves: to a trusted account the transfer completes at
         once; to any other it completes after :attr:`untrusted_delay` (``delayed``), and the
         transferring account's representatives may cancel it until then."""
-        tx = self._locked_internal_tx(conn, tx_id)
+        tx = self._locked_tx(conn, tx_id, "internal_transfer")
         if tx.state != "proposed":
             fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected proposed")
         if tx.expires_at is not None and when >= tx.expires_at:
@@ -323,7 +326,7 @@ class Transfers(Ledger):
         when = self._when(at)
 
         def go(conn: Connection) -> Receipt:
-            tx = self._locked_internal_tx(conn, tx_id)
+            tx = self._locked_tx(conn, tx_id, "internal_transfer")
             if tx.state not in ("proposed", "delayed"):
                 fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; only a proposed or "
                      "delayed transfer can be cancelled")
@@ -349,7 +352,7 @@ class Transfers(Ledger):
                 .order_by(transactions.c.id)).all()
             out: list[int] = []
             for (tid,) in due:
-                tx = self._locked_internal_tx(conn, int(tid))
+                tx = self._locked_tx(conn, int(tid), "internal_transfer")
                 if tx.state == "delayed" and tx.completes_at <= when:
                     self._complete_internal(conn, tx, when)
                     out.append(int(tid))
