@@ -81,15 +81,10 @@ class Assessment:
         """The report's charts (static SVG, shown inline by Jupyter): all of them as a list,
         or the one named (``prices``, ``flows``, ``gains``, ``emissions``, ``revenue``,
         ``sweep-<id>``)."""
+        from carbonlink.reporting.notebook import pick
         from carbonlink.reporting.plots import report_charts
 
-        charts = report_charts(self.report())
-        if chart is None:
-            return charts
-        for c in charts:
-            if c.id == chart:
-                return c
-        raise KeyError(f"no chart {chart!r}; the report has: {', '.join(c.id for c in charts)}")
+        return pick(report_charts(self.report()), chart)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the report to ``path`` in the format its suffix names (html, md, json, xlsx,

@@ -178,6 +178,7 @@ def simulation_charts(result: SimulationResult, lang: str = "en") -> list[Chart]
 
 
 def pick(charts: list[Chart], chart: str | None) -> Chart | list[Chart]:
+    """All ``charts``, or the one whose id is ``chart`` (``KeyError`` naming the ids)."""
     if chart is None:
         return charts
     for c in charts:
