@@ -281,3 +281,22 @@ def test_unknown_language_exits_2(tmp_path: Path) -> None:
         main(["assess", str(EXAMPLES / "eu-switzerland.yaml"), "--out", str(out),
               "--lang", "fr"])
     assert exc.value.code == 2 and not out.exists()
+
+
+@pytest.mark.parametrize("example", ["eu-switzerland.yaml", "switzerland-ghana-overselling.yaml",
+                                     "defective-draft.yaml"])
+def test_assessment_progress_steps_are_translated(example: str) -> None:
+    """The steps the web's assessment job page shows while it runs (checking, calibrating, each
+    design solved, each sweep): in Chinese none is left in English."""
+    from carbonlink.assess.pipeline import assess
+    from carbonlink.reporting.sentences import translate_sentence
+
+    steps: list[str] = []
+    assess(EXAMPLES / example, progress=lambda desc, n: steps.append(desc),
+           with_sensitivity=example == "eu-switzerland.yaml")
+    if example == "eu-switzerland.yaml":
+        assert {s.split(":")[0] for s in steps} >= {"solved design", "sweeping", "swept"}, steps
+    tr = Translator("zh")
+    for step in steps:
+        zh = translate_sentence(step, tr)
+        assert zh != step and not _english(zh), (step, zh)

@@ -50,6 +50,17 @@ SENTENCES: list[tuple[str, str]] = [
      r"— (?P<field>[\w.]+): .*\. The findings and compatibility matrix below still apply\.",
      N_("No market simulation could be run: the reference data lacks what the calibration needs "
         "({field}). The findings and compatibility matrix below still apply.")),
+    # carbonlink.assess.pipeline progress steps (the web's assessment job page)
+    (r"checking the agreement", N_("checking the agreement")),
+    (r"checked the agreement", N_("checked the agreement")),
+    (r"no market simulation", N_("no market simulation")),
+    (r"calibrating markets", N_("calibrating markets")),
+    (r"calibrated markets", N_("calibrated markets")),
+    (r"solving designs", N_("solving designs")),
+    (r"solved design: (?P<inner>.+)", N_("solved design: {inner}")),
+    (r"sweeping: (?P<inner>.+)", N_("sweeping: {inner}")),
+    (r"swept: (?P<inner>.+)", N_("swept: {inner}")),
+    (r"One-way (?P<src>\S+) → (?P<dst>\S+)", N_("One-way {src} → {dst}")),
     # carbonlink.assess.calibrate and carbonlink.data.prices gaps
     (r"(?P<market>\S+): the cap is from (?P<cap_year>\d+), the price from (?P<year>\d+) \(no "
      r"pre-link cap for (?P=year) in the reference data\)",
@@ -116,10 +127,17 @@ def translate_sentence(text: str, tr: Callable[[str], str]) -> str:
     for pattern, template in _COMPILED:
         m = pattern.fullmatch(text)
         if m:
-            groups = {k: (translate_sentence(v, tr) if k == "inner" else v)
+            groups = {k: (_inner(v, tr) if k == "inner" else v)
                       for k, v in m.groupdict().items()}
             return tr(template).format(**groups)
     return text
+
+
+def _inner(text: str, tr: Callable[[str], str]) -> str:
+    """A sentence inside a sentence: its own pattern's template, else its catalog entry (a design
+    title such as "Full link" is a plain catalog message)."""
+    out = translate_sentence(text, tr)
+    return tr(text) if out == text else out
 
 
 #: The clause elements of an agreement (carbonlink.model.agreement.ELEMENTS), as finding

@@ -42,6 +42,7 @@ from carbonlink.model.scenario import Scenario
 from carbonlink.registry.reports.calendar import LAST_DAY
 from carbonlink.reporting.console import simulation_table_data
 from carbonlink.reporting.i18n import N_, Translator, translator
+from carbonlink.reporting.sentences import translate_sentence
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 #: the forms start with a shipped example (copies of examples/…; a test keeps them identical)
@@ -90,6 +91,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     except DocumentError as exc:
         tr, status, context["error"] = Translator("en"), 422, PageError.of(exc)
     context.update({"_": tr, "page_lang": tr.lang,
+                    "sentence": lambda text: translate_sentence(str(text), tr),
                     "lang_query": "" if tr.lang == "en" else f"?lang={tr.lang}"})
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers["Content-Security-Policy"] = CSP
