@@ -300,3 +300,20 @@ def test_assessment_progress_steps_are_translated(example: str) -> None:
     for step in steps:
         zh = translate_sentence(step, tr)
         assert zh != step and not _english(zh), (step, zh)
+
+
+def test_zh_markdown_report_leaves_no_english_sentence(tmp_path: Path) -> None:
+    """The Markdown report in Chinese: headings, tables, findings and sensitivity in Chinese;
+    the English Markdown keeps its headings."""
+    zh = _assess(EXAMPLES / "eu-switzerland.yaml", tmp_path / "zh.md", "--lang", "zh")
+    assert zh.index("## 决策") < zh.index("## 结论")
+    # kept in their own language, as in the HTML report: the document's title, the sources
+    # (the findings' last column, an assumption's "来源：…", the reference-data table's cells)
+    body, refs = zh.split("\n所用参考数据:\n")
+    assert "总量来源" in refs  # the reference-data table's header is translated
+    text = re.sub(r"^# .*$|来源：[^|]*|`[^`]*`", " ", body, flags=re.M)  # and file names
+    text = "\n".join(line.rsplit("|", 2)[0] if line.startswith("| ") else line
+                     for line in _strip(text, _sources()).splitlines())
+    assert not _english(text), _english(text)
+    en = _assess(EXAMPLES / "eu-switzerland.yaml", tmp_path / "en.md", "--no-sensitivity")
+    assert en.index("## Decision") < en.index("## Verdict") and "## Findings" in en

@@ -270,97 +270,131 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def render_markdown(rep: dict[str, Any]) -> str:
-    """The same report as Markdown: the same sections and numbers, tables instead of charts."""
+    """The same report as Markdown, in the report's language: the same sections and numbers,
+    tables instead of charts."""
+    tr = Translator(rep.get("lang", "en"))
+
+    def sentence(text: Any) -> str:
+        return translate_sentence(str(text), tr)
+
     fr = rep["framing"]
     d = rep["decision"]
-    box = [f"**{d['line']}**", "", f"- **The law**: {d['law']['text']}",
-           f"- **Drafting**: {d['drafting']['text']}"]
+    box = [f"**{d['line']}**", "", f"- **{tr('The law')}**: {d['law']['text']}",
+           f"- **{tr('Drafting')}**: {d['drafting']['text']}"]
     if d.get("design"):
-        box.append(f"- **Recommended design**: {d['design']['title']}: {d['design']['reason']}")
+        box.append(f"- **{tr('Recommended design')}**: {d['design']['title']}: "
+                   f"{d['design']['reason']}")
     box += [f"- {f['label']}: {f['text']} ({f['unit']})" for f in d["figures"]]
     if d["changes"]:
-        box += ["", "Changes named:", ""] + [f"{i}. {c['text']} ({c['kind_text']})"
-                                             for i, c in enumerate(d["changes"], start=1)]
+        box += ["", tr("Changes named:"), ""] + [
+            f"{i}. " + (f"{c['text']} ({c['kind_text']})" if tr.lang == "en"
+                        else f"{c['kind_text']}：{c['subject']}")
+            for i, c in enumerate(d["changes"], start=1)]
     out = [f"# {fr['title']}", "",
-           f"carbonlink assessment of `{rep['source']}` · generated {rep['generated']}", "",
-           "## Decision", "", *box, "",
-           "## Verdict", "", rep["verdict"], "",
-           "## The agreement in the seed's terms", ""]
-    items = [("Form (S-1.2)", FORM_TEXT.get(fr["form"], fr["form"])),
-             ("Generation (S-2)", GENERATION_TEXT.get(fr["generation"], fr["generation"])),
-             ("Link type", fr["link_type"])]
+           f"{tr('carbonlink assessment of')} `{rep['source']}` · {tr('generated')} "
+           f"{tr.date(rep['generated'])}", "",
+           "## " + tr("Decision"), "", *box, "",
+           "## " + tr("Verdict"), "",
+           rep["verdict"] if tr.lang == "en" else d["line"], "",
+           "## " + tr("The agreement in the seed's terms"), ""]
+    items = [(tr("Form"), plain(tr(FORM_TEXT.get(fr["form"], fr["form"])))),
+             (tr("Generation"), plain(tr(GENERATION_TEXT.get(fr["generation"],
+                                                               fr["generation"])))),
+             (tr("Link type"), tr(fr["link_type"]))]
     if fr.get("mode"):
         m = fr["mode"]
-        items += [("Direction", m["direction"]), ("Direct / indirect", m["directness"]),
-                  ("Full / restricted", m["breadth"] + (f" — {', '.join(m['restrictions'])}"
-                                                          if m.get("restrictions") else "")),
-                  ("Umbrella / parallel", m["structure"])]
-    items.append(("Parties", "; ".join(
-        p["jurisdiction"] + (f" (ETS {p['ets']})" if p.get("ets") else "") for p in fr["parties"])))
+        items += [(tr("Direction"), tr(m["direction"])),
+                  (tr("Direct / indirect"), tr(m["directness"])),
+                  (tr("Full / restricted"), tr(m["breadth"]) + (
+                      " — " + ", ".join(tr(r) for r in m["restrictions"])
+                      if m.get("restrictions") else "")),
+                  (tr("Umbrella / parallel"), tr(m["structure"]))]
+    items.append((tr("Parties"), "; ".join(
+        p["jurisdiction"] + (f" ({tr('ETS')} {p['ets']})" if p.get("ets") else "")
+        for p in fr["parties"])))
     out += [f"- **{k}**: {v}" for k, v in items] + [""]
-    out += [f"> {n}" for n in rep["notes"]] + ([""] if rep["notes"] else [])
+    out += [f"> {sentence(n)}" for n in rep["notes"]] + ([""] if rep["notes"] else [])
     chk = rep.get("check")
     if chk:
         s = chk["summary"]
-        out += ["## Findings", "",
-                f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} note(s).", ""]
+        out += [f"## {tr('Findings: legality, completeness, feasibility')}", "",
+                tr("{errors} error(s), {warnings} warning(s), {info} note(s) from {rules} "
+                   "rule(s).").format(errors=s["errors"], warnings=s["warnings"],
+                                      info=s["info"], rules=s["rules_run"]), ""]
         if chk["findings"]:
-            out += [_md_table(["severity", "rule", "subject", "finding", "source"],
-                              [[f["severity"], f["rule"], f["subject"], f["message"], f["source"]]
+            out += [_md_table([tr("severity"), tr("rule"), tr("subject"), tr("finding"),
+                               tr("source")],
+                              [[tr(f["severity"]), f["rule"], tr.subject(f["subject"]),
+                                tr.finding(f), tr.source(f["source"])]
                                for f in chk["findings"]]), ""]
-        out += ["## Compatibility (S-7.3)", ""]
-        if chk["compatibility"]:
-            out += [_md_table(["dimension", "subject", "rating", "level", "reason"],
-                              [[r["dimension"], r["subject"], r["rating"], r["severity"],
-                                r["reason"]] for r in chk["compatibility"]]), ""]
         else:
-            out += ["No compatibility rows.", ""]
+            out += [tr("No findings."), ""]
+        out += [f"## {tr('Compatibility of design elements')}", ""]
+        if chk["compatibility"]:
+            out += [_md_table([tr("dimension"), tr("subject"), tr("rating"), tr("level")]
+                              + ([tr("why this level")] if tr.lang == "en" else []),
+                              [[tr.dimension(r["dimension"]), r["subject"], tr(r["rating"]),
+                                tr(r["severity"])] + ([r["reason"]] if tr.lang == "en" else [])
+                               for r in chk["compatibility"]]), ""]
+        else:
+            out += [tr("No compatibility rows: the agreement links no pair of systems whose "
+                       "design can be compared."), ""]
     if rep["simulated"]:
         u = rep["units"]
         markets = _markets(rep)
         directions = _directions(rep)
-        out += ["## Link designs compared", "",
-                f"Prices in {u['price']}, quantities in {u['quantity']}/yr, money in "
-                f"{u['money']}/yr.", ""]
-        headers = (["design"] + [f"price {m}" for m in markets] + [f"gain {m}" for m in markets]
-                   + [f"flow {a}→{b}" for a, b in directions]
-                   + ["emissions change", "tax revenue", "quota rent", "total gain"])
+        rows_ = design_rows(rep, tr)
+        out += [f"## {tr('Link designs compared')}", "",
+                tr("Prices in {price}, quantities in {quantity} per year, money in {money} per "
+                   "year. Gains are compliance-cost savings against autarky. Every figure is the "
+                   "equilibrium that carbonlink simulate gives for the design's scenario (in the "
+                   "JSON report).").format(price=u["price"], quantity=u["quantity"],
+                                          money=u["money"]), ""]
+        headers = ([tr("design")] + [f"{tr('price')} {m}" for m in markets]
+                   + [f"{tr('gain')} {m}" for m in markets]
+                   + [f"{tr('flow')} {a}→{b}" for a, b in directions]
+                   + [tr("emissions change"), tr("tax revenue"), tr("quota rent"),
+                      tr("total gain")])
         rows = [[r["title"], *r["prices"], *r["gains"], *r["flows"], r["emissions_change"],
-                 r["tax_revenue"], r["quota_rent"], r["total_gain"]] for r in design_rows(rep)]
+                 r["tax_revenue"], r["quota_rent"], r["total_gain"]] for r in rows_]
         out += [_md_table(headers, rows), ""]
-        out += [_md_table(["design", "level", "why"],
-                          [[r["title"], r["level"], r["why"]] for r in design_rows(rep)]), ""]
-        out += ["## Sensitivity", ""]
+        out += [_md_table([tr("design"), tr("level"), tr("why this level")],
+                          [[r["title"], r["level"], r["why"]] for r in rows_]), ""]
+        out += [f"## {tr('Sensitivity')}", ""]
         for sw in rep["sensitivity"]:
-            out += [f"### {sw['title']}", ""]
+            out += [f"### {sentence(sw['title'])}", ""]
             if sw.get("note"):
-                out += [sw["note"], ""]
+                out += [sentence(sw["note"]), ""]
             samples = sw.get("samples", [])
             if samples:
                 ms = list(samples[0]["result"]["markets"])
-                hdr = ([sw["parameter"]] + [f"price {m}" for m in ms] + [f"gain {m}" for m in ms]
-                       + ["emissions change"])
-                rws = [[s["label"]]
-                       + [fmt_num(s["result"]["markets"][m]["price"]) for m in ms]
-                       + [fmt_num(s["result"]["markets"][m]["gain"]) for m in ms]
-                       + [fmt_num(s["result"]["totals"]["emissions_change"])] for s in samples]
+                hdr = ([sw["parameter"] if tr.lang == "en" else tr("value")] + [f"{tr('price')} {m}" for m in ms]
+                       + [f"{tr('gain')} {m}" for m in ms] + [tr("emissions change")])
+                rws = [[sentence(s["label"])]
+                       + [tr.number(s["result"]["markets"][m]["price"]) for m in ms]
+                       + [tr.number(s["result"]["markets"][m]["gain"]) for m in ms]
+                       + [tr.number(s["result"]["totals"]["emissions_change"])]
+                       for s in samples]
                 out += [_md_table(hdr, rws), ""]
-    out += ["## Assumptions", ""]
+    out += [f"## {tr('Assumptions')}", ""]
     if rep["assumptions"]:
-        out += [_md_table(["assumption", "value", "meaning", "set by"],
-                          [[a["key"], fmt_num(a["value"]),
-                            a["description"] + (f" Source: {a['source']}" if a.get("source")
-                                                else ""), a["origin"]]
+        out += [_md_table([tr("assumption"), tr("value"), tr("meaning"), tr("set by")],
+                          [[a["key"], tr.number(a["value"]),
+                            assumption_text(a, tr) + (f" {tr('Source:')} {a['source']}"
+                                                      if a.get("source") else ""),
+                            tr(a["origin"])]
                            for a in rep["assumptions"]]), ""]
     else:
-        out += ["No market assumptions: nothing was simulated.", ""]
+        out += [tr("No market assumptions: nothing was simulated."), ""]
     if rep.get("calibration"):
-        out += ["Reference data used:", ""]
-        out += [_md_table(["ETS", "cap (MtCO2e)", "cap source", "price", "price source"],
-                          [[eid, fmt_num(s["cap"]["value_mt"]), s["cap"].get("source"),
-                            f"{fmt_num(s['price']['value'])} {s['price']['currency']}/t"
+        out += [f"{tr('Reference data used')}:", ""]
+        out += [_md_table([tr("ETS"), f"{tr('cap')} (MtCO2e)", tr("cap source"), tr("price"),
+                           tr("price source")],
+                          [[eid, tr.number(s["cap"]["value_mt"]), s["cap"].get("source"),
+                            f"{tr.number(s['price']['value'])} {s['price']['currency']}/t"
                             + (f" ({s['price'].get('date') or s['price'].get('year')}"
-                               + (", pre-link" if s["price"].get("basis") == "pre_link" else "")
+                               + (f", {tr('pre-link')}" if s["price"].get("basis") == "pre_link"
+                                  else "")
                                + ")" if s["price"].get("year") else ""),
                             s["price"].get("source")]
                            for eid, s in rep["calibration"]["sources"].items()]), ""]
