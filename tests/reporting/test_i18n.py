@@ -317,3 +317,30 @@ def test_zh_markdown_report_leaves_no_english_sentence(tmp_path: Path) -> None:
     assert not _english(text), _english(text)
     en = _assess(EXAMPLES / "eu-switzerland.yaml", tmp_path / "en.md", "--no-sensitivity")
     assert en.index("## Decision") < en.index("## Verdict") and "## Findings" in en
+
+
+def test_zh_xlsx_report_is_chinese(tmp_path: Path) -> None:
+    """The XLSX workbook in Chinese: sheet names, headers and texts; sources, ids and numbers
+    stay as they are (the source column and the reference-data sheet are left out)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    out = tmp_path / "zh.xlsx"
+    with pytest.raises(SystemExit) as exc:
+        main(["assess", str(EXAMPLES / "eu-switzerland.yaml"), "--out", str(out), "--quiet",
+              "--no-fail", "--no-sensitivity", "--lang", "zh"])
+    assert exc.value.code == 0
+    wb = load_workbook(io.BytesIO(out.read_bytes()))
+    assert wb.sheetnames == ["决策", "链接方案", "审查结果", "兼容性", "假设", "参考数据"]
+    cells: list[str] = []
+    for ws in wb.worksheets[:-1]:
+        rows = list(ws.iter_rows(values_only=True))
+        src = [i for i, h in enumerate(rows[0]) if h == "来源"]
+        for row in rows:
+            cells += [str(v) for i, v in enumerate(row)
+                      if isinstance(v, str) and i not in src and not v.endswith(".yaml")]
+    text = _strip("\n".join(cells), _sources())
+    assert not _english(text), _english(text)
+    header = list(wb.worksheets[-1].iter_rows(values_only=True))[0]
+    assert not _english(" ".join(str(h) for h in header))

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from carbonlink.errors import CarbonlinkError
+from carbonlink.reporting.i18n import N_
 
 #: Sheets of the workbook, in order.
-SHEETS = ("Decision", "Designs", "Findings", "Compatibility", "Assumptions", "Reference data")
+SHEETS = (N_("Decision"), N_("Designs"), N_("Findings"), N_("Compatibility"), N_("Assumptions"),
+          N_("Reference data"))
 
 PDF_TIMEOUT_S = 180
 
@@ -51,26 +53,38 @@ def _sheet(wb: Any, title: str, headers: list[str], rows: list[list[Any]]) -> No
 
 
 def render_xlsx(rep: dict[str, Any]) -> bytes:
-    """The report as an XLSX workbook: one sheet per :data:`SHEETS` entry."""
+    """The report as an XLSX workbook in the report's language: one sheet per :data:`SHEETS`
+    entry (sheet names, headers and texts translated; ids, numbers and sources as they are)."""
     from openpyxl import Workbook
 
+    from carbonlink.reporting.i18n import Translator
+    from carbonlink.reporting.render import design_level, design_title
+    from carbonlink.reporting.sentences import translate_sentence
+    from carbonlink.reporting.verdict import plain
+
+    tr = Translator(rep.get("lang") or "en")
     wb = Workbook()
     wb.remove(wb.active)  # type: ignore[arg-type]
     d = rep["decision"]
-    rows: list[list[Any]] = [["recommendation", d["line"]],
-                             ["the law", f"{d['law']['status']}: {d['law']['blocking']} blocking "
-                              f"defect(s), {d['law']['required_fixes']} required fix(es), "
-                              f"{d['law']['recommendations']} recommendation(s)"],
-                             ["drafting", f"{d['drafting']['status']}: "
-                              f"{d['drafting']['missing_required']} required and "
-                              f"{d['drafting']['missing_recommended']} recommended element(s) "
-                              "missing"]]
+    law, drafting = d["law"], d["drafting"]
+    rows: list[list[Any]] = [
+        [tr("recommendation"), d["line"]],
+        [tr("the law"), tr("{status}: {blocking} blocking defect(s), {fixes} required fix(es), "
+                           "{recommendations} recommendation(s)").format(
+            status=tr(law["status"]), blocking=law["blocking"], fixes=law["required_fixes"],
+            recommendations=law["recommendations"])],
+        [tr("drafting"), tr("{status}: {required} required and {recommended} recommended "
+                            "element(s) missing").format(
+            status=tr(drafting["status"]), required=drafting["missing_required"],
+            recommended=drafting["missing_recommended"])]]
     if d.get("design"):
-        rows.append(["recommended design", f"{d['design']['title']}: {d['design']['reason']}"])
+        rows.append([tr("recommended design"),
+                     f"{d['design']['title']}: {d['design']['reason']}"])
     rows += [[f["label"] + f" ({f['unit']})", f["text"]] for f in d["figures"]]
-    rows += [["change named", c["text"]] for c in d["changes"]]
-    rows += [["source", rep["source"]], ["generated", rep["generated"]]]
-    _sheet(wb, "Decision", ["item", "value"], rows)
+    rows += [[tr("change named"), c["text"] if tr.lang == "en"
+              else f"{c['kind_text']}：{c['subject']}"] for c in d["changes"]]
+    rows += [[tr("source"), rep["source"]], [tr("generated"), rep["generated"]]]
+    _sheet(wb, tr(SHEETS[0]), [tr("item"), tr("value")], rows)
 
     if rep["simulated"]:
         u = rep["units"]
@@ -80,45 +94,53 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
             for lk in des["result"]["links"]:
                 if (lk["from"], lk["to"]) not in directions:
                     directions.append((lk["from"], lk["to"]))
-        headers = (["design", "status", "level", "why this level"]
-                   + [f"price {m} ({u['price']})" for m in markets]
-                   + [f"gain {m} ({u['money']}/yr)" for m in markets]
-                   + [f"flow {a}→{b} ({u['quantity']}/yr)" for a, b in directions]
-                   + [f"emissions change ({u['quantity']}/yr)", f"tax revenue ({u['money']}/yr)",
-                      f"quota rent ({u['money']}/yr)", f"total gain ({u['money']}/yr)"])
+        per_yr = tr("yr")
+        headers = ([tr("design"), tr("status"), tr("level"), tr("why this level")]
+                   + [f"{tr('price')} {m} ({u['price']})" for m in markets]
+                   + [f"{tr('gain')} {m} ({u['money']}/{per_yr})" for m in markets]
+                   + [f"{tr('flow')} {a}→{b} ({u['quantity']}/{per_yr})" for a, b in directions]
+                   + [f"{tr(h)} ({unit}/{per_yr})" for h, unit in (
+                       ("emissions change", u["quantity"]), ("tax revenue", u["money"]),
+                       ("quota rent", u["money"]), ("total gain", u["money"]))])
         drows = []
         for des in rep["designs"]:
             r = des["result"]
-            level = {k: v for k, v in des.get("level", {}).items() if k != "why"}
+            level, why = design_level(des, tr)
             flows = []
             for a, b in directions:
                 match = [lk["flow"] for lk in r["links"] if (lk["from"], lk["to"]) == (a, b)]
                 flows.append(match[0] if match else None)
-            drows.append([des["title"], r["status"],
-                          ", ".join(f"{k} {v}" for k, v in level.items()) or None,
-                          des.get("level", {}).get("why")]
+            drows.append([design_title(des, tr), tr(r["status"]),
+                          None if level == "–" else level, None if why == "–" else why]
                          + [r["markets"][m]["price"] for m in markets]
                          + [r["markets"][m]["gain"] for m in markets] + flows
                          + [r["totals"]["emissions_change"],
                             sum(lk["tax_revenue"] for lk in r["links"]),
                             sum(lk["quota_rent"] for lk in r["links"]), r["totals"]["gain"]])
-        _sheet(wb, "Designs", headers, drows)
+        _sheet(wb, tr(SHEETS[1]), headers, drows)
     else:
-        _sheet(wb, "Designs", ["note"], [[rep.get("no_simulation") or "nothing was simulated"]])
+        note = rep.get("no_simulation")
+        _sheet(wb, tr(SHEETS[1]), [tr("note")],
+               [[translate_sentence(note, tr) if note else tr("nothing was simulated")]])
 
     chk = rep.get("check") or {"findings": [], "compatibility": []}
     kinds = {(i["rule"], i["subject"], i["text"]): i["kind"]
              for i in d["law"]["findings"] + d["drafting"]["findings"]}
-    from carbonlink.reporting.verdict import plain
+    _sheet(wb, tr(SHEETS[2]), [tr("severity"), tr("meaning"), tr("rule"), tr("subject"),
+                               tr("finding"), tr("source")],
+           [[tr(f["severity"]), tr(kinds.get((f["rule"], f["subject"], plain(f["message"])),
+                                             "note")),
+             f["rule"], tr.subject(f["subject"]), tr.finding(f), tr.source(f["source"])]
+            for f in chk["findings"]])
+    _sheet(wb, tr(SHEETS[3]), [tr("dimension"), tr("subject"), tr("rating"), tr("level"),
+                               tr("reason")],
+           [[tr.dimension(r["dimension"]), r["subject"], tr(r["rating"]), tr(r["severity"]),
+             r["reason"] if tr.lang == "en" else None] for r in chk["compatibility"]])
+    from carbonlink.reporting.render import assumption_text
 
-    _sheet(wb, "Findings", ["severity", "meaning", "rule", "subject", "finding", "source"],
-           [[f["severity"], kinds.get((f["rule"], f["subject"], plain(f["message"])), "note"),
-             f["rule"], f["subject"], f["message"], f["source"]] for f in chk["findings"]])
-    _sheet(wb, "Compatibility", ["dimension", "subject", "rating", "level", "reason"],
-           [[r["dimension"], r["subject"], r["rating"], r["severity"], r["reason"]]
-            for r in chk["compatibility"]])
-    _sheet(wb, "Assumptions", ["assumption", "value", "meaning", "set by", "source"],
-           [[a["key"], a["value"], a["description"], a["origin"], a.get("source")]
+    _sheet(wb, tr(SHEETS[4]), [tr("assumption"), tr("value"), tr("meaning"), tr("set by"),
+                               tr("source")],
+           [[a["key"], a["value"], assumption_text(a, tr), tr(a["origin"]), a.get("source")]
             for a in rep["assumptions"]])
     ref = []
     for eid, s in ((rep.get("calibration") or {}).get("sources") or {}).items():
@@ -127,9 +149,11 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
                     p.get("value"), p.get("currency"), p.get("date") or p.get("year"),
                     p.get("source"), p.get("fx"), p.get("converted")])
     cur = (rep.get("units") or {}).get("currency", "")
-    _sheet(wb, "Reference data",
-           ["ETS", "cap (MtCO2e/yr)", "cap source", "observed price (per tCO2e)", "price currency",
-            "price date", "price source", "exchange rate", f"price used ({cur}/tCO2e)"], ref)
+    _sheet(wb, tr(SHEETS[5]),
+           [tr("ETS"), tr("cap (MtCO2e/yr)"), tr("cap source"),
+            tr("observed price (per tCO2e)"), tr("price currency"), tr("price date"),
+            tr("price source"), tr("exchange rate"),
+            tr("price used ({currency}/tCO2e)").format(currency=cur)], ref)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -130,7 +130,7 @@ def _directions(rep: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _level(d: dict[str, Any], tr: Callable[[str], str] = str) -> tuple[str, str]:
+def design_level(d: dict[str, Any], tr: Callable[[str], str] = str) -> tuple[str, str]:
     lv = {k: v for k, v in d.get("level", {}).items() if k != "why"}
     text = ", ".join(f"{tr(k.replace('_', ' '))} {fmt_num(v)}" for k, v in lv.items())
     why = _design_text(d, tr)[1] or str(d.get("level", {}).get("why", "–"))
@@ -144,7 +144,7 @@ def design_rows(rep: dict[str, Any], tr: Callable[[str], str] = str) -> list[dic
     rows = []
     for d in rep["designs"]:
         r = d["result"]
-        level, why = _level(d, tr)
+        level, why = design_level(d, tr)
         ok = r["status"] == "optimal"
 
         scale = r["totals"].get("autarky_emissions") or r["totals"].get("emissions")
