@@ -4,6 +4,10 @@ and the same transfers through the authenticated HTTP API (uvicorn in its own pr
 token per request) with 1, 8 and 32 concurrent clients: completed transfers/s, p50 and p99
 latency.
 
+``CARBONLINK_BENCH_BASELINE=/path/to/older/src`` (e.g. ``git archive <rev> src | tar -x -C
+/tmp/old``) serves the same API rows a second time from that source tree, on the same database,
+the two servers' runs interleaved level by level: a before/after in one run.
+
 ``python -m benchmarks`` calls :func:`main`. PostgreSQL rows need ``TEST_DATABASE_URL`` (set by
 ``scripts/with-postgres.sh``, i.e. ``make bench``); pgbench is found via ``PGBIN`` or
 ``/usr/lib/postgresql/*/bin``. SQLite rates are the median of ``RUNS`` timed runs, one client.
@@ -22,6 +26,7 @@ moves. The goal is checked against the worse of the two.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -54,6 +59,8 @@ CLIENTS = 1
 #: concurrent HTTP clients of the authenticated API (each its own pair of accounts)
 API_CLIENTS = (1, 8, 32)
 API_SECONDS = 2.0 if QUICK else 6.0       # per level of concurrency
+API_ROUNDS = 1 if QUICK else 2            # runs per level (interleaved with the baseline's)
+BASELINE = os.environ.get("CARBONLINK_BENCH_BASELINE")
 T = datetime(2026, 3, 1)
 
 
@@ -283,9 +290,10 @@ def _api_ledger(reg: Registry, pairs: int) -> tuple[str, list[tuple[int, int]]]:
 
 
 @contextmanager
-def _served(url: str) -> Iterator[str]:
+def _served(url: str, source: str | None = None) -> Iterator[str]:
     """The app on ``url`` served by uvicorn in another process (as deployed: the clients do
-    not share its interpreter); yields its base URL."""
+    not share its interpreter), from the source tree ``source`` (``PYTHONPATH``; None: this
+    one); yields its base URL."""
     import socket
 
     import httpx
@@ -296,7 +304,8 @@ def _served(url: str) -> Iterator[str]:
     code = ("import sys, uvicorn; from carbonlink.api import create_app; "
             "uvicorn.run(create_app(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), "
             "log_level='warning', access_log=False)")
-    proc = subprocess.Popen([sys.executable, "-c", code, url, str(port)])
+    env = dict(os.environ, PYTHONPATH=source) if source else None
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):     # a bound on waiting for start-up
@@ -365,18 +374,38 @@ def _api_level(base: str, token: str, pairs: list[tuple[int, int]], clients: int
     return len(every) / elapsed, q[49] * 1e3, q[98] * 1e3, sum(bad)
 
 
-def _measure_api(server_url: str) -> list[tuple[int, float, float, float, int]]:
-    """Per level of concurrency: (clients, transfers/s, p50 ms, p99 ms, failed calls), on a
-    fresh database of the server, the ledger verified afterwards."""
-    out = []
+ApiRow = tuple[float, float, float, int]
+
+
+def _combined(runs: list[tuple[float, float, float, int]]) -> ApiRow:
+    """The median rate and latencies of a level's runs, and their failed calls summed."""
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs),
+            statistics.median(r[2] for r in runs), sum(r[3] for r in runs))
+
+
+def _measure_api(server_url: str) -> list[tuple[int, ApiRow, ApiRow | None]]:
+    """Per level of concurrency: (clients, (transfers/s, p50 ms, p99 ms, failed calls), the
+    same from the ``BASELINE`` tree or None), on a fresh database of the server, the ledger
+    verified afterwards. With a baseline, both servers run on the database and each level's
+    runs alternate between them (ours, baseline, ours, baseline …)."""
+    out: list[tuple[int, ApiRow, ApiRow | None]] = []
     with _pg_database(server_url) as db:
         url = f"{server_url.rsplit('/', 1)[0]}/{db}"
         with Registry(url) as reg:
             token, pairs = _api_ledger(reg, max(API_CLIENTS))
-        with _served(url) as base:
-            _api_level(base, token, pairs, 1, 0.5)          # warm-up
+        with _served(url) as base, (_served(url, BASELINE) if BASELINE
+                                    else contextlib.nullcontext(None)) as old:
+            for b in (base, old):
+                if b is not None:
+                    _api_level(b, token, pairs, 1, 0.5)          # warm-up
             for n in API_CLIENTS:
-                out.append((n, *_api_level(base, token, pairs, n, API_SECONDS)))
+                ours: list[tuple[float, float, float, int]] = []
+                theirs: list[tuple[float, float, float, int]] = []
+                for _ in range(API_ROUNDS):
+                    ours.append(_api_level(base, token, pairs, n, API_SECONDS))
+                    if old is not None:
+                        theirs.append(_api_level(old, token, pairs, n, API_SECONDS))
+                out.append((n, _combined(ours), _combined(theirs) if theirs else None))
         with Registry(url) as reg:
             _verified(reg)
     return out
@@ -432,11 +461,18 @@ def main() -> None:
         rows.append(("PostgreSQL", "µs per internal transfer", us,
                      f"{db_us:,.0f} µs blocked on the server (1 round trip: its work + "
                      f"network), {us - db_us:,.0f} µs client Python"))
-        for n, rate, p50, p99, failed in _measure_api(server):
+        for n, (rate, p50, p99, failed), old in _measure_api(server):
             rows.append((f"PostgreSQL, HTTP API, {n} client{'s' if n > 1 else ''}",
                          "internal transfers/s (Bearer token)", rate,
                          f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; {failed} failed; "
                          f"{rate / p_int:.2f} × the service path, 1 client"))
+            if old is not None:
+                rows.append((f"  baseline tree, {n} client{'s' if n > 1 else ''}",
+                             "internal transfers/s (Bearer token)", old[0],
+                             f"latency p50 {old[1]:.1f} ms, p99 {old[2]:.1f} ms; {old[3]} "
+                             f"failed; {old[0] / p_int:.2f} × the service path; this tree "
+                             f"{rate / old[0]:.2f} × the baseline"))
+        title += f"; API: median of {API_ROUNDS} run(s) of {API_SECONDS:g} s per level"
     else:
         note = "TEST_DATABASE_URL not set: PostgreSQL skipped (run `make bench`)"
     table = Table(title=f"carbonlink registry: completed transfers/s with all checks and the "

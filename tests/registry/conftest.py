@@ -129,20 +129,133 @@ def tampering(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield c
 
 
-@pytest.fixture
-def reg(database_url: str) -> Iterator[Acting]:
-    with Registry(database_url) as r:
+@dataclass
+class _Template:
+    """A registry built once per session, backend and kind (migrated, the tests' users
+    created): a SQLite file or a PostgreSQL database name, and its journal key file."""
+
+    where: str
+    key: Path | None
+    admin: str | None = None    # PostgreSQL: the server's maintenance URL (pg_server_url)
+
+
+@pytest.fixture(scope="session")
+def _registry_templates() -> Iterator[dict[tuple[str, str], _Template]]:
+    """The session's templates (see :func:`_fresh_registry`), by (backend, kind); the
+    PostgreSQL ones are dropped at the end (when the server is still up)."""
+    made: dict[tuple[str, str], _Template] = {}
+    yield made
+    for t in made.values():
+        if t.admin is None:
+            continue
+        admin = sa.create_engine(t.admin, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(
+                    f'DROP DATABASE IF EXISTS "{t.where.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        except sa.exc.OperationalError:
+            pass               # the session's own server has stopped already, with them
+        finally:
+            admin.dispose()
+
+
+def _build_template(url: str) -> None:
+    with Registry(url) as r:
         r.init()
+        Acting(r)
+
+
+def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
+                    key: Path | None = None) -> None:
+    """Make the (empty) database at ``database_url`` a newly initialised registry with the
+    tests' users (:class:`Acting`) — a copy of a template built once per session and backend,
+    since migrating and creating the users for every test took most of a registry test's
+    time. ``key``: the path ``CARBONLINK_JOURNAL_KEY`` names (set by the caller), where the
+    copy of the template's journal key goes (None: the SQLite file's own key, ``<file>.journal-
+    key``; PostgreSQL has none). Each test gets its own copy — its own file, or its own
+    database (``CREATE DATABASE … TEMPLATE``, under the name the test's fixture made unique),
+    so tests stay isolated, also across xdist workers (each builds its own templates)."""
+    import os
+    import shutil
+    import sqlite3
+    import uuid
+
+    templates: dict[tuple[str, str], _Template] = request.getfixturevalue(
+        "_registry_templates")
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    kind = "plain" if key is None else "signed"
+    tpl = templates.get((backend, kind))
+    if tpl is None:
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"registry-{kind}")
+        tpl_key = None if key is None else folder / "journal.key"
+        old = os.environ.get("CARBONLINK_JOURNAL_KEY")
+        if tpl_key is not None:        # the template signs with its own key, copied per test
+            os.environ["CARBONLINK_JOURNAL_KEY"] = str(tpl_key)
+        try:
+            if backend == "sqlite":
+                tpl = _Template(str(folder / "registry.db"), tpl_key or
+                                folder / "registry.db.journal-key")
+                _build_template(f"sqlite:///{tpl.where}")
+            else:
+                server = request.getfixturevalue("pg_server_url")
+                name = f"rtpl_{uuid.uuid4().hex[:12]}"
+                admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+                try:
+                    with admin.connect() as conn:
+                        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                finally:
+                    admin.dispose()
+                tpl = _Template(f"{server.rsplit('/', 1)[0]}/{name}", tpl_key, server)
+                templates[(backend, kind)] = tpl      # dropped at the end even if building fails
+                _build_template(tpl.where)
+        finally:
+            if tpl_key is not None:
+                if old is None:
+                    del os.environ["CARBONLINK_JOURNAL_KEY"]
+                else:
+                    os.environ["CARBONLINK_JOURNAL_KEY"] = old
+        templates[(backend, kind)] = tpl
+    if backend == "sqlite":
+        target = Path(database_url.removeprefix("sqlite:///"))
+        src, dst = sqlite3.connect(tpl.where), sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        own_key = key or target.with_name(target.name + ".journal-key")
+    else:
+        target_name = database_url.rsplit("/", 1)[1]
+        admin = sa.create_engine(str(tpl.admin), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:   # the test's empty database, remade from the template
+                conn.execute(sa.text(f'DROP DATABASE "{target_name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{target_name}" TEMPLATE '
+                                     f'"{tpl.where.rsplit("/", 1)[1]}"'))
+        finally:
+            admin.dispose()
+        own_key = key
+    if tpl.key is not None and own_key is not None and tpl.key.exists():
+        own_key.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tpl.key, own_key)
+
+
+@pytest.fixture
+def reg(request: pytest.FixtureRequest, database_url: str) -> Iterator[Acting]:
+    """A new registry (SQLite and PostgreSQL), migrated, with the tests' users."""
+    _fresh_registry(request, database_url)
+    with Registry(database_url) as r:
         yield Acting(r)
 
 
 @pytest.fixture
-def signed(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> Iterator[Acting]:
+def signed(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Acting]:
     """A registry (SQLite and PostgreSQL) whose journal key is ``tmp_path/keys/journal.key``."""
-    monkeypatch.setenv("CARBONLINK_JOURNAL_KEY", str(tmp_path / "keys" / "journal.key"))
+    key = tmp_path / "keys" / "journal.key"
+    monkeypatch.setenv("CARBONLINK_JOURNAL_KEY", str(key))
+    _fresh_registry(request, database_url, key)
     with Registry(database_url) as r:
-        r.init()
         yield Acting(r)
 
 

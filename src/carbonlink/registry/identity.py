@@ -7,16 +7,23 @@
   :data:`LOCK_AFTER`-th consecutive failure locks the login for :data:`LOCK_FOR` (an
   administrator can unlock earlier by setting the user active again). Every failure is
   journalled (``access.denied``) without the password.
-* API tokens: 32 random bytes shown once; only their SHA-256 is stored (a token is a
-  high-entropy secret, so a plain hash suffices — no KDF needed), with a scope (``read`` or
-  ``write``) and an expiry.
+* API tokens (and browser sessions, whose cookie holds one): 32 random bytes shown once; only
+  their SHA-256 is stored (a token is a 256-bit random secret, so a plain hash suffices: a KDF
+  such as argon2 only slows the guessing of *low*-entropy secrets like passwords, and a keyed
+  hash would only matter for those too), with a scope (``read`` or ``write``) and an expiry.
+  A request's token is found by its digest through the unique index and the digest read back
+  is compared in constant time (:func:`hmac.compare_digest`); expiry, revocation, the user's
+  being active, the roles and the represented accounts are read **on every request**, in one
+  statement (:data:`ACTOR_BY_TOKEN`), nothing cached between requests.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +32,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Connection
 
+from carbonlink.registry import rawsql as raw
 from carbonlink.registry.access import REP_ROLES, USER_ROLES, Actor
 from carbonlink.registry.checks import fail
-from carbonlink.registry.db import api_tokens, representatives, user_roles, users
+from carbonlink.registry.db import api_tokens, users
 
 #: consecutive failures after which the login locks (the sixth wrong password locks it)
 LOCK_AFTER = 6
@@ -114,14 +122,62 @@ def check_role(role: str, scope: str) -> None:
         fail("R1004", "scope", f"{role} scope is '*' or a registry id, got {scope!r}")
 
 
+#: the actor of a credential in **one statement** (one round trip, one snapshot): the user
+#: (kind 0: id, username, token scope, token digest), their roles (kind 1: role, scope) and the
+#: accounts they represent (kind 2: account, representative role). ``{who}`` selects the user;
+#: ``%s`` placeholders (rewritten for SQLite by :func:`carbonlink.registry.rawsql.sql`).
+_ACTOR = (
+    "WITH who AS ({who}) "
+    "SELECT 0, who.id, who.username, who.scope, who.token_hash FROM who "
+    "UNION ALL SELECT 1, NULL, r.role, r.scope, NULL FROM user_roles r "
+    "JOIN who ON r.user_id = who.id "
+    "UNION ALL SELECT 2, p.account_id, p.role, NULL, NULL FROM representatives p "
+    "JOIN who ON p.name = who.username")
+#: parameters (token digest, now): a token that exists, is not revoked, has not expired on the
+#: server's clock, of an active user
+ACTOR_BY_TOKEN = _ACTOR.format(who=(
+    "SELECT users.id, users.username, api_tokens.scope, api_tokens.token_hash "
+    "FROM api_tokens JOIN users ON users.id = api_tokens.user_id "
+    "WHERE api_tokens.token_hash = %s AND NOT api_tokens.revoked "
+    "AND api_tokens.expires_at > %s AND users.active"))
+#: parameter (user id): any user (the caller checks ``active`` where it matters)
+ACTOR_BY_ID = _ACTOR.format(who=(
+    "SELECT id, username, CAST(NULL AS VARCHAR(16)) AS scope, "
+    "CAST(NULL AS VARCHAR(64)) AS token_hash FROM users WHERE id = %s"))
+
+
+def actor_of(rows: Sequence[Sequence[Any]], token_scope: str | None = None,
+             digest: str | None = None) -> Actor | None:
+    """The :class:`Actor` of the rows of :data:`ACTOR_BY_TOKEN` (``digest``: the request's
+    token digest, compared with the stored one in constant time; the scope is the token's) or
+    of :data:`ACTOR_BY_ID` (``token_scope``); None when no user row came back."""
+    user = next((r for r in rows if r[0] == 0), None)
+    if user is None:
+        return None
+    if digest is not None and not hmac.compare_digest(str(user[4]), digest):
+        return None
+    roles = frozenset((str(r[2]), str(r[3])) for r in rows if r[0] == 1)
+    reps = {int(r[1]): str(r[2]) for r in rows if r[0] == 2}
+    scope = str(user[3]) if digest is not None else (token_scope or "write")
+    return Actor(int(user[1]), str(user[2]), roles, reps, scope)
+
+
 def load_actor(conn: Connection, user_id: int, token_scope: str = "write") -> Actor:
-    u = conn.execute(sa.select(users).where(users.c.id == user_id)).one()
-    roles = frozenset((str(r.role), str(r.scope)) for r in conn.execute(
-        sa.select(user_roles).where(user_roles.c.user_id == user_id)))
-    reps = {int(r.account_id): str(r.role) for r in conn.execute(
-        sa.select(representatives.c.account_id, representatives.c.role)
-        .where(representatives.c.name == u.username))}
-    return Actor(int(u.id), str(u.username), roles, reps, token_scope)
+    """The actor of user ``user_id`` (any user: check ``active`` where it matters), with its
+    roles and represented accounts, in one statement."""
+    actor = actor_of(raw.run(conn, ACTOR_BY_ID, (user_id,)).fetchall(), token_scope)
+    if actor is None:
+        fail("R1005", "user", f"no user {user_id}")
+    return actor
+
+
+def token_actor(conn: Connection, token: str, now: datetime) -> Actor | None:
+    """The actor of a valid API token (exists, not revoked, not expired at ``now``, its user
+    active), or None, in one statement on ``conn``. (The registry's PostgreSQL path sends
+    the same statement on a kept connection: :meth:`carbonlink.registry.users.Users.authenticate`.)"""
+    digest = token_hash(token)
+    return actor_of(raw.run(conn, ACTOR_BY_TOKEN, (digest, raw.ts(conn, now))).fetchall(),
+                    digest=digest)
 
 
 def check_credentials(u: Any, password: str, totp: str | None, now: datetime
@@ -178,15 +234,3 @@ def new_token(conn: Connection, user_id: int, scope: str, name: str, now: dateti
         user_id=user_id, token_hash=token_hash(token), scope=scope, name=name[:100],
         created_at=now, expires_at=now + ttl, revoked=False))
     return token
-
-
-def token_user(conn: Connection, token: str, now: datetime) -> tuple[int, str] | None:
-    """(user id, scope) of a valid token, or None."""
-    r = conn.execute(sa.select(api_tokens.c.user_id, api_tokens.c.scope, users.c.active)
-                     .join(users, users.c.id == api_tokens.c.user_id)
-                     .where(api_tokens.c.token_hash == token_hash(token),
-                            api_tokens.c.revoked.is_(False),
-                            api_tokens.c.expires_at > now)).first()
-    if r is None or not r.active:
-        return None
-    return int(r.user_id), str(r.scope)

@@ -41,10 +41,13 @@ class Users(Store):
         already holds the database credentials (tests, benchmarks, administration scripts):
         its roles are the user's, checked like any other. The CLI and the web authenticate
         with :meth:`login` or :meth:`authenticate` instead."""
-        row = self._read(lambda c: idm.user_row(c, username))
-        if row is None or not row.active:
+        def go(conn: Connection) -> Actor | None:
+            row = idm.user_row(conn, username)
+            return idm.load_actor(conn, int(row.id)) if row is not None and row.active else None
+        actor = self._read(go)
+        if actor is None:
             raise DocumentError("username", f"no active user {username!r}")
-        return self._load_actor(int(row.id))
+        return actor
 
     def login(self, username: str, password: str, totp: str | None = None) -> Actor:
         """Check a user's password (argon2) and second factor (TOTP, when enrolled); the
@@ -73,24 +76,39 @@ class Users(Store):
         return actor
 
     def authenticate(self, token: str) -> Actor:
-        """The actor of an API token (``S7003`` when unknown, revoked or expired)."""
+        """The actor of an API token or browser session (``S7003`` when unknown, revoked or
+        expired, or its user deactivated; journalled, without the token). Called on every
+        request: one statement finds the token by its SHA-256 digest and reads the user, the
+        roles and the represented accounts (:data:`~carbonlink.registry.identity.ACTOR_BY_TOKEN`);
+        on PostgreSQL it is sent on a kept connection in autocommit mode (one round trip, no
+        BEGIN/COMMIT: a single statement sees one snapshot)."""
         now = self._now()
-        found = self._read(lambda c: idm.token_user(c, token, now))
-        if found is None:
+        if self.engine.dialect.name == "postgresql":
+            digest = idm.token_hash(token)
+
+            def find(dbc: Any) -> list[Any]:
+                dbc.execute(idm.ACTOR_BY_TOKEN, (digest, now), prepare=True)
+                return list(dbc.fetchall())
+            actor = idm.actor_of(self._run_statement(find), digest=digest)
+        else:
+            actor = self._read(lambda c: idm.token_actor(c, token, now))
+        if actor is None:
             self._journal_only("access.denied", {"operation": "authenticate", "user": None,
                                                  "code": "S7003",
                                                  "reason": "unknown, revoked or expired token"})
             fail("S7003", "token", "unknown, revoked or expired API token")
-        return self._load_actor(*found)
+        return actor
 
     def issue_token(self, scope: str = "write", name: str = "cli",
                     ttl: timedelta = idm.TOKEN_TTL) -> str:
         """A new API token for the acting user, shown once (only its hash is stored)."""
         if self.actor is None:
-            fail("S7001", "actor", "log in before asking for a token")
+            guard.deny(cast(Any, self), "issue_token", "log in before asking for a token")
         actor = self.actor
+        assert actor is not None
         if actor.token_scope != "write" and scope == "write":
-            fail("S7001", "scope", "a read-only token cannot make a write token")
+            guard.deny(cast(Any, self), "issue_token",
+                       "a read-only token cannot make a write token", path="scope")
         if actor.must_change_password:
             guard.deny(cast(Any, self), "issue_token", MUST_CHANGE, code="S7003",
                        path="password")
