@@ -33,6 +33,38 @@ def pytest_configure(config: pytest.Config) -> None:
     identity.use_test_hash_parameters()
 
 
+#: most pytest-xdist workers ``-n auto`` starts: each holds its own registries, template databases
+#: and PostgreSQL connections (the session server allows 100), and the suite is CPU-bound
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: the CPUs this process may run on (``sched_getaffinity``, which a container's
+    cpuset narrows; psutil would count the host's cores), at most :data:`MAX_WORKERS`."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_WORKERS, cpus or 1))
+
+
+#: tests that start and kill processes of their own (a PostgreSQL server, Dask worker processes):
+#: under ``make test`` (``-n``, ``--dist loadgroup``) they share one xdist worker, so at most one
+#: of them runs at a time (each beside ordinary tests only). Node ids, not markers in the files:
+#: other branches own the registry tests.
+ONE_AT_A_TIME = {
+    "tests/registry/test_idempotency.py::test_kill_postgres_mid_stream_and_retry_with_references",
+    "tests/registry/test_crash.py::test_sigkill_loses_no_acknowledged_transfer",
+    "tests/markets/test_batch.py::"
+    "test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies",
+    "tests/markets/test_uncertainty.py::test_cli_samples_on_a_dask_cluster",
+}
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's hook, which reads the xdist_group markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("[")[0] in ONE_AT_A_TIME:
+            item.add_marker(pytest.mark.xdist_group("own-processes"))
+
+
 def _pgbin() -> Path | None:
     if env := os.environ.get("PGBIN"):
         return Path(env)
@@ -114,6 +146,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'registry.db'}"
     return str(request.getfixturevalue("pg_database_url"))
 
+
+#: ``LocalCluster(..., scheduler_kwargs=DASK_FREE_PORT)``: the scheduler serves its HTTP routes
+#: (even with no dashboard) on a free port instead of dask's default 8787, which another cluster
+#: on the machine (a test in another xdist worker, another checkout's suite) may hold
+DASK_FREE_PORT = {"dashboard_address": "127.0.0.1:0"}
 
 CHROMIUM = Path("/usr/bin/chromium")        # Debian's chromium (playwright cannot download one)
 #: launch arguments of every browser test (root in a container; no network)
