@@ -46,9 +46,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 #: tests that start and kill processes of their own (a PostgreSQL server, Dask worker processes):
-#: under ``make test`` (``-n``, ``--dist loadgroup``) they share one xdist worker, so at most one
-#: of them runs at a time (each beside ordinary tests only). Node ids, not markers in the files:
-#: other branches own the registry tests.
+#: under ``make test`` (pytest-xdist) at most one of them runs at a time, each beside ordinary
+#: tests only. Node ids here, not markers in the files: other branches own the registry tests.
+#: (A lock, not ``xdist_group``: ``--dist loadgroup`` stopped grouping with pytest 9.2's node ids,
+#: https://github.com/pytest-dev/pytest-xdist/issues/1386.)
 ONE_AT_A_TIME = {
     "tests/registry/test_idempotency.py::test_kill_postgres_mid_stream_and_retry_with_references",
     "tests/registry/test_crash.py::test_sigkill_loses_no_acknowledged_transfer",
@@ -58,11 +59,19 @@ ONE_AT_A_TIME = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's hook, which reads the xdist_group markers
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.split("[")[0] in ONE_AT_A_TIME:
-            item.add_marker(pytest.mark.xdist_group("own-processes"))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Setup, call and teardown of a test in :data:`ONE_AT_A_TIME` hold an exclusive lock on a
+    file in this run's base temporary folder, which every xdist worker of the run shares."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or item.nodeid.split("[")[0] not in ONE_AT_A_TIME:
+        return (yield)
+    import fcntl
+
+    run_folder = Path(item.config.option.basetemp).parent     # xdist: <basetemp>/<worker>
+    with open(run_folder / "one-at-a-time.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)       # released when the file closes
+        return (yield)
 
 
 def _pgbin() -> Path | None:
