@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
+#: Playwright's wait for an action or a navigation (its default is 30 s): generous, since a click
+#: may wait for a page the server draws (an assess report's charts) on a loaded 2-CPU machine
+BROWSER_TIMEOUT_MS = 240_000
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's chromium for Playwright; skips without it, except under CI=true (a failure)."""
@@ -187,20 +192,41 @@ class WatchedPage:
     foreign_requests: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def watched_page(chromium: Path, local: tuple[str, ...]) -> Iterator[WatchedPage]:
-    """A chromium page (1280×1000) recording console errors, page errors and every request whose
-    URL does not start with one of ``local``; the browser is closed afterwards."""
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    """One chromium (Playwright) for a test module: starting one takes seconds on a loaded
+    machine; :func:`watched_page` gives each test a fresh context (cookies, storage) in it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
-            w = WatchedPage(browser.new_page(viewport={"width": 1280, "height": 1000}))
-            w.page.on("console", lambda m: w.errors.append(m.text) if m.type == "error" else None)
-            w.page.on("pageerror", lambda e: w.errors.append(str(e)))
-            w.page.on("request", lambda r: w.foreign_requests.append(r.url)
-                      if not r.url.startswith(local) else None)
-            yield w
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@contextmanager
+def watched_page(chromium: Path | Any, local: tuple[str, ...]) -> Iterator[WatchedPage]:
+    """A chromium page (1280×1000) recording console errors, page errors and every request whose
+    URL does not start with one of ``local``. ``chromium``: the program (a browser is launched
+    and closed afterwards) or the module's :func:`browser` (a new context in it, closed after)."""
+    from playwright.sync_api import sync_playwright
+
+    with ExitStack() as stack:
+        if isinstance(chromium, Path):
+            p = stack.enter_context(sync_playwright())
+            browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            stack.callback(browser.close)
+        else:
+            browser = chromium
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        stack.callback(context.close)
+        context.set_default_timeout(BROWSER_TIMEOUT_MS)
+        context.set_default_navigation_timeout(BROWSER_TIMEOUT_MS)
+        w = WatchedPage(context.new_page())
+        w.page.on("console", lambda m: w.errors.append(m.text) if m.type == "error" else None)
+        w.page.on("pageerror", lambda e: w.errors.append(str(e)))
+        w.page.on("request", lambda r: w.foreign_requests.append(r.url)
+                  if not r.url.startswith(local) else None)
+        yield w
