@@ -30,9 +30,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-## Lint, then pytest against SQLite and a throwaway PostgreSQL (started when the server exists).
+## Lint, then pytest against SQLite and a throwaway PostgreSQL (started when the server exists),
+## in one pytest-xdist worker per CPU (at most 4, tests/conftest.py; PYTEST_WORKERS=0: one process).
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev lint
-	bash scripts/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/with-postgres.sh $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 	$(BIN)/pip install -q -e ".[dev,dask,bench]" 2>&1 | grep -v "^WARNING: Location" || true

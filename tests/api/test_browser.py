@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -64,12 +65,12 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread.join()
 
 
-def test_pages_in_chromium(chromium: Path, server: str) -> None:
+def test_pages_in_chromium(browser: Any, server: str) -> None:
     agreement = (REPO / "examples/agreements/california-quebec.yaml").read_text(encoding="utf-8")
     scenario = (REPO / "examples/scenarios/full-link.yaml").read_text(encoding="utf-8")
     expected_rules = [f.rule for f in carbonlink.check(yaml.safe_load(agreement)).findings]
     prices = carbonlink.simulate(REPO / "examples/scenarios/full-link.yaml").markets["price"]
-    with watched_page(chromium, (server, "data:")) as w:
+    with watched_page(browser, (server, "data:")) as w:
         page = w.page
         page.goto(f"{server}/")
         assert "carbonlink" in page.title()
@@ -131,7 +132,7 @@ def test_pages_in_chromium(chromium: Path, server: str) -> None:
     assert w.foreign_requests == []
 
 
-def test_assess_page_shows_progress_then_downloads_in_chromium(chromium: Path,
+def test_assess_page_shows_progress_then_downloads_in_chromium(browser: Any,
                                                                tmp_path: Path) -> None:
     """Submit the /assess form: the progress page (a run longer than the page's wait) refreshes
     itself until the decision box shows, then the report opens as HTML and downloads as XLSX
@@ -140,7 +141,7 @@ def test_assess_page_shows_progress_then_downloads_in_chromium(chromium: Path,
 
     app = create_app(f"sqlite:///{tmp_path / 'never-created.db'}")
     app.state.assess_jobs = JobStore(inline_wait=0.0)  # every run shows its progress page
-    with serve(app) as base, watched_page(chromium, (base, "data:")) as w:
+    with serve(app) as base, watched_page(browser, (base, "data:")) as w:
         page = w.page
         page.goto(f"{base}/assess")
         page.get_by_role("button", name="Assess").click()

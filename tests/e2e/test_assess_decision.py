@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from openpyxl import load_workbook
 
 from carbonlink.reporting.verdict import classify, decision, money, plain, tonnes
+from tests.e2e.conftest import Assessed
 from tests.e2e.test_assess_reports import REPO, run_cli
 
 EUCH = REPO / "examples/agreements/eu-switzerland.yaml"
@@ -23,14 +25,12 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def euch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    d = tmp_path_factory.mktemp("decision")
+def euch(assess_once: Callable[..., Assessed]) -> dict[str, Any]:
     out = {}
     for ext in ("json", "html"):
-        path = d / f"r.{ext}"
-        code, _ = run_cli("assess", str(EUCH), "--out", str(path), "-q", "--no-fail")
-        assert code == 0
-        out[ext] = path
+        run = assess_once(EUCH, ext)      # the session's EU–CH reports (read only)
+        assert run.code == 0
+        out[ext] = run.out
     return {"json": json.loads(out["json"].read_text()), "html": out["html"].read_text(),
             "html_path": out["html"]}
 
@@ -95,13 +95,11 @@ def test_plain_rounding() -> None:
 
 
 def test_eu_ch_report_is_light_and_one_without_charts_has_no_charting_library(
-        euch: dict[str, Any], tmp_path: Path) -> None:
+        euch: dict[str, Any], assess_once: Callable[..., Assessed]) -> None:
     size = euch["html_path"].stat().st_size
     assert size <= 1.5 * MB, f"EU–CH report is {size / MB:.2f} MB"
     assert "<script" not in euch["html"] and euch["html"].count("<svg") >= 3
-    out = tmp_path / "g.html"
-    run_cli("assess", str(GHANA), "--out", str(out), "-q", "--no-fail")
-    page = out.read_text()
+    page = assess_once(GHANA, "html").out.read_text()
     assert "<script" not in page and "<svg" not in page and "plotly" not in page.lower()
 
 

@@ -3,29 +3,20 @@ report equals what ``carbonlink simulate --format json`` gives for the same desi
 
 from __future__ import annotations
 
-import io
 import json
 import math
-from contextlib import redirect_stdout
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from markupsafe import escape
 
-from carbonlink.cli import main
 from carbonlink.reporting.console import fmt_num
+from tests.e2e.conftest import Assessed, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples" / "agreements").glob("*.yaml"))
-
-
-def run_cli(*args: str) -> tuple[int, str]:
-    buf = io.StringIO()
-    with redirect_stdout(buf), pytest.raises(SystemExit) as exc:
-        main(list(args))
-    code = exc.value.code
-    return int(code) if isinstance(code, int) else 1, buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +81,16 @@ def test_json_report_carries_findings_assumptions_and_scenarios(euch_json: dict[
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_report_for_every_shipped_example(example: Path, tmp_path: Path) -> None:
-    html, md, js = (tmp_path / f"r.{ext}" for ext in ("html", "md", "json"))
+def test_report_for_every_shipped_example(example: Path,
+                                         assess_once: Callable[..., Assessed]) -> None:
+    runs = [assess_once(example, ext) for ext in ("html", "md", "json")]
     codes = set()
-    for out in (html, md, js):
-        code, stdout = run_cli("assess", str(example), "--out", str(out), "--quiet")
-        codes.add(code)
-        assert stdout.strip().splitlines()[-1] == f"report written to {out}"
+    for run in runs:
+        codes.add(run.code)
+        assert run.stdout.strip().splitlines()[-1] == f"report written to {run.out}"
+        # leaves no temporary files behind (atomic write): the report alone in its folder
+        assert [p.name for p in run.out.parent.iterdir()] == [run.out.name]
+    html, md, js = (run.out for run in runs)
     rep = json.loads(js.read_text())
     # the report is written either way; the exit code is check's (1 with error findings)
     assert codes == {0 if rep["check"]["summary"]["ok"] else 1}
@@ -115,8 +109,6 @@ def test_report_for_every_shipped_example(example: Path, tmp_path: Path) -> None
     else:
         assert rep["no_simulation"] and str(escape(rep["no_simulation"])) in page
         assert "No market simulation" in rep["verdict"] or "No market simulation" in page
-    # leaves no temporary files behind (atomic write)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json", "r.md"]
 
 
 def test_article_6_example_says_no_simulation(tmp_path: Path) -> None:

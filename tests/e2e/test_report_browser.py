@@ -3,25 +3,28 @@ no network requests (the page is self-contained)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from carbonlink.cli import main
 from tests.conftest import watched_page
+from tests.e2e.conftest import Assessed
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
 
 
-def test_report_renders_without_errors(chromium: Path, tmp_path: Path) -> None:
+def test_report_renders_without_errors(browser: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     with pytest.raises(SystemExit) as exc:
         main(["assess", str(REPO / "examples/agreements/eu-switzerland.yaml"), "--out", str(out),
               "--assume", "mac_scale.CH_ETS=1.5", "--quiet", "--no-fail"])
     assert exc.value.code == 0
-    with watched_page(chromium, ("file:", "data:", "blob:")) as w:
+    with watched_page(browser, ("file:", "data:", "blob:")) as w:
         page = w.page
         page.goto(out.as_uri())
         page.wait_for_load_state("load")
@@ -71,18 +74,18 @@ svg => {
 """
 
 
-def _assess(example: Path, out: Path) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["assess", str(example), "--out", str(out), "--quiet", "--no-fail"])
-    assert exc.value.code == 0
+def _report(assess_once: Callable[..., Assessed], example: Path) -> Path:
+    """The HTML report of ``example`` (made once per session; these tests only read it)."""
+    run = assess_once(example, "html")
+    assert run.code in (0, 1) and run.out.exists()   # 1: the agreement has error findings
+    return run.out
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_verdict_box_first_on_screen_no_page_scroll_and_chart_text_never_overlaps(
-        chromium: Path, tmp_path: Path, example: Path) -> None:
-    out = tmp_path / "report.html"
-    _assess(example, out)
-    with watched_page(chromium, ("file:",)) as w:
+        browser: Any, assess_once: Callable[..., Assessed], example: Path) -> None:
+    out = _report(assess_once, example)
+    with watched_page(browser, ("file:",)) as w:
         page = w.page
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(out.as_uri())
@@ -108,12 +111,12 @@ def test_verdict_box_first_on_screen_no_page_scroll_and_chart_text_never_overlap
     assert w.errors == [] and w.foreign_requests == []
 
 
-def test_printed_layout_keeps_charts_whole(chromium: Path, tmp_path: Path) -> None:
+def test_printed_layout_keeps_charts_whole(browser: Any,
+                                           assess_once: Callable[..., Assessed]) -> None:
     """Print media at A4 width: no toolbar or script, every chart shorter than a printable page
     and marked unbreakable, sections start on a new page."""
-    out = tmp_path / "report.html"
-    _assess(REPO / "examples/agreements/eu-switzerland.yaml", out)
-    with watched_page(chromium, ("file:",)) as w:
+    out = _report(assess_once, REPO / "examples/agreements/eu-switzerland.yaml")
+    with watched_page(browser, ("file:",)) as w:
         page = w.page
         page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
         page.emulate_media(media="print")
@@ -150,7 +153,7 @@ TOOLBAR = ("Download plot as a png", "Zoom in", "Zoom out", "Autoscale", "Reset 
 
 
 def test_printed_pdf_of_eu_ch_has_no_toolbar_and_no_chart_split_across_pages(
-        chromium: Path, tmp_path: Path) -> None:
+        chromium: Path, tmp_path: Path, assess_once: Callable[..., Assessed]) -> None:
     """Read from the PDF Chromium printed: each chart's title and its source caption (the first
     and the last element of its figure) are on one page, in order, every title whole; no toolbar
     text, no script in the PDF."""
@@ -160,8 +163,7 @@ def test_printed_pdf_of_eu_ch_has_no_toolbar_and_no_chart_split_across_pages(
 
     from carbonlink.reporting.export import render_pdf
 
-    out = tmp_path / "report.html"
-    _assess(REPO / "examples/agreements/eu-switzerland.yaml", out)
+    out = _report(assess_once, REPO / "examples/agreements/eu-switzerland.yaml")
     page_html = out.read_text(encoding="utf-8")
     titles = [_norm(t) for t in re.findall(r'<figure class="chart"[^>]*><h4>(.*?)</h4>', page_html)]
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page_html)

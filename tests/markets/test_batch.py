@@ -29,6 +29,7 @@ from carbonlink.markets.uncertainty import (
 )
 from carbonlink.model.io import load_scenario, read_document
 from carbonlink.model.scenario import Scenario
+from tests.conftest import DASK_FREE_PORT
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "scenarios"
 FIVE = EXAMPLES / "five-markets-restricted-uncertain.yaml"
@@ -56,8 +57,10 @@ def assert_same(got: np.ndarray, want: np.ndarray) -> None:
 @pytest.mark.parametrize("seed", [0, 7, 20261201, 2 ** 40 + 5])
 def test_spawned_state_is_numpys_seed_sequence(seed: int) -> None:
     keys = [0, 1, 2, 99, 1000, 123456]
-    want = np.array([np.random.SeedSequence(seed).spawn(123457)[k].generate_state(6)
-                     for k in keys[:3]] +
+    # numpy's spawn API for the first keys: spawn(n)[k] is the child with spawn_key (k,) for
+    # every n > k, so spawn(3) gives the very children spawn(123457) would (in microseconds,
+    # not 123,457 objects three times per seed); the far keys through spawn_key directly
+    want = np.array([child.generate_state(6) for child in np.random.SeedSequence(seed).spawn(3)] +
                     [np.random.SeedSequence(seed, spawn_key=(k,)).generate_state(6)
                      for k in keys[3:]])
     np.testing.assert_array_equal(spawned_state(seed, keys, 6), want)
@@ -189,7 +192,6 @@ def _values(frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning")
 def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies() -> None:
     """The same seed gives identical arrays on every executor, batch size and worker count; a
     LocalCluster (worker processes) whose worker is killed mid-sweep still completes it: the
@@ -209,7 +211,8 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies()
                                                       max_workers=2, batch_size=5)), want)
     for workers in (1, 2):
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=50, death_timeout=120) as cluster, \
+                          dashboard_address=None, scheduler_kwargs=DASK_FREE_PORT,
+                          silence_logs=50, death_timeout=120) as cluster, \
                 Client(cluster, timeout=120) as client:
             killed: list[str] = []
 

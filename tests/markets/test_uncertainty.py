@@ -15,6 +15,7 @@ from carbonlink.cli import main
 from carbonlink.errors import DocumentError
 from carbonlink.markets.uncertainty import draw_factors, run_samples, summarise
 from carbonlink.model.io import load_scenario
+from tests.conftest import DASK_FREE_PORT
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "scenarios" / "uncertain-intensity-link.yaml"
 
@@ -160,7 +161,7 @@ def test_cli_samples_on_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, err = run_cli(["sweep", str(EXAMPLE), "--samples", "6", "-o", str(serial)], capsys)
     assert code == 0, err
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=None, scheduler_kwargs=DASK_FREE_PORT) as cluster:
         code, _, err = run_cli(["sweep", str(EXAMPLE), "--samples", "6", "--executor", "dask",
                                 "--scheduler", cluster.scheduler_address, "-o", str(remote)],
                                capsys)
