@@ -6,9 +6,10 @@ QP whose solution is piecewise linear in the shocks: once it is known which cons
 (the **active set**: which balances are slack, which abatements reach the BAU, which banks sit
 at a limit, which flows at zero or at their quota), the KKT conditions are one linear system.
 :func:`solve_batch` runs a primal-dual active-set iteration on a whole batch at once: every
-sample starts from the active set of the unshocked design; samples that share an active set
-(and MAC slopes) share one matrix, solved for all their right-hand sides in one call
-(``numpy.linalg.solve``); each solution is checked for primal and dual feasibility, and a
+sample starts from the active set of its nearest :class:`Reference` sample (or of the
+unshocked design); samples that share an active set (and MAC slopes) share one inverse
+(computed once per process and design, cached), applied to all their right-hand sides in one
+call; each solution is checked for primal and dual feasibility, and a
 sample whose active set is wrong moves to the one its violations point to. A checked solution
 satisfies the KKT conditions of a convex program, so it is the optimum the one-by-one program
 finds (tested against :func:`~carbonlink.markets.multiperiod.simulate_periods` to 1e-7).
@@ -29,8 +30,8 @@ cheap as the one-by-one optimum.
 
 Samples the iteration does not settle within :data:`MAX_ITERATIONS` (or whose active set stops
 moving while infeasible, or that break an exporter's issuance limit) fall back to the
-one-by-one program (:func:`solve_direct`) and are counted. Designs the batch path does not cover — merit-order
-(step) or firm-level curves, price floors and ceilings, entity limits, tracked delinking of
+one-by-one program (:func:`solve_direct`) and are counted. Designs the batch path does not
+cover — merit-order (step) or firm-level curves, price floors and ceilings, entity limits, tracked delinking of
 banked foreign units, single-period scenarios — are refused by :func:`unsupported` and solved
 one by one by the caller.
 
