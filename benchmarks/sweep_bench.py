@@ -97,13 +97,17 @@ def _worker_cpu() -> float:
 def _dask(n: int, workers: int) -> tuple[float, float]:
     """Wall seconds of ``n`` samples on a LocalCluster of ``workers`` processes (one thread
     each), and the CPU seconds its workers spent on them."""
+    import dask
     from distributed import Client, LocalCluster
 
     from carbonlink.markets.uncertainty import stream_samples
     from carbonlink.model.io import load_scenario
 
     sc = load_scenario(SCENARIO)
-    with tempfile.TemporaryDirectory() as tmp, \
+    # the workers' statistical profiler samples every thread's stack every 10 ms: CPU that
+    # grows with the wall time, not with the work (and the wall time stretches with the load)
+    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+            tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          dashboard_address=None, silence_logs=50) as cluster, \
             Client(cluster):
