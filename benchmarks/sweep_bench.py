@@ -43,13 +43,18 @@ from carbonlink.model.io import load_scenario
 from carbonlink.markets.uncertainty import SweepStats, stream_samples
 sc = load_scenario(sys.argv[1]); n = int(sys.argv[2]); out = Path(sys.argv[3])
 stats = SweepStats()
+def cpu():
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+c0 = cpu()
 t = time.perf_counter()
 stream_samples([sc], n, out, name=sc.name, stats=stats, executor=sys.argv[4],
                max_workers=int(sys.argv[5]))
 wall = time.perf_counter() - t
-print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"wall": wall, "cpu": cpu() - c0,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "batched": stats.batched, "fallback": stats.fallback, "failed": stats.failed,
-                  "bytes": out.stat().st_size}))
+                  "degenerate": stats.degenerate, "bytes": out.stat().st_size}))
 """
 
 
@@ -82,52 +87,80 @@ def _one_by_one(k: int) -> float:
     return (time.perf_counter() - t) / k
 
 
-def _dask(n: int, workers: int) -> float:
+def _worker_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _dask(n: int, workers: int) -> tuple[float, float]:
+    """Wall seconds of ``n`` samples on a LocalCluster of ``workers`` processes (one thread
+    each), and the CPU seconds its workers spent on them."""
+    import dask
     from distributed import Client, LocalCluster
 
     from carbonlink.markets.uncertainty import stream_samples
     from carbonlink.model.io import load_scenario
 
     sc = load_scenario(SCENARIO)
-    with tempfile.TemporaryDirectory() as tmp, \
+    # the workers' statistical profiler samples every thread's stack every 10 ms: CPU that
+    # grows with the wall time, not with the work (and the wall time stretches with the load)
+    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+            tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          dashboard_address=None, silence_logs=50) as cluster, \
             Client(cluster):
-        stream_samples([sc], 2_000, Path(tmp) / "warm.parquet", executor="dask")  # warm-up
+        client = Client.current()
+        # warm-up: small tasks, so every worker imports the package and solves the design's
+        # reference samples before the clock starts (not only the first to take a task)
+        stream_samples([sc], 2_000 * workers, Path(tmp) / "warm.parquet", executor="dask",
+                       batch_size=250)
+        c0 = sum(client.run(_worker_cpu).values())
         t = time.perf_counter()
         stream_samples([sc], n, Path(tmp) / "s.parquet", executor="dask")
-        return time.perf_counter() - t
+        wall = time.perf_counter() - t
+        return wall, sum(client.run(_worker_cpu).values()) - c0
 
 
 def main() -> None:
     print(f"\n== Monte Carlo sweep: {SCENARIO.name}, {N:,} samples "
           f"({'quick' if QUICK else 'full'}) ==")
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         proc = _child(N, folder / "p.parquet", "process", 2)
         serial = _child(N, folder / "s.parquet", "serial", 1)
         per = _one_by_one(ONE_BY_ONE)
         small = _child(N // 10, folder / "m.parquet", "serial", 1)
-    d1 = _dask(N, 1)
-    d2 = _dask(N, 2)
+    d1, c1 = _dask(N, 1)
+    d2, c2 = _dask(N, 2)
+    load1 = os.getloadavg()
     obo = per * N
     rows = [
         ("local, process pool (2 workers)", proc["wall"], f"{N / proc['wall']:,.0f}/s",
-         f"{obo / proc['wall']:.0f}× one by one", "≤ 10 s, ≥ 50×"),
+         f"{obo / proc['wall']:.0f}× one by one", "≤ 10 s, ≥ 50×", proc["cpu"]),
         ("local, serial", serial["wall"], f"{N / serial['wall']:,.0f}/s",
-         f"{obo / serial['wall']:.0f}× one by one", ""),
+         f"{obo / serial['wall']:.0f}× one by one", "", serial["cpu"]),
         (f"one by one (simulate_periods; {ONE_BY_ONE} timed, × N)", obo, f"{1 / per:,.0f}/s",
-         f"{per * 1e3:.1f} ms a sample", ""),
-        ("dask LocalCluster, 1 worker", d1, f"{N / d1:,.0f}/s", "", ""),
+         f"{per * 1e3:.1f} ms a sample", "", None),
+        ("dask LocalCluster, 1 worker", d1, f"{N / d1:,.0f}/s", "", "", c1),
         ("dask LocalCluster, 2 workers", d2, f"{N / d2:,.0f}/s", f"{d1 / d2:.2f}× vs 1 worker",
-         "≥ 1.6×"),
+         "≥ 1.6×", c2),
     ]
-    print(f"{'row':48} {'seconds':>9} {'samples/s':>11}  ratio")
-    for name, secs, rate, ratio, goal in rows:
-        print(f"{name:48} {secs:9.2f} {rate:>11}  {ratio}{'  (goal ' + goal + ')' if goal else ''}")
-    print(f"batch path: {serial['batched']:,.0f} samples batched, {serial['fallback']:,.0f} "
-          f"sent one by one (degenerate or unsettled), {serial['failed']:,.0f} on which HiGHS gave up "
-          f"(NaN)")
+    print(f"load average (1 min) {load0[0]:.1f} at the start, {load1[0]:.1f} at the end "
+          f"(2 CPUs): seconds stretch with the load, CPU seconds much less")
+    print(f"{'row':48} {'seconds':>9} {'CPU s':>7} {'samples/s':>11}  ratio")
+    for name, secs, rate, ratio, goal, cpu in rows:
+        cpu_s = "" if cpu is None else f"{cpu:.1f}"
+        print(f"{name:48} {secs:9.2f} {cpu_s:>7} {rate:>11}  {ratio}"
+              f"{'  (goal ' + goal + ')' if goal else ''}")
+    print("CPU s: the sweep process and its pool workers (local rows), the dask workers alone "
+          "(dask rows); on an idle machine the process pool's wall time is about "
+          "max(CPU s / 2, the writer's share)")
+    print(f"batch path: {serial['batched']:,.0f} samples batched ({serial['degenerate']:,.0f} of "
+          f"them degenerate: banks and flows one optimum of several), {serial['fallback']:,.0f} "
+          f"sent one by one (unsettled), {serial['failed']:,.0f} failed (NaN)")
     print(f"peak RSS streaming to Parquet: {N // 10:,} samples {small['rss_mb']:.0f} MB, "
           f"{N:,} samples {serial['rss_mb']:.0f} MB "
           f"(×{serial['rss_mb'] / small['rss_mb']:.2f} for ×10 samples; Parquet "

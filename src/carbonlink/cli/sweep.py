@@ -195,11 +195,12 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
                                 stats=counts)
             found = summarise(frame)
     stats = gain_split(found, designs).merge(table, on="design", how="left")
-    err.print(_("{batched} samples solved in batches, {fallback} sent one by one (degenerate or "
-                "unsettled), {single} one by one (design not covered by the batch path); "
-                "{failed} the solver gave up on (NaN)").format(
-                    batched=counts.batched, fallback=counts.fallback, single=counts.one_by_one,
-                    failed=counts.failed))
+    err.print(_("{batched} samples solved in batches ({degenerate} of them degenerate: banks and "
+                "flows are one optimum of several), {fallback} sent one by one (unsettled), "
+                "{single} one by one (design not covered by the batch path); {failed} the "
+                "solver gave up on (NaN)").format(
+                    batched=counts.batched, degenerate=counts.degenerate,
+                    fallback=counts.fallback, single=counts.one_by_one, failed=counts.failed))
     if stream:
         print(f"sweep written to {out}", file=sys.stdout)
     if summary is not None:

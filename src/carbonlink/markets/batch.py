@@ -6,17 +6,32 @@ QP whose solution is piecewise linear in the shocks: once it is known which cons
 (the **active set**: which balances are slack, which abatements reach the BAU, which banks sit
 at a limit, which flows at zero or at their quota), the KKT conditions are one linear system.
 :func:`solve_batch` runs a primal-dual active-set iteration on a whole batch at once: every
-sample starts from the active set of the unshocked design; samples that share an active set
-(and MAC slopes) share one matrix, solved for all their right-hand sides in one call
-(``numpy.linalg.solve``); each solution is checked for primal and dual feasibility, and a
+sample starts from the active set of its nearest :class:`Reference` sample (or of the
+unshocked design); samples that share an active set (and MAC slopes) share one inverse
+(computed once per process and design, cached), applied to all their right-hand sides in one
+call; each solution is checked for primal and dual feasibility, and a
 sample whose active set is wrong moves to the one its violations point to. A checked solution
 satisfies the KKT conditions of a convex program, so it is the optimum the one-by-one program
 finds (tested against :func:`~carbonlink.markets.multiperiod.simulate_periods` to 1e-7).
 
-Samples the iteration does not settle within :data:`MAX_ITERATIONS` (or whose matrix is
-singular: a flow and banks that can trade places, where the optimum is not unique) fall back
-to the one-by-one program and are counted. Designs the batch path does not cover — merit-order
-(step) or firm-level curves, price floors and ceilings, entity limits, tracked delinking of
+**Degenerate samples.** The abatement of a sample is unique (the cost is strictly convex in
+it), hence so is every price where abatement is below the BAU (``λ = slope·d_t·a``), and the
+present-value gains (moving a free bank or flow changes a market's costs by its price times the
+change in its net position, zero in present value). Banks and flows need not be unique: a
+bank or flow at a bound it could leave at no cost (dual degenerate), or an active set whose
+matrix is singular (banks and flows that can trade places around a cycle of links or between
+periods). A KKT point is an optimum all the same, so such samples stay in the batch and are
+flagged ``degenerate``: a singular active set is solved by its pseudo-inverse (the least-norm
+point of its free banks and flows, after checking that the system is consistent), so the
+reported banks, flows, net imports, per-period costs and binding flags are one optimum among
+several, chosen the same way on every executor. Tests compare the unique rows with the
+one-by-one program to 1e-7 and check that the batch's banks and flows are feasible and as
+cheap as the one-by-one optimum.
+
+Samples the iteration does not settle within :data:`MAX_ITERATIONS` (or whose active set stops
+moving while infeasible, or that break an exporter's issuance limit) fall back to the
+one-by-one program (:func:`solve_direct`) and are counted. Designs the batch path does not
+cover — merit-order (step) or firm-level curves, price floors and ceilings, entity limits, tracked delinking of
 banked foreign units, single-period scenarios — are refused by :func:`unsupported` and solved
 one by one by the caller.
 
@@ -36,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +66,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: active-set iterations before a sample falls back to the one-by-one program
 MAX_ITERATIONS = 25
+#: active-set iterations of the second try on a sample HiGHS gave up on (from a plain start)
+RETRY_ITERATIONS = 100
 #: feasibility tolerance of the checks, in the program's scaled units (quantities / largest
 #: BAU or cap, prices / typical price)
 TOL = 1e-9
@@ -229,6 +247,15 @@ def _initial_states(st: _Structure, pa: PeriodArrays, nb: int, links: bool) -> _
     return _States(rep(slack), rep(top), rep(bank), rep(flow.astype(np.int8)))
 
 
+def _plain_states(st: _Structure, nb: int) -> _States:
+    """A plain starting guess: every balance binding, abatement below the BAU, banks and
+    flows at zero (their lower bound when zero is outside their range)."""
+    tm, nf = st.tm, st.ft.size
+    bank = np.where((st.blo >= st.bhi) | (st.blo >= 0.0), _LOW, _INTERIOR).astype(np.int8)
+    return _States(np.zeros((nb, tm), dtype=bool), np.zeros((nb, tm), dtype=bool),
+                   np.repeat(bank[None, :], nb, axis=0), np.full((nb, nf), _LOW, dtype=np.int8))
+
+
 def _matrices(st: _Structure, s: _States, c: FloatArray) -> FloatArray:
     """The KKT matrices ``[U, N, N]`` of ``U`` active sets with coefficients ``c = a/λ``."""
     tm, n = st.tm, st.n
@@ -271,61 +298,92 @@ def _group(key: npt.NDArray[np.int8]) -> tuple[IntArray, IntArray, npt.NDArray[n
 
 def _inverses(mats: FloatArray) -> tuple[FloatArray, BoolArray]:
     """Inverses of stacked matrices and which are singular (a zero pivot, or a 1-norm
-    condition number above 1e12: the optimum is then not unique)."""
-    sign, _ = np.linalg.slogdet(mats)
-    singular = sign == 0
-    inv = np.zeros_like(mats)
-    ok = np.flatnonzero(~singular)
-    if ok.size:
+    condition number above 1e12). A singular matrix gets its Moore–Penrose pseudo-inverse
+    instead: its active set leaves some banks or flows free to trade places at no cost (the
+    optimum is not unique), and the pseudo-inverse picks the least-norm point among them —
+    the caller checks that the system is consistent (``K·x = rhs``) before using it."""
+    inv = np.empty_like(mats)
+    singular = np.zeros(mats.shape[0], dtype=bool)
+    if not mats.shape[0]:
+        return inv, singular
+    try:
+        inv[:] = np.linalg.inv(mats)
+    except np.linalg.LinAlgError:  # an exact zero pivot somewhere in the stack
+        singular = np.linalg.slogdet(mats)[0] == 0
+        ok = np.flatnonzero(~singular)
         inv[ok] = np.linalg.inv(mats[ok])
-        cond = np.abs(mats[ok]).sum(axis=1).max(axis=1) * np.abs(inv[ok]).sum(axis=1).max(axis=1)
-        singular[ok] = ~(cond < 1e12)
+    cond = np.abs(mats).sum(axis=1).max(axis=1) * np.abs(inv).sum(axis=1).max(axis=1)
+    singular |= ~(cond < 1e12)
+    for k in np.flatnonzero(singular).tolist():
+        inv[k] = np.linalg.pinv(mats[k], rtol=1e-10)
     return inv, singular
 
 
+#: a cached active set: its (pseudo-)inverse, whether it is singular, and for a singular one
+#: its matrix (to check that a right-hand side lies in its range)
+_Known = tuple[FloatArray, bool, FloatArray | None]
+
+
 def _solve_linear(st: _Structure, s: _States, c: FloatArray, rhs: FloatArray,
-                  known: dict[int, tuple[FloatArray, bool]]) -> tuple[FloatArray, BoolArray]:
+                  known: dict[int, _Known]) -> tuple[FloatArray, BoolArray, BoolArray]:
     """Solve every sample's KKT system. Samples sharing an active set share one matrix when the
-    MAC slopes are not shocked (inverted once per :func:`solve_batch`, applied to all their
-    right-hand sides), else each has its own (one stacked inversion). Returns the solutions and
-    which samples' matrices are singular: a singular active set (e.g. a flow and two banks that
-    can trade places) leaves the optimum not unique, so those samples go to the one-by-one
-    program rather than to an arbitrary point of the optimal face."""
+    MAC slopes are not shocked (inverted once per process and design, applied to all their
+    right-hand sides), else each has its own (one stacked inversion). Returns the solutions,
+    which samples' matrices are singular (solved by the pseudo-inverse: banks and flows that can
+    trade places at no cost, the least-norm choice among them) and which of those have no
+    solution at all (the system is inconsistent: the active set is wrong)."""
     nb = rhs.shape[0]
+    singular = np.zeros(nb, dtype=bool)
+    inconsistent = np.zeros(nb, dtype=bool)
     if nb > 1 and np.ptp(c, axis=0).max() > 0:  # shocked slopes: one matrix per sample
-        inv, singular = _inverses(_matrices(st, s, c))
-        return np.einsum("bij,bj->bi", inv, rhs), singular
+        mats = _matrices(st, s, c)
+        inv, singular = _inverses(mats)
+        x = np.einsum("bij,bj->bi", inv, rhs)
+        rows = np.flatnonzero(singular)
+        if rows.size:
+            res = np.einsum("bij,bj->bi", mats[rows], x[rows]) - rhs[rows]
+            inconsistent[rows] = ~_consistent(res, rhs[rows])
+        return x, singular, inconsistent
     key = np.concatenate([s.slack, s.top, s.bank, s.flow], axis=1).astype(np.int8)
     first, inverse, hashes = _group(key)
     new = np.array([int(h) not in known for h in hashes.tolist()], dtype=bool)
     if new.any():
         rows = first[new]
-        inv_new, sing_new = _inverses(_matrices(st, s.take(rows), c[rows]))
-        for h, m, sg in zip(hashes[new].tolist(), inv_new, sing_new.tolist(), strict=True):
-            known[int(h)] = (m, bool(sg))
-    x = np.zeros_like(rhs)
-    singular = np.zeros(nb, dtype=bool)
+        mats = _matrices(st, s.take(rows), c[rows])
+        inv_new, sing_new = _inverses(mats)
+        for h, m, k, sg in zip(hashes[new].tolist(), inv_new, mats, sing_new.tolist(), strict=True):
+            known[int(h)] = (m, bool(sg), k if sg else None)
+    x = np.empty_like(rhs)
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
     for u, h in enumerate(hashes.tolist()):
         members = order[bounds[u]:bounds[u + 1]]
-        inv, sg = known[int(h)]
+        inv, sg, mat = known[int(h)]
+        # einsum's own loops, not BLAS: a row's result must not depend on how many rows
+        # share the call (batch size, worker count), so every executor gives equal bits
+        xm = np.einsum("ij,bj->bi", inv, rhs[members])
+        x[members] = xm
         if sg:
+            assert mat is not None
             singular[members] = True
-        else:
-            # einsum's own loops, not BLAS: a row's result must not depend on how many rows
-            # share the call (batch size, worker count), so every executor gives equal bits
-            x[members] = np.einsum("ij,bj->bi", inv, rhs[members])
-    return x, singular
+            res = np.einsum("ij,bj->bi", mat, xm) - rhs[members]
+            inconsistent[members] = ~_consistent(res, rhs[members])
+    return x, singular, inconsistent
+
+
+def _consistent(res: FloatArray, rhs: FloatArray) -> BoolArray:
+    """Whether residuals of a pseudo-inverse solution are round-off (the right-hand side lies
+    in the matrix's range)."""
+    scale = 1.0 + np.abs(rhs).max(axis=1)
+    return np.asarray(np.abs(res).max(axis=1) <= 1e-9 * scale, dtype=bool)
 
 
 def _check(st: _Structure, s: _States, x: FloatArray, bau: FloatArray, cap: FloatArray,
            c: FloatArray) -> tuple[BoolArray, BoolArray, BoolArray, _States]:
     """Per sample: whether the solution is a KKT point, whether an exporter's issuance limit
     is broken (not covered: falls back), whether it is dual degenerate (a bank or flow at a
-    bound it could leave at no cost, a binding balance at a zero price: the optimum may then
-    not be unique, and the one-by-one program decides which point is reported), and the next
-    active set."""
+    bound it could leave at no cost, a binding balance at a zero price: the optimum is a KKT
+    point all the same, but banks and flows may not be unique) and the next active set."""
     tm, nm = st.tm, st.nm
     lam, bank, flow = x[:, :tm], x[:, tm:2 * tm], x[:, 2 * tm:]
     a = np.where(s.slack, 0.0, np.where(s.top, bau, c * lam))
@@ -371,12 +429,15 @@ def _check(st: _Structure, s: _States, x: FloatArray, bau: FloatArray, cap: Floa
     return np.asarray(~bad, dtype=bool), issuance, degenerate, nxt
 
 
-_CACHE: dict[bytes, dict[int, tuple[FloatArray, bool]]] = {}
-#: active sets whose inverse a process keeps per design (42×42 doubles ≈ 14 kB each)
-CACHE_SIZE = 2000
+_CACHE: dict[bytes, dict[int, _Known]] = {}
+#: active sets whose inverse a process keeps per design (44×44 doubles ≈ 15 kB each for the
+#: five-market example, which meets about 3,500 over 100,000 samples)
+CACHE_SIZE = 4000
+#: designs (linked or autarky programs) whose inverses a process keeps
+CACHE_DESIGNS = 4
 
 
-def _cache_for(st: _Structure, c: FloatArray) -> dict[int, tuple[FloatArray, bool]]:
+def _cache_for(st: _Structure, c: FloatArray) -> dict[int, _Known]:
     """The inverses already computed for this design in this process (the batches of one
     design meet the same active sets again). Shocked slopes: a fresh dict (no reuse)."""
     if c.shape[0] > 1 and np.ptp(c, axis=0).max() > 0:
@@ -388,11 +449,15 @@ def _cache_for(st: _Structure, c: FloatArray) -> dict[int, tuple[FloatArray, boo
         h.update(np.ascontiguousarray(a).tobytes())
     key = h.digest()
     if key not in _CACHE:
-        _CACHE.clear()  # one design at a time: memory stays bounded
+        # a few designs at a time (a design's linked and autarky programs alternate, batch
+        # after batch): memory stays bounded
+        while len(_CACHE) >= CACHE_DESIGNS:
+            del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = {}
     known = _CACHE[key]
-    if len(known) > CACHE_SIZE:
-        known.clear()
+    if len(known) > CACHE_SIZE:  # the oldest tenth goes: memory stays bounded
+        for old in list(known)[:CACHE_SIZE // 10]:
+            del known[old]
     return known
 
 
@@ -400,8 +465,12 @@ def _cache_for(st: _Structure, c: FloatArray) -> dict[int, tuple[FloatArray, boo
 class BatchSolution:
     """Per sample (``B``): ``price`` (current value), ``abatement``, ``bank`` ``[B,T,M]``,
     ``flow [B,T,L]`` (zero where a link is not in operation); ``solved`` says which samples the
-    batch path solved (the others need the one-by-one program); ``iterations`` the active-set
-    iterations the batch took."""
+    batch path solved (the others need the one-by-one program); ``degenerate`` which of them
+    have an optimum that is not unique (a bank or flow at a bound it could leave at no cost, a
+    balance binding at a zero price, banks and flows that can trade places): prices,
+    abatement, emissions and present-value gains are unique all the same, banks, flows, net
+    imports and per-period costs are one optimum among several, chosen deterministically (the
+    same on every executor); ``iterations`` the active-set iterations the batch took."""
 
     price: FloatArray
     abatement: FloatArray
@@ -409,12 +478,21 @@ class BatchSolution:
     flow: FloatArray
     solved: BoolArray
     iterations: int
+    degenerate: BoolArray | None = None
+    states: _States | None = None  # the active set each sample ended in
 
 
 def solve_batch(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: FloatArray, *,
-                links: bool = True, states: _States | None = None) -> BatchSolution:
+                links: bool = True, states: _States | None = None,
+                max_iterations: int | None = None) -> BatchSolution:
     """Solve the multi-period program of every sample (``bau``, ``cap`` ``[B,T,M]``, ``slope``
-    ``[B,M]``; everything else from ``pa``) by the batched active-set iteration."""
+    ``[B,M]``; everything else from ``pa``) by the batched active-set iteration.
+
+    A sample is solved when its point satisfies the KKT conditions (primal and dual feasible
+    to :data:`TOL`); a degenerate KKT point is an optimum like any other, so it is kept and
+    flagged (see :class:`BatchSolution`). A sample falls back (``solved`` False) when an
+    exporter's issuance limit breaks (not modelled here), when its active set stops changing
+    without being feasible, or after :data:`MAX_ITERATIONS`."""
     nb = bau.shape[0]
     nt, nm = pa.bau.shape
     st = _structure(pa, links)
@@ -426,29 +504,35 @@ def solve_batch(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: Float
     x = np.zeros((nb, st.n))
     done = np.zeros(nb, dtype=bool)
     failed = np.zeros(nb, dtype=bool)
+    flat = np.zeros(nb, dtype=bool)
     final = _States(cur.slack.copy(), cur.top.copy(), cur.bank.copy(), cur.flow.copy())
     todo = np.arange(nb)
+    cur = cur.take(todo)
     it = 0
-    known = _cache_for(st, c)  # active set (hash) → inverse, singular
-    while todo.size and it < MAX_ITERATIONS:
+    known = _cache_for(st, c)  # active set (hash) → inverse, singular, matrix
+    limit = MAX_ITERATIONS if max_iterations is None else max_iterations
+    while todo.size and it < limit:
         it += 1
-        s = cur.take(todo)
-        xs, singular = _solve_linear(st, s, c[todo], _rhs(st, s, bau_s[todo], cap_s[todo]), known)
+        s = cur
+        xs, singular, inconsistent = _solve_linear(st, s, c[todo],
+                                                   _rhs(st, s, bau_s[todo], cap_s[todo]), known)
         ok, issuance, degenerate, nxt = _check(st, s, xs, bau_s[todo], cap_s[todo], c[todo])
+        ok &= ~inconsistent
         x[todo] = xs
-        fin = ok & ~singular & ~issuance & ~degenerate
+        # a singular set with abatement at the top of a MAC may leave a price itself free
+        # (any price above the top of the MAC): that sample goes to the one-by-one program
+        free_price = singular & s.top.any(axis=1)
+        fin = ok & ~issuance & ~free_price
         done[todo[fin]] = True
-        stop = singular | ((issuance | degenerate) & ok)
+        flat[todo[fin]] = (degenerate | singular)[fin]
+        stuck = ~ok & _same(s, nxt)  # nowhere to go: the iteration cannot settle it
+        stop = ((issuance | free_price) & ok) | stuck
         failed[todo[stop]] = True
         for name in ("slack", "top", "bank", "flow"):
             getattr(final, name)[todo[fin]] = getattr(s, name)[fin]
         keep = ~fin & ~stop
-        cur = _States(np.zeros((nb, tm), dtype=bool), np.zeros((nb, tm), dtype=bool),
-                      np.zeros((nb, tm), dtype=np.int8), np.zeros((nb, st.ft.size), dtype=np.int8))
-        todo_next = todo[keep]
-        for name in ("slack", "top", "bank", "flow"):
-            getattr(cur, name)[todo_next] = getattr(nxt, name)[keep]
-        todo = todo_next
+        todo = todo[keep]
+        cur = nxt.take(np.flatnonzero(keep))
     solved = done & ~failed
     lam = x[:, :tm]
     a = np.where(final.slack, 0.0, np.where(final.top, bau_s, c * lam))
@@ -457,7 +541,109 @@ def solve_batch(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: Float
     flow[:, st.ft, st.fl] = x[:, 2 * tm:] * st.sq
     return BatchSolution(price=price.reshape(nb, nt, nm), abatement=(a * st.sq).reshape(nb, nt, nm),
                          bank=(x[:, tm:2 * tm] * st.sq).reshape(nb, nt, nm), flow=flow,
-                         solved=solved, iterations=it)
+                         solved=solved, iterations=it, degenerate=flat & solved, states=final)
+
+
+#: reference samples per design and process whose active sets start the others' iterations
+REFERENCE_SAMPLES = 1024
+
+
+@dataclass
+class Reference:
+    """Samples solved once per design and process (the design's first
+    :data:`REFERENCE_SAMPLES` samples, whatever the batch): their shocked numbers, scaled, and
+    the active sets they ended in, with and without links. A sample's iteration starts from the
+    active set of its nearest reference sample instead of the unshocked design's: most samples
+    then need one iteration, not three. Every executor and batch size sees the same references,
+    so a sample's start — and the optimum it reaches when it is not unique — does not depend on
+    where it runs."""
+
+    mean: FloatArray
+    axes: FloatArray  # features → coordinates along the shocks' principal axes
+    features: FloatArray
+    linked: _States
+    autarky: _States
+    tree: Any
+
+    @staticmethod
+    def build(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: FloatArray) -> Reference:
+        from scipy.spatial import cKDTree
+
+        f = _features(bau, cap, slope)
+        mean = f.mean(axis=0)
+        sd = f.std(axis=0)
+        keep = sd > 1e-12 * (1.0 + np.abs(mean))
+        # the shocks move the features along a few directions: their principal axes (a
+        # low-dimensional tree answers fast)
+        _, sv, vt = np.linalg.svd((f[:, keep] - mean[keep]) / sd[keep], full_matrices=False)
+        axes = np.zeros((f.shape[1], int((sv > 1e-9 * sv[:1].max(initial=0.0)).sum())))
+        axes[keep] = (vt[:axes.shape[1]] / sd[keep]).T
+        z = np.einsum("bk,kj->bj", f - mean, axes)
+        linked = solve_batch(pa, bau, cap, slope).states
+        autarky = solve_batch(pa, bau, cap, slope, links=False).states
+        assert linked is not None and autarky is not None
+        return Reference(mean, axes, z, linked, autarky, cKDTree(z))
+
+    def start(self, bau: FloatArray, cap: FloatArray, slope: FloatArray, *,
+              links: bool = True) -> _States:
+        """The starting active sets of these samples (their nearest reference's)."""
+        # einsum, not BLAS: a sample's coordinates (so its start) must not depend on the
+        # batch it shares the call with
+        z = np.einsum("bk,kj->bj", _features(bau, cap, slope) - self.mean, self.axes)
+        _, near = self.tree.query(z, k=1)
+        return (self.linked if links else self.autarky).take(np.asarray(near, dtype=np.int64))
+
+
+def _features(bau: FloatArray, cap: FloatArray, slope: FloatArray) -> FloatArray:
+    nb = bau.shape[0]
+    return np.concatenate([(bau - cap).reshape(nb, -1), np.log(slope)], axis=1)
+
+
+def _same(a: _States, b: _States) -> BoolArray:
+    return np.asarray((a.slack == b.slack).all(axis=1) & (a.top == b.top).all(axis=1)
+                      & (a.bank == b.bank).all(axis=1) & (a.flow == b.flow).all(axis=1), dtype=bool)
+
+
+def solve_direct(pa: PeriodArrays, bau: FloatArray, cap: FloatArray, slope: FloatArray, *,
+                 links: bool = True) -> tuple[BatchSolution, BoolArray]:
+    """The samples the batch did not settle, one program each: the multi-period program
+    (:func:`~carbonlink.markets.multiperiod.solve_periods`, HiGHS) on each sample's arrays —
+    not the whole ``simulate_periods`` path with its scenario document and tables. When HiGHS
+    gives up on a sample (seen: "Solve error" on a program the batch path solves), the
+    active-set iteration runs again on it alone from a plain start. Returns the solutions
+    (``solved`` False where the sample is infeasible or both routes failed) and which samples
+    failed (no answer at all: the caller reports them as NaN and counts them)."""
+    from dataclasses import replace
+
+    nb = bau.shape[0]
+    nt, nm = pa.bau.shape
+    out = BatchSolution(price=np.full((nb, nt, nm), math.nan), abatement=np.full((nb, nt, nm), math.nan),
+                        bank=np.full((nb, nt, nm), math.nan), flow=np.zeros((nb, nt, pa.src.size)),
+                        solved=np.zeros(nb, dtype=bool), iterations=0,
+                        degenerate=np.zeros(nb, dtype=bool))
+    failed = np.zeros(nb, dtype=bool)
+    for b in range(nb):
+        one = replace(pa, bau=bau[b], cap=cap[b], slope=slope[b])
+        try:
+            s = solve_periods(one, links=links)
+        except SolverError:
+            st = _structure(one, links)
+            again = solve_batch(one, bau[b:b + 1], cap[b:b + 1], slope[b:b + 1], links=links,
+                                states=_plain_states(st, 1), max_iterations=RETRY_ITERATIONS)
+            if not again.solved[0]:
+                failed[b] = True
+                continue
+            for name in ("price", "abatement", "bank", "flow"):
+                getattr(out, name)[b] = getattr(again, name)[0]
+            out.solved[b] = True
+            assert out.degenerate is not None and again.degenerate is not None
+            out.degenerate[b] = again.degenerate[0]
+            continue
+        if s.status != "optimal":  # infeasible: NaN rows, as the one-by-one program reports
+            continue
+        out.price[b], out.abatement[b], out.bank[b], out.flow[b] = s.price, s.abatement, s.bank, s.flow
+        out.solved[b] = True
+    return out, failed
 
 
 # ------------------------------------------------------------------------------------------

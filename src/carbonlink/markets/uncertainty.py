@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.special import ndtri
 from scipy.stats import norm
 
-from carbonlink.errors import DocumentError, SolverError
+from carbonlink.errors import DocumentError
 from carbonlink.markets import batch
 from carbonlink.markets.shocks import Shock, apply_shocks
 from carbonlink.model.scenario import Scenario, Uncertainty
@@ -210,6 +210,7 @@ class Chunk:
     one_by_one: int = 0
     reason: str | None = None
     failed: int = 0
+    degenerate: int = 0  # batched samples whose banks and flows are one optimum of several
 
     def frame(self, name: str) -> pd.DataFrame:
         """The chunk in long format (:data:`SAMPLE_COLUMNS`), sample by sample."""
@@ -259,6 +260,15 @@ def solve_task(task: Task) -> Chunk:
     """Solve samples ``start … stop − 1`` of a design: through the batch path
     (:mod:`carbonlink.markets.batch`) when it covers the design, else one by one. The draws
     come from each sample's own seed, so a task needs nothing but its range."""
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the matrices are small (a threaded OpenBLAS made a 44×44 SVD 20×
+    # slower on a busy 2-core machine), and the executors give each worker its own core
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve_task(task)
+
+
+def _solve_task(task: Task) -> Chunk:
     index, d, design, engine, start, stop = task
     unc = design.uncertainty
     assert unc is not None
@@ -294,22 +304,49 @@ def _batched_chunk(index: int, d: int, design: Scenario, factors: FloatArray,
     assert unc is not None
     pa = period_arrays(design)
     bau, cap, slope = batch.shocked_arrays(design, pa, unc, factors)
-    sol = batch.solve_batch(pa, bau, cap, slope)
-    aut = batch.solve_batch(pa, bau, cap, slope, links=False) if pa.src.size else sol
+    ref = _reference(design, pa, unc)
+    sol = batch.solve_batch(pa, bau, cap, slope, states=ref.start(bau, cap, slope))
+    aut = (batch.solve_batch(pa, bau, cap, slope, links=False,
+                             states=ref.start(bau, cap, slope, links=False))
+           if pa.src.size else sol)
     values = batch.period_values(pa, bau, slope, sol, aut)
     redo = np.flatnonzero(~(sol.solved & aut.solved))
     failed = 0
     if redo.size:
-        scs = sample_scenarios(design, factors[redo])
-        for s, sc in zip(redo.tolist(), scs, strict=True):
-            try:
-                values[s] = batch.one_by_one_values(sc, pa)
-            except SolverError:  # HiGHS gave up on this sample: NaN, counted, the sweep goes on
-                values[s] = np.nan
-                failed += 1
+        # one program each, straight from the arrays (HiGHS, then the active-set iteration
+        # from a plain start if HiGHS gives up); NaN only when both fail, counted
+        one, bad = batch.solve_direct(pa, bau[redo], cap[redo], slope[redo])
+        if pa.src.size:
+            one_aut, bad_aut = batch.solve_direct(pa, bau[redo], cap[redo], slope[redo], links=False)
+        else:
+            one_aut, bad_aut = one, bad
+        with np.errstate(invalid="ignore"):
+            redone = batch.period_values(pa, bau[redo], slope[redo], one, one_aut)
+        redone[~one.solved] = np.nan  # infeasible (or failed): no row, as one by one
+        values[redo] = redone
+        failed = int((bad | bad_aut).sum())
     markets, variables, units = batch.row_labels(design, pa)
+    assert sol.degenerate is not None
     return Chunk(index, d, samples, markets, variables, units, values,
-                 batched=samples.size - redo.size, fallback=int(redo.size), failed=failed)
+                 batched=samples.size - redo.size, fallback=int(redo.size), failed=failed,
+                 degenerate=int((sol.degenerate & aut.solved).sum()))
+
+
+_REFERENCES: dict[str, batch.Reference] = {}
+
+
+def _reference(design: Scenario, pa: Any, unc: Uncertainty) -> batch.Reference:
+    """The design's reference samples (:class:`~carbonlink.markets.batch.Reference`), solved
+    once per process: its first samples, the same whichever batch asks."""
+    key = design.model_dump_json()
+    ref = _REFERENCES.get(key)
+    if ref is None:
+        factors = draw_factors(unc, batch.REFERENCE_SAMPLES)
+        ref = batch.Reference.build(pa, *batch.shocked_arrays(design, pa, unc, factors))
+        while len(_REFERENCES) >= 4:  # a few designs at a time: memory stays bounded
+            del _REFERENCES[next(iter(_REFERENCES))]
+        _REFERENCES[key] = ref
+    return ref
 
 
 @dataclass
@@ -322,6 +359,7 @@ class SweepStats:
     one_by_one: int = 0
     failed: int = 0
     reasons: dict[int, str] = field(default_factory=dict)
+    degenerate: int = 0
 
     def add(self, c: Chunk) -> None:
         self.samples += c.samples.size
@@ -329,6 +367,7 @@ class SweepStats:
         self.fallback += c.fallback
         self.one_by_one += c.one_by_one
         self.failed += c.failed
+        self.degenerate += c.degenerate
         if c.reason is not None:
             self.reasons[c.design] = c.reason
 
@@ -376,16 +415,23 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
             from distributed import as_completed as dask_completed
 
             nw = max(len(client.scheduler_info().get("workers", {})), 1)
+            # a task is small (the design pickles to a few kB: 3.7 kB for the five-market
+            # example, so it travels with each task rather than scattered — scattered data
+            # dies with its worker, a task is simply run again) and its result compact (a
+            # Chunk: the values array and the row labels)
+
+            def submit(t: Task) -> Any:
+                return client.submit(solve_task, t, pure=False, retries=retries)
+
             todo = list(tasks)[::-1]
-            first = [client.submit(solve_task, todo.pop(), pure=False, retries=retries)
-                     for _ in range(min(3 * nw, len(todo)))]
+            first = [submit(todo.pop()) for _ in range(min(3 * nw, len(todo)))]
             pending = dask_completed(first)
             for fut in pending:
                 chunk = fut.result()
                 fut.release()
                 on_chunk(chunk)
                 if todo:
-                    pending.add(client.submit(solve_task, todo.pop(), pure=False, retries=retries))
+                    pending.add(submit(todo.pop()))
         else:  # dask's default scheduler on this machine
             step = 4 * (os.cpu_count() or 1)
             for i in range(0, len(tasks), step):
@@ -490,7 +536,13 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
                 acc.add(c)
                 table = c.arrow(name, params.get(c.design), types)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    # dictionary pages for the repeated columns, none for the values (all
+                    # distinct: a dictionary attempt only costs); min/max statistics on design
+                    # and sample (row groups a reader can skip): half the writing time
+                    names = table.schema.names
+                    writer = pq.ParquetWriter(
+                        tmp, table.schema, use_dictionary=[c for c in names if c != "value"],
+                        write_statistics=[c for c in ("design", "sample") if c in names])
                 writer.write_table(table.cast(writer.schema))
         else:
             fh = tmp.open("w", encoding="utf-8", newline="")
