@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import yaml
+
 from tests.api.conftest import REPO
 
 if TYPE_CHECKING:
@@ -42,3 +44,16 @@ def test_assess_api_bounds_the_samples(client: TestClient) -> None:
     r = client.post("/api/assess?samples=2001", content=doc,
                     headers={"Content-Type": "application/yaml"})
     assert r.status_code == 422
+
+
+def test_assess_api_returns_the_uncertainty_section(client: TestClient) -> None:
+    doc = yaml.safe_load((REPO / "examples" / "agreements" / "eu-switzerland.yaml").read_text(
+        encoding="utf-8"))
+    doc["uncertainty"] = {"seed": 1, "shocks": [
+        {"market": "CH_ETS", "variable": "bau", "distribution": "lognormal", "sigma": 0.05}]}
+    r = client.post("/api/assess?samples=8&sensitivity=false", json=doc)
+    assert r.status_code == 200, r.text[:1000]
+    u = r.json()["uncertainty"]
+    assert u["samples"] == 8 and [d["id"] for d in u["designs"]] == ["autarky", "agreement"]
+    html = client.post("/api/assess?samples=8&sensitivity=false&format=html", json=doc)
+    assert html.status_code == 200 and 'id="chart-uncertainty-fan"' in html.text

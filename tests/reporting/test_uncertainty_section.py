@@ -30,12 +30,16 @@ N = 40
 
 
 @pytest.fixture(scope="module")
-def uncertain_report() -> dict[str, Any]:
+def uncertain_assessment() -> Any:
     doc = yaml.safe_load(EU_CH.read_text(encoding="utf-8"))
     doc["uncertainty"] = UNC
-    a = assess(doc, source="eu-ch-uncertain", with_sensitivity=False, samples=N,
-               as_of="2025-06-01")
-    return build_report(a)
+    return assess(doc, source="eu-ch-uncertain", with_sensitivity=False, samples=N,
+                  as_of="2025-06-01")
+
+
+@pytest.fixture(scope="module")
+def uncertain_report(uncertain_assessment: Any) -> dict[str, Any]:
+    return build_report(uncertain_assessment)
 
 
 def test_the_section_appears_with_an_uncertainty_block(uncertain_report: dict[str, Any]) -> None:
@@ -156,3 +160,9 @@ def test_the_cli_writes_the_section_and_refuses_samples_without_a_block(
     code, _, err = run(["assess", str(EU_CH), "--samples", "12", "--no-sensitivity", "-q",
                         "-o", str(bad)], capsys)
     assert code == 2 and "--samples" in err and not bad.exists()
+
+
+def test_the_notebook_plot_names_the_uncertainty_charts(uncertain_assessment: Any) -> None:
+    ids = [c.id for c in uncertain_assessment.plot()]
+    assert ids[-3:] == ["uncertainty-fan", "uncertainty-transmission", "uncertainty-gains"]
+    assert uncertain_assessment.plot("uncertainty-gains").svg.startswith("<svg")

@@ -87,11 +87,18 @@ class Assessment:
     def plot(self, chart: str | None = None) -> Any:
         """The report's charts (static SVG, shown inline by Jupyter): all of them as a list,
         or the one named (``prices``, ``flows``, ``gains``, ``emissions``, ``revenue``,
-        ``sweep-<id>``)."""
+        ``sweep-<id>``; with an ``uncertainty`` block also ``uncertainty-fan``,
+        ``uncertainty-transmission``, ``uncertainty-gains``)."""
         from carbonlink.reporting.notebook import pick
         from carbonlink.reporting.plots import report_charts
 
-        return pick(report_charts(self.report()), chart)
+        rep = self.report()
+        charts = report_charts(rep)
+        if rep.get("uncertainty"):
+            from carbonlink.reporting.uncertainty_charts import uncertainty_charts
+
+            charts = charts + uncertainty_charts(rep)
+        return pick(charts, chart)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the report to ``path`` in the format its suffix names (html, md, json, xlsx,
