@@ -166,3 +166,21 @@ def test_the_notebook_plot_names_the_uncertainty_charts(uncertain_assessment: An
     ids = [c.id for c in uncertain_assessment.plot()]
     assert ids[-3:] == ["uncertainty-fan", "uncertainty-transmission", "uncertainty-gains"]
     assert uncertain_assessment.plot("uncertainty-gains").svg.startswith("<svg")
+
+
+def test_the_workbook_has_an_uncertainty_sheet_with_the_fan_numbers(
+        uncertain_report: dict[str, Any]) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from carbonlink.reporting.export import SHEETS, render_xlsx
+
+    wb = load_workbook(io.BytesIO(render_xlsx(uncertain_report)))
+    assert wb.sheetnames == [*SHEETS, "Uncertainty"]
+    rows = list(wb["Uncertainty"].iter_rows(values_only=True))
+    first = uncertain_report["uncertainty"]["bands"][0]
+    assert rows[1][:3] == (first["design"], first["market"], None)
+    # numbers as cells (the workbook keeps 15 significant digits)
+    assert list(rows[1][3:8]) == pytest.approx(
+        [first["q05"], first["q25"], first["q50"], first["q75"], first["q95"]], rel=1e-13)

@@ -51,7 +51,8 @@ def _sheet(wb: Any, title: str, headers: list[str], rows: list[list[Any]]) -> No
 
 
 def render_xlsx(rep: dict[str, Any]) -> bytes:
-    """The report as an XLSX workbook: one sheet per :data:`SHEETS` entry."""
+    """The report as an XLSX workbook: one sheet per :data:`SHEETS` entry, and an
+    ``Uncertainty`` sheet when the report has that section."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -130,6 +131,23 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
     _sheet(wb, "Reference data",
            ["ETS", "cap (MtCO2e/yr)", "cap source", "observed price (per tCO2e)", "price currency",
             "price date", "price source", "exchange rate", f"price used ({cur}/tCO2e)"], ref)
+    if rep.get("uncertainty"):  # the Monte Carlo section (only then: the sheets above unchanged)
+        u = rep["uncertainty"]
+        price, money = u["units"]["price"], u["units"]["money"]
+        _sheet(wb, "Uncertainty",
+               ["design", "market", "period", f"price 5 % ({price})", f"price 25 % ({price})",
+                f"price median ({price})", f"price 75 % ({price})", f"price 95 % ({price})",
+                f"price mean ({price})", f"price sd ({price})"],
+               [[b["design"], b["market"], b["year"], b["q05"], b["q25"], b["q50"], b["q75"],
+                 b["q95"], b["mean"], b["sd"]] for b in u["bands"]]
+               + [[]] + [["design", "market", f"expected gain ({money}/yr)", "sd", "5 %", "95 %",
+                          "effort sharing", "risk sharing"]]
+               + [[g["design"], g["market"], g["mean"], g["sd"], g["q05"], g["q95"],
+                   g["effort_sharing"], g["risk_sharing"]] for g in u["gains"]]
+               + [[]] + [["shock", "price of", "design", f"slope ({price} per +1 % of the shock)"]]
+               + [[f"{t['shock_market']} {t['shock_variable']}", t["market"], t["design"],
+                   None if t["slope"] is None else t["slope"] / 100.0]
+                  for t in u["transmission"]])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
