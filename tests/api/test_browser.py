@@ -110,6 +110,17 @@ def test_pages_in_chromium(browser: Any, server: str) -> None:
         assert page.locator("#markets-prices td[data-col=autarky_price]").all_inner_texts() == [
             "60.00", "30.00"]
 
+        # a scenario with an uncertainty block: the Monte Carlo charts, drawn and visible
+        page.fill("textarea#document", (REPO / "examples/scenarios/ca-qc-risk-sharing.yaml"
+                                        ).read_text(encoding="utf-8"))
+        page.fill("input#samples", "25")
+        page.get_by_role("button", name="Simulate").click()
+        page.wait_for_selector("#chart-uncertainty-fan svg")
+        for cid in ("fan", "transmission", "gains"):
+            box = page.locator(f"#chart-uncertainty-{cid} svg").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 100
+        assert "25 samples per design" in page.inner_text("#uncertainty")
+
         page.goto(f"{server}/registry")                # the public sees aggregates, no names
         assert page.locator("#public-holdings").is_visible()
         assert "Cookstoves" not in page.content() and "#accounts" not in page.content()

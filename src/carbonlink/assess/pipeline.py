@@ -30,6 +30,10 @@ ProgressFn = Callable[[str, int], None]  # (description, steps done since last c
 
 #: Rough number of steps, for sizing a progress bar before the design list is known.
 ESTIMATED_STEPS = 2 + 12 + 17
+#: Samples of an agreement's ``uncertainty`` block when ``--samples`` is not given, and the most
+#: one run may ask for (three designs, one solve each per sample).
+DEFAULT_SAMPLES = 200
+MAX_SAMPLES = 20_000
 
 
 @dataclass
@@ -50,6 +54,9 @@ class Assessment:
     no_simulation_reason: str | None = None
     currency: str | None = None
     unit: str | None = None
+    #: the Monte Carlo section (:func:`carbonlink.reporting.uncertainty_charts.uncertainty_mapping`)
+    #: when the agreement carries an ``uncertainty`` block; ``None`` otherwise
+    uncertainty: dict[str, Any] | None = None
 
     @property
     def parties(self) -> list[dict[str, Any]]:
@@ -80,11 +87,18 @@ class Assessment:
     def plot(self, chart: str | None = None) -> Any:
         """The report's charts (static SVG, shown inline by Jupyter): all of them as a list,
         or the one named (``prices``, ``flows``, ``gains``, ``emissions``, ``revenue``,
-        ``sweep-<id>``)."""
+        ``sweep-<id>``; with an ``uncertainty`` block also ``uncertainty-fan``,
+        ``uncertainty-transmission``, ``uncertainty-gains``)."""
         from carbonlink.reporting.notebook import pick
         from carbonlink.reporting.plots import report_charts
 
-        return pick(report_charts(self.report()), chart)
+        rep = self.report()
+        charts = report_charts(rep)
+        if rep.get("uncertainty"):
+            from carbonlink.reporting.uncertainty_charts import uncertainty_charts
+
+            charts = charts + uncertainty_charts(rep)
+        return pick(charts, chart)
 
     def save(self, path: str | Path, fmt: str | None = None) -> Path:
         """Write the report to ``path`` in the format its suffix names (html, md, json, xlsx,
@@ -187,9 +201,14 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
            assumptions_file: str | Path | None = None, engine: str = "fast",
            strict: list[str] | None = None, progress: ProgressFn | None = None,
            with_sensitivity: bool = True, as_of: str | dt.date | None = None,
-           source: str | None = None) -> Assessment:
+           source: str | None = None, samples: int | None = None) -> Assessment:
     """Assess the agreement document at ``path`` (see module docstring), or an already parsed
-    agreement mapping (``source`` then names it in the report), as of ``as_of`` (default today)."""
+    agreement mapping (``source`` then names it in the report), as of ``as_of`` (default today).
+
+    When the agreement carries an ``uncertainty`` block, ``samples`` draws (default
+    :data:`DEFAULT_SAMPLES`) of its shocks are solved for autarky, the agreement as drafted and
+    the full link (when it differs), for the report's *Uncertainty* section; ``samples`` without
+    such a block is bad input (no shocks are invented)."""
     from carbonlink.agreements import check
     from carbonlink.model.agreement import Agreement
 
@@ -203,6 +222,14 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
     else:
         where, base_dir = str(path), Path(path).parent
     agreement = validate_document(Agreement, doc, source=where, base_dir=base_dir)
+    unc = agreement.uncertainty
+    if samples is not None:
+        if unc is None:
+            raise DocumentError("--samples", "needs an `uncertainty` block in the agreement (the "
+                                "shocks to draw: market, variable, distribution); see docs/assess.md",
+                                source=where)
+        if not 1 <= samples <= MAX_SAMPLES:
+            raise DocumentError("--samples", f"must be between 1 and {MAX_SAMPLES:,}, got {samples}")
     tick("checking the agreement", 0)
     report = check(agreement, strict=strict, as_of=as_of)
     tick("checked the agreement")
@@ -236,6 +263,14 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
         return out
 
     market_ids = _market_ids(links)
+    if unc is not None:
+        for k, sh in enumerate(unc.shocks):
+            if sh.market not in market_ids:
+                raise DocumentError(f"uncertainty.shocks[{k}].market", f"{sh.market!r} is not a "
+                                    f"linked market ({', '.join(market_ids)})", source=where)
+            if sh.period is not None:
+                raise DocumentError(f"uncertainty.shocks[{k}].period", "the assessment solves one "
+                                    "period: give shocks without a period", source=where)
     own = agreement.scenario()
     calibration: Calibration | None = None
     recalibrate: Callable[[dict[str, float]], Scenario] | None = None
@@ -314,7 +349,46 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
                                             samples=list(range(len(spec.scenarios))))
             out.sweeps.append(Sweep(spec, frame, res_list))
             tick(f"swept: {spec.title}", len(spec.scenarios))
+    if unc is not None:
+        tick("sampling the uncertainty", 0)
+        out.uncertainty = _monte_carlo(out, base, designs, unc, samples or DEFAULT_SAMPLES,
+                                       where, tick)
     if not is_two_way(links):
         out.notes.append("The agreement's link is one-way, so no one-way variants are shown.")
     out.framing["main_restriction"] = main_restriction(links)
     return out
+
+
+def _monte_carlo(out: Assessment, base: Scenario, designs: list[Design], unc: Any, n: int,
+                 where: str, tick: Callable[..., None]) -> dict[str, Any]:
+    """The uncertainty section: ``n`` samples of autarky, the agreement as drafted and the full
+    link (when the agreement is not the full link), the same draws for each."""
+    from pydantic import ValidationError
+
+    from carbonlink.errors import from_validation_error
+    from carbonlink.reporting.i18n import N_
+    from carbonlink.reporting.report import units
+    from carbonlink.reporting.uncertainty_charts import uncertainty_mapping
+
+    by_id = {d.id: d for d in designs}
+    chosen: list[tuple[str, str, Scenario]] = [
+        ("autarky", N_("Autarky (no link)"), base.model_copy(update={"links": [], "name": "autarky"}))]
+    agr = by_id.get("agreement")
+    full = by_id.get("full")
+    if agr is not None:
+        chosen.append(("agreement", agr.title, agr.scenario))
+    if full is not None and (agr is None or sorted(map(repr, full.scenario.links))
+                             != sorted(map(repr, agr.scenario.links))):
+        chosen.append(("full", full.title, full.scenario))
+    scenarios = []
+    for did, title, sc in chosen:
+        try:  # the Scenario model checks the shocks against its markets (a slope: linear MAC)
+            doc = sc.model_dump(mode="json", by_alias=True, exclude_none=True)
+            doc["uncertainty"] = unc.model_dump(mode="json", exclude_none=True)
+            scenarios.append((did, title, Scenario.model_validate(doc)))
+        except ValidationError as exc:
+            raise from_validation_error(exc, source=where) from None
+    mapping = uncertainty_mapping(scenarios, n, units=units(out),
+                                  progress=lambda k: tick("sampling the uncertainty", 0))
+    tick(f"sampled the uncertainty ({n} samples per design)")
+    return mapping

@@ -76,6 +76,10 @@ def assess(
         "--no-fail", help="exit 0 even when the agreement has error findings")] = False,
     lang: Annotated[str, typer.Option(
         "--lang", help="language of the report: en or zh")] = "en",
+    samples: Annotated[int | None, typer.Option(
+        "--samples", "-n", help="Monte Carlo samples of the agreement's `uncertainty` block "
+        "for the report's Uncertainty section (default 200 when the block is there; an error "
+        "without one)")] = None,
 ) -> int:
     """Check the agreement, simulate every link design, and write one decision report.
 
@@ -112,7 +116,7 @@ def assess(
 
         assessment = run(agreement, overrides=overrides, assumptions_file=assumptions,
                          engine=engine, strict=strict, as_of=as_of, progress=progress,
-                         with_sensitivity=sensitivity)
+                         with_sensitivity=sensitivity, samples=samples)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
         rep = build_report(assessment, tool_version=version, lang=lang)
         content: str | bytes

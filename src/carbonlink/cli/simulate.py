@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -57,7 +57,8 @@ def simulate(
 
 
 def _simulate_periods(scenario: Scenario, fmt: SimFormat) -> int:
-    """Print the result of a multi-period scenario: one table of periods × markets."""
+    """Print the result of a multi-period scenario: per market a table of variables × periods
+    (:func:`period_tables`), then the present values."""
     from rich.table import Table
 
     from carbonlink.markets.multiperiod import simulate_periods
@@ -69,28 +70,69 @@ def _simulate_periods(scenario: Scenario, fmt: SimFormat) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return 0 if result.status == "optimal" else 1
     console = Console()
-    cols = ["price", "autarky_price", "emissions", "cap", "abatement", "net_imports", "banked",
-            "borrowed"]
-    if any(m.reserves for m in result.scenario.markets):  # stability mechanisms: their columns
-        cols += ["reserve_released", "reserve_withheld"]
-    if any(m.msr is not None for m in result.scenario.markets):
-        cols += ["msr_adjustment", "msr_holdings"]
-    table = Table(title=f"{result.scenario.name}: periods ({result.status})")
-    for c in ["period", "market", *cols]:
-        table.add_column(c.replace("_", " "), justify="left" if c == "market" else "right")
-    flat = result.markets.reset_index()
-    for period, market, *values in flat[["period", "market", *cols]].itertuples(index=False):
-        table.add_row(str(period), str(market), *(fmt_num(v) for v in values))
-    console.print(table)
+    console.print(f"[bold]{result.scenario.name}[/]: periods", highlight=False)
+    for table in period_tables(result, console.width):
+        console.print(table)
     if not result.present_value.empty:
         years = result.scenario.periods or []
         pv = Table(title=f"present value at {years[0]} (discount rate "
                          f"{result.scenario.discount_rate:g})")
         for c in ("market", "compliance cost", "autarky compliance cost", "gain"):
-            pv.add_column(c, justify="left" if c == "market" else "right")
+            pv.add_column(c, justify="left" if c == "market" else "right",
+                          no_wrap=c != "autarky compliance cost")
         for mid, row in result.present_value.iterrows():
             pv.add_row(str(mid), *(fmt_num(v) for v in row))
         console.print(pv)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     return 0 if result.status == "optimal" else 1
+
+
+#: The rows of a market's table in a multi-period result (reserve and MSR rows only when a
+#: market of the scenario has them).
+PERIOD_ROWS = ["price", "autarky_price", "emissions", "cap", "abatement", "net_imports", "banked",
+               "borrowed"]
+
+
+def period_tables(result: Any, width: int) -> list[Any]:
+    """One table per market, variables down and periods across, the periods split over several
+    tables when they do not fit ``width`` columns (a terminal of 80 columns shows every number
+    whole: no cell is wrapped)."""
+    from rich.table import Table
+
+    from carbonlink.reporting.console import fmt_num
+
+    rows = list(PERIOD_ROWS)
+    if any(m.reserves for m in result.scenario.markets):  # stability mechanisms: their rows
+        rows += ["reserve_released", "reserve_withheld"]
+    if any(m.msr is not None for m in result.scenario.markets):
+        rows += ["msr_adjustment", "msr_holdings", "msr_invalidated"]
+    labels = [r.replace("_", " ") for r in rows]
+    flat = result.markets.reset_index()
+    years = [int(y) for y in dict.fromkeys(flat["period"].tolist())]
+    out: list[Any] = []
+    for market in dict.fromkeys(flat["market"].tolist()):
+        part = flat[flat["market"] == market].set_index("period")
+        cells = {y: [fmt_num(part.loc[y, r]) for r in rows] for y in years}
+        # a column takes its widest cell plus rich's padding (1 each side) and a border
+        label_w = max(len(x) for x in labels) + 3
+        groups: list[list[int]] = [[]]
+        used = label_w + 1
+        for y in years:
+            w = max(len(str(y)), *(len(c) for c in cells[y])) + 3
+            if groups[-1] and used + w > width:
+                groups.append([])
+                used = label_w + 1
+            groups[-1].append(y)
+            used += w
+        for g in groups:
+            span = f"{g[0]}" if len(g) == 1 else f"{g[0]}–{g[-1]}"
+            title = f"{market}, {span} ({result.status})"
+            table = Table(title=title, title_justify="left")
+            table.add_column("variable", justify="left", no_wrap=True)
+            for y in g:
+                table.add_column(str(y), justify="right", no_wrap=True)
+            for i, label in enumerate(labels):
+                table.add_row(label, *(cells[y][i] for y in g))
+            out.append(table)
+    return out

@@ -110,7 +110,7 @@ def sweep(
         if iamc_year is not None:
             from carbonlink.markets.sweep import to_iamc
 
-            frame = to_iamc(frame, grid_samples, year=iamc_year)
+            frame = to_iamc(frame, grid_samples, year=iamc_year, periods=base.periods)
         else:
             frame = frame.merge(grid_samples.reset_index(), on="sample", how="left")
     if frame is not None:

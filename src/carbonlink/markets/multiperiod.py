@@ -70,6 +70,7 @@ PERIOD_MARKET_COLUMNS = [
     "msr_invalidated",
 ]
 PERIOD_LINK_COLUMNS = ["period", "from", "to", "flow", "credited", "tax_revenue", "binding"]
+RESERVE_COLUMNS = ["period", "market", "tier", "kind", "quantity"]
 
 
 @dataclass
@@ -90,6 +91,10 @@ class MultiPeriodResult:
     present_value: pd.DataFrame
     totals: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    #: one row per (period, reserve tier): its market, name (``tier K``, K its index in the
+    #: market's ``reserves``, when unnamed), kind (release or withhold) and the quantity it
+    #: released or withheld; empty when no market has tiers
+    reserves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RESERVE_COLUMNS))
 
     def to_dict(self) -> dict[str, Any]:
         from carbonlink.markets.equilibrium import json_number as num
@@ -719,8 +724,17 @@ def _simulate(sc: Scenario) -> MultiPeriodResult:
                         "round is reported")
     totals["msr_intake"] = float(-np.minimum(msr.adjust, 0.0).sum())
     totals["msr_invalidated"] = float(msr.invalidated.sum())
+    tier_rows = []
+    names = [tier.name or f"tier {j}" for m in sc.markets for j, tier in enumerate(m.reserves)]
+    tier_x = _clean(s.tier_x, qscale) if pa.tier_market.size else s.tier_x
+    for k in range(pa.tier_market.size):
+        for t in range(nt):
+            tier_rows.append((int(pa.years[t]), ids[pa.tier_market[k]], names[k],
+                              "release" if pa.tier_release[k] else "withhold",
+                              float(tier_x[t, k])))
     return MultiPeriodResult(status="optimal", scenario=sc, markets=markets, links=links,
-                             present_value=present_value, totals=totals, warnings=warnings)
+                             present_value=present_value, totals=totals, warnings=warnings,
+                             reserves=pd.DataFrame(tier_rows, columns=RESERVE_COLUMNS))
 
 
 # ------------------------------------------------------------------------------------------

@@ -73,10 +73,94 @@ def long_rows(result: Any, scenario_name: str, sample: int | str) -> list[dict[s
     return rows
 
 
+#: The variables of a multi-period result written per period (``price|2030``) for every market
+#: (the batch path of :mod:`carbonlink.markets.batch` writes the same ones).
+PERIOD_VARIABLES = ("price", "emissions", "abatement", "net_imports", "banked", "compliance_cost")
+
+
+def period_long_rows(res: Any, scenario_name: str, sample: int | str) -> list[dict[str, Any]]:
+    """A :class:`~carbonlink.markets.multiperiod.MultiPeriodResult` as long rows: the
+    :data:`PERIOD_VARIABLES` per period (``VARIABLE|YEAR``, prices in current value), the gain
+    (present value at the first period), ``binding|YEAR`` per link, then the stability
+    mechanisms of the markets that have them (:func:`reserve_rows`). Units as the batch path
+    labels them (:func:`carbonlink.markets.batch.row_labels`): the first market's."""
+    qty, cur = res.scenario.markets[0].unit, res.scenario.markets[0].currency or "money"
+    rows: list[dict[str, Any]] = []
+
+    def row(market: str, variable: str, unit: str, value: Any) -> None:
+        rows.append({"scenario": scenario_name, "sample": sample, "market": market,
+                     "variable": variable, "unit": unit, "value": float(value)})
+
+    flat = res.markets.reset_index()
+    for var in PERIOD_VARIABLES:
+        for year, market, value in flat[["period", "market", var]].itertuples(index=False):
+            row(str(market), f"{var}|{year}", units_of(var, qty, cur), value)
+    for market, gain in res.present_value["gain"].items() if not res.present_value.empty else []:
+        row(str(market), "gain", units_of("gain", qty, cur), gain)
+    for year, frm, to, binding in res.links[["period", "from", "to", "binding"]].itertuples(
+            index=False):
+        row(f"{frm}>{to}", f"binding|{year}", "", bool(binding))
+    rows.extend(reserve_rows(res, scenario_name, sample))
+    return rows
+
+
+def reserve_rows(res: Any, scenario_name: str, sample: int | str) -> list[dict[str, Any]]:
+    """The stability mechanisms of a multi-period result, per period (``VARIABLE|YEAR``), only
+    for the markets that have them, in the markets' quantity unit:
+
+    * a price ceiling / floor: ``ceiling_released``, ``floor_withheld`` (California/Québec's
+      ceiling units, a floor's withheld allowances);
+    * price-triggered reserve tiers (RGGI CCR/ECR, California/Québec reserve tiers):
+      ``reserve_released`` and ``reserve_withheld`` summed over the market's tiers, and per
+      tier ``reserve_released|TIER|YEAR`` or ``reserve_withheld|TIER|YEAR`` (``TIER`` the
+      tier's ``name``, else ``tier K``);
+    * a market stability reserve (the EU MSR): ``msr_intake`` (allowances placed in the reserve,
+      taken from the period's supply), ``msr_release`` (released from it), ``msr_invalidated``
+      and ``msr_holdings`` (at the end of the period)."""
+    qty, _ = _units(res.scenario)
+    rows: list[dict[str, Any]] = []
+    if res.status != "optimal":
+        return rows
+    flat = res.markets.reset_index()
+    for m in res.scenario.markets:
+        part = flat[flat["market"] == m.id]
+        years = part["period"].tolist()
+        series: list[tuple[str, Any]] = []
+        if m.price_ceiling is not None:
+            series.append(("ceiling_released", part["ceiling_released"]))
+        if m.price_floor is not None:
+            series.append(("floor_withheld", part["floor_withheld"]))
+        if m.reserves:
+            series += [("reserve_released", part["reserve_released"]),
+                       ("reserve_withheld", part["reserve_withheld"])]
+        if m.msr is not None:
+            adjust = part["msr_adjustment"].to_numpy(dtype=float)
+            series += [("msr_intake", (-adjust).clip(min=0.0) + 0.0),
+                       ("msr_release", adjust.clip(min=0.0)),
+                       ("msr_invalidated", part["msr_invalidated"]),
+                       ("msr_holdings", part["msr_holdings"])]
+        for var, values in series:
+            for year, value in zip(years, list(values), strict=True):
+                rows.append({"scenario": scenario_name, "sample": sample, "market": m.id,
+                             "variable": f"{var}|{year}", "unit": qty, "value": float(value)})
+        tiers = res.reserves[res.reserves["market"] == m.id]
+        for year, tier, kind, value in tiers[["period", "tier", "kind", "quantity"]].itertuples(
+                index=False):
+            var = "reserve_released" if kind == "release" else "reserve_withheld"
+            rows.append({"scenario": scenario_name, "sample": sample, "market": m.id,
+                         "variable": f"{var}|{tier}|{year}", "unit": qty, "value": float(value)})
+    return rows
+
+
 def _solve_one(args: tuple[Scenario, str, str, int | str]) -> tuple[list[dict[str, Any]], Any]:
+    scenario, engine, name, sample = args
+    if scenario.periods is not None:  # one program over all periods: rows per period
+        from carbonlink.markets.multiperiod import simulate_periods
+
+        res = simulate_periods(scenario)
+        return period_long_rows(res, name, sample), res
     from carbonlink.markets import simulate
 
-    scenario, engine, name, sample = args
     result = simulate(scenario, engine=engine)
     return long_rows(result, name, sample), result
 
@@ -188,12 +272,17 @@ IAMC_COLUMNS = ["model", "scenario", "region", "variable", "unit", "year", "valu
 
 
 def to_iamc(frame: pd.DataFrame, samples: pd.DataFrame, *, year: int,
-            model: str = "carbonlink") -> pd.DataFrame:
+            model: str = "carbonlink", periods: Sequence[int] | None = None) -> pd.DataFrame:
     """A sweep in the IAMC long format pyam reads (``model, scenario, region, variable, unit,
     year, value``): one scenario per sample, named by its parameter values
     (``sweep|links[*].quota=5``); the region is the market (``World`` for the totals); a link's
     rows are the exporting market's, with the variable ``<variable>|to <market>``. ``year`` is
-    the compliance year the user states: the scenario documents carry none."""
+    the compliance year the user states for a one-period scenario (its document carries none).
+    A multi-period sweep (``periods``: the scenario's years) writes ``VARIABLE|YEAR`` as the
+    variable ``VARIABLE`` in the ``year`` column (``reserve_released|CCR|2023`` → variable
+    ``reserve_released|CCR``, year 2023: a sub-variable of the market's total, as pyam reads
+    the ``|`` hierarchy); a variable without a year (the gain, a present value at the first
+    period) keeps ``year``."""
     names: dict[Any, str] = {}
     for sample, row in samples.iterrows():
         params = ",".join(f"{k}={'unrestricted' if pd.isna(v) else v}" for k, v in row.items())
@@ -201,8 +290,15 @@ def to_iamc(frame: pd.DataFrame, samples: pd.DataFrame, *, year: int,
     out = frame.copy()
     out["scenario"] = [f"{scen}|{names.get(smp, smp)}" for scen, smp in
                        zip(out["scenario"], out["sample"], strict=True)]
-    region, variable = [], []
+    region, variable, years = [], [], []
+    known = {str(y) for y in periods or []}
     for market, var in zip(out["market"], out["variable"], strict=True):
+        name, bar, last = str(var).rpartition("|")
+        if bar and last in known:
+            var, when = name, int(last)
+        else:
+            when = int(year)
+        years.append(when)
         src, sep, dst = str(market).partition(">")
         if sep:
             region.append(src)
@@ -211,5 +307,5 @@ def to_iamc(frame: pd.DataFrame, samples: pd.DataFrame, *, year: int,
             region.append("World" if market == "total" else str(market))
             variable.append(str(var))
     out["region"], out["variable"] = region, variable
-    out["model"], out["year"] = model, int(year)
+    out["model"], out["year"] = model, years
     return out[IAMC_COLUMNS].reset_index(drop=True)

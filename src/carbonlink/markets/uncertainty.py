@@ -165,27 +165,16 @@ def _rows(job: Job) -> list[dict[str, Any]]:
 
 
 def _period_rows(job: Job) -> list[dict[str, Any]]:
-    """A multi-period sample: variables named ``VARIABLE|YEAR`` (prices in current value)."""
+    """A multi-period sample: variables named ``VARIABLE|YEAR`` (prices in current value), and
+    the stability mechanisms of the markets that have them
+    (:func:`carbonlink.markets.sweep.period_long_rows`)."""
     from carbonlink.markets.multiperiod import simulate_periods
-    from carbonlink.markets.sweep import units_of
+    from carbonlink.markets.sweep import period_long_rows
 
     sc, _engine, name, design, sample = job
-    res = simulate_periods(sc)
-    qty, cur = sc.markets[0].unit, sc.markets[0].currency or "money"
-    rows: list[dict[str, Any]] = []
-    flat = res.markets.reset_index()
-    for var in ("price", "emissions", "abatement", "net_imports", "banked", "compliance_cost"):
-        for year, market, value in flat[["period", "market", var]].itertuples(index=False):
-            rows.append({"scenario": name, "design": design, "sample": sample, "market": market,
-                         "variable": f"{var}|{year}", "unit": units_of(var, qty, cur),
-                         "value": float(value)})
-    for market, gain in res.present_value["gain"].items() if not res.present_value.empty else []:
-        rows.append({"scenario": name, "design": design, "sample": sample, "market": str(market),
-                     "variable": "gain", "unit": units_of("gain", qty, cur), "value": float(gain)})
-    for year, frm, to, binding in res.links[["period", "from", "to", "binding"]].itertuples(index=False):
-        rows.append({"scenario": name, "design": design, "sample": sample,
-                     "market": f"{frm}>{to}", "variable": f"binding|{year}", "unit": "",
-                     "value": float(bool(binding))})
+    rows = period_long_rows(simulate_periods(sc), name, sample)
+    for r in rows:
+        r["design"] = design
     return rows
 
 

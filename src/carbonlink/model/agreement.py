@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from carbonlink.model.jurisdiction import ETS
-from carbonlink.model.scenario import Link, Market, Offset, Scenario, expand_links
+from carbonlink.model.scenario import Link, Market, Offset, Scenario, Uncertainty, expand_links
 
 Form = Literal["treaty", "implementing_agreement", "mou", "political_declaration",
                "unilateral_regulation"]
@@ -289,6 +289,9 @@ class Agreement(_Doc):
     assessment: AssessmentSettings | None = Field(
         default=None, description="assumption overrides for `carbonlink assess` (ignored by "
         "the checks)")
+    uncertainty: Uncertainty | None = Field(
+        default=None, description="shocks for `carbonlink assess` to draw (the report's "
+        "Uncertainty section; ignored by the checks), as in a scenario document")
 
     @field_validator("links", mode="before")
     @classmethod

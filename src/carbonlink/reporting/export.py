@@ -54,7 +54,8 @@ def _sheet(wb: Any, title: str, headers: list[str], rows: list[list[Any]]) -> No
 
 def render_xlsx(rep: dict[str, Any]) -> bytes:
     """The report as an XLSX workbook in the report's language: one sheet per :data:`SHEETS`
-    entry (sheet names, headers and texts translated; ids, numbers and sources as they are)."""
+    entry, and an ``Uncertainty`` sheet when the report has that section (sheet names, headers
+    and texts translated; ids, numbers and sources as they are)."""
     from openpyxl import Workbook
 
     from carbonlink.reporting.i18n import Translator
@@ -154,6 +155,26 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
             tr("observed price (per tCO2e)"), tr("price currency"), tr("price date"),
             tr("price source"), tr("exchange rate"),
             tr("price used ({currency}/tCO2e)").format(currency=cur)], ref)
+    if rep.get("uncertainty"):  # the Monte Carlo section (only then: the sheets above unchanged)
+        u = rep["uncertainty"]
+        price, money = u["units"]["price"], u["units"]["money"]
+        quantile = tr("price {q} ({unit})")
+        _sheet(wb, tr("Uncertainty"),
+               [tr("design"), tr("market"), tr("period")]
+               + [quantile.format(q=q, unit=price) for q in (
+                   "5 %", "25 %", tr("median"), "75 %", "95 %", tr("mean"), tr("sd"))],
+               [[b["design"], b["market"], b["year"], b["q05"], b["q25"], b["q50"], b["q75"],
+                 b["q95"], b["mean"], b["sd"]] for b in u["bands"]]
+               + [[]] + [[tr("design"), tr("market"),
+                          tr("expected gain ({unit}/yr)").format(unit=money), tr("sd"), "5 %",
+                          "95 %", tr("effort sharing"), tr("risk sharing")]]
+               + [[g["design"], g["market"], g["mean"], g["sd"], g["q05"], g["q95"],
+                   g["effort_sharing"], g["risk_sharing"]] for g in u["gains"]]
+               + [[]] + [[tr("shock"), tr("price of"), tr("design"),
+                          tr("slope ({unit} per +1 % of the shock)").format(unit=price)]]
+               + [[f"{t['shock_market']} {t['shock_variable']}", t["market"], t["design"],
+                   None if t["slope"] is None else t["slope"] / 100.0]
+                  for t in u["transmission"]])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

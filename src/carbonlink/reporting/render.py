@@ -238,8 +238,13 @@ def render_html(rep: dict[str, Any]) -> str:
         money = (tr("million {currency}").format(currency=u["currency"])
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
+    charts = report_charts(rep)
+    if rep.get("uncertainty"):  # the Monte Carlo section's charts (only then: no import)
+        from carbonlink.reporting.uncertainty_charts import uncertainty_charts
+
+        charts = charts + uncertainty_charts(rep)
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
-               for c in report_charts(rep)]
+               for c in charts]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
@@ -255,7 +260,29 @@ def render_html(rep: dict[str, Any]) -> str:
         assumption_text=lambda a: assumption_text(a, tr),
         sentence=lambda text: translate_sentence(str(text), tr),
         full_tables=_full_tables(rep, tr) if rep["simulated"] else [],
+        uncertainty=uncertainty_tables(rep, tr) if rep.get("uncertainty") else None,
     )
+
+
+def uncertainty_tables(rep: dict[str, Any], tr: Callable[[str], str] = str) -> dict[str, Any]:
+    """The numbers of the uncertainty section as table rows (HTML and Markdown): the price
+    quantiles per design, market and period, the gains and their split, the transmission
+    slopes (per +1 % of the shock factor)."""
+    u = rep["uncertainty"]
+    titles = {d["id"]: translate_sentence(d["title"], tr) for d in u["designs"]}
+    bands = [[titles[b["design"]], b["market"], "" if b["year"] is None else str(b["year"]),
+              *(fmt_num(b[k]) for k in ("q05", "q25", "q50", "q75", "q95", "mean", "sd"))]
+             for b in u["bands"]]
+    gains = [[titles[g["design"]], g["market"],
+              *(fmt_num(g[k]) for k in ("mean", "sd", "q05", "q95", "effort_sharing",
+                                        "risk_sharing"))]
+             for g in u["gains"] if g["design"] != "autarky"]
+    slopes = [[f"{t['shock_market']} ({tr(t['shock_variable'])})", t["market"],
+               titles[t["design"]],
+               fmt_num(t["slope"] / 100.0 if t["slope"] is not None else None)]
+              for t in u["transmission"]]
+    return {"samples": u["samples"], "seed": u["seed"], "bands": bands, "gains": gains,
+            "slopes": slopes}
 
 
 def _md_escape(text: Any) -> str:
@@ -368,7 +395,8 @@ def render_markdown(rep: dict[str, Any]) -> str:
             samples = sw.get("samples", [])
             if samples:
                 ms = list(samples[0]["result"]["markets"])
-                hdr = ([sw["parameter"] if tr.lang == "en" else tr("value")] + [f"{tr('price')} {m}" for m in ms]
+                hdr = ([sw["parameter"] if tr.lang == "en" else tr("value")]
+                       + [f"{tr('price')} {m}" for m in ms]
                        + [f"{tr('gain')} {m}" for m in ms] + [tr("emissions change")])
                 rws = [[sentence(s["label"])]
                        + [tr.number(s["result"]["markets"][m]["price"]) for m in ms]
@@ -376,7 +404,25 @@ def render_markdown(rep: dict[str, Any]) -> str:
                        + [tr.number(s["result"]["totals"]["emissions_change"])]
                        for s in samples]
                 out += [_md_table(hdr, rws), ""]
-    out += [f"## {tr('Assumptions')}", ""]
+    if rep.get("uncertainty"):
+        ut = uncertainty_tables(rep, tr)
+        u = rep["units"] or rep["uncertainty"]["units"]
+        out += ["## " + tr("Uncertainty"), "",
+                tr("{n} samples per design of the shocks in the agreement's uncertainty block "
+                   "(seed {seed}; every design sees the same draws). Prices in {price}, gains in "
+                   "{money} per year.").format(n=ut["samples"], seed=ut["seed"],
+                                               price=u["price"], money=u["money"]), ""]
+        out += [_md_table([tr("design"), tr("market"), tr("period"), "5 %", "25 %", tr("median"),
+                           "75 %", "95 %", tr("mean"), tr("sd")], ut["bands"]), ""]
+        if ut["gains"]:
+            out += [_md_table([tr("design"), tr("market"), tr("expected gain"), tr("sd"), "5 %",
+                               "95 %", tr("effort sharing"), tr("risk sharing")],
+                              ut["gains"]), ""]
+        if ut["slopes"]:
+            out += [_md_table([tr("shock"), tr("price of"), tr("design"),
+                               tr("slope per +1 % of the shock") + f" ({u['price']})"],
+                              ut["slopes"]), ""]
+    out += ["## " + tr("Assumptions"), ""]
     if rep["assumptions"]:
         out += [_md_table([tr("assumption"), tr("value"), tr("meaning"), tr("set by")],
                           [[a["key"], tr.number(a["value"]),

@@ -80,6 +80,8 @@ def build_report(a: Assessment, *, tool_version: str | None = None,
         "designs": designs,
         "sensitivity": [s.to_dict() for s in a.sweeps],
     }
+    if a.uncertainty is not None:  # only then: a report without shocks stays as it was
+        rep["uncertainty"] = a.uncertainty
     rep["verdict"] = verdict(rep)
     rep["decision"] = decision(rep, tr)
     rep["glossary"] = glossary(rep)

@@ -57,6 +57,10 @@ class TooLarge(CarbonlinkError):
     """The request body exceeds :data:`MAX_BODY` (HTTP 413)."""
 
 
+#: the most Monte Carlo samples a request may ask for (three designs, one solve each a sample)
+MAX_HTTP_SAMPLES = 2_000
+
+
 class Cancelled(Exception):
     """The client went away: the assessment stops at its next step."""
 
@@ -106,7 +110,8 @@ def parse_agreement(text: str) -> dict[str, Any]:
 
 
 async def run_assessment(request: Request, doc: dict[str, Any], *, lang: str,
-                         sensitivity: bool, as_of: dt.date | None = None) -> dict[str, Any]:
+                         sensitivity: bool, as_of: dt.date | None = None,
+                         samples: int | None = None) -> dict[str, Any]:
     """The report mapping, computed in a worker thread that stops when the client disconnects."""
     from carbonlink.assess.pipeline import assess
     from carbonlink.reporting.report import build_report
@@ -119,7 +124,7 @@ async def run_assessment(request: Request, doc: dict[str, Any], *, lang: str,
 
     def work() -> dict[str, Any]:
         a = assess(doc, engine="fast", progress=progress, with_sensitivity=sensitivity,
-                   source="request body", as_of=as_of)
+                   source="request body", as_of=as_of, samples=samples)
         return build_report(a, tool_version=__version__, lang=lang)
 
     async def watch(stop: anyio.Event) -> None:
@@ -216,6 +221,10 @@ async def assess_agreement(
                                  "HTTP (its work grows with the options)")] = "fast",
     as_of: Annotated[dt.date | None, Query(description="reference date of the legal check "
                                            "(YYYY-MM-DD; default today)")] = None,
+    samples: Annotated[int | None, Query(
+        ge=1, le=MAX_HTTP_SAMPLES, description="Monte Carlo samples of the agreement's "
+        "`uncertainty` block (the report's uncertainty section; default 200; at most "
+        f"{MAX_HTTP_SAMPLES:,} over HTTP)")] = None,
 ) -> Response:
     """The body is an agreement document (JSON or YAML, at most 256 KiB). The answer is the
     report of ``carbonlink assess``: the decision box, findings, designs, sensitivity and
@@ -224,7 +233,8 @@ async def assess_agreement(
         if engine != "fast":
             raise DocumentError("query.engine", "only the fast engine runs over HTTP")
         doc = parse_agreement((await read_body(request)).decode("utf-8", errors="replace"))
-        rep = await run_assessment(request, doc, lang=lang, sensitivity=sensitivity, as_of=as_of)
+        rep = await run_assessment(request, doc, lang=lang, sensitivity=sensitivity, as_of=as_of,
+                                   samples=samples)
         return _response(rep, format)
     except Cancelled:
         return Response(status_code=499)

@@ -147,28 +147,69 @@ def check_submit(request: Request, form: Form) -> HTMLResponse:
 
 
 # --------------------------------------------------------------------------------- simulate
+#: Monte Carlo over the web: samples of a scenario's ``uncertainty`` block per request (two
+#: designs, autarky and the scenario as written: at most twice this many solves)
+DEFAULT_WEB_SAMPLES = 200
+MAX_WEB_SAMPLES = 2_000
+
+
 @router.get("/simulate", response_class=HTMLResponse)
 def simulate_form(request: Request) -> HTMLResponse:
     return render(request, "simulate.html", document=EXAMPLE_SCENARIO.read_text(encoding="utf-8"),
                   engine=Engine.fast.value, engines=[e.value for e in Engine], result=None,
-                  tables=[], error=None)
+                  tables=[], error=None, samples=str(DEFAULT_WEB_SAMPLES), charts=[],
+                  max_samples=MAX_WEB_SAMPLES)
+
+
+def _samples(text: str) -> int:
+    t = text.strip() or str(DEFAULT_WEB_SAMPLES)
+    if not t.isdigit() or not 1 <= int(t) <= MAX_WEB_SAMPLES:
+        raise DocumentError("samples", f"must be a whole number from 1 to {MAX_WEB_SAMPLES:,}, "
+                            f"got {text!r}")
+    return int(t)
+
+
+def uncertainty_figures(scenario: Scenario, n: int, lang: str) -> list[Any]:
+    """The Monte Carlo charts of a scenario with an ``uncertainty`` block: autarky beside the
+    scenario as written (the same draws), drawn like the assess report's."""
+    from carbonlink.reporting.uncertainty_charts import uncertainty_charts, uncertainty_mapping
+
+    designs = [("autarky", N_("Autarky (no link)"),
+                scenario.model_copy(update={"links": [], "name": "autarky"}))]
+    if scenario.links:
+        designs.append(("linked", N_("As written"), scenario))
+    mapping = uncertainty_mapping(designs, n)
+    return uncertainty_charts({"lang": lang, "uncertainty": mapping})
 
 
 @router.post("/simulate", response_class=HTMLResponse)
 def simulate_submit(request: Request, form: Form) -> HTMLResponse:
     text, engine = form.get("document", ""), form.get("engine", Engine.fast.value)
+    samples = form.get("samples", str(DEFAULT_WEB_SAMPLES))
     engines = [e.value for e in Engine]
+    result = None
+    charts: list[Any] = []
     try:
         if engine not in engines:
             raise DocumentError("engine", f"must be one of {', '.join(engines)}, got {engine!r}")
+        n = _samples(samples)
         scenario = admit_scenario(validate_document(Scenario, _parse(text, "a scenario document")))
-        result = simulate(scenario, engine=engine)
+        if scenario.periods is None:
+            result = simulate(scenario, engine=engine)
+        elif scenario.uncertainty is None:
+            raise DocumentError("periods", "a multi-period scenario is shown here only with an "
+                                "`uncertainty` block (its Monte Carlo charts); run `carbonlink "
+                                "simulate` for its tables")
+        if scenario.uncertainty is not None:
+            charts = uncertainty_figures(scenario, n, page_translator(request).lang)
     except CarbonlinkError as exc:
         return render(request, "simulate.html", status=422 if isinstance(exc, DocumentError) else 400,
                       document=text, engine=engine, engines=engines, result=None, tables=[],
-                      error=PageError.of(exc))
+                      error=PageError.of(exc), samples=samples, charts=[],
+                      max_samples=MAX_WEB_SAMPLES)
     return render(request, "simulate.html", document=text, engine=engine, engines=engines,
-                  result=result, tables=simulation_table_data(result), error=None)
+                  result=result, tables=simulation_table_data(result) if result else [],
+                  error=None, samples=samples, charts=charts, max_samples=MAX_WEB_SAMPLES)
 
 
 # --------------------------------------------------------------------------------- registry
