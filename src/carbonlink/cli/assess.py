@@ -88,6 +88,7 @@ def assess(
     from carbonlink.assess.pipeline import ESTIMATED_STEPS
     from carbonlink.assess.pipeline import assess as run
     from carbonlink.reporting.export import render_pdf, render_xlsx
+    from carbonlink.reporting.plots import chart_workers
     from carbonlink.reporting.render import (
         render_html,
         render_json,
@@ -120,10 +121,11 @@ def assess(
             content = render_xlsx(rep)
         elif fmt is ReportFormat.pdf:
             bar.update(task, description="printing the report to PDF")
-            content = render_pdf(render_html(rep))
+            content = render_pdf(render_html(rep, chart_workers=chart_workers()))
+        elif fmt is ReportFormat.html:
+            content = render_html(rep, chart_workers=chart_workers())
         else:
-            content = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
-                       ReportFormat.json: render_json}[fmt](rep)
+            content = {ReportFormat.markdown: render_markdown, ReportFormat.json: render_json}[fmt](rep)
     ok = bool(rep["check"] is None or rep["check"]["summary"]["ok"])
     code = 0 if ok or no_fail else 1
     if out is not None and str(out) == "-":

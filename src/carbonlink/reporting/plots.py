@@ -367,13 +367,78 @@ def _fonts(lang: str) -> Any:
     return rc_context({"font.family": ["DejaVu Sans", *_cjk_fonts(), "sans-serif"]})
 
 
-def report_charts(rep: dict[str, Any]) -> list[Chart]:
-    """The report's charts in report order; empty when nothing was simulated."""
+#: the charts of a report, in report order: (name, function, sweep index or None)
+_ChartJob = tuple[str, Any, int | None]
+
+
+def _chart_jobs(rep: dict[str, Any]) -> list[_ChartJob]:
+    jobs: list[_ChartJob] = [("prices", prices_chart, None), ("flows", flows_chart, None),
+                             ("gains", gains_chart, None), ("emissions", emissions_chart, None),
+                             ("revenue", revenue_chart, None)]
+    return jobs + [("sweep", sweep_chart, i) for i in range(len(rep["sensitivity"]))]
+
+
+def _draw_job(rep: dict[str, Any], job: _ChartJob) -> Chart | None:
+    _, fn, sweep = job
+    return fn(rep) if sweep is None else fn(rep, rep["sensitivity"][sweep])
+
+
+_worker_rep: dict[str, Any] = {}
+
+
+def _init_worker(rep: dict[str, Any]) -> None:
+    _worker_rep.clear()
+    _worker_rep.update(rep)
+
+
+def _draw_in_worker(index: int) -> Chart | None:
+    rep = _worker_rep
+    with _fonts(rep.get("lang") or "en"):
+        return _draw_job(rep, _chart_jobs(rep)[index])
+
+
+def _draw_in_processes(rep: dict[str, Any], jobs: list[_ChartJob], workers: int
+                       ) -> list[Chart | None]:
+    """Each chart drawn in a forked process (the parent's matplotlib, fonts and report are
+    inherited, nothing is imported again), the largest first; results in report order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # the sweeps (up to six panels) and the gains' panels take the longest: start them first
+    order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0] not in ("sweep", "gains"), i))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker, initargs=(rep,)) as pool:
+        futures = {i: pool.submit(_draw_in_worker, i) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
+def chart_workers() -> int:
+    """How many processes may draw a report's charts: the CPUs this process may run on, 1 where
+    processes cannot be forked (the charts are then drawn one after the other)."""
+    import multiprocessing
+    import os
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def report_charts(rep: dict[str, Any], workers: int = 1) -> list[Chart]:
+    """The report's charts in report order; empty when nothing was simulated. ``workers`` > 1
+    draws them in that many forked processes (``carbonlink assess``: :func:`chart_workers`);
+    the SVG is the same either way."""
     if not rep["simulated"] or not _designs(rep):
         return []
-    with _fonts(rep.get("lang") or "en"):
-        charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
-                                      emissions_chart(rep), revenue_chart(rep)]
-        for sw in rep["sensitivity"]:
-            charts.append(sweep_chart(rep, sw))
+    lang = rep.get("lang") or "en"
+    jobs = _chart_jobs(rep)
+    if lang != "en":
+        _cjk_fonts()  # found once, here, and inherited by the workers
+    if workers > 1 and len(jobs) > 1:
+        charts = _draw_in_processes(rep, jobs, min(workers, len(jobs)))
+    else:
+        with _fonts(lang):
+            charts = [_draw_job(rep, job) for job in jobs]
     return [c for c in charts if c is not None]

@@ -229,8 +229,9 @@ def render_decision_html(rep: dict[str, Any]) -> str:
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
-def render_html(rep: dict[str, Any]) -> str:
-    """One self-contained HTML page: charts as inline SVG, no script, no network."""
+def render_html(rep: dict[str, Any], chart_workers: int = 1) -> str:
+    """One self-contained HTML page: charts as inline SVG, no script, no network.
+    ``chart_workers`` > 1 draws the charts in that many processes (the same page)."""
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
     if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
@@ -239,7 +240,7 @@ def render_html(rep: dict[str, Any]) -> str:
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
-               for c in report_charts(rep)]
+               for c in report_charts(rep, workers=chart_workers)]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(

@@ -1,0 +1,27 @@
+"""Charts drawn in forked processes (``carbonlink assess`` on a machine with several CPUs) are the
+charts drawn one after the other: the same SVG, in report order (issue 13)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from carbonlink.assess.pipeline import assess
+from carbonlink.reporting.plots import chart_workers, report_charts
+from carbonlink.reporting.report import build_report
+
+EU_CH = Path(__file__).resolve().parents[2] / "examples" / "agreements" / "eu-switzerland.yaml"
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_charts_in_processes_equal_charts_in_order() -> None:
+    rep = build_report(assess(EU_CH, as_of="2026-06-01"), tool_version="test")
+    serial = report_charts(rep)
+    parallel = report_charts(rep, workers=2)
+    assert [c.id for c in parallel] == [c.id for c in serial]
+    assert any(c.id.startswith("sweep-") for c in serial)  # the sweeps, drawn first, come last
+    assert [c.svg for c in parallel] == [c.svg for c in serial]
+    assert [c.caption for c in parallel] == [c.caption for c in serial]
+    assert chart_workers() >= 1
