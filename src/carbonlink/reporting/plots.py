@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from carbonlink.reporting.chartpool import Chart, chart_kinds
 from carbonlink.reporting.i18n import N_, Translator
 from carbonlink.reporting.report import market_label
 from carbonlink.reporting.sentences import translate_sentence
@@ -31,19 +32,6 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 WIDTH_IN = 10.0
 HEIGHT_IN = 3.8
 FLAT = 1e-9  # |values| below this share of the largest reference are solver noise
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart: its id, the SVG markup, and the caption printed under it."""
-
-    id: str
-    title: str
-    svg: str
-    caption: str
-
-    def _repr_svg_(self) -> str:
-        return self.svg
 
 
 #: A font with Chinese glyphs, after the default one, for a Chinese report's chart texts (the
@@ -445,7 +433,7 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
 
 
 @cache
-def _cjk_fonts() -> list[str]:
+def cjk_fonts() -> list[str]:
     """The CJK fonts of this machine matplotlib can measure with (system fonts added once)."""
     from matplotlib import font_manager
 
@@ -465,81 +453,43 @@ def _fonts(lang: str) -> Any:
     to."""
     if lang == "en":
         return rc_context({})
-    return rc_context({"font.family": ["DejaVu Sans", *_cjk_fonts(), "sans-serif"]})
+    return rc_context({"font.family": ["DejaVu Sans", *cjk_fonts(), "sans-serif"]})
 
 
-#: the charts of a report, in report order: (name, function, sweep index or None)
-_ChartJob = tuple[str, Any, int | None]
+def _chart_jobs(rep: dict[str, Any]) -> list[tuple[Any, int | None]]:
+    """Each chart's function and sweep index, in the order of
+    :func:`carbonlink.reporting.chartpool.chart_kinds`."""
+    by_kind = {"prices": prices_chart, "flows": flows_chart, "gains": gains_chart,
+               "emissions": emissions_chart, "revenue": revenue_chart}
+    jobs: list[tuple[Any, int | None]] = []
+    sweeps = 0
+    for kind in chart_kinds(rep):
+        if kind == "sweep":
+            jobs.append((sweep_chart, sweeps))
+            sweeps += 1
+        else:
+            jobs.append((by_kind[kind], None))
+    return jobs
 
 
-def _chart_jobs(rep: dict[str, Any]) -> list[_ChartJob]:
-    jobs: list[_ChartJob] = [("prices", prices_chart, None), ("flows", flows_chart, None),
-                             ("gains", gains_chart, None), ("emissions", emissions_chart, None),
-                             ("revenue", revenue_chart, None)]
-    return jobs + [("sweep", sweep_chart, i) for i in range(len(rep["sensitivity"]))]
-
-
-def _draw_job(rep: dict[str, Any], job: _ChartJob) -> Chart | None:
-    _, fn, sweep = job
+def _draw_job(rep: dict[str, Any], job: tuple[Any, int | None]) -> Chart | None:
+    fn, sweep = job
     return fn(rep) if sweep is None else fn(rep, rep["sensitivity"][sweep])
 
 
-_worker_rep: dict[str, Any] = {}
-
-
-def _init_worker(rep: dict[str, Any]) -> None:
-    _worker_rep.clear()
-    _worker_rep.update(rep)
-
-
-def _draw_in_worker(index: int) -> Chart | None:
-    rep = _worker_rep
+def draw_chart(rep: dict[str, Any], index: int) -> Chart | None:
+    """The ``index``-th chart of :func:`report_charts` (None when it has nothing to show), with
+    the report's fonts: one job of :class:`carbonlink.reporting.chartpool.ChartPool`."""
+    if not rep["simulated"] or not _designs(rep):
+        return None
     with _fonts(rep.get("lang") or "en"):
         return _draw_job(rep, _chart_jobs(rep)[index])
 
 
-def _draw_in_processes(rep: dict[str, Any], jobs: list[_ChartJob], workers: int
-                       ) -> list[Chart | None]:
-    """Each chart drawn in a forked process (the parent's matplotlib, fonts and report are
-    inherited, nothing is imported again), the largest first; results in report order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # the sweeps (up to six panels) and the gains' panels take the longest: start them first
-    order = sorted(range(len(jobs)), key=lambda i: (jobs[i][0] not in ("sweep", "gains"), i))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=(rep,)) as pool:
-        futures = {i: pool.submit(_draw_in_worker, i) for i in order}
-        return [futures[i].result() for i in range(len(jobs))]
-
-
-def chart_workers() -> int:
-    """How many processes may draw a report's charts: the CPUs this process may run on, 1 where
-    processes cannot be forked (the charts are then drawn one after the other)."""
-    import multiprocessing
-    import os
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - platforms without affinity
-        return os.cpu_count() or 1
-
-
-def report_charts(rep: dict[str, Any], workers: int = 1) -> list[Chart]:
-    """The report's charts in report order; empty when nothing was simulated. ``workers`` > 1
-    draws them in that many forked processes (``carbonlink assess``: :func:`chart_workers`);
-    the SVG is the same either way."""
+def report_charts(rep: dict[str, Any]) -> list[Chart]:
+    """The report's charts in report order; empty when nothing was simulated."""
     if not rep["simulated"] or not _designs(rep):
         return []
-    lang = rep.get("lang") or "en"
-    jobs = _chart_jobs(rep)
-    if lang != "en":
-        _cjk_fonts()  # found once, here, and inherited by the workers
-    if workers > 1 and len(jobs) > 1:
-        charts = _draw_in_processes(rep, jobs, min(workers, len(jobs)))
-    else:
-        with _fonts(lang):
-            charts = [_draw_job(rep, job) for job in jobs]
+    with _fonts(rep.get("lang") or "en"):
+        charts = [_draw_job(rep, job) for job in _chart_jobs(rep)]
     return [c for c in charts if c is not None]

@@ -8,16 +8,18 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from carbonlink.reporting.console import fmt_num
 from carbonlink.reporting.i18n import N_, Translator
-from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
 from carbonlink.reporting.sentences import translate_sentence
 from carbonlink.reporting.verdict import plain
+
+if TYPE_CHECKING:
+    from carbonlink.reporting.chartpool import ChartPool
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -229,9 +231,15 @@ def render_decision_html(rep: dict[str, Any]) -> str:
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
-def render_html(rep: dict[str, Any], chart_workers: int = 1) -> str:
-    """One self-contained HTML page: charts as inline SVG, no script, no network.
-    ``chart_workers`` > 1 draws the charts in that many processes (the same page)."""
+def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
+    """One self-contained HTML page: charts as inline SVG, no script, no network. The charts
+    are drawn here (matplotlib imported now), or by ``charts``' processes (the same page)."""
+    if charts is not None:
+        drawn = charts.charts(rep)
+    else:
+        from carbonlink.reporting.plots import report_charts
+
+        drawn = report_charts(rep)
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
     if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
@@ -240,7 +248,7 @@ def render_html(rep: dict[str, Any], chart_workers: int = 1) -> str:
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
-               for c in report_charts(rep, workers=chart_workers)]
+               for c in drawn]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
