@@ -234,12 +234,6 @@ def render_decision_html(rep: dict[str, Any]) -> str:
 def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network. The charts
     are drawn here (matplotlib imported now), or by ``charts``' processes (the same page)."""
-    if charts is not None:
-        drawn = charts.charts(rep)
-    else:
-        from carbonlink.reporting.plots import report_charts
-
-        drawn = report_charts(rep)
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
     if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
@@ -247,6 +241,12 @@ def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
         money = (tr("million {currency}").format(currency=u["currency"])
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
+    if charts is not None:
+        drawn = charts.charts(rep)
+    else:
+        from carbonlink.reporting.plots import report_charts
+
+        drawn = report_charts(rep)
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in drawn]
     subjects, compat_rows = _compat(rep)
