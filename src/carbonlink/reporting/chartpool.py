@@ -1,9 +1,10 @@
 """A report's charts drawn in other processes while the assessment runs (issue 13).
 
 Drawing the eight charts of an EU–CH report and importing matplotlib for them were most of
-``carbonlink assess``. :class:`ChartPool` forks its workers when the command starts: they import
-matplotlib while this process simulates the designs, then each draws some of the charts. The
-process that writes the report never imports matplotlib. The SVG is the one
+``carbonlink assess``. :class:`ChartPool` forks a process when the command starts: it imports
+matplotlib while this process simulates the designs, then forks one drawing process per CPU,
+which share the charts, the slowest first. The process that writes the report never imports
+matplotlib. The SVG is the one
 :func:`carbonlink.reporting.plots.report_charts` draws in-process (tested).
 
 This module imports nothing heavy: it is imported before the pool is forked.
@@ -71,26 +72,35 @@ def _draw(rep: dict[str, Any], index: int) -> Chart | None:
     return draw_chart(rep, index)
 
 
+def _draw_all(rep: dict[str, Any], workers: int) -> list[Chart]:
+    """In the warmed worker: every chart of ``rep``, drawn by ``workers`` processes forked from
+    it (matplotlib already imported: imported once, not once per process)."""
+    kinds = chart_kinds(rep)
+    order = sorted(range(len(kinds)), key=lambda i: (kinds[i] not in SLOW_KINDS, i))
+    with ProcessPoolExecutor(max_workers=min(workers, len(kinds)),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        futures: dict[int, Future[Chart | None]] = {i: pool.submit(_draw, rep, i) for i in order}
+        charts = [futures[i].result() for i in range(len(kinds))]
+    return [c for c in charts if c is not None]
+
+
 class ChartPool:
-    """``workers`` forked processes that draw a report's charts; a context manager."""
+    """Draws a report's charts in ``workers`` processes; a context manager. One process is forked
+    at once and imports matplotlib; it forks the drawing processes when the charts are asked for."""
 
     def __init__(self, workers: int, lang: str = "en") -> None:
-        self._pool = ProcessPoolExecutor(max_workers=workers,
+        self._workers = workers
+        self._pool = ProcessPoolExecutor(max_workers=1,
                                          mp_context=multiprocessing.get_context("fork"),
                                          initializer=_warm, initargs=(lang,))
-        # forking happens at the first submit: now, so the workers import while we simulate
+        # forking happens at the first submit: now, so that it imports while we simulate
         self._pool.submit(int)
 
     def charts(self, rep: dict[str, Any]) -> list[Chart]:
         """:func:`carbonlink.reporting.plots.report_charts` of ``rep``, drawn by the workers."""
         if not rep["simulated"]:
             return []
-        kinds = chart_kinds(rep)
-        order = sorted(range(len(kinds)), key=lambda i: (kinds[i] not in SLOW_KINDS, i))
-        futures: dict[int, Future[Chart | None]] = {i: self._pool.submit(_draw, rep, i)
-                                                    for i in order}
-        charts = [futures[i].result() for i in range(len(kinds))]
-        return [c for c in charts if c is not None]
+        return self._pool.submit(_draw_all, rep, self._workers).result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
