@@ -305,6 +305,25 @@ def cli_pair(args: list[str], runs: int = 7, env: dict[str, str] | None = None) 
     return statistics.median(ours), statistics.median(bare)
 
 
+def cli_triple(args: list[str], runs: int, env_old: dict[str, str]) -> tuple[float, float, float]:
+    """Medians of ``carbonlink ARGS`` here, ``python -c pass`` and ``carbonlink ARGS`` on the old
+    tree (``env_old``'s PYTHONPATH), one of each per round, so the load falls on all three."""
+    exe = [sys.executable, "-c", "import sys; from carbonlink.cli import main; sys.argv[0] = 'carbonlink'; main()"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env_old = {k: v for k, v in env_old.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for e in (env, env_old):  # warm-up: bytecode and data caches written
+        subprocess.run(exe + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=e)
+    times: dict[str, list[float]] = {"ours": [], "bare": [], "old": []}
+    for _ in range(runs):
+        for key, cmd, e in (("bare", [sys.executable, "-c", "pass"], env), ("ours", exe + args, env),
+                            ("old", exe + args, env_old)):
+            t = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=e)
+            times[key].append(time.perf_counter() - t)
+    return (statistics.median(times["ours"]), statistics.median(times["bare"]),
+            statistics.median(times["old"]))
+
+
 # ---- the table -------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -446,32 +465,56 @@ def engine_rows(rows: list[Row], folder: Path, baseline: Callable[[str, Any, int
                                 "linopy model + HiGHS", lin[0], "", f"prices: max diff {d:.1e}"))
 
 
+#: the tree issue 13 measured ``carbonlink assess`` on ("today" in the issue): its row always runs
+#: beside this one, from ``git archive`` (it imports plotly: the ``bench`` extra installs it)
+ASSESS_BEFORE = "4c5c430"
+
+
+def _archived_src(rev: str, into: Path) -> str | None:
+    """``src`` of commit ``rev`` unpacked under ``into`` (None without git or the commit)."""
+    try:
+        archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return str(into / "src")
+
+
 def startup_rows(rows: list[Row]) -> None:
     agreement = "examples/agreements/eu-switzerland.yaml"
-    env_old = None
-    if BASELINE:
-        env_old = {**os.environ, "PYTHONPATH": BASELINE}
     report = str(Path(tempfile.gettempdir()) / "bench-report.html")
-    for label, args, goal, runs in (("carbonlink --help", ["--help"], "≤ 15×", 7),
-                                    ("carbonlink check EU–CH", ["check", agreement], "≤ 25×", 7),
-                                    ("carbonlink assess EU–CH", ["assess", agreement, "--out", report],
-                                     "2.5× faster than before", 3)):
-        progress(label)
-        ours, bare = cli_pair(args, runs)
-        old = cli_pair(args, runs, env_old)[0] if env_old else None
-        rows.append(Row(label + " (whole process)", ours, "python -c pass", bare, goal, "", old))
+    console.print(f"[dim]load average before the start-up rows: {os.getloadavg()}[/]")
+    with tempfile.TemporaryDirectory() as tmp:
+        before = BASELINE or _archived_src(ASSESS_BEFORE, Path(tmp))
+        for label, args, goal, runs, old_src in (
+                ("carbonlink --help", ["--help"], "≤ 15×", 7, BASELINE),
+                ("carbonlink check EU–CH", ["check", agreement], "≤ 25×", 7, BASELINE),
+                ("carbonlink assess EU–CH", ["assess", agreement, "--out", report],
+                 "2.5× faster than " + ("before" if BASELINE else ASSESS_BEFORE), 5, before)):
+            progress(label)
+            env_old = {**os.environ, "PYTHONPATH": old_src} if old_src else None
+            if env_old is None:
+                ours, bare = cli_pair(args, runs)
+                old = None
+            else:  # this tree and the old one paired, run after run
+                ours, bare, old = cli_triple(args, runs, env_old)
+            rows.append(Row(label + " (whole process)", ours, "python -c pass", bare, goal, "",
+                            old))
+    console.print(f"[dim]load average after the start-up rows: {os.getloadavg()}[/]")
 
 
 def print_table(rows: list[Row]) -> None:
     table = Table(title="Equilibrium engine and start-up (issue 13): medians, ratios from one run")
     for col in ("case", "carbonlink", "floor / peer", "", "ratio", "goal", "note"):
         table.add_column(col, justify="right" if col in ("carbonlink", "", "ratio") else "left")
-    if BASELINE:
+    with_old = any(r.baseline is not None for r in rows)
+    if with_old:
         table.add_column("baseline tree", justify="right")
     for r in rows:
         cells = [r.case, _fmt(r.ours, r.unit), r.ref_label, _fmt(r.ref, r.unit), f"{r.ratio:.2f}×",
                  r.goal, r.note]
-        if BASELINE:
+        if with_old:
             cells.append(_fmt(r.baseline, r.unit) + (f" ({r.baseline / r.ours:.1f}× slower)"
                                                      if r.baseline else ""))
         table.add_row(*cells)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from carbonlink.cli.app import app
+
+if TYPE_CHECKING:
+    from carbonlink.reporting.chartpool import ChartPool
 
 
 class ReportFormat(StrEnum):
@@ -85,26 +89,38 @@ def assess(
 
     Exit code as ``carbonlink check``: 0, or 1 when the agreement has error findings (the report
     is written either way; ``--no-fail`` exits 0); 2 for bad input (nothing written)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from carbonlink import __version__ as version
     from carbonlink.assess.calibrate import parse_assume
-    from carbonlink.assess.pipeline import ESTIMATED_STEPS
-    from carbonlink.assess.pipeline import assess as run
-    from carbonlink.reporting.export import render_pdf, render_xlsx
-    from carbonlink.reporting.render import (
-        render_html,
-        render_json,
-        render_markdown,
-        write_atomic,
-    )
-    from carbonlink.reporting.report import build_report
+    from carbonlink.reporting.chartpool import ChartPool, chart_workers
+
+    # the simulator, pandas and the report's modules (not matplotlib) before the charts' processes
+    # are forked, so that they inherit them
+    from carbonlink.reporting.report import build_report  # noqa: F401
 
     fmt = report_format(out, fmt)
     from carbonlink.reporting.i18n import Translator
 
     Translator(lang)  # an unknown language is bad input: exit 2 before any work
     overrides = parse_assume(assume or [])
+    # the charts' processes start now and import matplotlib while the designs are simulated
+    workers = chart_workers() if fmt in (ReportFormat.html, ReportFormat.pdf) else 1
+    with ChartPool(workers, lang) if workers > 1 else nullcontext() as pool:
+        return _run(agreement, out, fmt, overrides, assumptions, engine, strict, as_of, sensitivity,
+                    quiet, no_fail, lang, pool, samples)
+
+
+def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[str, Any],
+         assumptions: Path | None, engine: str, strict: list[str] | None, as_of: str | None,
+         sensitivity: bool, quiet: bool, no_fail: bool, lang: str, pool: ChartPool | None,
+         samples: int | None) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from carbonlink import __version__ as version
+    from carbonlink.assess.pipeline import ESTIMATED_STEPS
+    from carbonlink.assess.pipeline import assess as run
+    from carbonlink.reporting.export import render_pdf, render_xlsx
+    from carbonlink.reporting.render import render_html, render_json, render_markdown, write_atomic
+    from carbonlink.reporting.report import build_report
+
     err = Console(stderr=True)
     show = not quiet and err.is_terminal
     with Progress(TextColumn("[bold]assess[/]"), BarColumn(), TextColumn("{task.description}"),
@@ -124,10 +140,11 @@ def assess(
             content = render_xlsx(rep)
         elif fmt is ReportFormat.pdf:
             bar.update(task, description="printing the report to PDF")
-            content = render_pdf(render_html(rep))
+            content = render_pdf(render_html(rep, charts=pool))
+        elif fmt is ReportFormat.html:
+            content = render_html(rep, charts=pool)
         else:
-            content = {ReportFormat.html: render_html, ReportFormat.markdown: render_markdown,
-                       ReportFormat.json: render_json}[fmt](rep)
+            content = {ReportFormat.markdown: render_markdown, ReportFormat.json: render_json}[fmt](rep)
     ok = bool(rep["check"] is None or rep["check"]["summary"]["ok"])
     code = 0 if ok or no_fail else 1
     if out is not None and str(out) == "-":

@@ -132,7 +132,9 @@ def check(
     elif fmt is CheckFormat.markdown:
         print(render_markdown(report, _), end="")
     else:
-        console = Console()
+        # no emoji codes: a source or subject such as ``:x:`` is shown as written, and rich's
+        # emoji table (a large module) stays unloaded
+        console = Console(emoji=False)
         doc = report.document
         t = Table(title=f"{doc['title']} ({_head(doc, _)})", show_lines=False, expand=True)
         for col in _FINDING_COLUMNS:

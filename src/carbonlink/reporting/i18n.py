@@ -130,11 +130,13 @@ class Translator:
 
     def date(self, value: str | dt.date | dt.datetime) -> str:
         """A date (or an ISO date/datetime string) in this language's long form
-        (``2026年12月1日``); English keeps the ISO form, anything unparsable is shown as given."""
-        from babel.dates import format_date, format_datetime
-
+        (``2026年12月1日``); English keeps the ISO form, anything unparsable is shown as given.
+        Babel is imported only for another language (``carbonlink check`` in English never
+        needs its date tables: issue 13, start-up)."""
         if self.lang == "en":
             return value if isinstance(value, str) else value.isoformat()
+        from babel.dates import format_date, format_datetime
+
         if isinstance(value, str):
             try:
                 parsed: dt.date = (dt.datetime.fromisoformat(value) if "T" in value

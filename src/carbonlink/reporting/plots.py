@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from carbonlink.reporting.chartpool import Chart, chart_kinds
 from carbonlink.reporting.i18n import N_, Translator
 from carbonlink.reporting.report import market_label
 from carbonlink.reporting.sentences import translate_sentence
@@ -31,19 +32,6 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 WIDTH_IN = 10.0
 HEIGHT_IN = 3.8
 FLAT = 1e-9  # |values| below this share of the largest reference are solver noise
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart: its id, the SVG markup, and the caption printed under it."""
-
-    id: str
-    title: str
-    svg: str
-    caption: str
-
-    def _repr_svg_(self) -> str:
-        return self.svg
 
 
 #: A font with Chinese glyphs, after the default one, for a Chinese report's chart texts (the
@@ -109,6 +97,7 @@ def _plain_money(rep: dict[str, Any]) -> tuple[float, str]:
 
 
 def _svg(fig: Figure, lang: str = "en") -> str:
+    _fit(fig)
     buf = io.StringIO()
     # text stays text (small, selectable, measurable in a browser); ids are reproducible
     rc: Any = {"svg.fonttype": "none", "svg.hashsalt": "carbonlink"}
@@ -127,9 +116,108 @@ def _svg(fig: Figure, lang: str = "en") -> str:
 
 
 def _new(rows: int = 1, cols: int = 1, height: float = HEIGHT_IN) -> tuple[Figure, list[Axes]]:
-    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
+    """A figure of ``rows`` × ``cols`` panels; its margins are fitted to its texts when it is
+    written (:func:`_fit`), not by matplotlib's constrained layout (issue 13: the layout's
+    repeated measuring of every tick label was half of drawing a report's charts)."""
+    fig = Figure(figsize=(WIDTH_IN, height))
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, [ax for row in axes for ax in row]
+
+
+PAD_PT = 4.0  # blank around the figure's edge and between a panel's texts and its neighbour's
+
+
+def _text_size(renderer: Any, text: Any) -> tuple[float, float]:
+    """Width and height (points) of a Text as drawn, before rotation."""
+    s = text.get_text()
+    if not s:
+        return 0.0, 0.0
+    w, h, _d = renderer.get_text_width_height_descent(s, text.get_fontproperties(), ismath=False)
+    return float(w), float(h)
+
+
+@dataclass
+class _Needs:
+    """Room (points) an axes' texts take outside its plot area."""
+
+    left: float = 0.0
+    right: float = 0.0
+    top: float = 0.0
+    bottom: float = 0.0
+
+
+def _needs(ax: Axes, renderer: Any, width_pt: float) -> _Needs:
+    """The room each side of ``ax`` needs: y tick labels and y label on the left, the (rotated)
+    x tick labels and x label below, the title above, and any x label reaching past the left
+    or right end of the axis (a rotated label hangs to the left of its tick)."""
+    n = _Needs()
+    ticks = PAD_PT + 3.5 + 3.5  # major tick length and its label's pad (rcParams defaults)
+    lo, hi = ax.get_ylim()
+    ylabels = [t for t in ax.yaxis.get_majorticklabels()
+               if min(lo, hi) - 1e-9 * abs(hi - lo) <= t.get_position()[1] <= max(lo, hi)
+               + 1e-9 * abs(hi - lo)]
+    sizes = [_text_size(renderer, t) for t in ylabels]
+    n.left = max((w for w, _h in sizes), default=0.0) + ticks
+    n.top = max((h / 2 + PAD_PT for _w, h in sizes), default=0.0)  # a tick label at the top
+    if ax.get_ylabel():
+        n.left += ax.yaxis.labelpad + _text_size(renderer, ax.yaxis.label)[1]
+    x0, x1 = ax.get_xlim()
+    drop = 0.0
+    for t in ax.xaxis.get_majorticklabels():
+        w, h = _text_size(renderer, t)
+        if not w:
+            continue
+        a = math.radians(t.get_rotation())
+        drop = max(drop, w * math.sin(a) + h * math.cos(a))
+        at = (t.get_position()[0] - x0) / (x1 - x0) * width_pt  # the tick, from the left end
+        n.left = max(n.left, w * math.cos(a) - at + PAD_PT)
+        n.right = max(n.right, h * math.sin(a) - (width_pt - at) + PAD_PT)
+    n.bottom = ticks + drop
+    if ax.get_xlabel():
+        n.bottom += ax.xaxis.labelpad + _text_size(renderer, ax.xaxis.label)[1]
+    if ax.get_title():
+        n.top = max(n.top, 6.0 + _text_size(renderer, ax.title)[1] + PAD_PT)  # axes.titlepad 6
+    return n
+
+
+def _fit(fig: Figure) -> None:
+    """Set the panels' margins and gaps so every text fits and nothing overlaps: measured once
+    from the texts themselves (the legend above, then per row the titles, per column the y
+    labels, the rotated x labels under each row), twice over because the y axis's ticks depend
+    on the height it gets."""
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    fig.set_dpi(72)  # measure in points, as the SVG is written
+    w_pt, h_pt = fig.get_figwidth() * 72, fig.get_figheight() * 72
+    renderer = RendererSVG(w_pt, h_pt, io.StringIO())
+    spec = fig.axes[0].get_subplotspec()
+    assert spec is not None
+    rows, cols = spec.get_gridspec().get_geometry()
+    grid: list[list[Axes | None]] = [[None] * cols for _ in range(rows)]
+    for ax in fig.axes:
+        ss = ax.get_subplotspec()
+        if ax.get_visible() and ss is not None:
+            grid[ss.rowspan.start][ss.colspan.start] = ax
+    legend_h = 0.0
+    for leg in fig.legends:
+        legend_h = max(legend_h, leg.get_window_extent(renderer).height + PAD_PT)
+    gap_w = gap_h = 0.0
+    panel_w = (w_pt - 2 * PAD_PT) / cols
+    for _ in range(2):
+        needs = [[_needs(ax, renderer, panel_w) if ax is not None else _Needs() for ax in row]
+                 for row in grid]
+        left = max(PAD_PT, *(r[0].left for r in needs))
+        right = max(PAD_PT, *(r[-1].right for r in needs))
+        top = PAD_PT + legend_h + max(n.top for n in needs[0])
+        bottom = PAD_PT + max(n.bottom for n in needs[-1])
+        gap_w = max([needs[r][c].right + needs[r][c + 1].left for r in range(rows)
+                     for c in range(cols - 1)], default=0.0)
+        gap_h = max([max(n.bottom for n in needs[r]) + max(n.top for n in needs[r + 1])
+                     for r in range(rows - 1)], default=0.0)
+        panel_w = (w_pt - left - right - gap_w * (cols - 1)) / cols
+        panel_h = (h_pt - top - bottom - gap_h * (rows - 1)) / rows
+        fig.subplots_adjust(left=left / w_pt, right=1 - right / w_pt, bottom=bottom / h_pt,
+                            top=1 - top / h_pt, wspace=gap_w / panel_w, hspace=gap_h / panel_h)
 
 
 def _style(ax: Axes, ylabel: str) -> None:
@@ -148,8 +236,9 @@ def _legend_top(fig: Figure, ax: Axes, n: int) -> None:
     """Legend above the plot area, outside it: never over bars or rotated tick labels."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(n, 4), frameon=False,
-                   fontsize=9)
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - PAD_PT / 72
+                                                                        / fig.get_figheight()),
+                   ncols=min(n, 4), frameon=False, fontsize=9, borderaxespad=0, borderpad=0)
 
 
 def _grouped_bars(ax: Axes, series: list[tuple[str, list[float]]], n_x: int) -> None:
@@ -344,7 +433,7 @@ def sweep_chart(rep: dict[str, Any], sweep: dict[str, Any]) -> Chart | None:
 
 
 @cache
-def _cjk_fonts() -> list[str]:
+def cjk_fonts() -> list[str]:
     """The CJK fonts of this machine matplotlib can measure with (system fonts added once)."""
     from matplotlib import font_manager
 
@@ -364,7 +453,37 @@ def _fonts(lang: str) -> Any:
     to."""
     if lang == "en":
         return rc_context({})
-    return rc_context({"font.family": ["DejaVu Sans", *_cjk_fonts(), "sans-serif"]})
+    return rc_context({"font.family": ["DejaVu Sans", *cjk_fonts(), "sans-serif"]})
+
+
+def _chart_jobs(rep: dict[str, Any]) -> list[tuple[Any, int | None]]:
+    """Each chart's function and sweep index, in the order of
+    :func:`carbonlink.reporting.chartpool.chart_kinds`."""
+    by_kind = {"prices": prices_chart, "flows": flows_chart, "gains": gains_chart,
+               "emissions": emissions_chart, "revenue": revenue_chart}
+    jobs: list[tuple[Any, int | None]] = []
+    sweeps = 0
+    for kind in chart_kinds(rep):
+        if kind == "sweep":
+            jobs.append((sweep_chart, sweeps))
+            sweeps += 1
+        else:
+            jobs.append((by_kind[kind], None))
+    return jobs
+
+
+def _draw_job(rep: dict[str, Any], job: tuple[Any, int | None]) -> Chart | None:
+    fn, sweep = job
+    return fn(rep) if sweep is None else fn(rep, rep["sensitivity"][sweep])
+
+
+def draw_chart(rep: dict[str, Any], index: int) -> Chart | None:
+    """The ``index``-th chart of :func:`report_charts` (None when it has nothing to show), with
+    the report's fonts: one job of :class:`carbonlink.reporting.chartpool.ChartPool`."""
+    if not rep["simulated"] or not _designs(rep):
+        return None
+    with _fonts(rep.get("lang") or "en"):
+        return _draw_job(rep, _chart_jobs(rep)[index])
 
 
 def report_charts(rep: dict[str, Any]) -> list[Chart]:
@@ -372,8 +491,5 @@ def report_charts(rep: dict[str, Any]) -> list[Chart]:
     if not rep["simulated"] or not _designs(rep):
         return []
     with _fonts(rep.get("lang") or "en"):
-        charts: list[Chart | None] = [prices_chart(rep), flows_chart(rep), gains_chart(rep),
-                                      emissions_chart(rep), revenue_chart(rep)]
-        for sw in rep["sensitivity"]:
-            charts.append(sweep_chart(rep, sw))
+        charts = [_draw_job(rep, job) for job in _chart_jobs(rep)]
     return [c for c in charts if c is not None]

@@ -8,16 +8,18 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from carbonlink.reporting.console import fmt_num
 from carbonlink.reporting.i18n import N_, Translator
-from carbonlink.reporting.plots import report_charts
 from carbonlink.reporting.report import FORM_TEXT, GENERATION_TEXT
 from carbonlink.reporting.sentences import translate_sentence
 from carbonlink.reporting.verdict import plain
+
+if TYPE_CHECKING:
+    from carbonlink.reporting.chartpool import ChartPool
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -229,8 +231,9 @@ def render_decision_html(rep: dict[str, Any]) -> str:
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
-def render_html(rep: dict[str, Any]) -> str:
-    """One self-contained HTML page: charts as inline SVG, no script, no network."""
+def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
+    """One self-contained HTML page: charts as inline SVG, no script, no network. The charts
+    are drawn here (matplotlib imported now), or by ``charts``' processes (the same page)."""
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
     if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
@@ -238,13 +241,18 @@ def render_html(rep: dict[str, Any]) -> str:
         money = (tr("million {currency}").format(currency=u["currency"])
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
-    charts = report_charts(rep)
-    if rep.get("uncertainty"):  # the Monte Carlo section's charts (only then: no import)
+    if charts is not None:
+        drawn = charts.charts(rep)
+    else:
+        from carbonlink.reporting.plots import report_charts
+
+        drawn = report_charts(rep)
+    if rep.get("uncertainty"):  # the Monte Carlo section's charts, drawn here (only then)
         from carbonlink.reporting.uncertainty_charts import uncertainty_charts
 
-        charts = charts + uncertainty_charts(rep)
+        drawn = [*drawn, *uncertainty_charts(rep)]
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
-               for c in charts]
+               for c in drawn]
     subjects, compat_rows = _compat(rep)
     fr = rep["framing"]
     return env.get_template("report.html.j2").render(
