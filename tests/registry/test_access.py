@@ -104,7 +104,6 @@ SAMPLES: dict[str, Sample] = {
     "expire": Sample(lambda r, c: r.expire()),
     "cancel_transfer": Sample(lambda r, c: r.cancel_transfer(c.tx_proposed)),
     "settle": Sample(lambda r, c: r.settle()),
-    "set_four_eyes": Sample(lambda r, c: r.set_four_eyes(c.w.seller, True)),
     "trust": Sample(lambda r, c: r.trust(c.w.seller, c.w.gha["party_holding"])),
     "distrust": Sample(lambda r, c: r.distrust(c.w.seller, c.w.gha["party_holding"])),
     "trusted": Sample(lambda r, c: r.trusted(c.w.seller)),
@@ -137,7 +136,6 @@ def test_every_registry_method_has_a_rule() -> None:
     plumbing/authentication listed in NOT_OPERATIONS: a new method without a rule fails."""
     public = {n for n, v in inspect.getmembers(Registry) if not n.startswith("_")
               and callable(v) and not isinstance(inspect.getattr_static(Registry, n), property)}
-    public -= {"KEEP_IDLE"}
     missing = public - set(OPERATIONS) - NOT_OPERATIONS
     assert not missing, f"Registry methods without a rule in OPERATIONS: {sorted(missing)}"
     for name in OPERATIONS:
@@ -259,4 +257,41 @@ def test_the_time_of_an_action_is_the_servers(reg: Acting, world: World) -> None
     assert ats == sorted(ats)                      # monotone
     statuses = [json.loads(r[2]) for r in rows if r[1] == "account.status"]
     assert statuses[-2]["replayed"] is True and "replayed" not in statuses[-1]
+    assert reg.verify() == []
+
+
+APPROVED_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval)
+
+
+def test_every_outgoing_transfer_is_under_four_eyes_with_no_opt_out() -> None:
+    """Transfers out of an account carry an approval in the table, and no operation switches
+    it off (the per-account opt-in of revision 0008 is gone)."""
+    assert APPROVED_OPS == ["transfer"]
+    assert not any("four_eyes" in op for op in OPERATIONS)
+
+
+@pytest.mark.parametrize("op", APPROVED_OPS)
+def test_approval_rows(op: str, reg: Acting, world: World) -> None:
+    """Generated from the table: the operation by a representative holding both rights only
+    proposes (nothing arrives); that person cannot run the approval (A2006, nothing moves);
+    a different approver of the account does, and the units arrive."""
+    rule, sample = OPERATIONS[op], SAMPLES[op]
+    reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
+    adm = reg.as_("admin")
+    reg.user("ivy")
+    reg.user("jon")
+    adm.add_representative(getattr(world, sample.account), "ivy", "initiator_approver")
+    adm.add_representative(getattr(world, sample.account), "jon", "approver")
+    ctx = Ctx(reg, world, Path("."), "initiator")
+    dst = world.gha["party_holding"]
+    before = reg.balance(dst)
+    got = sample.call(reg.as_("ivy"), ctx)
+    assert got.state == "proposed" and reg.balance(dst) == before
+    with pytest.raises(CheckFailed) as e:
+        getattr(reg.as_("ivy"), rule.approval)(got.tx_id)
+    assert e.value.code == "A2006" and reg.balance(dst) == before
+    done = getattr(reg.as_("jon"), rule.approval)(got.tx_id)
+    assert done.state == "completed" and reg.balance(dst) == before + got.quantity
+    t = reg.transaction(got.tx_id)
+    assert (t["proposer"], t["approver"]) == ("ivy", "jon")
     assert reg.verify() == []

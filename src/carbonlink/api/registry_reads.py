@@ -194,7 +194,7 @@ def history_values(reg: Registry, account_id: int) -> tuple[list[str], list[str]
 
 
 def awaiting(reg: Registry) -> list[dict[str, Any]]:
-    """Transfers waiting for the acting user: proposed (external, or internal out of an account
+    """Transfers waiting for the acting user: proposed (external or internal: every one is
     under four eyes) from an account where they may approve (and did not propose), and
     external ones approved to an account they represent (to accept)."""
     actor = _actor(reg)

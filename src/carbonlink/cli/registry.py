@@ -259,8 +259,9 @@ def transfer(from_account: int, to_account: int,
              authorisation: Annotated[str | None, typer.Option()] = None,
              serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
              = None, db: Db = None, at: At = None) -> None:
-    """Internal transfer (completes; proposed when the account needs four eyes) or external
-    transfer to a linked registry (proposed)."""
+    """Propose a transfer: internal (a second representative approves; it then completes, or
+    after the delay to an account off the trusted list) or external to a linked registry
+    (a second representative approves, the receiving registry accepts)."""
     with _open(db, replay=at is not None) as r:
         _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
                          vintage=vintage, authorisation=authorisation,
@@ -269,8 +270,7 @@ def transfer(from_account: int, to_account: int,
 
 @registry_app.command("approve")
 def approve(tx_id: int, db: Db = None, at: At = None) -> None:
-    """Second representative approves a proposed transfer (external, or internal out of a
-    four-eyes account)."""
+    """Second representative approves a transfer another proposed (internal or external)."""
     with _open(db, replay=at is not None) as r:
         _show(r.approve(tx_id, at=_dt(at)))
 
@@ -313,18 +313,6 @@ def settle(db: Db = None, at: At = None) -> None:
     with _open(db, replay=at is not None) as r:
         ids = r.settle(at=_dt(at))
         out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
-
-
-@registry_app.command("four-eyes")
-def four_eyes(account_id: int,
-              required: Annotated[bool, typer.Option("--on/--off")] = True,
-              db: Db = None) -> None:
-    """Require (--on) or not (--off) a second representative's approval of every internal
-    transfer out of an account (an administrative action under four eyes)."""
-    with _open(db) as r:
-        p = r.set_four_eyes(account_id, required)
-        if not _pending(p):
-            out.print(f"account {account_id}: four eyes {'on' if required else 'off'}")
 
 
 @trusted_app.command("add")
@@ -711,5 +699,7 @@ def roles() -> None:
     t = Table("operation", "roles", "scope", "changes state", "four eyes", "source")
     for name, rule in OPERATIONS.items():
         t.add_row(name, ", ".join(sorted(rule.roles)), rule.scope, "yes" if rule.write else "",
-                  "yes" if rule.four_eyes else "", rule.why)
+                  "yes" if rule.four_eyes else
+                  (f"yes ({rule.approval} by a second approver)" if rule.approval else ""),
+                  rule.why)
     out.print(t)

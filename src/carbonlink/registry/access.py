@@ -65,7 +65,10 @@ class Rule:
     ``roles`` hold for the ``scope`` the operation resolves to (``registry``: the registry it
     acts in; ``party``: the Party; ``account``: the account; ``global``: ``*`` only; ``any``:
     the role in any scope). ``write`` operations change state (read-only tokens and auditors
-    never run them); ``four_eyes``: a second user with the same role approves before it runs.
+    never run them); ``four_eyes``: a second user with the same role approves before it runs
+    (a pending administrative action); ``approval``: the operation only proposes — nothing
+    leaves the account until a different user holding the account's ``approver`` role runs
+    that operation (``approve``), on every call, with no opt-out.
     """
 
     roles: frozenset[str]
@@ -73,11 +76,12 @@ class Rule:
     write: bool = True
     four_eyes: bool = False
     why: str = ""
+    approval: str = ""
 
 
 def _r(roles: str, scope: str, *, write: bool = True, four_eyes: bool = False,
-       why: str = "") -> Rule:
-    return Rule(frozenset(roles.split()), scope, write, four_eyes, why)
+       why: str = "", approval: str = "") -> Rule:
+    return Rule(frozenset(roles.split()), scope, write, four_eyes, why, approval)
 
 
 _UR = "Reg. (EU) 2019/1122 Art 20 (authorised representatives)"
@@ -129,17 +133,16 @@ OPERATIONS: dict[str, Rule] = {
     # units
     "issue": _r("administrator", "registry", four_eyes=True,
                 why="Decision 2/CMA.3 annex para 29; " + _NA),
-    "transfer": _r("initiator", "account", why=_UR),
+    # every transfer out of an account is proposed by one representative and approved by
+    # another (internal: then completed at once or after the delay; external: then accepted)
+    "transfer": _r("initiator", "account", why=_UR + "; " + _FE, approval="approve"),
     "approve": _r("approver", "account", why=_FE),
     "accept": _r("initiator approver", "account", why=_UR),
     "reject": _r("initiator approver administrator", "account", why=_UR),
     "expire": _r("administrator", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
-    # internal transfers under four eyes, trusted-account lists and the delay
+    # the delay of internal transfers, trusted-account lists
     "cancel_transfer": _r("initiator approver", "account", why=_CT),
     "settle": _r("administrator", "any", why=_CT),
-    "set_four_eyes": _r("administrator", "registry", four_eyes=True,
-                        why="Reg. (EU) 2019/1122 Art 35(1) (initiated by one representative, "
-                        "approved by another)"),
     "trust": _r("administrator", "registry", four_eyes=True, why=_TL),
     "distrust": _r("administrator", "registry", four_eyes=True, why=_TL),
     "trusted": _r(_READ_ALL + " initiator approver", "account", write=False, why=_TL),

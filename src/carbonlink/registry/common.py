@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -183,13 +183,3 @@ class _RolledBack(Exception):
 
     def __init__(self, out: Any) -> None:
         self.out = out
-
-
-class _Kept(NamedTuple):
-    """A connection kept checked out of the pool (``pooled``), in autocommit mode, and the
-    psycopg cursor one-statement work runs on (its ``connection`` is the driver's)."""
-
-    pooled: Any
-    cursor: Any
-
-

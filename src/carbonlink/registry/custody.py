@@ -7,7 +7,9 @@ tables, so a representative, a role or an approval changed by SQL is found.
    ``user_roles``;
 9. transactions: every transaction has its journal entry; an approved or completed external
    transfer, and an approved internal one, names an approver who is not its proposer (four
-   eyes); trusted-account lists and four-eyes policies are exactly the journalled ones.
+   eyes); trusted-account lists are exactly the journalled ones. (``account.four_eyes`` entries
+   of journals written before revision 0009, when four eyes was opt-in per account, are
+   history: every internal transfer is now under four eyes, and its approval is checked.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from carbonlink.registry.db import (
-    account_policies,
     journal,
     representatives,
     transactions,
@@ -44,7 +45,6 @@ def verify_custody(conn: Connection) -> list[str]:
     roles: set[tuple[str, str, str]] = set()
     logged: set[int] = set()
     trusted: set[tuple[int, int]] = set()
-    policy: dict[int, bool] = {}
     for kind, tx_id, payload in conn.execute(sa.select(
             journal.c.kind, journal.c.tx_id, journal.c.payload).order_by(journal.c.seq)):
         if tx_id is not None:
@@ -62,8 +62,6 @@ def verify_custody(conn: Connection) -> list[str]:
             trusted.add((int(p["account"]), int(p["trusted"])))
         elif kind == "trusted.remove":
             trusted.discard((int(p["account"]), int(p["trusted"])))
-        elif kind == "account.four_eyes":
-            policy[int(p["account"])] = bool(p["four_eyes"])
         elif kind == "representative.remove":
             reps.pop((int(p["account"]), str(p["user"])), None)
         elif kind == "user.create":
@@ -98,12 +96,6 @@ def verify_custody(conn: Connection) -> list[str]:
     for a, b in sorted(trusted - table_trusted):
         problems.append(f"trusted accounts: {b} was put on the trusted list of account {a} "
                         "(journal) but is missing")
-    table_policy = {int(a): bool(f) for a, f in conn.execute(sa.select(
-        account_policies.c.account_id, account_policies.c.four_eyes))}
-    for a in sorted(set(table_policy) | set(policy)):
-        if table_policy.get(a, False) != policy.get(a, False):
-            problems.append(f"account {a}: four eyes {'on' if table_policy.get(a) else 'off'} "
-                            f"in the table, {'on' if policy.get(a) else 'off'} in the journal")
     for t in conn.execute(sa.select(transactions.c.id, transactions.c.kind,
                                     transactions.c.state, transactions.c.proposer,
                                     transactions.c.approver).order_by(transactions.c.id)):

@@ -179,14 +179,6 @@ transactions = sa.Table(
              sqlite_where=sa.text("state IN ('proposed', 'approved')")),
 )
 
-#: an account's transfer policy (0008): four_eyes — every outgoing internal transfer is proposed
-#: by one representative and approved by another (Reg. (EU) 2019/1122 Art 35(1))
-account_policies = sa.Table(
-    "account_policies", metadata,
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("four_eyes", sa.Boolean, nullable=False),
-)
-
 #: trusted-account lists (0008; Reg. (EU) 2019/1122 Art 23)
 trusted_accounts = sa.Table(
     "trusted_accounts", metadata,

@@ -4,7 +4,6 @@ client references, the kept PostgreSQL connections of the fast path."""
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,6 @@ from carbonlink.registry import guard
 from carbonlink.registry import journal as jr
 from carbonlink.registry.access import Actor
 from carbonlink.registry.common import (
-    _Kept,
     _naive,
     _now,
     _retriable,
@@ -68,10 +66,6 @@ class Store:
             raise DocumentError("url", f"not a database URL the registry can open ({exc}); "
                                 "e.g. sqlite:///registry.db or "
                                 "postgresql+psycopg://user@host/db") from None
-        # one-statement work (the PostgreSQL internal transfer) runs on connections kept
-        # checked out of the pool in autocommit mode, a few of them idle between calls
-        self._idle: list[_Kept] = []
-        self._idle_lock = threading.Lock()
         u = sa.engine.make_url(url)
         db = u.database or ""
         self._sqlite_file: Path | None = (
@@ -100,22 +94,7 @@ class Store:
     def close(self) -> None:
         if not self._owner:      # a view made by as_user shares its owner's engine
             return
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for kept in idle:
-            self._give_back(kept.pooled)
         self.engine.dispose()
-
-    @staticmethod
-    def _give_back(pooled: Any) -> None:
-        """Hand a kept connection back to the pool as the pool expects it (not in autocommit),
-        or drop it if it is broken."""
-        dbc = pooled.driver_connection
-        if dbc is None or dbc.closed:
-            pooled.invalidate()
-        else:
-            dbc.autocommit = False
-        pooled.close()
 
     def __enter__(self) -> Self:
         return self
@@ -170,48 +149,6 @@ class Store:
     def _record_ref(self, conn: Connection, user: str, ref: str, op: str, result: str) -> None:
         conn.execute(client_refs.insert().values(username=user, reference=ref, operation=op,
                                                  result=result, at=self._now()))
-
-    #: kept statement connections left idle between calls (more go back to the pool)
-    KEEP_IDLE = 4
-
-    def _take_statement_conn(self) -> _Kept:
-        """An idle kept connection, or a new one from the pool. Checking a connection out of
-        the pool and back in for every transfer (reset, autocommit on and off) cost about a
-        fifth of a transfer; kept ones skip that."""
-        with self._idle_lock:
-            if self._idle:
-                return self._idle.pop()
-        pooled = self.engine.raw_connection()
-        dbc: Any = pooled.driver_connection
-        dbc.autocommit = True
-        return _Kept(pooled, dbc.cursor())
-
-    def _put_statement_conn(self, kept: _Kept) -> None:
-        if not kept.cursor.connection.closed:
-            with self._idle_lock:
-                if len(self._idle) < self.KEEP_IDLE:
-                    self._idle.append(kept)
-                    return
-        self._give_back(kept.pooled)
-
-    def _run_statement(self, fn: Callable[[Any], T]) -> T:
-        """PostgreSQL only: call ``fn`` with a kept psycopg cursor (autocommit mode, so each
-        statement it sends is its own database transaction; ``fn`` sends one), with the
-        retries of :meth:`_run`. No SQLAlchemy ``Connection`` is built: on the hot
-        path its bookkeeping cost more than the statement's round trip."""
-        import psycopg
-
-        def call() -> T:
-            kept = self._take_statement_conn()
-            try:
-                return fn(kept.cursor)
-            except psycopg.Error as exc:
-                raise sa.exc.DBAPIError.instance(
-                    None, None, exc, psycopg.Error,
-                    connection_invalidated=bool(kept.cursor.connection.closed)) from exc
-            finally:
-                self._put_statement_conn(kept)
-        return self._retrying(call)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         self._require_database()

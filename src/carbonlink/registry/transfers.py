@@ -1,19 +1,18 @@
-"""Transfers: the internal transfer (one database transaction; on PostgreSQL one statement)
-and the proposal of an external transfer across a link, with their checks."""
+"""Transfers: the proposal of an internal transfer (approved by a second representative, then
+completed at once or after the delay) and the proposal of an external transfer across a link,
+with their checks."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from carbonlink.registry import bounds, guard
+from carbonlink.registry import bounds
 from carbonlink.registry import journal as jr
-from carbonlink.registry import rawsql as raw
 from carbonlink.registry.checks import fail
 from carbonlink.registry.common import (
     ACCOUNT_UNITS,
@@ -22,7 +21,6 @@ from carbonlink.registry.common import (
     Receipt,
 )
 from carbonlink.registry.db import (
-    account_policies,
     accounts,
     blocks,
     links,
@@ -42,11 +40,12 @@ class Transfers(Ledger):
                  authorisation: str | None = None,
                  serials: tuple[str, str, int, int, int] | None = None,
                  by: str | None = None, at: datetime | None = None) -> Receipt:
-        """Move units. Inside one registry the internal transfer completes at once — unless the
-        account needs four eyes (:meth:`set_four_eyes`): then it is proposed, a second
-        representative approves it (:meth:`approve`), and to an account off the trusted list
-        (:meth:`trust`) it completes after :attr:`untrusted_delay` (:meth:`settle`),
-        cancellable until then (:meth:`cancel_transfer`). To another
+        """Move units. Every transfer out of an account is under four eyes (issue 11, build
+        point 2; Reg. (EU) 2019/1122 Art 35(1)). Inside one registry the **internal transfer** is
+        proposed now (units held in escrow as *pending export*), a second representative
+        approves it (:meth:`approve`), and then it completes at once to an account on the
+        trusted list (:meth:`trust`) and after :attr:`untrusted_delay` to any other
+        (:meth:`settle`), cancellable until then (:meth:`cancel_transfer`). To another
         registry it is an **external transfer**: proposed now (units held in escrow as
         *pending export*), then :meth:`approve` by a second representative, then
         :meth:`accept` by the receiving registry — or :meth:`reject` / :meth:`expire`."""
@@ -68,35 +67,9 @@ class Transfers(Ledger):
                     fail("A2003", "to_account", f"{dst.type} accounts cannot hold {p.unit_type}")
             if not external and any(p.authorisation_id for p in pieces):
                 self._check_entities(conn, pieces, dst.holder_id, when, "to_account")
-            if not external and self._four_eyes(conn, from_account):
+            if not external:
                 return self._propose_internal(conn, when, from_account, to_account, quantity,
                                               pieces, unit_type, vintage, by)
-            if not external and conn.dialect.name == "postgresql":
-                payload = jr.canonical({
-                    "from": from_account, "to": to_account, "quantity": quantity,
-                    "blocks": self._blocks_payload(pieces)})
-                ptx = raw.tail_pg(
-                    conn, when, dict(kind="internal_transfer", state="completed",
-                                     quantity=quantity, from_account=from_account,
-                                     to_account=to_account, unit_type=unit_type,
-                                     vintage=vintage, proposer=by),
-                    [p.block_id for p in pieces], {"account_id": to_account},
-                    [(p.issuing_registry, p.unit_type, p.vintage, p.start, p.end,
-                      p.authorisation_id) for p in pieces], "internal_transfer", payload)
-                jr.sign_head(conn)
-                return Receipt(ptx, "internal_transfer", "completed", quantity,
-                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
-            if not external:
-                tx = self._new_tx(conn, when, "internal_transfer", "completed", quantity,
-                                  from_account=from_account, to_account=to_account,
-                                  unit_type=unit_type, vintage=vintage, proposer=by)
-                self._move(conn, pieces, account_id=to_account)
-                self._record_pieces(conn, tx, pieces)
-                jr.append(conn, when, "internal_transfer", tx, {
-                    "from": from_account, "to": to_account, "quantity": quantity,
-                    "blocks": self._blocks_payload(pieces)})
-                return Receipt(tx, "internal_transfer", "completed", quantity,
-                               blocks=[tuple(x) for x in self._blocks_payload(pieces)])
             link = self._check_link(conn, src.registry_id, dst.registry_id, pieces, quantity,
                                     when, lock=True)
             src_party = self._party(conn, src.registry_id)
@@ -117,16 +90,6 @@ class Transfers(Ledger):
             return Receipt(tx, "external_transfer", "proposed", quantity,
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
-        # one round trip commits inside SQL, where the journal key cannot sign: with a key the
-        # transfer takes the general path (one database transaction, signed in it)
-        if serials is None and self.engine.dialect.name == "postgresql" and not self.replay \
-                and guard.AFTER.get() is None \
-                and (self.journal_key is None or self.journal_key.private() is None):
-            done = self._run_statement(lambda dbc: self._transfer_pg(
-                dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
-                by, when))
-            if done is not None:
-                return done
         return self._run(go)
 
     @staticmethod
@@ -150,34 +113,6 @@ class Transfers(Ledger):
         if src.n_reps and not src.is_rep:
             fail("A2005", "by", f"{by!r} is not a representative of account {from_account}")
         return src, dst
-
-    def _transfer_pg(self, dbc: Any, from_account: int, to_account: int, quantity: int,
-                     unit_type: str | None, vintage: int | None, authorisation: str | None,
-                     by: str | None, when: datetime) -> Receipt | None:
-        """PostgreSQL internal transfer in **one round trip**: one prepared statement calling
-        ``registry_internal_transfer`` (migrations 0002, 0004) on psycopg cursor ``dbc`` of a
-        connection in autocommit mode, so the statement is its own database transaction. The
-        function locks both accounts in id order, runs the same checks as :meth:`transfer` in
-        the same order (returning the failed check's code, path and detail and writing
-        nothing), reads the holdings after the lock, moves/splits the blocks, inserts the transaction and appends
-        the journal entry (same hash formula as :func:`carbonlink.registry.journal.entry_hash`).
-        Returns ``None`` for a transfer to another registry, or of authorised units (their
-        authorised entities are checked, U5005), with nothing written: the caller runs the
-        general path, which locks and checks again."""
-        dbc.execute(raw.PG_INTERNAL_TRANSFER, (from_account, from_account, to_account,
-                                               quantity, unit_type,
-                                               vintage, authorisation, by, when,
-                                               when.isoformat()), prepare=True)
-        row = dbc.fetchone()
-        if row is None:         # the account needs four eyes (account_policies): general path
-            return None
-        tx_id, code, path, detail, payload = row
-        if code is None:
-            return Receipt(int(tx_id), "internal_transfer", "completed", quantity,
-                           blocks=[tuple(x) for x in json.loads(payload)["blocks"]])
-        if code in ("external", "general"):
-            return None
-        fail(code, path, detail)
 
     def _check_link(self, conn: Connection, src_reg: str, dst_reg: str,
                     pieces: Sequence[Piece], quantity: int, when: datetime,
@@ -238,10 +173,6 @@ class Transfers(Ledger):
                          f"{auth.id} (version {auth.version})")
 
     # ------------------------------------------------------------------ internal, four eyes
-    def _four_eyes(self, conn: Connection, account: int) -> bool:
-        return bool(conn.execute(sa.select(account_policies.c.four_eyes).where(
-            account_policies.c.account_id == account)).scalar())
-
     def _is_trusted(self, conn: Connection, src: int, dst: int) -> bool:
         """``dst`` is on ``src``'s trusted-account list, or belongs to the same account
         holder (Reg. (EU) 2019/1122 Art 23(2): those are on it automatically)."""
@@ -257,8 +188,8 @@ class Transfers(Ledger):
                           to_account: int, quantity: int, pieces: Sequence[Piece],
                           unit_type: str | None, vintage: int | None, by: str | None
                           ) -> Receipt:
-        """An internal transfer out of a four-eyes account: proposed now, its units held in
-        escrow until a second representative approves (Reg. (EU) 2019/1122 Art 35(1))."""
+        """An internal transfer: proposed now, its units held in escrow until a second
+        representative approves (Reg. (EU) 2019/1122 Art 35(1))."""
         tx = self._new_tx(conn, when, "internal_transfer", "proposed", quantity,
                           from_account=from_account, to_account=to_account,
                           unit_type=unit_type, vintage=vintage, proposer=by,
@@ -284,9 +215,10 @@ class Transfers(Ledger):
 
     def _approve_internal(self, conn: Connection, tx_id: int, by: str | None,
                           when: datetime) -> Receipt:
-        """The second representative approves: to a trusted account the transfer completes at
-        once; to any other it completes after :attr:`untrusted_delay` (``delayed``), and the
-        transferring account's representatives may cancel it until then."""
+        """The second representative approves: to a trusted account (or in a registry whose
+        :attr:`untrusted_delay` is zero) the transfer completes at once; to any other it
+        completes after :attr:`untrusted_delay` (``delayed``), and the transferring account's
+        representatives may cancel it until then."""
         tx = self._locked_tx(conn, tx_id, "internal_transfer")
         if tx.state != "proposed":
             fail("R1002", "tx", f"transfer {tx_id} is {tx.state}; expected proposed")
@@ -297,7 +229,8 @@ class Transfers(Ledger):
                  "representative must approve")
         self._check_rep(conn, tx.from_account, by, "by")
         q = int(tx.quantity)
-        if self._is_trusted(conn, int(tx.from_account), int(tx.to_account)):
+        if self.untrusted_delay <= timedelta(0) or \
+                self._is_trusted(conn, int(tx.from_account), int(tx.to_account)):
             conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
                 approver=by, updated_at=when))
             jr.append(conn, when, "internal_transfer.approved", tx_id,
@@ -360,25 +293,6 @@ class Transfers(Ledger):
         return self._run(go)
 
     # ------------------------------------------------------------------ trusted accounts
-    @operation("set_four_eyes")
-    def set_four_eyes(self, account: int, required: bool = True) -> None:
-        """Require (or no longer require) a second representative's approval of every
-        internal transfer out of ``account`` (Reg. (EU) 2019/1122 Art 35(1)); an
-        administrative action under four eyes."""
-        when = self._now()
-
-        def go(conn: Connection) -> None:
-            if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account)
-                            ).first() is None:
-                fail("A2001", "account", f"no account {account}")
-            conn.execute(account_policies.delete().where(
-                account_policies.c.account_id == account))
-            conn.execute(account_policies.insert().values(account_id=account,
-                                                          four_eyes=bool(required)))
-            jr.append(conn, when, "account.four_eyes", None,
-                      {"account": account, "four_eyes": bool(required)})
-        self._run(go)
-
     @operation("trust")
     def trust(self, account: int, trusted_account: int) -> None:
         """Put ``trusted_account`` on ``account``'s trusted-account list: approved transfers

@@ -203,8 +203,8 @@ async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
                           action: str) -> Response:
     """Approve (a second representative of the sending account), accept (a representative
     of the receiving account) or reject (either side) an external transfer; approve or cancel
-    (during its delay, a representative of the sending account) an internal transfer under
-    four eyes."""
+    (proposed or during its delay, a representative of the sending account) an internal
+    transfer (every one is under four eyes)."""
     form, no = await _posted(request, reg, "/registry")
     back = _back(form)
     if no is not None:
