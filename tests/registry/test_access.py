@@ -58,6 +58,12 @@ def _pending_for(c: Ctx) -> int:
     return int(p.id)
 
 
+def _trust_change_for(c: Ctx) -> int:
+    """A trusted-list change of the seller's account proposed by alice (a representative)."""
+    other = c.reg.as_("admin").open_account("GHA01")
+    return int(c.reg.as_("alice").trust(c.w.seller, other)["id"])
+
+
 def _links_file(c: Ctx) -> Path:
     f = c.tmp / "links.yaml"
     f.write_text("links:\n  - from: GHA01\n    to: CHE01\n    unit_types: [allowance]\n")
@@ -105,6 +111,7 @@ SAMPLES: dict[str, Sample] = {
     "cancel_transfer": Sample(lambda r, c: r.cancel_transfer(c.tx_proposed)),
     "settle": Sample(lambda r, c: r.settle()),
     "trust": Sample(lambda r, c: r.trust(c.w.seller, c.w.gha["party_holding"])),
+    "approve_trust": Sample(lambda r, c: r.approve_trust(_trust_change_for(c))),
     "distrust": Sample(lambda r, c: r.distrust(c.w.seller, c.w.gha["party_holding"])),
     "trusted": Sample(lambda r, c: r.trusted(c.w.seller)),
     "surrender": Sample(lambda r, c: r.surrender(c.w.seller, 1, year=2026)),
@@ -260,14 +267,46 @@ def test_the_time_of_an_action_is_the_servers(reg: Acting, world: World) -> None
     assert reg.verify() == []
 
 
-APPROVED_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval)
+APPROVED_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval == "approve")
+TRUST_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval == "approve_trust")
 
 
 def test_every_outgoing_transfer_is_under_four_eyes_with_no_opt_out() -> None:
-    """Transfers out of an account carry an approval in the table, and no operation switches
-    it off (the per-account opt-in of revision 0008 is gone)."""
-    assert APPROVED_OPS == ["transfer"]
+    """Transfers out of an account and changes of its trusted list carry an approval in the
+    table, and no operation switches it off (the per-account opt-in of revision 0008 is
+    gone)."""
+    assert APPROVED_OPS == ["transfer"] and TRUST_OPS == ["distrust", "trust"]
     assert not any("four_eyes" in op for op in OPERATIONS)
+    for op in APPROVED_OPS + TRUST_OPS:
+        assert OPERATIONS[OPERATIONS[op].approval].roles == {"approver"}
+
+
+@pytest.mark.parametrize("op", TRUST_OPS)
+def test_trust_approval_rows(op: str, reg: Acting, world: World) -> None:
+    """Generated from the table: a change of the trusted list by a representative holding
+    both rights only proposes (the list is unchanged); that person cannot approve it (A2006);
+    a different approver of the account does."""
+    rule, sample = OPERATIONS[op], SAMPLES[op]
+    adm = reg.as_("admin")
+    for u, role in (("ivy", "initiator_approver"), ("jon", "approver")):
+        reg.user(u)
+        adm.add_representative(getattr(world, sample.account), u, role)
+    dst = world.gha["party_holding"]
+    if op == "distrust":                     # something to remove
+        first = reg.as_("ivy").trust(world.seller, dst)
+        reg.as_("jon").approve_trust(first["id"])
+    before = reg.trusted(world.seller, pending=True)
+    ctx = Ctx(reg, world, Path("."), "initiator")
+    got = sample.call(reg.as_("ivy"), ctx)
+    assert got["state"] == "proposed" and got["proposer"] == "ivy"
+    assert [x for x in reg.trusted(world.seller, pending=True) if "since" in x] == \
+        [x for x in before if "since" in x]
+    with pytest.raises(CheckFailed) as e:
+        getattr(reg.as_("ivy"), rule.approval)(got["id"])
+    assert e.value.code == "A2006"
+    done = getattr(reg.as_("jon"), rule.approval)(got["id"])
+    assert (done["state"], done["approver"]) == ("approved", "jon")
+    assert reg.verify() == []
 
 
 @pytest.mark.parametrize("op", APPROVED_OPS)

@@ -18,6 +18,7 @@ from carbonlink.registry import CheckFailed, Receipt
 from carbonlink.registry import journal as jr
 from carbonlink.registry.db import blocks
 from carbonlink.registry.store import UNTRUSTED_DELAY
+from carbonlink.registry.transfers import trusted_from
 from tests.registry.conftest import Acting, World, tampering
 
 T1 = datetime(2026, 3, 2, 9, 0)
@@ -119,24 +120,57 @@ def test_a_delayed_transfer_is_cancelled_by_a_representative_of_the_transferring
     assert reg.verify() == []
 
 
-def test_a_trusted_account_receives_at_once_and_the_list_takes_four_eyes(
-        reg: Acting, fe: World) -> None:
+def test_trusted_list_is_kept_by_the_accounts_representatives(reg: Acting, fe: World) -> None:
+    """Art 23(4): alice proposes an addition, she cannot approve it, bob does; it is in force
+    from 12:00 CET on the fourth working day after the proposal (server clock) — until then
+    a transfer to that account is delayed, afterwards it completes at once; a removal
+    approved by a second representative takes effect at once. Administrators no longer edit
+    the list (S7001)."""
     party = fe.gha["party_holding"]
-    pending = reg.as_("admin").trust(fe.seller, party)
-    assert pending.operation == "trust" and reg.trusted(fe.seller) == []
-    reg.as_("admin2").approve_action(pending.id)
-    assert reg.trusted(fe.seller) == [party]
-    p = propose(reg, fe.seller, party, 5, by="alice", at=T1)
-    assert reg.approve(p.tx_id, by="bob", at=T1).state == "completed"
-    assert reg.balance(party) == 5
-    reg.distrust(fe.seller, party, at=T1)
-    assert reg.trusted(fe.seller) == []
-    p = propose(reg, fe.seller, party, 1, by="alice", at=T1)
-    assert reg.approve(p.tx_id, by="bob", at=T1).state == "delayed"
-    with pytest.raises(CheckFailed) as e:               # a representative cannot edit the list
-        reg.trust(fe.seller, party, by="alice")
+    p = reg.trust(fe.seller, party, by="alice", at=T1)          # Monday 2026-03-02 09:00 UTC
+    assert p["state"] == "proposed" and reg.trusted(fe.seller) == []
+    with pytest.raises(CheckFailed) as e:
+        reg.approve_trust(p["id"], by="alice", at=T1)
+    assert e.value.code == "A2006"
+    with pytest.raises(CheckFailed) as e:
+        reg.as_("admin").approve_trust(p["id"])
+    assert e.value.code == "S7001"
+    done = reg.approve_trust(p["id"], by="bob", at=T1 + timedelta(hours=1))
+    due = datetime(2026, 3, 6, 11, 0)                           # Friday 12:00 CET
+    assert done["effective_at"] == due
+    assert reg.trusted(fe.seller, at=due - timedelta(minutes=1)) == []
+    early = propose(reg, fe.seller, party, 5, by="alice", at=due - timedelta(minutes=1))
+    assert reg.approve(early.tx_id, by="bob", at=due - timedelta(minutes=1)).state == "delayed"
+    assert reg.trusted(fe.seller, at=due) == [party]
+    q = propose(reg, fe.seller, party, 5, by="alice", at=due)
+    assert reg.approve(q.tx_id, by="bob", at=due).state == "completed"
+    r = reg.distrust(fe.seller, party, by="bob", at=due + timedelta(hours=1))
+    assert reg.trusted(fe.seller, at=due + timedelta(hours=1)) == [party]
+    reg.approve_trust(r["id"], by="alice", at=due + timedelta(hours=2))
+    assert reg.trusted(fe.seller, at=due + timedelta(hours=2)) == []
+    q = propose(reg, fe.seller, party, 1, by="alice", at=due + timedelta(hours=3))
+    assert reg.approve(q.tx_id, by="bob", at=due + timedelta(hours=3)).state == "delayed"
+    with pytest.raises(CheckFailed) as e:                       # the registry's administrators
+        reg.as_("admin").trust(fe.seller, party)
     assert e.value.code == "S7001"
     assert reg.verify() == []
+
+
+@pytest.mark.parametrize(("proposed", "due"), [
+    (datetime(2026, 3, 2, 9, 0), datetime(2026, 3, 6, 11, 0)),    # Monday -> Friday
+    (datetime(2026, 3, 6, 15, 0), datetime(2026, 3, 12, 11, 0)),  # Friday -> Thursday
+    (datetime(2026, 3, 1, 23, 30), datetime(2026, 3, 6, 11, 0)),  # Sunday 23:30 UTC is Monday CET
+    (datetime(2026, 3, 7, 12, 0), datetime(2026, 3, 12, 11, 0)),  # Saturday -> Thursday
+])
+def test_trusted_from_is_noon_cet_on_the_fourth_working_day(proposed: datetime,
+                                                             due: datetime) -> None:
+    assert trusted_from(proposed) == due
+    # the plain formulation: count weekdays after the proposal's CET date
+    d, n = (proposed + timedelta(hours=1)).date(), 0
+    while n < 4:
+        d += timedelta(days=1)
+        n += d.isoweekday() <= 5
+    assert due == datetime(d.year, d.month, d.day, 11, 0)
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -146,14 +180,22 @@ def test_a_trusted_account_receives_at_once_and_the_list_takes_four_eyes(
      "approved by 'alice', its proposer 'alice'"),
     ("UPDATE transactions SET state = 'completed' WHERE id = {tx}",
      "transaction {tx}: state is 'completed' in the table but 'delayed'"),
+    ("UPDATE trusted_accounts SET added_at = '2026-03-02 09:00:00'",
+     "{buyer} is trusted by account {seller} from 2026-03-02 09:00:00 in the table"),
+    ("UPDATE trusted_changes SET approver = proposer",
+     "approved by 'alice', its proposer (four eyes need two people)"),
+    ("DELETE FROM trusted_changes", "trusted-list change {change} is journalled but missing"),
 ])
 def test_tampering_with_trust_and_approvals_is_found(reg: Acting, fe: World, sql: str,
                                                      expected: str) -> None:
     party = fe.gha["party_holding"]
     tx = propose(reg, fe.seller, party, 2, by="alice", at=T1).tx_id
     reg.approve(tx, by="bob", at=T1)
+    other = reg.open_account("GHA01", at=T1)
+    change = reg.trust(fe.seller, other, by="alice", at=T1)["id"]
+    reg.approve_trust(change, by="bob", at=T1)
     assert reg.verify() == []
-    ids = {"seller": fe.seller, "party": party, "tx": tx}
+    ids = {"seller": fe.seller, "party": party, "tx": tx, "buyer": other, "change": change}
     with tampering(reg.engine) as c:
         c.exec_driver_sql(sql.format(**ids))
     found = reg.verify()

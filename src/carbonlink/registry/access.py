@@ -89,8 +89,9 @@ _NA = "Reg. (EU) 2019/1122 (national administrator: account opening, Arts 13-21)
 _AO = "Decision 2/CMA.3 annex para 18 (authorisation by the Party)"
 _FE = "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"
 _READ_ALL = "administrator authorising_official auditor"
-_TL = ("Reg. (EU) 2019/1122 Art 23 (trusted account list; changes by two people, Art 23(4) — "
-       "here the registry's administrators)")
+_TL = ("Reg. (EU) 2019/1122 Art 23(4) (trusted account list: changes initiated and approved "
+       "by two authorised representatives of the account; removals at once, additions at "
+       "12:00 CET on the fourth working day after the proposal)")
 _CT = ("Reg. (EU) 2019/1122 Art 35(3) (delayed execution to accounts off the trusted list; "
        "the 26-hour delay: Reg. (EU) No 389/2013 Art 39(3), verified: false)")
 
@@ -143,8 +144,9 @@ OPERATIONS: dict[str, Rule] = {
     # the delay of internal transfers, trusted-account lists
     "cancel_transfer": _r("initiator approver", "account", why=_CT),
     "settle": _r("administrator", "any", why=_CT),
-    "trust": _r("administrator", "registry", four_eyes=True, why=_TL),
-    "distrust": _r("administrator", "registry", four_eyes=True, why=_TL),
+    "trust": _r("initiator", "account", why=_TL, approval="approve_trust"),
+    "distrust": _r("initiator", "account", why=_TL, approval="approve_trust"),
+    "approve_trust": _r("approver", "account", why=_TL),
     "trusted": _r(_READ_ALL + " initiator approver", "account", write=False, why=_TL),
     "surrender": _r("initiator", "account", why=_UR),
     "use": _r("initiator", "account", why=_UR),

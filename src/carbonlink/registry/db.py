@@ -187,6 +187,24 @@ trusted_accounts = sa.Table(
     sa.Column("added_at", sa.DateTime, nullable=False),
 )
 
+#: proposed changes of trusted-account lists (0010; Reg. (EU) 2019/1122 Art 23(4)): proposed by
+#: one representative of the account, approved by another; an addition is in force from
+#: ``effective_at`` (trusted_accounts.added_at), a removal at approval
+trusted_changes = sa.Table(
+    "trusted_changes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("trusted_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("proposer", sa.String(100), nullable=False),
+    sa.Column("proposed_at", sa.DateTime, nullable=False),
+    sa.Column("approver", sa.String(100), nullable=True),
+    sa.Column("decided_at", sa.DateTime, nullable=True),
+    sa.Column("effective_at", sa.DateTime, nullable=True),
+    sa.Index("ix_trusted_changes_account", "account_id"),
+)
+
 transaction_blocks = sa.Table(
     "transaction_blocks", metadata,
     sa.Column("tx_id", sa.Integer, sa.ForeignKey("transactions.id"), primary_key=True),
