@@ -21,7 +21,7 @@ import pytest
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import OPERATIONS, ROLES, CheckFailed, Registry
-from carbonlink.registry.access import NOT_OPERATIONS
+from carbonlink.registry.access import NOT_OPERATIONS, SCHEDULER
 from tests.registry.conftest import Acting, World, make_world
 
 T1 = datetime(2026, 3, 1)
@@ -186,6 +186,8 @@ def test_operation_role_table(op: str, tmp_path: Path, sqlite_url: str) -> None:
             reg.approve(ctx.tx_approved, by="bob", at=T1)
             if role == "public":
                 acting_reg = raw
+            elif role == "scheduler":             # the server's timer, not a user
+                acting_reg = raw.as_user(SCHEDULER)
             else:
                 user = f"{role[:4]}{next(_names)}"
                 reg.user(user)

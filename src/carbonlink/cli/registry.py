@@ -309,11 +309,30 @@ def cancel_transfer(tx_id: int, reason: str = "cancelled", db: Db = None,
 
 
 @registry_app.command("settle")
-def settle(db: Db = None, at: At = None) -> None:
+def settle(db: Db = None, at: At = None,
+           watch: Annotated[float | None, typer.Option(
+               help="run again every SECONDS until interrupted (for deployments without the "
+               "web server, whose own timer settles every CARBONLINK_SETTLE_SECONDS)",
+               min=0.1, max=86_400)] = None,
+           runs: Annotated[int | None, typer.Option(
+               help="with --watch: stop after this many runs", min=1)] = None) -> None:
     """Complete the delayed internal transfers whose delay has passed (server's clock)."""
+    import time
+
+    if watch is not None and at is not None:
+        raise DocumentError("--watch", "settles on the server's clock; it cannot take --at")
     with _open(db, replay=at is not None) as r:
-        ids = r.settle(at=_dt(at))
-        out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
+        n = 0
+        while True:
+            ids = r.settle(at=_dt(at))
+            out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
+            n += 1
+            if watch is None or (runs is not None and n >= runs):
+                break
+            try:
+                time.sleep(watch)
+            except KeyboardInterrupt:
+                break
 
 
 def _trust_change(c: dict[str, Any]) -> None:

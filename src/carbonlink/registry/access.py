@@ -13,6 +13,9 @@ administrator; Decision 2/CMA.3 annex para 18(a)–(g) for the Party's authorisi
   person) approves them; ``initiator_approver`` may do either, never both for one transfer.
 * ``auditor`` — reads everything, acts never.
 * ``public`` — no login: aggregates only (:meth:`Registry.public_aggregates`).
+* ``scheduler`` — no user holds it: the server's own timer acts as :data:`SCHEDULER`
+  (``system:scheduler``, a name no user can have) to complete delayed transfers whose delay has
+  passed (``settle``); its journal entries name it.
 
 Every refusal is a :class:`~carbonlink.registry.checks.CheckFailed` with code ``S7001`` (no
 role) or ``S7002`` (four-eyes), and is journalled (``access.denied``) before it is raised.
@@ -22,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLES = ("administrator", "authorising_official", "initiator", "approver", "auditor", "public")
+ROLES = ("administrator", "authorising_official", "initiator", "approver", "auditor", "public",
+         "scheduler")
 #: roles held through ``user_roles`` (the account-representative roles live per account)
 USER_ROLES = ("administrator", "authorising_official", "auditor")
 REP_ROLES = ("initiator", "approver", "initiator_approver")
@@ -50,6 +54,11 @@ class Actor:
 
     def represents(self, account: int, right: str) -> bool:
         return right in _rep_rights(self.reps.get(account))
+
+
+#: the web server's timer (``carbonlink.api.app``): completes due delayed transfers, nothing else
+#: (no user row; ``:`` cannot occur in a username, so no login can be it)
+SCHEDULER = Actor(user_id=0, username="system:scheduler", roles=frozenset({("scheduler", "*")}))
 
 
 def _rep_rights(role: str | None) -> tuple[str, ...]:
@@ -143,7 +152,7 @@ OPERATIONS: dict[str, Rule] = {
     "expire": _r("administrator", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
     # the delay of internal transfers, trusted-account lists
     "cancel_transfer": _r("initiator approver", "account", why=_CT),
-    "settle": _r("administrator", "any", why=_CT),
+    "settle": _r("administrator scheduler", "any", why=_CT),
     "trust": _r("initiator", "account", why=_TL, approval="approve_trust"),
     "distrust": _r("initiator", "account", why=_TL, approval="approve_trust"),
     "approve_trust": _r("approver", "account", why=_TL),

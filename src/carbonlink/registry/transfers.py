@@ -246,12 +246,14 @@ class Transfers(Ledger):
                   {"by": by, "completes_at": due.isoformat()})
         return Receipt(tx_id, "internal_transfer", "delayed", q)
 
-    def _complete_internal(self, conn: Connection, tx: Any, when: datetime) -> None:
+    def _complete_internal(self, conn: Connection, tx: Any, when: datetime,
+                           settled_by: str | None = None) -> None:
         conn.execute(blocks.update().where(blocks.c.pending_tx == tx.id).values(
             account_id=tx.to_account, status="held", pending_tx=None))
         conn.execute(transactions.update().where(transactions.c.id == tx.id).values(
             state="completed", updated_at=when))
-        jr.append(conn, when, "internal_transfer.completed", int(tx.id), {})
+        jr.append(conn, when, "internal_transfer.completed", int(tx.id),
+                  {"settled_by": settled_by} if settled_by is not None else {})
 
     @operation("cancel_transfer")
     def cancel_transfer(self, tx_id: int, *, by: str | None = None,
@@ -276,9 +278,12 @@ class Transfers(Ledger):
         return self._run(go)
 
     @operation("settle")
-    def settle(self, *, at: datetime | None = None) -> list[int]:
+    def settle(self, *, by: str | None = None, at: datetime | None = None) -> list[int]:
         """Complete every delayed internal transfer whose delay has passed on the server's
-        clock; returns their ids (run by the server's scheduler, like :meth:`expire`)."""
+        clock; returns their ids. The web server runs it every ``settle_seconds`` as
+        :data:`~carbonlink.registry.access.SCHEDULER`; ``carbonlink registry settle --watch``
+        runs it as the logged-in administrator. Each completion's journal entry names who
+        settled it (``settled_by``)."""
         when = self._when(at)
 
         def go(conn: Connection) -> list[int]:
@@ -289,7 +294,7 @@ class Transfers(Ledger):
             for (tid,) in due:
                 tx = self._locked_tx(conn, int(tid), "internal_transfer")
                 if tx.state == "delayed" and tx.completes_at <= when:
-                    self._complete_internal(conn, tx, when)
+                    self._complete_internal(conn, tx, when, by)
                     out.append(int(tid))
             return out
         return self._run(go)
