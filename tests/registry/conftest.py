@@ -111,8 +111,10 @@ class Acting:
 
     def _second_rep(self, out: Receipt, who: str) -> Receipt:
         with self.registry.engine.connect() as c:
-            src = c.execute(sa.text("SELECT from_account FROM transactions WHERE id = :t"),
-                            {"t": out.tx_id}).scalar_one()
+            src, state = c.execute(sa.text("SELECT from_account, state FROM transactions "
+                                           "WHERE id = :t"), {"t": out.tx_id}).one()
+            if state != "proposed":     # a retry's receipt (client reference): approved before
+                return dataclasses.replace(out, state=state)
             names = [str(n) for n, r in c.execute(sa.text(
                 "SELECT name, role FROM representatives WHERE account_id = :a ORDER BY name"),
                 {"a": src}) if n != who and r in ("approver", "initiator_approver")]
