@@ -179,7 +179,8 @@ OPERATIONS: dict[str, Rule] = {
                               why="Decision 2/CMA.3 annex paras 21-23"),
     "verify": _r(_READ_ALL, "any", write=False, why=_NA),
     "checkpoint": _r(_READ_ALL, "any", write=False, why=_NA),
-    "public_aggregates": _r(_READ_ALL + " initiator approver public", "any", write=False,
+    "public_aggregates": _r(_READ_ALL + " initiator approver public scheduler", "any",
+                            write=False,
                             why="Decision 2/CMA.3 annex para 35 (public information)"),
 }
 
