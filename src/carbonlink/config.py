@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     #: (``registry init`` creates it, mode 0600). Default for a SQLite file: ``<db>.journal-key``
     #: beside it; for PostgreSQL there is no default (the journal is then unsigned).
     journal_key: str | None = None
+    #: Seconds between the web server's own runs of ``settle`` (completing delayed internal
+    #: transfers whose delay has passed, on the server's clock) as the system actor
+    #: ``system:scheduler``; 0 turns the timer off (then run ``carbonlink registry settle
+    #: --watch SECONDS``). An assumption, not a rule: one minute.
+    settle_seconds: float = 60.0
 
 
 def get_settings() -> Settings:

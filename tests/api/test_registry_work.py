@@ -256,16 +256,14 @@ def test_a_user_created_on_the_web_changes_the_one_time_password_at_first_login(
 
 def test_internal_transfer_under_four_eyes_is_approved_and_cancelled_in_the_delay(
         client_factory: Callable[..., TestClient], ledger: Ledger) -> None:
-    """Out of an account under four eyes: alice proposes an internal transfer on the web, cannot
+    """Every internal transfer is under four eyes: alice proposes one on the web, cannot
     approve it, bob approves it (to an account not on the trusted list: delayed 26 h on the
     server's clock, the page says until when), and a representative of the sending account
     cancels it during the delay: the units come back."""
     w = ledger.world
     party = w.gha["party_holding"]
     with Registry(ledger.url) as raw:
-        reg = acting(raw)
-        reg.set_four_eyes(w.seller)
-        before = reg.as_("admin").balance(w.seller)
+        before = acting(raw).as_("admin").balance(w.seller)
     with session(client_factory, ledger, "alice") as (client, csrf):
         r = client.post(f"/registry/accounts/{w.seller}/transfer",
                         data={"csrf": csrf, "to_account": str(party), "quantity": "6",
@@ -297,4 +295,49 @@ def test_internal_transfer_under_four_eyes_is_approved_and_cancelled_in_the_dela
         adm = acting(raw).as_("admin")
         assert adm.transaction(tx)["state"] == "cancelled"
         assert adm.balance(w.seller) == before and adm.balance(party) == 0
+        assert adm.verify() == []
+
+
+def test_trusted_list_is_kept_by_representatives_on_the_account_page(
+        client_factory: Callable[..., TestClient], ledger: Ledger) -> None:
+    """alice proposes adding an account to the seller's trusted list on the account page; she
+    is offered no approval and her own approval is refused (A2006); bob approves from the page
+    and the list shows the account with the time it is in force from (not yet: the fourth
+    working day, Reg. (EU) 2019/1122 Art 23(4)); the auditor sees the list and no form."""
+    w = ledger.world
+    party = w.gha["party_holding"]
+    with session(client_factory, ledger, "alice") as (client, csrf):
+        page = client.get(f"/registry/accounts/{w.seller}").text
+        assert 'id="trust-form"' in page and 'id="trusted"' in page
+        r = client.post(f"/registry/accounts/{w.seller}/trusted",
+                        data={"csrf": csrf, "trusted_account": str(party), "action": "add"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        change = int(re.search(r"change\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
+        row = re.search(rf'<tr id="trust-change-{change}">.*?</tr>',
+                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
+        assert row and "alice" in row.group(0) and "/approve" not in row.group(0)
+        own = client.post(f"/registry/trusted/{change}/approve", data={"csrf": csrf})
+        assert own.status_code == 403 and "A2006" in own.text
+        bad = client.post(f"/registry/accounts/{w.seller}/trusted",
+                          data={"csrf": csrf, "trusted_account": str(party), "action": "x"})
+        assert bad.status_code == 422 and "action" in bad.text
+    with session(client_factory, ledger, "bob") as (client, csrf):
+        row = re.search(rf'<tr id="trust-change-{change}">.*?</tr>',
+                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
+        assert row and f"/registry/trusted/{change}/approve" in row.group(0)
+        r = client.post(f"/registry/trusted/{change}/approve",
+                        data={"csrf": csrf, "back": f"/registry/accounts/{w.seller}"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = client.get(f"/registry/accounts/{w.seller}").text
+        row = re.search(rf'<tr id="trusted-{party}">.*?</tr>', page, re.S)
+        assert row and "not yet" in row.group(0)
+        assert f'id="trust-change-{change}"' not in page
+    with session(client_factory, ledger, "auditor") as (client, _):
+        page = client.get(f"/registry/accounts/{w.seller}").text
+        assert f'id="trusted-{party}"' in page and 'id="trust-form"' not in page
+    with Registry(ledger.url) as raw:
+        adm = acting(raw).as_("admin")
+        assert adm.trusted(w.seller, pending=True)[0]["trusted"] == party
         assert adm.verify() == []

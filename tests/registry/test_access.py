@@ -21,7 +21,7 @@ import pytest
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import OPERATIONS, ROLES, CheckFailed, Registry
-from carbonlink.registry.access import NOT_OPERATIONS
+from carbonlink.registry.access import NOT_OPERATIONS, SCHEDULER
 from tests.registry.conftest import Acting, World, make_world
 
 T1 = datetime(2026, 3, 1)
@@ -56,6 +56,12 @@ def _pending_for(c: Ctx) -> int:
     else:
         p = c.reg.as_("admin").issue(c.w.seller, 1, vintage=2026)
     return int(p.id)
+
+
+def _trust_change_for(c: Ctx) -> int:
+    """A trusted-list change of the seller's account proposed by alice (a representative)."""
+    other = c.reg.as_("admin").open_account("GHA01")
+    return int(c.reg.as_("alice").trust(c.w.seller, other)["id"])
 
 
 def _links_file(c: Ctx) -> Path:
@@ -104,8 +110,8 @@ SAMPLES: dict[str, Sample] = {
     "expire": Sample(lambda r, c: r.expire()),
     "cancel_transfer": Sample(lambda r, c: r.cancel_transfer(c.tx_proposed)),
     "settle": Sample(lambda r, c: r.settle()),
-    "set_four_eyes": Sample(lambda r, c: r.set_four_eyes(c.w.seller, True)),
     "trust": Sample(lambda r, c: r.trust(c.w.seller, c.w.gha["party_holding"])),
+    "approve_trust": Sample(lambda r, c: r.approve_trust(_trust_change_for(c))),
     "distrust": Sample(lambda r, c: r.distrust(c.w.seller, c.w.gha["party_holding"])),
     "trusted": Sample(lambda r, c: r.trusted(c.w.seller)),
     "surrender": Sample(lambda r, c: r.surrender(c.w.seller, 1, year=2026)),
@@ -137,7 +143,6 @@ def test_every_registry_method_has_a_rule() -> None:
     plumbing/authentication listed in NOT_OPERATIONS: a new method without a rule fails."""
     public = {n for n, v in inspect.getmembers(Registry) if not n.startswith("_")
               and callable(v) and not isinstance(inspect.getattr_static(Registry, n), property)}
-    public -= {"KEEP_IDLE"}
     missing = public - set(OPERATIONS) - NOT_OPERATIONS
     assert not missing, f"Registry methods without a rule in OPERATIONS: {sorted(missing)}"
     for name in OPERATIONS:
@@ -181,6 +186,8 @@ def test_operation_role_table(op: str, tmp_path: Path, sqlite_url: str) -> None:
             reg.approve(ctx.tx_approved, by="bob", at=T1)
             if role == "public":
                 acting_reg = raw
+            elif role == "scheduler":             # the server's timer, not a user
+                acting_reg = raw.as_user(SCHEDULER)
             else:
                 user = f"{role[:4]}{next(_names)}"
                 reg.user(user)
@@ -259,4 +266,73 @@ def test_the_time_of_an_action_is_the_servers(reg: Acting, world: World) -> None
     assert ats == sorted(ats)                      # monotone
     statuses = [json.loads(r[2]) for r in rows if r[1] == "account.status"]
     assert statuses[-2]["replayed"] is True and "replayed" not in statuses[-1]
+    assert reg.verify() == []
+
+
+APPROVED_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval == "approve")
+TRUST_OPS = sorted(op for op, rule in OPERATIONS.items() if rule.approval == "approve_trust")
+
+
+def test_every_outgoing_transfer_is_under_four_eyes_with_no_opt_out() -> None:
+    """Transfers out of an account and changes of its trusted list carry an approval in the
+    table, and no operation switches it off (the per-account opt-in of revision 0008 is
+    gone)."""
+    assert APPROVED_OPS == ["transfer"] and TRUST_OPS == ["distrust", "trust"]
+    assert not any("four_eyes" in op for op in OPERATIONS)
+    for op in APPROVED_OPS + TRUST_OPS:
+        assert OPERATIONS[OPERATIONS[op].approval].roles == {"approver"}
+
+
+@pytest.mark.parametrize("op", TRUST_OPS)
+def test_trust_approval_rows(op: str, reg: Acting, world: World) -> None:
+    """Generated from the table: a change of the trusted list by a representative holding
+    both rights only proposes (the list is unchanged); that person cannot approve it (A2006);
+    a different approver of the account does."""
+    rule, sample = OPERATIONS[op], SAMPLES[op]
+    adm = reg.as_("admin")
+    for u, role in (("ivy", "initiator_approver"), ("jon", "approver")):
+        reg.user(u)
+        adm.add_representative(getattr(world, sample.account), u, role)
+    dst = world.gha["party_holding"]
+    if op == "distrust":                     # something to remove
+        first = reg.as_("ivy").trust(world.seller, dst)
+        reg.as_("jon").approve_trust(first["id"])
+    before = reg.trusted(world.seller, pending=True)
+    ctx = Ctx(reg, world, Path("."), "initiator")
+    got = sample.call(reg.as_("ivy"), ctx)
+    assert got["state"] == "proposed" and got["proposer"] == "ivy"
+    assert [x for x in reg.trusted(world.seller, pending=True) if "since" in x] == \
+        [x for x in before if "since" in x]
+    with pytest.raises(CheckFailed) as e:
+        getattr(reg.as_("ivy"), rule.approval)(got["id"])
+    assert e.value.code == "A2006"
+    done = getattr(reg.as_("jon"), rule.approval)(got["id"])
+    assert (done["state"], done["approver"]) == ("approved", "jon")
+    assert reg.verify() == []
+
+
+@pytest.mark.parametrize("op", APPROVED_OPS)
+def test_approval_rows(op: str, reg: Acting, world: World) -> None:
+    """Generated from the table: the operation by a representative holding both rights only
+    proposes (nothing arrives); that person cannot run the approval (A2006, nothing moves);
+    a different approver of the account does, and the units arrive."""
+    rule, sample = OPERATIONS[op], SAMPLES[op]
+    reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
+    adm = reg.as_("admin")
+    reg.user("ivy")
+    reg.user("jon")
+    adm.add_representative(getattr(world, sample.account), "ivy", "initiator_approver")
+    adm.add_representative(getattr(world, sample.account), "jon", "approver")
+    ctx = Ctx(reg, world, Path("."), "initiator")
+    dst = world.gha["party_holding"]
+    before = reg.balance(dst)
+    got = sample.call(reg.as_("ivy"), ctx)
+    assert got.state == "proposed" and reg.balance(dst) == before
+    with pytest.raises(CheckFailed) as e:
+        getattr(reg.as_("ivy"), rule.approval)(got.tx_id)
+    assert e.value.code == "A2006" and reg.balance(dst) == before
+    done = getattr(reg.as_("jon"), rule.approval)(got.tx_id)
+    assert done.state == "completed" and reg.balance(dst) == before + got.quantity
+    t = reg.transaction(got.tx_id)
+    assert (t["proposer"], t["approver"]) == ("ivy", "jon")
     assert reg.verify() == []

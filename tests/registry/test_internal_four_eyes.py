@@ -1,8 +1,11 @@
 """Four eyes for internal transfers, trusted-account lists and the delay (issue 11, build
-point 2), on SQLite and PostgreSQL, on the server's clock (the tests' fake clock): out of an
-account under four eyes an internal transfer is proposed by one representative and approved by
-another; to a trusted account it then completes at once, to any other after the delay
-(26 hours), cancellable by the transferring account's representatives until then."""
+point 2), on SQLite and PostgreSQL, on the server's clock (the tests' fake clock): every
+internal transfer is proposed by one representative and approved by another (there is no
+opt-out); to a trusted account it then completes at once, to any other after the delay
+(26 hours), cancellable by the transferring account's representatives until then.
+
+The harness (:class:`~tests.registry.conftest.Acting`) approves internal transfers by a second
+representative itself; these tests propose as the user (:func:`propose`) to see each step."""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from carbonlink.registry import CheckFailed
+from carbonlink.registry import CheckFailed, Receipt
+from carbonlink.registry import journal as jr
 from carbonlink.registry.db import blocks
+from carbonlink.registry.store import UNTRUSTED_DELAY
+from carbonlink.registry.transfers import trusted_from
 from tests.registry.conftest import Acting, World, tampering
 
 T1 = datetime(2026, 3, 2, 9, 0)
@@ -20,9 +26,17 @@ T1 = datetime(2026, 3, 2, 9, 0)
 
 @pytest.fixture
 def fe(reg: Acting, world: World) -> World:
+    reg.registry.untrusted_delay = UNTRUSTED_DELAY      # the harness runs without the delay
     reg.issue(world.seller, 100, unit_type="itmo", vintage=2026, authorisation="GHA-A1", at=T1)
-    reg.set_four_eyes(world.seller, True, at=T1)       # proposed by admin, approved by admin2
     return world
+
+
+def propose(reg: Acting, src: int, dst: int, quantity: int, *, by: str,
+            at: datetime) -> Receipt:
+    """``by`` proposes the transfer at server time ``at`` (not approved by the harness)."""
+    reg.user(by)
+    reg.registry.clock = lambda: at
+    return reg.as_(by).transfer(src, dst, quantity)
 
 
 def _escrowed(reg: Acting, tx: int) -> int:
@@ -32,17 +46,39 @@ def _escrowed(reg: Acting, tx: int) -> int:
             blocks.c.pending_tx == tx)).scalar_one())
 
 
-def test_without_four_eyes_an_internal_transfer_completes_at_once(reg: Acting,
-                                                                  world: World) -> None:
+def test_every_internal_transfer_waits_for_a_second_representative(reg: Acting,
+                                                                   world: World) -> None:
+    """No account is exempt: an account that never had a policy proposes too, and nothing
+    arrives until a second representative approves."""
     reg.issue(world.seller, 10, vintage=2026, at=T1)
-    r = reg.transfer(world.seller, world.gha["party_holding"], 4, by="alice", at=T1)
-    assert r.state == "completed" and reg.balance(world.gha["party_holding"]) == 4
+    party = world.gha["party_holding"]
+    p = propose(reg, world.seller, party, 4, by="alice", at=T1)
+    assert (p.kind, p.state) == ("internal_transfer", "proposed")
+    assert reg.balance(party) == 0 and reg.balance(world.seller) == 6
+    with pytest.raises(CheckFailed) as e:
+        reg.approve(p.tx_id, by="alice", at=T1)
+    assert e.value.code == "A2006"
+    assert reg.approve(p.tx_id, by="bob", at=T1).state == "completed"   # no delay here
+    assert reg.balance(party) == 4
+    assert not hasattr(reg.registry, "set_four_eyes")
+    assert reg.verify() == []
+
+
+def test_historical_four_eyes_entries_still_verify(reg: Acting, world: World) -> None:
+    """A journal written before revision 0009 holds ``account.four_eyes`` entries (the opt-in
+    of 0008); they stay valid history: replay and verify pass over them."""
+    reg.issue(world.seller, 10, vintage=2026, at=T1)
+    reg.registry._run(lambda c: jr.append(c, T1, "account.four_eyes", None,
+                                          {"account": world.seller, "four_eyes": False}))
+    reg.transfer(world.seller, world.gha["party_holding"], 3, by="alice", at=T1)
+    assert reg.balance(world.gha["party_holding"]) == 3
+    assert reg.verify() == []
 
 
 def test_a_second_representative_approves_and_the_delay_runs_on_the_servers_clock(
         reg: Acting, fe: World) -> None:
     party = fe.gha["party_holding"]
-    p = reg.transfer(fe.seller, party, 10, by="alice", at=T1)
+    p = propose(reg, fe.seller, party, 10, by="alice", at=T1)
     assert (p.kind, p.state) == ("internal_transfer", "proposed")
     assert reg.balance(fe.seller) == 90 and _escrowed(reg, p.tx_id) == 10
     assert reg.balance(party) == 0
@@ -67,7 +103,7 @@ def test_a_second_representative_approves_and_the_delay_runs_on_the_servers_cloc
 def test_a_delayed_transfer_is_cancelled_by_a_representative_of_the_transferring_account(
         reg: Acting, fe: World) -> None:
     party = fe.gha["party_holding"]
-    p = reg.transfer(fe.seller, party, 7, by="alice", at=T1)
+    p = propose(reg, fe.seller, party, 7, by="alice", at=T1)
     reg.approve(p.tx_id, by="bob", at=T1)
     with pytest.raises(CheckFailed) as e:               # the receiving side cannot cancel
         reg.cancel_transfer(p.tx_id, by="carol", at=T1 + timedelta(hours=1))
@@ -78,48 +114,88 @@ def test_a_delayed_transfer_is_cancelled_by_a_representative_of_the_transferring
     with pytest.raises(CheckFailed) as e:               # after the delay: nothing to cancel
         reg.cancel_transfer(p.tx_id, by="alice", at=T1 + timedelta(days=3))
     assert e.value.code == "R1002"
-    q = reg.transfer(fe.seller, party, 3, by="alice", at=T1 + timedelta(days=3))
+    q = propose(reg, fe.seller, party, 3, by="alice", at=T1 + timedelta(days=3))
     assert reg.cancel_transfer(q.tx_id, by="bob", at=T1 + timedelta(days=3)).state == \
         "cancelled"                                      # a proposal can be withdrawn too
     assert reg.verify() == []
 
 
-def test_a_trusted_account_receives_at_once_and_the_list_takes_four_eyes(
-        reg: Acting, fe: World) -> None:
+def test_trusted_list_is_kept_by_the_accounts_representatives(reg: Acting, fe: World) -> None:
+    """Art 23(4): alice proposes an addition, she cannot approve it, bob does; it is in force
+    from 12:00 CET on the fourth working day after the proposal (server clock) — until then
+    a transfer to that account is delayed, afterwards it completes at once; a removal
+    approved by a second representative takes effect at once. Administrators no longer edit
+    the list (S7001)."""
     party = fe.gha["party_holding"]
-    pending = reg.as_("admin").trust(fe.seller, party)
-    assert pending.operation == "trust" and reg.trusted(fe.seller) == []
-    reg.as_("admin2").approve_action(pending.id)
-    assert reg.trusted(fe.seller) == [party]
-    p = reg.transfer(fe.seller, party, 5, by="alice", at=T1)
-    assert reg.approve(p.tx_id, by="bob", at=T1).state == "completed"
-    assert reg.balance(party) == 5
-    reg.distrust(fe.seller, party, at=T1)
-    assert reg.trusted(fe.seller) == []
-    p = reg.transfer(fe.seller, party, 1, by="alice", at=T1)
-    assert reg.approve(p.tx_id, by="bob", at=T1).state == "delayed"
-    with pytest.raises(CheckFailed) as e:               # a representative cannot edit the list
-        reg.trust(fe.seller, party, by="alice")
+    p = reg.trust(fe.seller, party, by="alice", at=T1)          # Monday 2026-03-02 09:00 UTC
+    assert p["state"] == "proposed" and reg.trusted(fe.seller) == []
+    with pytest.raises(CheckFailed) as e:
+        reg.approve_trust(p["id"], by="alice", at=T1)
+    assert e.value.code == "A2006"
+    with pytest.raises(CheckFailed) as e:
+        reg.as_("admin").approve_trust(p["id"])
+    assert e.value.code == "S7001"
+    done = reg.approve_trust(p["id"], by="bob", at=T1 + timedelta(hours=1))
+    due = datetime(2026, 3, 6, 11, 0)                           # Friday 12:00 CET
+    assert done["effective_at"] == due
+    assert reg.trusted(fe.seller, at=due - timedelta(minutes=1)) == []
+    early = propose(reg, fe.seller, party, 5, by="alice", at=due - timedelta(minutes=1))
+    assert reg.approve(early.tx_id, by="bob", at=due - timedelta(minutes=1)).state == "delayed"
+    assert reg.trusted(fe.seller, at=due) == [party]
+    q = propose(reg, fe.seller, party, 5, by="alice", at=due)
+    assert reg.approve(q.tx_id, by="bob", at=due).state == "completed"
+    r = reg.distrust(fe.seller, party, by="bob", at=due + timedelta(hours=1))
+    assert reg.trusted(fe.seller, at=due + timedelta(hours=1)) == [party]
+    reg.approve_trust(r["id"], by="alice", at=due + timedelta(hours=2))
+    assert reg.trusted(fe.seller, at=due + timedelta(hours=2)) == []
+    q = propose(reg, fe.seller, party, 1, by="alice", at=due + timedelta(hours=3))
+    assert reg.approve(q.tx_id, by="bob", at=due + timedelta(hours=3)).state == "delayed"
+    with pytest.raises(CheckFailed) as e:                       # the registry's administrators
+        reg.as_("admin").trust(fe.seller, party)
     assert e.value.code == "S7001"
     assert reg.verify() == []
+
+
+@pytest.mark.parametrize(("proposed", "due"), [
+    (datetime(2026, 3, 2, 9, 0), datetime(2026, 3, 6, 11, 0)),    # Monday -> Friday
+    (datetime(2026, 3, 6, 15, 0), datetime(2026, 3, 12, 11, 0)),  # Friday -> Thursday
+    (datetime(2026, 3, 1, 23, 30), datetime(2026, 3, 6, 11, 0)),  # Sunday 23:30 UTC is Monday CET
+    (datetime(2026, 3, 7, 12, 0), datetime(2026, 3, 12, 11, 0)),  # Saturday -> Thursday
+])
+def test_trusted_from_is_noon_cet_on_the_fourth_working_day(proposed: datetime,
+                                                             due: datetime) -> None:
+    assert trusted_from(proposed) == due
+    # the plain formulation: count weekdays after the proposal's CET date
+    d, n = (proposed + timedelta(hours=1)).date(), 0
+    while n < 4:
+        d += timedelta(days=1)
+        n += d.isoweekday() <= 5
+    assert due == datetime(d.year, d.month, d.day, 11, 0)
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
     ("INSERT INTO trusted_accounts (account_id, trusted_id, added_at) VALUES ({seller}, "
      "{party}, '2026-03-02')", "{party} is on the trusted list of account {seller} without"),
-    ("DELETE FROM account_policies", "account {seller}: four eyes off in the table, on in"),
     ("UPDATE transactions SET approver = proposer WHERE id = {tx}",
      "approved by 'alice', its proposer 'alice'"),
     ("UPDATE transactions SET state = 'completed' WHERE id = {tx}",
      "transaction {tx}: state is 'completed' in the table but 'delayed'"),
+    ("UPDATE trusted_accounts SET added_at = '2026-03-02 09:00:00'",
+     "{buyer} is trusted by account {seller} from 2026-03-02 09:00:00 in the table"),
+    ("UPDATE trusted_changes SET approver = proposer",
+     "approved by 'alice', its proposer (four eyes need two people)"),
+    ("DELETE FROM trusted_changes", "trusted-list change {change} is journalled but missing"),
 ])
 def test_tampering_with_trust_and_approvals_is_found(reg: Acting, fe: World, sql: str,
                                                      expected: str) -> None:
     party = fe.gha["party_holding"]
-    tx = reg.transfer(fe.seller, party, 2, by="alice", at=T1).tx_id
+    tx = propose(reg, fe.seller, party, 2, by="alice", at=T1).tx_id
     reg.approve(tx, by="bob", at=T1)
+    other = reg.open_account("GHA01", at=T1)
+    change = reg.trust(fe.seller, other, by="alice", at=T1)["id"]
+    reg.approve_trust(change, by="bob", at=T1)
     assert reg.verify() == []
-    ids = {"seller": fe.seller, "party": party, "tx": tx}
+    ids = {"seller": fe.seller, "party": party, "tx": tx, "buyer": other, "change": change}
     with tampering(reg.engine) as c:
         c.exec_driver_sql(sql.format(**ids))
     found = reg.verify()

@@ -33,7 +33,7 @@ def test_issuance_allocates_consecutive_serials(reg: Registry, world: World) -> 
 
 def test_partial_internal_transfer_splits_and_conserves(reg: Registry, world: World) -> None:
     reg.issue(world.seller, 100, vintage=2026, at=T1)
-    other = reg.open_account("GHA01", representatives_=["erin"], at=T1)
+    other = reg.open_account("GHA01", representatives_=["erin", "fay"], at=T1)
     r = reg.transfer(world.seller, other, 30, by="alice", at=T1)
     assert r.state == "completed" and r.kind == "internal_transfer"
     assert r.blocks == [("GHA01", "allowance", 2026, 1, 30)]

@@ -7,6 +7,8 @@ CDN, so they are off: the schema is at ``/openapi.json`` and the guide in docs/a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,21 +47,61 @@ for any other refusal.
 """
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+log = logging.getLogger("carbonlink.api.settle")
+
+
+async def settle_periodically(reg: Registry, seconds: float) -> None:
+    """Every ``seconds``, complete the delayed internal transfers whose delay has passed on the
+    server's clock, as the system actor ``system:scheduler`` (journalled under that name), so a
+    transfer's delay ends without an operator's cron. An error is logged with its traceback and
+    the timer goes on; cancelling the task stops it after a run in progress has finished."""
+    from carbonlink.registry.access import SCHEDULER
+
+    while True:
+        await asyncio.sleep(seconds)
+        # a fresh view each run: it reads the registry's clock as it is now
+        run = asyncio.ensure_future(asyncio.to_thread(reg.as_user(SCHEDULER).settle))
+        try:
+            done = await asyncio.shield(run)
+        except asyncio.CancelledError:
+            await asyncio.gather(run, return_exceptions=True)   # let the database call end
+            raise
+        except Exception:
+            log.exception("scheduled settle of delayed transfers failed")
+            continue
+        if done:
+            log.info("settled delayed transfers %s", ", ".join(map(str, done)))
+
+
+def create_app(database_url: str | None = None, *,
+               settle_seconds: float | None = None) -> FastAPI:
     """The carbonlink web app on the registry at ``database_url`` (default:
     ``CARBONLINK_DATABASE_URL`` or the settings default). A URL no database can be opened with
-    is a :class:`~carbonlink.errors.DocumentError` here (``carbonlink serve`` exits 2)."""
-    if database_url is None:
-        from carbonlink.config import get_settings
+    is a :class:`~carbonlink.errors.DocumentError` here (``carbonlink serve`` exits 2).
+    While it runs, a background task settles due delayed transfers every ``settle_seconds``
+    (default ``CARBONLINK_SETTLE_SECONDS``, 60; 0 turns it off)."""
+    from carbonlink.config import get_settings
+    from carbonlink.errors import DocumentError
 
+    if database_url is None:
         database_url = get_settings().database_url
+    if settle_seconds is None:
+        settle_seconds = get_settings().settle_seconds
+    if not 0 <= settle_seconds <= 86_400:
+        raise DocumentError("settle_seconds", f"must be between 0 (off) and 86400, got "
+                            f"{settle_seconds}")
     reg = Registry(database_url)      # no I/O: each call checks the database when it runs
+    every = settle_seconds
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        timer = asyncio.create_task(settle_periodically(reg, every)) if every > 0 else None
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
+                await asyncio.gather(timer, return_exceptions=True)
             reg.close()
 
     app = FastAPI(title="carbonlink", version=__version__, description=DESCRIPTION,

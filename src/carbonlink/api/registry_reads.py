@@ -28,12 +28,31 @@ from carbonlink.registry.db import (
     transaction_blocks,
     transactions,
 )
+from carbonlink.reporting.i18n import N_
 
 #: at most this many rows of a history or list (newest first)
 MAX_ROWS = 200
 #: roles that read every account (the rule of ``accounts``/``pending``)
 READ_ALL = ("administrator", "authorising_official", "auditor")
 
+
+#: Words the working pages show through a variable (``_()`` in the templates, with ``_`` shown
+#: as a space): transaction kinds and states, block statuses, account types and statuses,
+#: roles and the operations of pending actions.
+VOCABULARY = (
+    N_("issuance"), N_("internal transfer"), N_("external transfer"), N_("surrender"),
+    N_("use"), N_("oimp cancellation"), N_("voluntary cancellation"),
+    N_("omge cancellation"), N_("retirement"),
+    N_("proposed"), N_("approved"), N_("completed"), N_("delayed"), N_("cancelled"),
+    N_("rejected"), N_("expired"),
+    N_("held"), N_("pending export"), N_("surrendered"), N_("used"), N_("retired"),
+    N_("party holding"), N_("entity holding"), N_("compliance"), N_("ndc use"), N_("sop"),
+    N_("open"), N_("closed"), N_("blocked"),
+    N_("administrator"), N_("authorising official"), N_("auditor"), N_("initiator"),
+    N_("approver"), N_("initiator / approver"), N_("initiator approver"),
+    N_("issue"), N_("authorise"), N_("revoke"), N_("add link"), N_("set ndc"),
+    N_("report emissions"), N_("report entity emissions"), N_("finalise"),
+)
 
 def reads_all(actor: Actor | None) -> bool:
     return actor is not None and any(actor.has(r) for r in READ_ALL)
@@ -194,7 +213,7 @@ def history_values(reg: Registry, account_id: int) -> tuple[list[str], list[str]
 
 
 def awaiting(reg: Registry) -> list[dict[str, Any]]:
-    """Transfers waiting for the acting user: proposed (external, or internal out of an account
+    """Transfers waiting for the acting user: proposed (external or internal: every one is
     under four eyes) from an account where they may approve (and did not propose), and
     external ones approved to an account they represent (to accept)."""
     actor = _actor(reg)

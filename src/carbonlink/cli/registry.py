@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,8 +33,9 @@ report_app = typer.Typer(help="AEF tables, initial report, regular information."
 user_app = typer.Typer(help="Users, roles and account representatives.", no_args_is_help=True)
 action_app = typer.Typer(help="Administrative actions waiting for a second person (four eyes).",
                          no_args_is_help=True)
-trusted_app = typer.Typer(help="Trusted-account lists: approved transfers to a trusted account "
-                          "complete at once, to others after a delay.", no_args_is_help=True)
+trusted_app = typer.Typer(help="Trusted-account lists, kept by the account's representatives "
+                          "(four eyes): approved transfers to a trusted account complete at "
+                          "once, to others after a delay.", no_args_is_help=True)
 registry_app.add_typer(user_app, name="user")
 registry_app.add_typer(trusted_app, name="trusted")
 registry_app.add_typer(action_app, name="action")
@@ -259,8 +260,9 @@ def transfer(from_account: int, to_account: int,
              authorisation: Annotated[str | None, typer.Option()] = None,
              serials: Annotated[str | None, typer.Option(help="REG:TYPE:VINTAGE:START-END")]
              = None, db: Db = None, at: At = None) -> None:
-    """Internal transfer (completes; proposed when the account needs four eyes) or external
-    transfer to a linked registry (proposed)."""
+    """Propose a transfer: internal (a second representative approves; it then completes, or
+    after the delay to an account off the trusted list) or external to a linked registry
+    (a second representative approves, the receiving registry accepts)."""
     with _open(db, replay=at is not None) as r:
         _show(r.transfer(from_account, to_account, quantity, unit_type=unit_type,
                          vintage=vintage, authorisation=authorisation,
@@ -269,8 +271,7 @@ def transfer(from_account: int, to_account: int,
 
 @registry_app.command("approve")
 def approve(tx_id: int, db: Db = None, at: At = None) -> None:
-    """Second representative approves a proposed transfer (external, or internal out of a
-    four-eyes account)."""
+    """Second representative approves a transfer another proposed (internal or external)."""
     with _open(db, replay=at is not None) as r:
         _show(r.approve(tx_id, at=_dt(at)))
 
@@ -308,47 +309,81 @@ def cancel_transfer(tx_id: int, reason: str = "cancelled", db: Db = None,
 
 
 @registry_app.command("settle")
-def settle(db: Db = None, at: At = None) -> None:
+def settle(db: Db = None, at: At = None,
+           watch: Annotated[float | None, typer.Option(
+               help="run again every SECONDS until interrupted (for deployments without the "
+               "web server, whose own timer settles every CARBONLINK_SETTLE_SECONDS)",
+               min=0.1, max=86_400)] = None,
+           runs: Annotated[int | None, typer.Option(
+               help="with --watch: stop after this many runs", min=1)] = None) -> None:
     """Complete the delayed internal transfers whose delay has passed (server's clock)."""
+    import time
+
+    if watch is not None and at is not None:
+        raise DocumentError("--watch", "settles on the server's clock; it cannot take --at")
     with _open(db, replay=at is not None) as r:
-        ids = r.settle(at=_dt(at))
-        out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
+        n = 0
+        while True:
+            ids = r.settle(at=_dt(at))
+            out.print(f"completed: {', '.join(map(str, ids)) or 'none'}")
+            n += 1
+            if watch is None or (runs is not None and n >= runs):
+                break
+            try:
+                time.sleep(watch)
+            except KeyboardInterrupt:
+                break
 
 
-@registry_app.command("four-eyes")
-def four_eyes(account_id: int,
-              required: Annotated[bool, typer.Option("--on/--off")] = True,
-              db: Db = None) -> None:
-    """Require (--on) or not (--off) a second representative's approval of every internal
-    transfer out of an account (an administrative action under four eyes)."""
-    with _open(db) as r:
-        p = r.set_four_eyes(account_id, required)
-        if not _pending(p):
-            out.print(f"account {account_id}: four eyes {'on' if required else 'off'}")
+def _trust_change(c: dict[str, Any]) -> None:
+    what = "addition of" if c["action"] == "add" else "removal of"
+    if c["state"] == "proposed":
+        out.print(f"trusted-list change {c['id']} proposed: {what} account {c['trusted_id']} "
+                  f"on account {c['account_id']}'s list, by {c['proposer']}; a second "
+                  f"representative approves it (`carbonlink registry trusted approve {c['id']}`)")
+    else:
+        out.print(f"trusted-list change {c['id']} approved by {c['approver']}: {what} account "
+                  f"{c['trusted_id']}, in force from {c['effective_at']:%Y-%m-%d %H:%M} UTC")
 
 
 @trusted_app.command("add")
 def trusted_add(account_id: int, trusted_account: int, db: Db = None) -> None:
-    """Put an account on another's trusted-account list (four eyes)."""
+    """Propose putting an account on another's trusted-account list (a representative; a
+    second one approves; in force from 12:00 CET on the fourth working day after the
+    proposal, Reg. (EU) 2019/1122 Art 23(4))."""
     with _open(db) as r:
-        if not _pending(r.trust(account_id, trusted_account)):
-            out.print(f"account {trusted_account} trusted by account {account_id}")
+        _trust_change(r.trust(account_id, trusted_account))
 
 
 @trusted_app.command("remove")
 def trusted_remove(account_id: int, trusted_account: int, db: Db = None) -> None:
-    """Take an account off another's trusted-account list (four eyes)."""
+    """Propose taking an account off another's trusted-account list (a representative; off
+    as soon as a second one approves)."""
     with _open(db) as r:
-        if not _pending(r.distrust(account_id, trusted_account)):
-            out.print(f"account {trusted_account} no longer trusted by account {account_id}")
+        _trust_change(r.distrust(account_id, trusted_account))
+
+
+@trusted_app.command("approve")
+def trusted_approve(change_id: int, db: Db = None) -> None:
+    """Approve a trusted-list change another representative of the account proposed."""
+    with _open(db) as r:
+        _trust_change(r.approve_trust(change_id))
 
 
 @trusted_app.command("list")
 def trusted_list(account_id: int, db: Db = None) -> None:
-    """An account's trusted-account list (the holder's own accounts are trusted besides)."""
+    """An account's trusted-account list (the holder's own accounts are trusted besides), with
+    additions not yet in force and proposed changes."""
     with _open(db) as r:
-        ids = r.trusted(account_id)
-        out.print(f"account {account_id} trusts: {', '.join(map(str, ids)) or 'none'}")
+        rows = r.trusted(account_id, pending=True)
+    listed = [x for x in rows if "since" in x]
+    out.print(f"account {account_id} trusts: " + (", ".join(
+        f"{x['trusted']}" + ("" if x["in_force"] else
+                             f" (from {x['since']:%Y-%m-%d %H:%M} UTC)") for x in listed)
+        or "none"))
+    for x in rows:
+        if "since" not in x:
+            _trust_change(x)
 
 
 @registry_app.command("surrender")
@@ -711,5 +746,7 @@ def roles() -> None:
     t = Table("operation", "roles", "scope", "changes state", "four eyes", "source")
     for name, rule in OPERATIONS.items():
         t.add_row(name, ", ".join(sorted(rule.roles)), rule.scope, "yes" if rule.write else "",
-                  "yes" if rule.four_eyes else "", rule.why)
+                  "yes" if rule.four_eyes else
+                  (f"yes ({rule.approval} by a second approver)" if rule.approval else ""),
+                  rule.why)
     out.print(t)

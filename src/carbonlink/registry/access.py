@@ -13,6 +13,9 @@ administrator; Decision 2/CMA.3 annex para 18(a)–(g) for the Party's authorisi
   person) approves them; ``initiator_approver`` may do either, never both for one transfer.
 * ``auditor`` — reads everything, acts never.
 * ``public`` — no login: aggregates only (:meth:`Registry.public_aggregates`).
+* ``scheduler`` — no user holds it: the server's own timer acts as :data:`SCHEDULER`
+  (``system:scheduler``, a name no user can have) to complete delayed transfers whose delay has
+  passed (``settle``); its journal entries name it.
 
 Every refusal is a :class:`~carbonlink.registry.checks.CheckFailed` with code ``S7001`` (no
 role) or ``S7002`` (four-eyes), and is journalled (``access.denied``) before it is raised.
@@ -22,7 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLES = ("administrator", "authorising_official", "initiator", "approver", "auditor", "public")
+ROLES = ("administrator", "authorising_official", "initiator", "approver", "auditor", "public",
+         "scheduler")
 #: roles held through ``user_roles`` (the account-representative roles live per account)
 USER_ROLES = ("administrator", "authorising_official", "auditor")
 REP_ROLES = ("initiator", "approver", "initiator_approver")
@@ -52,6 +56,11 @@ class Actor:
         return right in _rep_rights(self.reps.get(account))
 
 
+#: the web server's timer (``carbonlink.api.app``): completes due delayed transfers, nothing else
+#: (no user row; ``:`` cannot occur in a username, so no login can be it)
+SCHEDULER = Actor(user_id=0, username="system:scheduler", roles=frozenset({("scheduler", "*")}))
+
+
 def _rep_rights(role: str | None) -> tuple[str, ...]:
     if role is None:
         return ()
@@ -65,7 +74,10 @@ class Rule:
     ``roles`` hold for the ``scope`` the operation resolves to (``registry``: the registry it
     acts in; ``party``: the Party; ``account``: the account; ``global``: ``*`` only; ``any``:
     the role in any scope). ``write`` operations change state (read-only tokens and auditors
-    never run them); ``four_eyes``: a second user with the same role approves before it runs.
+    never run them); ``four_eyes``: a second user with the same role approves before it runs
+    (a pending administrative action); ``approval``: the operation only proposes — nothing
+    leaves the account until a different user holding the account's ``approver`` role runs
+    that operation (``approve``), on every call, with no opt-out.
     """
 
     roles: frozenset[str]
@@ -73,11 +85,12 @@ class Rule:
     write: bool = True
     four_eyes: bool = False
     why: str = ""
+    approval: str = ""
 
 
 def _r(roles: str, scope: str, *, write: bool = True, four_eyes: bool = False,
-       why: str = "") -> Rule:
-    return Rule(frozenset(roles.split()), scope, write, four_eyes, why)
+       why: str = "", approval: str = "") -> Rule:
+    return Rule(frozenset(roles.split()), scope, write, four_eyes, why, approval)
 
 
 _UR = "Reg. (EU) 2019/1122 Art 20 (authorised representatives)"
@@ -85,8 +98,9 @@ _NA = "Reg. (EU) 2019/1122 (national administrator: account opening, Arts 13-21)
 _AO = "Decision 2/CMA.3 annex para 18 (authorisation by the Party)"
 _FE = "Reg. (EU) 2019/1122 Art 20 (agreement of an additional authorised representative)"
 _READ_ALL = "administrator authorising_official auditor"
-_TL = ("Reg. (EU) 2019/1122 Art 23 (trusted account list; changes by two people, Art 23(4) — "
-       "here the registry's administrators)")
+_TL = ("Reg. (EU) 2019/1122 Art 23(4) (trusted account list: changes initiated and approved "
+       "by two authorised representatives of the account; removals at once, additions at "
+       "12:00 CET on the fourth working day after the proposal)")
 _CT = ("Reg. (EU) 2019/1122 Art 35(3) (delayed execution to accounts off the trusted list; "
        "the 26-hour delay: Reg. (EU) No 389/2013 Art 39(3), verified: false)")
 
@@ -129,19 +143,19 @@ OPERATIONS: dict[str, Rule] = {
     # units
     "issue": _r("administrator", "registry", four_eyes=True,
                 why="Decision 2/CMA.3 annex para 29; " + _NA),
-    "transfer": _r("initiator", "account", why=_UR),
+    # every transfer out of an account is proposed by one representative and approved by
+    # another (internal: then completed at once or after the delay; external: then accepted)
+    "transfer": _r("initiator", "account", why=_UR + "; " + _FE, approval="approve"),
     "approve": _r("approver", "account", why=_FE),
     "accept": _r("initiator approver", "account", why=_UR),
     "reject": _r("initiator approver administrator", "account", why=_UR),
     "expire": _r("administrator", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
-    # internal transfers under four eyes, trusted-account lists and the delay
+    # the delay of internal transfers, trusted-account lists
     "cancel_transfer": _r("initiator approver", "account", why=_CT),
-    "settle": _r("administrator", "any", why=_CT),
-    "set_four_eyes": _r("administrator", "registry", four_eyes=True,
-                        why="Reg. (EU) 2019/1122 Art 35(1) (initiated by one representative, "
-                        "approved by another)"),
-    "trust": _r("administrator", "registry", four_eyes=True, why=_TL),
-    "distrust": _r("administrator", "registry", four_eyes=True, why=_TL),
+    "settle": _r("administrator scheduler", "any", why=_CT),
+    "trust": _r("initiator", "account", why=_TL, approval="approve_trust"),
+    "distrust": _r("initiator", "account", why=_TL, approval="approve_trust"),
+    "approve_trust": _r("approver", "account", why=_TL),
     "trusted": _r(_READ_ALL + " initiator approver", "account", write=False, why=_TL),
     "surrender": _r("initiator", "account", why=_UR),
     "use": _r("initiator", "account", why=_UR),
@@ -165,7 +179,8 @@ OPERATIONS: dict[str, Rule] = {
                               why="Decision 2/CMA.3 annex paras 21-23"),
     "verify": _r(_READ_ALL, "any", write=False, why=_NA),
     "checkpoint": _r(_READ_ALL, "any", write=False, why=_NA),
-    "public_aggregates": _r(_READ_ALL + " initiator approver public", "any", write=False,
+    "public_aggregates": _r(_READ_ALL + " initiator approver public scheduler", "any",
+                            write=False,
                             why="Decision 2/CMA.3 annex para 35 (public information)"),
 }
 

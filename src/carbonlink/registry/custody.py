@@ -7,7 +7,11 @@ tables, so a representative, a role or an approval changed by SQL is found.
    ``user_roles``;
 9. transactions: every transaction has its journal entry; an approved or completed external
    transfer, and an approved internal one, names an approver who is not its proposer (four
-   eyes); trusted-account lists and four-eyes policies are exactly the journalled ones.
+   eyes); trusted-account lists are exactly the journalled ones (entries and the time each is
+   in force from), and so are the proposed and approved changes of them, each approved by
+   someone other than its proposer. (``account.four_eyes`` entries
+   of journals written before revision 0009, when four eyes was opt-in per account, are
+   history: every internal transfer is now under four eyes, and its approval is checked.)
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from carbonlink.registry.db import (
-    account_policies,
     journal,
     representatives,
     transactions,
     trusted_accounts,
+    trusted_changes,
     user_roles,
     users,
 )
@@ -44,7 +48,8 @@ def verify_custody(conn: Connection) -> list[str]:
     roles: set[tuple[str, str, str]] = set()
     logged: set[int] = set()
     trusted: set[tuple[int, int]] = set()
-    policy: dict[int, bool] = {}
+    since: dict[tuple[int, int], str | None] = {}
+    changes: dict[int, dict[str, object]] = {}
     for kind, tx_id, payload in conn.execute(sa.select(
             journal.c.kind, journal.c.tx_id, journal.c.payload).order_by(journal.c.seq)):
         if tx_id is not None:
@@ -59,11 +64,21 @@ def verify_custody(conn: Connection) -> list[str]:
             for name, role in _reps_entry(p.get("representatives")):
                 reps[(int(p["account"]), name)] = role
         elif kind == "trusted.add":
-            trusted.add((int(p["account"]), int(p["trusted"])))
+            pair = (int(p["account"]), int(p["trusted"]))
+            trusted.add(pair)
+            since[pair] = str(p["effective"]) if "effective" in p else None
+            if "change" in p:
+                changes.setdefault(int(p["change"]), {}).update(
+                    state="approved", approver=p.get("approved_by"))
         elif kind == "trusted.remove":
             trusted.discard((int(p["account"]), int(p["trusted"])))
-        elif kind == "account.four_eyes":
-            policy[int(p["account"])] = bool(p["four_eyes"])
+            if "change" in p:
+                changes.setdefault(int(p["change"]), {}).update(
+                    state="approved", approver=p.get("approved_by"))
+        elif kind == "trusted.proposed":
+            changes.setdefault(int(p["change"]), {}).update(
+                account=int(p["account"]), trusted=int(p["trusted"]), action=str(p["action"]),
+                proposer=p.get("by"), state="proposed", approver=None)
         elif kind == "representative.remove":
             reps.pop((int(p["account"]), str(p["user"])), None)
         elif kind == "user.create":
@@ -98,12 +113,28 @@ def verify_custody(conn: Connection) -> list[str]:
     for a, b in sorted(trusted - table_trusted):
         problems.append(f"trusted accounts: {b} was put on the trusted list of account {a} "
                         "(journal) but is missing")
-    table_policy = {int(a): bool(f) for a, f in conn.execute(sa.select(
-        account_policies.c.account_id, account_policies.c.four_eyes))}
-    for a in sorted(set(table_policy) | set(policy)):
-        if table_policy.get(a, False) != policy.get(a, False):
-            problems.append(f"account {a}: four eyes {'on' if table_policy.get(a) else 'off'} "
-                            f"in the table, {'on' if policy.get(a) else 'off'} in the journal")
+    for a, b, added in conn.execute(sa.select(trusted_accounts.c.account_id,
+                                              trusted_accounts.c.trusted_id,
+                                              trusted_accounts.c.added_at)):
+        want = since.get((int(a), int(b)))
+        if want is not None and added.isoformat() != want:
+            problems.append(f"trusted accounts: {b} is trusted by account {a} from {added} in "
+                            f"the table, from {want} in the journal")
+    for ch in conn.execute(sa.select(trusted_changes).order_by(trusted_changes.c.id)):
+        j = changes.get(int(ch.id))
+        row = {"account": int(ch.account_id), "trusted": int(ch.trusted_id), "action": ch.action,
+               "proposer": ch.proposer, "state": ch.state, "approver": ch.approver}
+        if j is None:
+            problems.append(f"trusted-list change {ch.id} has no journal entry")
+        elif any(j.get(k) != v for k, v in row.items()):
+            problems.append(f"trusted-list change {ch.id}: {row} in the table, {j} in the "
+                            "journal")
+        if ch.approver is not None and ch.approver == ch.proposer:
+            problems.append(f"trusted-list change {ch.id}: approved by {ch.approver!r}, its "
+                            "proposer (four eyes need two people)")
+    for cid in sorted(set(changes) - {int(i) for (i,) in conn.execute(
+            sa.select(trusted_changes.c.id))}):
+        problems.append(f"trusted-list change {cid} is journalled but missing")
     for t in conn.execute(sa.select(transactions.c.id, transactions.c.kind,
                                     transactions.c.state, transactions.c.proposer,
                                     transactions.c.approver).order_by(transactions.c.id)):

@@ -179,20 +179,30 @@ transactions = sa.Table(
              sqlite_where=sa.text("state IN ('proposed', 'approved')")),
 )
 
-#: an account's transfer policy (0008): four_eyes — every outgoing internal transfer is proposed
-#: by one representative and approved by another (Reg. (EU) 2019/1122 Art 35(1))
-account_policies = sa.Table(
-    "account_policies", metadata,
-    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
-    sa.Column("four_eyes", sa.Boolean, nullable=False),
-)
-
 #: trusted-account lists (0008; Reg. (EU) 2019/1122 Art 23)
 trusted_accounts = sa.Table(
     "trusted_accounts", metadata,
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("trusted_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("added_at", sa.DateTime, nullable=False),
+)
+
+#: proposed changes of trusted-account lists (0010; Reg. (EU) 2019/1122 Art 23(4)): proposed by
+#: one representative of the account, approved by another; an addition is in force from
+#: ``effective_at`` (trusted_accounts.added_at), a removal at approval
+trusted_changes = sa.Table(
+    "trusted_changes", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("trusted_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("proposer", sa.String(100), nullable=False),
+    sa.Column("proposed_at", sa.DateTime, nullable=False),
+    sa.Column("approver", sa.String(100), nullable=True),
+    sa.Column("decided_at", sa.DateTime, nullable=True),
+    sa.Column("effective_at", sa.DateTime, nullable=True),
+    sa.Index("ix_trusted_changes_account", "account_id"),
 )
 
 transaction_blocks = sa.Table(

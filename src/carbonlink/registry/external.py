@@ -45,8 +45,9 @@ class ExternalTransfers(Transfers):
     @operation("approve")
     def approve(self, tx_id: int, *, by: str | None = None,
                 at: datetime | None = None) -> Receipt:
-        """Second representative of the transferring account confirms (four eyes): an
-        external transfer, or an internal one out of a four-eyes account."""
+        """Second representative of the transferring account confirms (four eyes) a transfer
+        proposed by another: an external transfer (then accepted by the receiving registry),
+        or an internal one (then completed at once or after the delay)."""
         when = self._when(at)
 
         def go(conn: Connection) -> Receipt:

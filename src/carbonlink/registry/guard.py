@@ -25,7 +25,14 @@ import sqlalchemy as sa
 from carbonlink.registry import journal as jr
 from carbonlink.registry.access import OPERATIONS, Actor, Rule
 from carbonlink.registry.checks import CheckFailed
-from carbonlink.registry.db import accounts, authorisations, holders, registries, transactions
+from carbonlink.registry.db import (
+    accounts,
+    authorisations,
+    holders,
+    registries,
+    transactions,
+    trusted_changes,
+)
 
 if TYPE_CHECKING:
     from carbonlink.registry.users import Users as Registry
@@ -277,6 +284,10 @@ def _target(reg: Registry, op: str, a: dict[str, Any]) -> Target:
         if op == "accept":
             return of_accounts(tx.to_account)
         return of_accounts(tx.to_account, tx.from_account)
+    if op == "approve_trust":
+        acc = reg._read(lambda c: c.execute(sa.select(trusted_changes.c.account_id).where(
+            trusted_changes.c.id == a["change"])).scalar())
+        return of_accounts(acc)
     if "account" in a and a["account"] is not None and op != "open_account":
         return of_accounts(a["account"])
     if op in ("holdings", "balance"):

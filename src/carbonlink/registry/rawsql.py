@@ -107,18 +107,6 @@ INSERT_BLOCK = ("INSERT INTO blocks (issuing_registry, unit_type, vintage, seria
                 "pending_tx) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 
 
-#: PostgreSQL internal transfer in one statement (migration 0002): returns
-#: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when a
-#: check failed (nothing written) or ``'external'`` for a transfer to another registry.
-#: no row when the transferring account needs four eyes (revision 0008): the gate is a filter on
-#: the outer query alone, so the function is not called and nothing is written (a test checks)
-PG_INTERNAL_TRANSFER = ("SELECT t.* FROM (SELECT NOT EXISTS (SELECT 1 FROM account_policies "
-                        "WHERE account_id = %s::integer AND four_eyes) AS ok) g, "
-                        "LATERAL registry_internal_transfer(%s::integer, %s::integer, "
-                        "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
-                        "%s::timestamp, %s::text) t WHERE g.ok")
-
-
 def insert_block(conn: Connection, issuing_registry: str, unit_type: str, vintage: int,
                  start: int, end: int, account_id: int, status: str,
                  authorisation_id: str | None, first_transferred: bool,
@@ -156,72 +144,3 @@ def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                                  "issuing_registry, unit_type, vintage, serial_start, "
                                  "serial_end, authorisation_id, first_transfer) VALUES "
                                  "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
-
-
-_TAIL_PG = """
-WITH t AS (
-  INSERT INTO transactions ({cols}) VALUES ({marks}) RETURNING id
-), m AS (
-  UPDATE blocks SET {sets} WHERE id = ANY(%s)
-), tb AS (
-  INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
-                                  serial_start, serial_end, authorisation_id, first_transfer)
-  SELECT t.id, v.seq, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
-  FROM t, unnest(%s::int[], %s::text[], %s::text[], %s::int[], %s::bigint[], %s::bigint[],
-                 %s::text[]) AS v(seq, reg, ut, vin, s, e, auth)
-), h AS (
-  SELECT seq, hash FROM journal_head WHERE id = 1 FOR UPDATE
-), n AS (
-  SELECT h.seq + 1 AS seq, h.hash AS prev, t.id AS tx_id,
-         encode(sha256(convert_to(h.hash || '|' || (h.seq + 1)::text || '|' || %s::text
-                || '|' || %s::text || '|' || t.id::text || '|' || %s::text, 'UTF8')), 'hex')
-         AS hash
-  FROM h, t
-), j AS (
-  INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
-  SELECT n.seq, %s, %s, n.tx_id, %s, n.prev, n.hash FROM n
-)
-UPDATE journal_head SET seq = n.seq, hash = n.hash FROM n WHERE journal_head.id = 1
-RETURNING n.tx_id
-"""
-
-
-def tail_pg_query(at: datetime, tx_values: dict[str, Any], block_ids: Sequence[int],
-                  block_values: dict[str, Any],
-                  pieces: Sequence[tuple[str, str, int, int, int, str | None]],
-                  kind: str, payload: str) -> tuple[str, tuple[Any, ...]]:
-    """Text and parameters of :func:`tail_pg` (for callers that send it themselves)."""
-    values = {**tx_values, "created_at": at, "updated_at": at}
-    cols = sorted(values)
-    bcols = sorted(block_values)
-    key = (",".join(cols), ",".join(bcols))
-    text = _TAIL_CACHE.get(key)
-    if text is None:
-        text = _TAIL_CACHE[key] = _TAIL_PG.format(
-            cols=", ".join(cols), marks=", ".join(["%s"] * len(cols)),
-            sets=", ".join(f"{c} = %s" for c in bcols))
-    params: list[Any] = [values[c] for c in cols]
-    params += [block_values[c] for c in bcols]
-    params.append(list(block_ids))
-    params += [list(range(len(pieces)))] + [[p[i] for p in pieces] for i in range(6)]
-    params += [at.isoformat(), kind, payload, at, kind, payload]
-    return text, tuple(params)
-
-
-_TAIL_CACHE: dict[tuple[str, str], str] = {}
-
-
-def tail_pg(conn: Connection, at: datetime, tx_values: dict[str, Any], block_ids: Sequence[int],
-            block_values: dict[str, Any], pieces: Sequence[tuple[str, str, int, int, int,
-                                                                  str | None]],
-            kind: str, payload: str) -> int:
-    """PostgreSQL only: insert the transaction, move its blocks, record them and append the
-    journal entry (hash computed by the server with the same formula as
-    :func:`carbonlink.registry.journal.entry_hash`) in **one statement**. Returns the
-    transaction id. The journal head exists once any registry exists (``add_registry`` writes
-    the first entry); without it the statement would write no journal entry, so it fails."""
-    text, params = tail_pg_query(at, tx_values, block_ids, block_values, pieces, kind, payload)
-    r = conn.exec_driver_sql(text, params).first()
-    if r is None:
-        raise RuntimeError("journal head row missing: the registry database is inconsistent")
-    return int(r[0])

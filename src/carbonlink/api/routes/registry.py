@@ -369,9 +369,10 @@ def public(reg: RegistryDep) -> PublicOut:
 @router.post("/transfers", response_model=ReceiptOut, responses={**INVALID, **NOT_FOUND},
              summary="Transfer units")
 def transfer(reg: RegistryDep, body: TransferIn) -> ReceiptOut:
-    """As an initiator of ``from_account``: an internal transfer completes; a transfer to a
-    linked registry is proposed (a second representative approves, the receiving account
-    accepts)."""
+    """As an initiator of ``from_account``: propose a transfer (every one is under four
+    eyes): a second representative approves it; an internal one then completes (after the
+    delay to an account off the trusted list), one to a linked registry is then accepted by
+    the receiving account."""
     return receipt_out(reg.transfer(body.from_account, body.to_account, body.quantity,
                                     unit_type=body.unit_type, vintage=body.vintage,
                                     authorisation=body.authorisation))

@@ -167,15 +167,19 @@ def account_page(request: Request, reg: RegistryDep, account_id: int, q: str = "
         lines = rr.holdings_by_type(reg, account_id)
         txs = rr.history(reg, account_id, f)
         kinds, states = rr.history_values(reg, account_id)
+        trust = reg.trusted(account_id, pending=True)
     except CarbonlinkError as exc:
         return refusal(request, reg, PageError.of(exc), _status(exc))
     csrf, _ = csrf_for(request)
     rows = [{**t, "actions": rr.actions_for(actor, t)} for t in txs]
+    writes = actor.token_scope == "write"
+    changes = [{**c, "can_approve": writes and actor.represents(account_id, "approver")
+                and c["proposer"] != actor.username} for c in trust if "since" not in c]
     return render(request, "registry_account.html", user=actor.username, csrf=csrf, account=acc,
                   lines=lines, txs=rows, filters=filters, kinds=kinds, states=states, done=receipt_line(done),
                   back=back, limit=rr.MAX_ROWS,
-                  can_transfer=actor.represents(account_id, "initiator")
-                  and actor.token_scope == "write",
+                  can_transfer=actor.represents(account_id, "initiator") and writes,
+                  trusted=[t for t in trust if "since" in t], trust_changes=changes,
                   role=actor.reps.get(account_id))
 
 
@@ -198,13 +202,55 @@ async def transfer(request: Request, reg: RegistryDep, account_id: int) -> Respo
     return _done(back, _receipt(r))
 
 
+@router.post("/registry/accounts/{account_id}/trusted", response_class=HTMLResponse)
+async def propose_trust(request: Request, reg: RegistryDep, account_id: int) -> Response:
+    """A representative proposes adding an account to this account's trusted list, or
+    removing one (Reg. (EU) 2019/1122 Art 23(4)); a second representative approves."""
+    back = f"/registry/accounts/{account_id}"
+    form, no = await _posted(request, reg, back)
+    if no is not None:
+        return no
+    try:
+        if not 1 <= account_id <= MAX_ID:
+            raise DocumentError("account", f"must be between 1 and {MAX_ID}")
+        other = _int(form, "trusted_account", 1, MAX_ID)
+        action = form.get("action", "")
+        if action == "add":
+            c = reg.trust(account_id, other)
+        elif action == "remove":
+            c = reg.distrust(account_id, other)
+        else:
+            raise DocumentError("action", f"must be add or remove, got {action[:20]!r}")
+    except CarbonlinkError as exc:
+        return refusal(request, reg, PageError.of(exc), _status(exc), back)
+    return _done(back, f"trusted-list change {c['id']} proposed: a second representative "
+                 "approves it")
+
+
+@router.post("/registry/trusted/{change_id}/approve", response_class=HTMLResponse)
+async def approve_trust(request: Request, reg: RegistryDep, change_id: int) -> Response:
+    """A second representative approves a trusted-list change."""
+    form, no = await _posted(request, reg, "/registry")
+    back = _back(form)
+    if no is not None:
+        return no
+    try:
+        if not 1 <= change_id <= MAX_ID:
+            raise DocumentError("change", f"must be between 1 and {MAX_ID}")
+        c = reg.approve_trust(change_id)
+    except CarbonlinkError as exc:
+        return refusal(request, reg, PageError.of(exc), _status(exc), back)
+    return _done(back, f"trusted-list change {change_id} approved: in force from "
+                 f"{c['effective_at']:%Y-%m-%d %H:%M} UTC")
+
+
 @router.post("/registry/transactions/{tx_id}/{action}", response_class=HTMLResponse)
 async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
                           action: str) -> Response:
     """Approve (a second representative of the sending account), accept (a representative
     of the receiving account) or reject (either side) an external transfer; approve or cancel
-    (during its delay, a representative of the sending account) an internal transfer under
-    four eyes."""
+    (proposed or during its delay, a representative of the sending account) an internal
+    transfer (every one is under four eyes)."""
     form, no = await _posted(request, reg, "/registry")
     back = _back(form)
     if no is not None:
