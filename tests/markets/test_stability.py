@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonlink.errors import DocumentError
+from carbonlink.errors import DocumentError, SolverError
 from carbonlink.markets.multiperiod import simulate_periods
 from carbonlink.markets.reserves import rggi_ccr_trigger, rggi_ecr_trigger
 from carbonlink.model.io import load_scenario
@@ -358,3 +358,51 @@ def test_damaged_stability_documents_never_raise(tmp_path: Path,
     where = data.draw(st.sampled_from(paths(doc)))
     fuzz_run(tmp_path, "simulate", damaged(doc, where, data.draw(JUNK),
                                            data.draw(st.booleans()) and bool(where)), capsys)
+
+
+@pytest.mark.parametrize("example", ["banking-three-periods.yaml", "eu-msr.yaml",
+                                     "rggi-reserves.yaml"])
+def test_a_rescaled_program_has_the_same_solution(example: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry after HiGHS's "Solve error" (multiperiod.RESCALE) solves the same program in
+    smaller quantity units: every price and abatement equal at each scale."""
+    import numpy as np
+
+    from carbonlink.markets import multiperiod as mp
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / example
+    results = []
+    for scale in mp.RESCALE:
+        monkeypatch.setattr(mp, "RESCALE", (scale,))
+        results.append(simulate_periods(path))
+    for r in results[1:]:
+        for col in ("price", "abatement"):
+            a, b = results[0].markets[col].to_numpy(), r.markets[col].to_numpy()
+            assert np.allclose(a, b, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(a).max())))
+
+
+def test_solve_error_is_retried_at_the_next_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HiGHS's "Solve error" at one quantity scale: the next scale's solution is returned; at
+    every scale: the error reaches the caller (never a silent result)."""
+    from carbonlink.markets import multiperiod as mp
+
+    real = mp._solve_periods
+    tried: list[float] = []
+
+    def flaky(pa: Any, *, links: bool, rescale: float) -> Any:
+        tried.append(rescale)
+        if rescale == mp.RESCALE[0]:
+            raise mp._SolveError("HiGHS stopped with status Solve error")
+        return real(pa, links=links, rescale=rescale)
+
+    monkeypatch.setattr(mp, "_solve_periods", flaky)
+    path = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "eu-msr.yaml"
+    assert simulate_periods(path).status == "optimal"
+    assert tried[:2] == [mp.RESCALE[0], mp.RESCALE[1]]
+
+    def broken(pa: Any, *, links: bool, rescale: float) -> Any:
+        raise mp._SolveError("HiGHS stopped with status Solve error")
+
+    monkeypatch.setattr(mp, "_solve_periods", broken)
+    with pytest.raises(SolverError, match="Solve error"):
+        simulate_periods(path)

@@ -310,12 +310,35 @@ def _scales(pa: PeriodArrays) -> tuple[float, float]:
     return sq, (sp if sp > 0 else 1.0)
 
 
+class _SolveError(SolverError):
+    """HiGHS stopped with "Solve error" (not infeasible, not optimal)."""
+
+
+#: quantity scales tried in turn when HiGHS's QP solver stops with "Solve error": the same
+#: program with its quantities measured in units 16 and 1,024 times smaller. HiGHS 1.15–1.16
+#: reports optimality with a primal infeasibility of the size of a tiny column bound (1e-4 of
+#: the largest quantity: a small ceiling release) and gives up; rescaled, it solves it.
+RESCALE = (1.0, 16.0, 1024.0)
+
+
 def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
-    """Solve the multi-period program (``links=False``: autarky, banking kept)."""
+    """Solve the multi-period program (``links=False``: autarky, banking kept); on HiGHS's
+    "Solve error" the same program again at the next quantity scale of :data:`RESCALE`."""
+    for k, factor in enumerate(RESCALE):
+        try:
+            return _solve_periods(pa, links=links, rescale=factor)
+        except _SolveError:
+            if k == len(RESCALE) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _solve_periods(pa: PeriodArrays, *, links: bool, rescale: float) -> _Solved:
     nt, nm = pa.bau.shape
     nl = pa.src.size
     ns = pa.seg_cost.size
     sq, sp = _scales(pa)
+    sq /= rescale
     d = pa.discount
     tt = np.repeat(np.arange(nt), nm)  # one entry per (t, i), row-major
     ii = np.tile(np.arange(nm), nt)
@@ -519,6 +542,8 @@ def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
         nan = np.full((nt, nm), np.nan)
         return _Solved("infeasible", nan, np.zeros((nt, ns)), zt, zt, zt, np.zeros((nt, nl)), nan,
                        np.zeros((nt, nl)), zt, np.zeros((nt, nk)))
+    if ms == highspy.HighsModelStatus.kSolveError:
+        raise _SolveError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
     if ms != highspy.HighsModelStatus.kOptimal:
         raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
     sol = h.getSolution()
