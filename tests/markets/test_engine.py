@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from carbonlink import simulate
 from carbonlink.errors import SolverError
 from carbonlink.markets import solvers
+from carbonlink.markets.curves import Curve
 from carbonlink.markets.network import compile_network
 from carbonlink.model.io import load_scenario
 
@@ -306,8 +307,17 @@ def test_unconditionally_linked_markets_in_closed_form_meet_the_program(
     for col in ("price", "autarky_price"):
         close(fast.markets[col].to_numpy(), plain.markets[col].to_numpy(), scale=pscale)
     qscale = max(m["bau"] for m in ms)
-    for col in ("abatement", "emissions", "net_imports"):
+    # when the markets' caps together exceed their emissions (price 0), a market may keep
+    # allowances it does not use or sell them: the net imports are then not unique (seen:
+    # caps 11.25, 0 and 79.875 for emissions 10, 10 and 71), only each balance is
+    lax = sum(m["cap"] for m in ms) > sum(m["bau"] for m in ms) + TOL * qscale
+    for col in ("abatement", "emissions") + (() if lax else ("net_imports",)):
         close(fast.markets[col].to_numpy(), plain.markets[col].to_numpy(), scale=qscale)
+    caps = np.array([m["cap"] for m in ms])
+    for r in (fast, plain):
+        room = caps + r.markets["net_imports"].to_numpy() - r.markets["emissions"].to_numpy()
+        assert room.min() >= -TOL * qscale
+        assert abs(r.markets["net_imports"].sum()) <= TOL * qscale
 
 
 def test_a_condition_on_any_link_leaves_the_closed_form() -> None:
@@ -372,3 +382,78 @@ def test_large_linear_network_takes_the_active_set_and_meets_plain() -> None:
     fast, plain = simulate(doc), simulate(doc, engine="plain")
     close(fast.markets["price"].to_numpy(), plain.markets["price"].to_numpy(),
           tol=1e-9, scale=price_scale(doc))
+
+
+#: found by hypothesis (test_properties.py::test_emissions_identity_whenever_every_price_is_positive,
+#: shrunk): an offset usable up to 1.2e-7 t in a program of 743 t, and a merit order with a step
+#: of unit cost 9.4e-279 beside one of cost 0. The linear supply's grid was refined towards
+#: 1e-10 of its range (1.6e-20 of the program's scale) while HiGHS moved the solution by
+#: ~1e-17 of the scale every round: "the refined solve did not settle"
+TINY_OFFSET_DOC: dict[str, Any] = {
+    "markets": [
+        {"id": "M0", "bau": 10.0, "cap": 3.75, "mac": {"linear": {"slope": 0.0625}}},
+        {"id": "M1", "bau": 10.0, "cap": 10.0, "mac": {"steps": [[10.0, 0.0]]}},
+        {"id": "M2", "bau": 743.4020759759826, "cap": 743.3946419552228,
+         "mac": {"steps": [[78.25285010273501, 0.0], [78.25285010273501, 1.0],
+                           [78.25285010273501, 2.0], [78.25285010273501, 29.0],
+                           [78.25285010273501, 28.0], [78.25285010273501, 31.0],
+                           [78.25285010273501, 131.0], [78.25285010273501, 30.0],
+                           [39.126425051367505, 0.5], [78.25285010273501, 9.366495844334102e-279]]},
+         "price_ceiling": {"price": 20.0}, "price_floor": {"price": 0.0}},
+        {"id": "M3", "bau": 10.0, "cap": 5.0, "mac": {"steps": [[10.0, 1.0]]},
+         "price_floor": {"price": 0.0}},
+    ],
+    "links": [{"from": "M0", "to": "M1"}, {"from": "M0", "to": "M2"}, {"from": "M0", "to": "M3"},
+              {"from": "M1", "to": "M2"}, {"from": "M2", "to": "M1"},
+              {"from": "M2", "to": "M3", "entity_share": 0.0625},
+              {"from": "M3", "to": "M1", "entity_share": 0.5}],
+    "offsets": [{"id": "CER", "supply": {"linear": {"slope": 1.0}},
+                 "accepted_by": {"M3": {"limit": 1.192092896e-07, "discount": 0.0}}}],
+}
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_a_tiny_offset_range_beside_a_denormal_step_settles(engine: str) -> None:
+    """The regression example: the solve settles, the emissions identity holds, and the
+    equilibrium is the one with the 9.4e-279 step's cost set to 0 (a price difference no
+    result can show) and the one of the other engine."""
+    r = simulate(TINY_OFFSET_DOC, engine=engine)
+    assert r.status == "optimal"
+    caps = sum(m["cap"] for m in TINY_OFFSET_DOC["markets"])
+    link_net = float((r.links["credited"] - r.links["flow"]).sum())
+    expected = (caps + r.markets["ceiling_released"].sum() - r.markets["floor_withheld"].sum()
+                + r.markets.loc["M3", "offsets_used"] + link_net)
+    assert r.totals["emissions"] == pytest.approx(expected, rel=1e-7, abs=1e-6)
+    zero = yaml.safe_load(yaml.safe_dump(TINY_OFFSET_DOC))
+    zero["markets"][2]["mac"]["steps"][-1][1] = 0.0
+    other = "plain" if engine == "fast" else "fast"
+    for ref in (simulate(zero, engine=engine), simulate(TINY_OFFSET_DOC, engine=other)):
+        assert ref.status == "optimal"
+        close(r.markets["price"].to_numpy(), ref.markets["price"].to_numpy(), scale=131.0)
+        close(r.markets["emissions"].to_numpy(), ref.markets["emissions"].to_numpy(),
+              scale=743.4)
+        close(r.markets["offsets_used"].to_numpy(), ref.markets["offsets_used"].to_numpy(),
+              scale=743.4)
+
+
+def test_linear_grid_stops_at_the_program_quantity_resolution() -> None:
+    """A linear curve's grid is refined down to 1e-10 of its range, never below
+    ``POSITION_TOL`` of the program's quantity scale: around a solution that moves by round-off
+    (1e-17 of the scale per round) the refinement settles within a few rounds, where before it
+    added segments every round (the floor is what it can certify: below it the program cannot
+    tell two positions apart). A curve of ordinary range keeps its 1e-10 target."""
+    sq = 743.4
+    top = 1.192092896e-07
+    rep = solvers._LinearRep(Curve.linear(1.0), top, price_scale=131.0, quantity_scale=sq)
+    assert rep.width == solvers.POSITION_TOL * sq > solvers.LINEAR_TOL * top
+    x = 0.99999 * top
+    rounds = 0
+    while rep.refine(x):
+        rounds += 1
+        assert rounds <= 5
+        x -= 1e-17 * sq  # the drift HiGHS showed on the regression example
+    k = int(np.searchsorted(rep.points, x)) - 1
+    assert rep.points[k + 1] - rep.points[k] <= rep.width
+    ordinary = solvers._LinearRep(Curve.linear(1.0), sq, price_scale=131.0,
+                                  quantity_scale=sq)
+    assert ordinary.width == solvers.LINEAR_TOL * sq

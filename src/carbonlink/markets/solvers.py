@@ -233,9 +233,20 @@ class _RawRep(_Rep):
 class _LinearRep(_Rep):
     """A linear MAC (quadratic cost) on a grid of breakpoints, refined geometrically around
     the solution until the segments there are narrower than ``LINEAR_TOL`` of the range: the
-    price error is then at most slope · width (≈1e-10 relative)."""
+    price error is then at most slope · width (≈1e-10 relative).
 
-    def __init__(self, curve: Curve, upper: float, price_scale: float) -> None:
+    The width reached is never below the program's quantity resolution, ``POSITION_TOL`` of
+    its quantity scale (the scaled program's values are O(1); HiGHS places a vertex to about
+    1e-17 of them, and ``POSITION_TOL`` is already the distance at which the program calls two
+    positions equal). A curve whose range is tiny beside the program's quantities (an offset
+    usable up to 1.2e-7 t in a program of 743 t: ``LINEAR_TOL`` of its range is 1.6e-20 of the
+    scale) would otherwise be refined around a solution that moves by the solver's round-off
+    (~1e-17 of the scale) every round, each round adding segments around the new position,
+    and never settle. At the floor the price error is at most slope · ``POSITION_TOL`` · scale,
+    and the solution is exact to the program's resolution."""
+
+    def __init__(self, curve: Curve, upper: float, price_scale: float,
+                 quantity_scale: float) -> None:
         self.slope = curve.slope
         self.top = max(upper, 0.0)
         self.points = np.linspace(0.0, self.top, LINEAR_POINTS + 1)
@@ -243,6 +254,8 @@ class _LinearRep(_Rep):
         # of its price scale) is flat there: its scaled costs vanish, any abatement on it is
         # optimal, and refining would chase a different vertex every round
         self.flat = self.slope * self.top <= LINEAR_TOL * price_scale
+        #: the segment width to reach around the solution (class docstring)
+        self.width = max(LINEAR_TOL * self.top, POSITION_TOL * quantity_scale)
 
     def block(self) -> _Block:
         p = self.points
@@ -251,7 +264,7 @@ class _LinearRep(_Rep):
     def refine(self, x: float) -> bool:
         if self.top <= 0 or self.flat:
             return False
-        wide = _needs(self.points, x, LINEAR_TOL * self.top)
+        wide = _needs(self.points, x, self.width)
         if not wide:
             return False
         extra = [np.linspace(self.points[a], self.points[b], LINEAR_POINTS + 1) for a, b in wide]
@@ -275,11 +288,14 @@ class _QuadRep(_Rep):
 
 
 def _representations(net: Network, engine: Engine, price_scale: float,
-                     quadratic: bool = False) -> list[_Rep]:
+                     quadratic: bool = False, *, quantity_scale: float | None = None) -> list[_Rep]:
     """One representation per curve (markets, then offsets). ``quadratic``: linear curves as
-    one QP column each; otherwise as refined piecewise-linear grids (an LP)."""
+    one QP column each; otherwise as refined piecewise-linear grids (an LP) down to the
+    resolution of a program of ``quantity_scale`` (default: the network's, :func:`_scales`)."""
+    sq = _scales(net)[0] if quantity_scale is None else quantity_scale
+
     def linear(curve: Curve, upper: float) -> _Rep:
-        return _QuadRep(curve, upper) if quadratic else _LinearRep(curve, upper, price_scale)
+        return _QuadRep(curve, upper) if quadratic else _LinearRep(curve, upper, price_scale, sq)
 
     reps: list[_Rep] = []
     for m in net.markets:
@@ -718,10 +734,11 @@ def solve_network(net: Network, engine: Engine | str = Engine.fast) -> RawSoluti
             sol = _solve_active_set(net, sq, sp)
             if sol is not None:
                 return sol
-        sol = _solve_refined(net, _representations(net, engine, sp, quadratic=True), sq, sp)
+        sol = _solve_refined(net, _representations(net, engine, sp, quadratic=True, quantity_scale=sq),
+                             sq, sp)
         if sol is not None:
             return sol
-    sol = _solve_refined(net, _representations(net, engine, sp), sq, sp)
+    sol = _solve_refined(net, _representations(net, engine, sp, quantity_scale=sq), sq, sp)
     assert sol is not None
     return sol
 
@@ -945,10 +962,11 @@ def _solve_active_set(net: Network, sq: float, sp: float) -> RawSolution | None:
                    + int(np.count_nonzero(~np.isnan(a.floor_price))))
     if linear_cols <= ACTIVE_SET_ABOVE:
         return None
-    reps = _representations(net, Engine.fast, sp, quadratic=True)
+    reps = _representations(net, Engine.fast, sp, quadratic=True, quantity_scale=sq)
     prog = NetworkProgram(net, [rep.block() for rep in reps], sq, sp, solver=False)
     first = len(reps)  # each linear curve is one QP column; the linear columns follow
-    grid = NetworkProgram(net, [rep.block() for rep in _representations(net, Engine.fast, sp)],
+    grid = NetworkProgram(net, [rep.block() for rep in
+                                 _representations(net, Engine.fast, sp, quantity_scale=sq)],
                           sq, sp)
     try:
         status, xg, _, _ = grid.run()
