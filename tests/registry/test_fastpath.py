@@ -295,3 +295,21 @@ def test_four_eyes_parity(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> Non
                        "_approve_pg"]
     else:
         assert ran == []
+
+
+def test_function_matrix_matches_account_units() -> None:
+    """The PostgreSQL functions' account types and unit types (migration 0011) are those of
+    ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
+    import importlib.util
+
+    from carbonlink.registry.common import ACCOUNT_UNITS, HOLDING_TYPES
+    path = (Path(__file__).parents[2] / "src/carbonlink/registry/migrations/versions"
+            / "0011_pg_four_eyes_fast_path.py")
+    spec = importlib.util.spec_from_file_location("m0011", path)
+    assert spec is not None and spec.loader is not None
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert set(m.HOLDING_TYPES) == set(HOLDING_TYPES)
+    for t in HOLDING_TYPES:
+        assert set(m.HOLDING_UNITS) == set(ACCOUNT_UNITS[t])
+    assert "@HOLDING" not in m.PROPOSE
