@@ -1,8 +1,9 @@
 """Internal transfers on SQLite and PostgreSQL (splits, more than one page of blocks, failed
 checks write nothing, the same code, path and detail on both); read-only commands never create
-a missing SQLite file. (Until revision 0009 a PostgreSQL internal transfer ran as one
-statement, ``registry_internal_transfer``, whose parity with the Python checks these tests
-held; every internal transfer is now proposed and approved, on the general path.)"""
+a missing SQLite file. Every internal transfer is proposed and approved (revision 0009); on
+PostgreSQL each step is one statement (migration 0011: ``registry_propose_internal``,
+``registry_approve_internal``), whose parity with the Python checks on SQLite these tests
+hold."""
 
 from __future__ import annotations
 
