@@ -19,9 +19,9 @@ Both are measured under two conditions, because on this kind of machine (2 virtu
 the answer depends on them: **idle** — nothing else runs, so a CPU waiting for the next
 message sleeps and waking it costs tens of microseconds; **busy** — a lowest-priority busy
 loop keeps a CPU awake, as other work would on a loaded server. pgbench's tpcb-like
-transaction makes 7 round trips and our transfer 1, so pgbench runs about 3x faster when busy
-(1,300-1,700 vs 3,300-5,000 tps here) while our transfer, bound by its server work, barely
-moves. The goal is checked against the worse of the two.
+transaction makes 7 round trips; our internal transfer is a proposal and an approval under four
+eyes (revision 0009), on PostgreSQL one statement each (migration 0011) plus the approval's
+access-check read. The goal is checked against the worse of the two.
 """
 
 from __future__ import annotations
@@ -480,7 +480,8 @@ def main() -> None:
         with _pg_database(server) as db:
             us, db_us = _breakdown(f"{server.rsplit('/', 1)[0]}/{db}")
         rows.append(("PostgreSQL", "µs per internal transfer", us,
-                     f"{db_us:,.0f} µs blocked on the server (1 round trip: its work + "
+                     f"{db_us:,.0f} µs blocked on the server (proposal and approval one "
+                     f"statement each, plus the approval's access-check read: server work + "
                      f"network), {us - db_us:,.0f} µs client Python"))
         for n, (rate, p50, p99, failed), old in _measure_api(server):
             rows.append((f"PostgreSQL, HTTP API, {n} client{'s' if n > 1 else ''}",

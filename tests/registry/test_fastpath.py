@@ -1,11 +1,14 @@
 """Internal transfers on SQLite and PostgreSQL (splits, more than one page of blocks, failed
 checks write nothing, the same code, path and detail on both); read-only commands never create
-a missing SQLite file. (Until revision 0009 a PostgreSQL internal transfer ran as one
-statement, ``registry_internal_transfer``, whose parity with the Python checks these tests
-held; every internal transfer is now proposed and approved, on the general path.)"""
+a missing SQLite file. Every internal transfer is proposed and approved (revision 0009); on
+PostgreSQL each step is one statement (migration 0011: ``registry_propose_internal``,
+``registry_approve_internal``), whose parity with the Python checks on SQLite these tests
+hold."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ import sqlalchemy as sa
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import CheckFailed, Registry
-from carbonlink.registry.db import blocks, journal
+from carbonlink.registry.db import blocks, journal, transactions
 from carbonlink.registry.journal import canonical
 from tests.registry.conftest import T0, acting
 
@@ -185,3 +188,129 @@ def test_filters_and_receipts_agree(reg: Registry) -> None:
     # read back whole: what the blocks share is filled, a field they differ in stays null
     assert (tx["unit_type"], tx["vintage"], tx["authorisation_id"]) == ("allowance", None, None)
     assert reg.balance(a) == 140 and reg.balance(b) == 10 and reg.verify() == []
+
+
+# --- the four-eyes internal transfer: PostgreSQL's one-statement proposal and approval -------
+# (migration 0011) against the Python path on SQLite: the same receipts, codes, paths, details,
+# rows and journal entries on both backends
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the one-statement calls that answered (not handed to the general path)."""
+    from carbonlink.registry.transfers import Transfers
+    ran: list[str] = []
+    for name in ("_propose_pg", "_approve_pg"):
+        real = getattr(Transfers, name)
+
+        def spy(self: object, *a: object, _real: object = real, _name: str = name,
+                **k: object) -> object:
+            out = _real(self, *a, **k)  # type: ignore[operator]
+            if out is not None:
+                ran.append(_name)
+            return out
+        monkeypatch.setattr(Transfers, name, spy)
+    return ran
+
+
+def _as(reg: Registry, who: str, at: datetime) -> Registry:
+    reg.registry.clock = lambda: at       # type: ignore[attr-defined]
+    return reg.as_(who)                   # type: ignore[attr-defined]
+
+
+def test_four_eyes_parity(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = _spy(monkeypatch)
+    ids = _parity_world(reg)
+    a, b = ids["a"], ids["b"]
+    reg.registry.untrusted_delay = timedelta(hours=26)       # type: ignore[attr-defined]
+    t1 = T0 + timedelta(microseconds=5)
+    p = _as(reg, "alice", t1).transfer(a, b, 7)
+    assert (p.state, p.blocks) == ("proposed", [("GHA01", "allowance", 2026, 1, 7)])
+    with pytest.raises(CheckFailed) as e:                     # four eyes: not the proposer
+        _as(reg, "alice", t1).approve(p.tx_id)
+    assert (e.value.code, e.value.problems[0][0], e.value.detail) == (
+        "A2006", "by", f"'alice' proposed transfer {p.tx_id}; a second representative must "
+        "approve")
+    got = _as(reg, "bob", t1).approve(p.tx_id)                # b is not trusted: delayed
+    assert (got.state, got.quantity) == ("delayed", 7)
+    with pytest.raises(CheckFailed) as e:
+        _as(reg, "bob", t1).approve(p.tx_id)
+    assert (e.value.code, e.value.problems[0][0], e.value.detail) == (
+        "R1002", "tx", f"transfer {p.tx_id} is delayed; expected proposed")
+    late = _as(reg, "alice", T0).transfer(a, b, 3)            # expires after three days
+    with pytest.raises(CheckFailed) as e:
+        _as(reg, "bob", T0 + timedelta(days=3)).approve(late.tx_id)
+    assert (e.value.code, e.value.problems[0][0], e.value.detail) == (
+        "R1003", "tx", f"transfer {late.tx_id} expired at 2026-01-08 09:00:00")
+    # b on a's trusted list (in force from the fourth working day): completes at once; the
+    # server's clock stepping back keeps the journal monotone
+    change = _as(reg, "alice", T0).trust(a, b)["id"]
+    _as(reg, "bob", T0).approve_trust(change)
+    t2 = datetime(2026, 1, 12, 9, 0)
+    q = _as(reg, "alice", t2).transfer(a, b, 85, vintage=2026)     # splits 11–100
+    assert q.blocks == [("GHA01", "allowance", 2026, 11, 95)]
+    done = _as(reg, "bob", t2 - timedelta(hours=1)).approve(q.tx_id)
+    assert (done.state, done.quantity) == ("completed", 85)
+    assert reg.settle(at=T0 + timedelta(hours=27)) == [p.tx_id]
+    with reg.engine.connect() as c:
+        rows = c.execute(sa.select(journal.c.kind, journal.c.tx_id, journal.c.payload,
+                                   journal.c.at).where(journal.c.kind.like("internal%"))
+                         .order_by(journal.c.seq)).all()
+        txs = c.execute(sa.select(transactions).where(
+            transactions.c.kind == "internal_transfer").order_by(transactions.c.id)).all()
+        held = c.execute(sa.select(blocks.c.account_id, blocks.c.serial_start,
+                                   blocks.c.serial_end, blocks.c.status, blocks.c.pending_tx)
+                         .where(blocks.c.vintage == 2026, blocks.c.issuing_registry == "GHA01",
+                                blocks.c.account_id.in_((a, b)))
+                         .order_by(blocks.c.serial_start)).all()
+    assert [(k, t, json.loads(pl)) for k, t, pl, _ in rows] == [
+        ("internal_transfer.proposed", p.tx_id, {
+            "blocks": [["GHA01", "allowance", 2026, 1, 7]], "by": "alice", "from": a,
+            "quantity": 7, "to": b}),
+        ("internal_transfer.approved", p.tx_id, {"by": "bob",
+                                                 "completes_at": "2026-01-06T11:00:00.000005"}),
+        ("internal_transfer.proposed", late.tx_id, {
+            "blocks": [["GHA01", "allowance", 2026, 8, 10]], "by": "alice", "from": a,
+            "quantity": 3, "to": b}),
+        ("internal_transfer.proposed", q.tx_id, {
+            "blocks": [["GHA01", "allowance", 2026, 11, 95]], "by": "alice", "from": a,
+            "quantity": 85, "to": b}),
+        ("internal_transfer.approved", q.tx_id, {"by": "bob", "completes_at": None}),
+        ("internal_transfer.completed", q.tx_id, {}),
+        ("internal_transfer.completed", p.tx_id, {"settled_by": "admin"}),
+    ]
+    # canonical payloads, byte for byte (the journal hash covers them)
+    assert [pl for _, _, pl, _ in rows] == [canonical(json.loads(pl)) for _, _, pl, _ in rows]
+    assert rows[4][3] == rows[3][3] >= t2   # approved at t2 - 1h: the journal stays monotone
+    assert [(t.state, t.proposer, t.approver, t.expires_at, t.completes_at, t.unit_type,
+             t.vintage, t.created_at, t.updated_at) for t in txs] == [
+        ("completed", "alice", "bob", t1 + timedelta(days=3), t1 + timedelta(hours=26),
+         "allowance", 2026, t1, T0 + timedelta(hours=27)),
+        ("proposed", "alice", None, T0 + timedelta(days=3), None, "allowance", 2026, T0, T0),
+        ("completed", "alice", "bob", t2 + timedelta(days=3), None, "allowance", 2026, t2,
+         t2 - timedelta(hours=1))]
+    assert [tuple(h) for h in held] == [
+        (b, 1, 7, "held", None), (a, 8, 10, "pending_export", late.tx_id),
+        (b, 11, 95, "held", None), (a, 96, 100, "held", None)]
+    assert reg.verify() == []
+    if reg.engine.dialect.name == "postgresql":       # the one-statement path answered
+        assert ran == ["_propose_pg", "_approve_pg", "_propose_pg", "_propose_pg",
+                       "_approve_pg"]
+    else:
+        assert ran == []
+
+
+def test_function_matrix_matches_account_units() -> None:
+    """The PostgreSQL functions' account types and unit types (migration 0011) are those of
+    ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
+    import importlib.util
+
+    from carbonlink.registry.common import ACCOUNT_UNITS, HOLDING_TYPES
+    path = (Path(__file__).parents[2] / "src/carbonlink/registry/migrations/versions"
+            / "0011_pg_four_eyes_fast_path.py")
+    spec = importlib.util.spec_from_file_location("m0011", path)
+    assert spec is not None and spec.loader is not None
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    assert set(m.HOLDING_TYPES) == set(HOLDING_TYPES)
+    for t in HOLDING_TYPES:
+        assert set(m.HOLDING_UNITS) == set(ACCOUNT_UNITS[t])
+    assert "@HOLDING" not in m.PROPOSE

@@ -64,6 +64,10 @@ class ExternalTransfers(Transfers):
                 state="approved", approver=by, updated_at=when))
             jr.append(conn, when, "external_transfer.approved", tx_id, {"by": by})
             return Receipt(tx_id, "external_transfer", "approved", int(tx.quantity))
+        if self._fast_path(by):   # an internal transfer in one PostgreSQL statement
+            done = self._run_statement(lambda dbc: self._approve_pg(dbc, tx_id, by, when))
+            if done is not None:
+                return done
         return self._run(go)
 
     @operation("accept")

@@ -144,3 +144,25 @@ def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                                  "issuing_registry, unit_type, vintage, serial_start, "
                                  "serial_end, authorisation_id, first_transfer) VALUES "
                                  "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
+
+
+#: PostgreSQL proposal of an internal transfer in one statement (migration 0011): returns
+#: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when
+#: a check failed (nothing written), ``'external'`` (another registry) or ``'general'``
+#: (authorised units) for the general path
+PG_PROPOSE_INTERNAL = ("SELECT * FROM registry_propose_internal(%s::integer, %s::integer, "
+                       "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
+                       "%s::timestamp, %s::timestamp)")
+#: PostgreSQL approval of an internal transfer in one statement (migration 0011): returns
+#: ``(state, quantity, code, path, detail)``; ``code`` ``'general'`` for a transaction that is
+#: not an internal transfer (the general path answers)
+PG_APPROVE_INTERNAL = ("SELECT * FROM registry_approve_internal(%s::integer, %s::text, "
+                       "%s::timestamp, %s::interval)")
+
+
+def plain_name(name: str | None) -> bool:
+    """``name`` prints the same in a PL/pgSQL detail (quoted with ``'``) and JSON payload
+    (``to_json``) as Python's ``repr`` and ``json.dumps`` print it: printable ASCII without
+    quotes or backslashes (or None). Other names take the general path."""
+    return name is None or (name.isascii() and name.isprintable()
+                            and not any(c in name for c in "'\"\\"))
