@@ -96,11 +96,17 @@ class ChartPool:
         # forking happens at the first submit: now, so that it imports while we simulate
         self._pool.submit(int)
 
+    def start(self, rep: dict[str, Any]) -> Future[list[Chart]] | None:
+        """Start drawing the charts of ``rep`` (``None``: it has none); the caller does other
+        work (the page's template, its tables) and then reads the future's result."""
+        if not rep["simulated"]:
+            return None
+        return self._pool.submit(_draw_all, rep, self._workers)
+
     def charts(self, rep: dict[str, Any]) -> list[Chart]:
         """:func:`carbonlink.reporting.plots.report_charts` of ``rep``, drawn by the workers."""
-        if not rep["simulated"]:
-            return []
-        return self._pool.submit(_draw_all, rep, self._workers).result()
+        pending = self.start(rep)
+        return [] if pending is None else pending.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

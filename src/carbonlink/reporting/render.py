@@ -241,8 +241,16 @@ def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
         money = (tr("million {currency}").format(currency=u["currency"])
                  if u["money"].startswith("million ") else u["money"])
         rep = {**rep, "units": {**u, "money": money}}
-    if charts is not None:
-        drawn = charts.charts(rep)
+    # the workers draw the charts while this process compiles the template (a third of a
+    # second) and builds the tables
+    pending = charts.start(rep) if charts is not None else None
+    template = env.get_template("report.html.j2")
+    subjects, compat_rows = _compat(rep)
+    fr = rep["framing"]
+    if pending is not None:
+        drawn = pending.result()
+    elif charts is not None:  # nothing simulated: no charts
+        drawn = []
     else:
         from carbonlink.reporting.plots import report_charts
 
@@ -253,9 +261,7 @@ def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
         drawn = [*drawn, *uncertainty_charts(rep)]
     figures = [(c.id, c.title, jinja2.utils.markupsafe.Markup(c.svg), c.caption)
                for c in drawn]
-    subjects, compat_rows = _compat(rep)
-    fr = rep["framing"]
-    return env.get_template("report.html.j2").render(
+    return template.render(
         rep=rep, fmt=_fmt, figures=figures, plain=plain,
         glossary_titles={g["id"]: tr.rule_title(g["id"], g["title"])
                          for g in rep.get("glossary", [])},
