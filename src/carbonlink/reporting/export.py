@@ -59,7 +59,7 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
     from openpyxl import Workbook
 
     from carbonlink.reporting.i18n import Translator
-    from carbonlink.reporting.render import design_level, design_title
+    from carbonlink.reporting.render import assumption_text, design_level, design_title
     from carbonlink.reporting.sentences import translate_sentence
     from carbonlink.reporting.verdict import plain
 
@@ -137,8 +137,6 @@ def render_xlsx(rep: dict[str, Any]) -> bytes:
                                tr("reason")],
            [[tr.dimension(r["dimension"]), r["subject"], tr(r["rating"]), tr(r["severity"]),
              r["reason"] if tr.lang == "en" else None] for r in chk["compatibility"]])
-    from carbonlink.reporting.render import assumption_text
-
     _sheet(wb, tr(SHEETS[4]), [tr("assumption"), tr("value"), tr("meaning"), tr("set by"),
                                tr("source")],
            [[a["key"], a["value"], assumption_text(a, tr), tr(a["origin"]), a.get("source")]
