@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import CheckFailed, Registry
+from carbonlink.registry.access import OPERATIONS
 from carbonlink.registry.db import blocks, journal, transactions
 from carbonlink.registry.journal import canonical
-from tests.registry.conftest import T0, acting
+from tests.registry.conftest import T0, World, acting
 
 
 def _setup(r: Registry) -> tuple[int, int, int]:
@@ -298,19 +299,69 @@ def test_four_eyes_parity(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> Non
         assert ran == []
 
 
-def test_function_matrix_matches_account_units() -> None:
-    """The PostgreSQL functions' account types and unit types (migration 0011) are those of
-    ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
+@pytest.mark.parametrize("revision", ["0011_pg_four_eyes_fast_path",
+                                      "0012_pg_fast_path_one_pass"])
+def test_function_matrix_matches_account_units(revision: str) -> None:
+    """The PostgreSQL functions' account types and unit types (migrations 0011, 0012) are those
+    of ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
     import importlib.util
 
     from carbonlink.registry.common import ACCOUNT_UNITS, HOLDING_TYPES
     path = (Path(__file__).parents[2] / "src/carbonlink/registry/migrations/versions"
-            / "0011_pg_four_eyes_fast_path.py")
-    spec = importlib.util.spec_from_file_location("m0011", path)
+            / f"{revision}.py")
+    spec = importlib.util.spec_from_file_location(f"m{revision[:4]}", path)
     assert spec is not None and spec.loader is not None
     m = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(m)
     assert set(m.HOLDING_TYPES) == set(HOLDING_TYPES)
     for t in HOLDING_TYPES:
         assert set(m.HOLDING_UNITS) == set(ACCOUNT_UNITS[t])
-    assert "@HOLDING" not in m.PROPOSE
+    assert "@" not in m.PROPOSE and "@" not in m.APPROVE
+
+
+def test_approve_refusals_parity(reg: Registry, world: World,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approval's access check — on PostgreSQL made inside the one statement (migration
+    0012) from the accounts the actor represents — refuses as the Python check does on SQLite:
+    the same code and message, journalled, nothing written; for internal and external
+    transfers and for a transaction that does not exist."""
+    ran = _spy(monkeypatch)
+    reg.issue(world.seller, 50, vintage=2026, at=T0)
+    why = OPERATIONS["approve"].why
+    internal = _as(reg, "alice", T0).transfer(world.seller, world.gha["party_holding"], 5)
+    external = _as(reg, "alice", T0).transfer(world.seller, world.buyer, 4)
+    cases = [("carol", internal.tx_id, f"account {world.seller}"),   # represents the buyer
+             ("carol", external.tx_id, f"account {world.seller}"),
+             ("bob", 10**6, "*")]                                    # no such transaction
+    for who, tx, where in cases:
+        before = _refusals(reg)
+        with pytest.raises(CheckFailed) as e:
+            _as(reg, who, T0).approve(tx)
+        assert (e.value.code, e.value.detail) == (
+            "S7001", f"'{who}' holds no role allowed to approve in {where} "
+                     f"(allowed: approver; {why})")
+        assert _refusals(reg) == [*before, {"operation": "approve", "user": who,
+                                            "code": "S7001", "reason": e.value.detail}]
+    assert reg.transaction(internal.tx_id)["state"] == "proposed"
+    assert reg.transaction(external.tx_id)["state"] == "proposed"
+    done = _as(reg, "bob", T0).approve(internal.tx_id)
+    assert (done.state, done.quantity) == ("completed", 5)
+    assert _as(reg, "bob", T0).approve(external.tx_id).state == "approved"
+    assert reg.verify() == []
+    assert ran == (["_propose_pg", "_approve_pg"]
+                   if reg.engine.dialect.name == "postgresql" else [])
+
+
+def _refusals(reg: Registry) -> list[dict[str, object]]:
+    with reg.engine.connect() as c:
+        return [json.loads(p) for (p,) in c.execute(sa.select(journal.c.payload).where(
+            journal.c.kind == "access.denied").order_by(journal.c.seq))]
+
+
+def test_deferred_checks_need_only_representation() -> None:
+    """An access check made inside a statement knows only which accounts the actor represents:
+    an operation whose rule names any other role cannot be deferred."""
+    from carbonlink.registry import guard
+    assert guard.DEFERRABLE
+    for op in guard.DEFERRABLE:
+        assert OPERATIONS[op].roles <= guard._REP, op

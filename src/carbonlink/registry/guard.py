@@ -30,7 +30,6 @@ from carbonlink.registry.db import (
     authorisations,
     holders,
     registries,
-    transactions,
     trusted_changes,
 )
 
@@ -54,6 +53,14 @@ AFTER: contextvars.ContextVar[Callable[[sa.Connection, Any], None] | None] = \
 #: set while a four-eyes proposal is tried: the work runs and is rolled back (Registry._run)
 DRY_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("carbonlink_dry_run",
                                                                default=False)
+#: set while an operation runs whose access check waits for its one-statement fast path (see
+#: :func:`check`): the accounts the actor may act for under the rule
+DEFERRED: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar(
+    "carbonlink_deferred", default=None)
+#: operations whose access check can travel inside their PostgreSQL statement: the rule's roles
+#: are account representatives' only, so the check is "does the actor represent the account
+#: the statement reads" — one round trip instead of a read before the statement
+DEFERRABLE = frozenset({"approve"})
 MAX_REFERENCE = 100
 MUST_CHANGE = ("logged in with a one-time password: change it first (`carbonlink login` asks "
                "for a new one)")
@@ -82,6 +89,8 @@ class Target:
     party: str | None = None
     accounts: tuple[int, ...] = ()
     more: tuple[tuple[str, str], ...] = ()    # further (registry, Party) pairs
+    #: the check waits for the operation's statement: the accounts the actor may act for
+    deferred: tuple[int, ...] | None = None
 
     def registries(self) -> set[str | None]:
         return {self.registry, *(r for r, _ in self.more)}
@@ -128,9 +137,11 @@ def operation(name: str) -> Callable[[F], F]:
             token = _INSIDE.set(True)
             who = jr.ACTOR.set({"by": actor.username} if actor is not None else None)
             replayed = jr.REPLAYED.set(self.replay and rule.write)
+            deferred = DEFERRED.set(target.deferred)
             try:
                 return fn(*bound.args, **bound.kwargs)
             finally:
+                DEFERRED.reset(deferred)
                 jr.REPLAYED.reset(replayed)
                 jr.ACTOR.reset(who)
                 _INSIDE.reset(token)
@@ -214,13 +225,42 @@ def check(reg: Registry, op: str, rule: Rule, args: dict[str, Any]) -> Target:
     assert actor is not None
     if rule.write and actor.token_scope != "write":
         deny(reg, op, f"{op} changes state; the token of {actor.username!r} is read-only")
+    fast = getattr(reg, "_fast_path", None)     # Transfers: the one-statement path applies
+    if op in DEFERRABLE and fast is not None and fast(args.get("by")):
+        # the statement reads the transaction's accounts under its locks and refuses unless
+        # the actor represents the right one; the operation then calls refuse() (journalled)
+        return Target(deferred=tuple(sorted(
+            a for a in actor.reps if any(actor.represents(a, r) for r in rule.roles))))
     target = _target(reg, op, args) if rule.scope != "global" else Target()
     if not allowed(actor, rule, target):
-        where = target.registry or target.party or (
-            f"account {target.accounts[0]}" if target.accounts else "*")
-        deny(reg, op, f"{actor.username!r} holds no role allowed to {op} in {where} "
-             f"(allowed: {', '.join(sorted(rule.roles))}; {rule.why})")
+        refuse(reg, op, target)
     return target
+
+
+def check_now(reg: Registry, op: str, args: dict[str, Any]) -> Target:
+    """The access check of a deferred operation whose statement left it to the general path
+    (not what the fast path handles): the check as :func:`check` makes it, read first."""
+    rule = OPERATIONS[op]
+    target = _target(reg, op, args)
+    if reg.actor is None or not allowed(reg.actor, rule, target):
+        refuse(reg, op, target)
+    return target
+
+
+def refuse(reg: Registry, op: str, target: Target) -> Any:
+    """Journal and raise the refusal of ``op`` on ``target`` (``S7001``)."""
+    rule = OPERATIONS[op]
+    who = reg.actor.username if reg.actor is not None else None
+    where = target.registry or target.party or (
+        f"account {target.accounts[0]}" if target.accounts else "*")
+    # journalled as before the operation ran (a deferred check refuses from inside it)
+    actor, replayed = jr.ACTOR.set(None), jr.REPLAYED.set(False)
+    try:
+        deny(reg, op, f"{who!r} holds no role allowed to {op} in {where} "
+             f"(allowed: {', '.join(sorted(rule.roles))}; {rule.why})")
+    finally:
+        jr.REPLAYED.reset(replayed)
+        jr.ACTOR.reset(actor)
 
 
 def allowed(actor: Actor, rule: Rule, target: Target) -> bool:
@@ -274,16 +314,15 @@ def _target(reg: Registry, op: str, a: dict[str, Any]) -> Target:
     if op in ("transfer",):
         return of_accounts(a["from_account"])
     if op in ("approve", "accept", "reject", "transaction", "cancel_transfer"):
-        tx = reg._read(lambda c: c.execute(sa.select(
-            transactions.c.from_account, transactions.c.to_account).where(
-            transactions.c.id == a["tx_id"])).first())
+        tx = reg._tx_accounts(a["tx_id"])
         if tx is None:
             return Target()
+        from_account, to_account = tx
         if op in ("approve", "cancel_transfer"):
-            return of_accounts(tx.from_account)
+            return of_accounts(from_account)
         if op == "accept":
-            return of_accounts(tx.to_account)
-        return of_accounts(tx.to_account, tx.from_account)
+            return of_accounts(to_account)
+        return of_accounts(to_account, from_account)
     if op == "approve_trust":
         acc = reg._read(lambda c: c.execute(sa.select(trusted_changes.c.account_id).where(
             trusted_changes.c.id == a["change"])).scalar())

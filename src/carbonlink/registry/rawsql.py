@@ -146,18 +146,21 @@ def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                                  "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
 
 
-#: PostgreSQL proposal of an internal transfer in one statement (migration 0011): returns
+#: PostgreSQL proposal of an internal transfer in one statement (migrations 0011, 0012): returns
 #: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when
 #: a check failed (nothing written), ``'external'`` (another registry) or ``'general'``
 #: (authorised units) for the general path
 PG_PROPOSE_INTERNAL = ("SELECT * FROM registry_propose_internal(%s::integer, %s::integer, "
                        "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
-                       "%s::timestamp, %s::timestamp)")
-#: PostgreSQL approval of an internal transfer in one statement (migration 0011): returns
-#: ``(state, quantity, code, path, detail)``; ``code`` ``'general'`` for a transaction that is
-#: not an internal transfer (the general path answers)
+                       "%s::timestamp, %s::text, %s::timestamp)")
+#: PostgreSQL approval of an internal transfer in one statement (migrations 0011, 0012): returns
+#: ``(state, quantity, code, path, detail, account)``; ``code`` ``'general'`` for a transaction
+#: that is not an internal transfer (the general path answers), ``'denied'`` when the actor does
+#: not represent its transferring account (``account``; None: no such transaction)
+#: the accounts of a transaction (the access check of approve, accept, reject, cancel)
+PG_TX_ACCOUNTS = "SELECT from_account, to_account FROM transactions WHERE id = %s::integer"
 PG_APPROVE_INTERNAL = ("SELECT * FROM registry_approve_internal(%s::integer, %s::text, "
-                       "%s::timestamp, %s::interval)")
+                       "%s::timestamp, %s::text, %s::interval, %s::text, %s::integer[])")
 
 
 def plain_name(name: str | None) -> bool:

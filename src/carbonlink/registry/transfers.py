@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -123,7 +123,8 @@ class Transfers(Ledger):
         leaves to the general path (another registry; authorised units), nothing written."""
         dbc.execute(raw.PG_PROPOSE_INTERNAL, (from_account, to_account, quantity, unit_type,
                                               vintage, authorisation, by, when,
-                                              when + self.proposal_ttl), prepare=True)
+                                              when.isoformat(), when + self.proposal_ttl),
+                    prepare=True)
         tx_id, code, path, detail, payload = dbc.fetchone()
         if code is None:
             return Receipt(int(tx_id), "internal_transfer", "proposed", quantity,
@@ -138,13 +139,20 @@ class Transfers(Ledger):
         ``registry_approve_internal`` (migration 0011) does what :meth:`_approve_internal`
         does, with its checks in the same order. ``None`` when ``tx_id`` is not an internal
         transfer (nothing written; the general path answers)."""
-        dbc.execute(raw.PG_APPROVE_INTERNAL, (tx_id, by, when, self.untrusted_delay),
+        delay = self.untrusted_delay
+        allowed = guard.DEFERRED.get()
+        dbc.execute(raw.PG_APPROVE_INTERNAL, (tx_id, by, when, when.isoformat(), delay,
+                                              (when + delay).isoformat(),
+                                              None if allowed is None else list(allowed)),
                     prepare=True)
-        state, qty, code, path, detail = dbc.fetchone()
+        state, qty, code, path, detail, account = dbc.fetchone()
         if code is None:
             return Receipt(tx_id, "internal_transfer", str(state), int(qty))
         if code == "general":
             return None
+        if code == "denied":
+            guard.refuse(cast(Any, self), "approve", guard.Target(
+                accounts=() if account is None else (int(account),)))
         fail(code, path, detail)
 
     @staticmethod
