@@ -77,6 +77,39 @@ def test_the_web_server_settles_due_transfers_itself(database_url: str,
         assert acting(raw).as_("admin").verify() == []
 
 
+def test_the_web_server_expires_stale_proposals_itself(
+        database_url: str, client_factory: Callable[..., object],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A transfer proposed and never approved is terminated by the timer once its time limit
+    (three days) has passed on the server's clock: the escrowed units go back, the entry is
+    written under ``system:scheduler``'s run, and the ledger verifies."""
+    with Registry(database_url) as raw:
+        raw.init()
+        reg = acting(raw)
+        w = make_world(reg)
+        reg.issue(w.seller, 10, vintage=2026)
+        p = reg.as_("alice").transfer(w.seller, w.buyer, 4)      # external: proposed only
+        limit = reg.as_("admin").transaction(p.tx_id)["expires_at"]
+        assert reg.as_("admin").balance(w.seller) == 6
+    app = create_app(database_url, settle_seconds=0.2)
+    reg2 = app.state.registry
+    reg2.clock = lambda: limit - timedelta(seconds=1)
+    with caplog.at_level(logging.INFO, logger="carbonlink.api.settle"), \
+            client_factory(app):   # type: ignore[operator]
+        time.sleep(1.0)
+        assert _state(database_url, p.tx_id) == "proposed"
+        reg2.clock = lambda: limit + timedelta(seconds=1)
+        end = time.monotonic() + WAIT
+        while _state(database_url, p.tx_id) != "expired" and time.monotonic() < end:
+            time.sleep(0.1)
+        assert _state(database_url, p.tx_id) == "expired"
+    assert any(f"expired transfers past their time limit {p.tx_id}" in r.getMessage()
+               for r in caplog.records)
+    with Registry(database_url) as raw:
+        admin = acting(raw).as_("admin")
+        assert admin.balance(w.seller) == 10 and admin.verify() == []
+
+
 def test_a_failing_run_is_logged_and_the_timer_goes_on(
         tmp_path: Path, client_factory: Callable[..., object],
         caplog: pytest.LogCaptureFixture) -> None:

@@ -51,26 +51,31 @@ log = logging.getLogger("carbonlink.api.settle")
 
 
 async def settle_periodically(reg: Registry, seconds: float) -> None:
-    """Every ``seconds``, complete the delayed internal transfers whose delay has passed on the
-    server's clock, as the system actor ``system:scheduler`` (journalled under that name), so a
-    transfer's delay ends without an operator's cron. An error is logged with its traceback and
-    the timer goes on; cancelling the task stops it after a run in progress has finished."""
+    """Every ``seconds``, as the system actor ``system:scheduler`` (journalled under that name):
+    complete the delayed internal transfers whose delay has passed on the server's clock, then
+    terminate the transfers still proposed (or approved, not accepted) past their time limit
+    (``expire``) — so a delay ends and a stale proposal releases its escrow without an
+    operator's cron. An error is logged with its traceback and the timer goes on; cancelling
+    the task stops it after a run in progress has finished."""
     from carbonlink.registry.access import SCHEDULER
 
     while True:
         await asyncio.sleep(seconds)
-        # a fresh view each run: it reads the registry's clock as it is now
-        run = asyncio.ensure_future(asyncio.to_thread(reg.as_user(SCHEDULER).settle))
-        try:
-            done = await asyncio.shield(run)
-        except asyncio.CancelledError:
-            await asyncio.gather(run, return_exceptions=True)   # let the database call end
-            raise
-        except Exception:
-            log.exception("scheduled settle of delayed transfers failed")
-            continue
-        if done:
-            log.info("settled delayed transfers %s", ", ".join(map(str, done)))
+        for name, verb in (("settle", "settled delayed transfers"),
+                           ("expire", "expired transfers past their time limit")):
+            # a fresh view each run: it reads the registry's clock as it is now
+            run = asyncio.ensure_future(asyncio.to_thread(
+                getattr(reg.as_user(SCHEDULER), name)))
+            try:
+                done = await asyncio.shield(run)
+            except asyncio.CancelledError:
+                await asyncio.gather(run, return_exceptions=True)   # let the database call end
+                raise
+            except Exception:
+                log.exception("scheduled %s failed", name)
+                continue
+            if done:
+                log.info("%s %s", verb, ", ".join(map(str, done)))
 
 
 def create_app(database_url: str | None = None, *,
@@ -78,8 +83,9 @@ def create_app(database_url: str | None = None, *,
     """The carbonlink web app on the registry at ``database_url`` (default:
     ``CARBONLINK_DATABASE_URL`` or the settings default). A URL no database can be opened with
     is a :class:`~carbonlink.errors.DocumentError` here (``carbonlink serve`` exits 2).
-    While it runs, a background task settles due delayed transfers every ``settle_seconds``
-    (default ``CARBONLINK_SETTLE_SECONDS``, 60; 0 turns it off)."""
+    While it runs, a background task settles due delayed transfers and expires transfers past
+    their time limit every ``settle_seconds`` (default ``CARBONLINK_SETTLE_SECONDS``, 60; 0
+    turns it off)."""
     from carbonlink.config import get_settings
     from carbonlink.errors import DocumentError
 

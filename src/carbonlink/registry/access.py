@@ -149,7 +149,7 @@ OPERATIONS: dict[str, Rule] = {
     "approve": _r("approver", "account", why=_FE),
     "accept": _r("initiator approver", "account", why=_UR),
     "reject": _r("initiator approver administrator", "account", why=_UR),
-    "expire": _r("administrator", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
+    "expire": _r("administrator scheduler", "any", why="Q-2 r.46.1 s.26 (time limit); " + _NA),
     # the delay of internal transfers, trusted-account lists
     "cancel_transfer": _r("initiator approver", "account", why=_CT),
     "settle": _r("administrator scheduler", "any", why=_CT),
