@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carbonlink.api import registry_reads as rr
@@ -117,6 +119,31 @@ def _done(back: str, message: str) -> RedirectResponse:
     return RedirectResponse(f"{back}{sep}{urlencode({'done': message[:200]})}", status_code=303)
 
 
+async def _act(request: Request, reg: Registry, back: str | None,
+               work: Callable[[dict[str, str]], str | Callable[[], Response]], *,
+               default: str = "/registry") -> Response:
+    """One form post: the CSRF token and the session checked first (nothing runs without
+    them), then ``work(form)`` in a worker thread (the registry's database calls block: on the
+    event loop they would stall every other request); a refusal of the registry (any
+    :class:`CarbonlinkError`) is the refusal page with its status, a message is the 303 back to
+    ``back`` (or the form's own ``back`` within this site when ``back`` is None) with its
+    receipt line, and a page ``work`` returns (a function) is rendered here, on the loop."""
+    form, no = await _posted(request, reg, back or default)
+    where = back if back is not None else _back(form, default)
+    if no is not None:
+        return no
+    try:
+        out = await run_in_threadpool(work, form)
+    except CarbonlinkError as exc:
+        return refusal(request, reg, PageError.of(exc), _status(exc), where)
+    return _done(where, out) if isinstance(out, str) else out()
+
+
+def _id(value: int, name: str) -> None:
+    if not 1 <= value <= MAX_ID:
+        raise DocumentError(name, f"must be between 1 and {MAX_ID}")
+
+
 def _receipt(r: Any) -> str:
     if isinstance(r, Receipt):
         return f"transaction {r.tx_id}: {r.kind.replace('_', ' ')} {r.state}"
@@ -185,34 +212,22 @@ def account_page(request: Request, reg: RegistryDep, account_id: int, q: str = "
 
 @router.post("/registry/accounts/{account_id}/transfer", response_class=HTMLResponse)
 async def transfer(request: Request, reg: RegistryDep, account_id: int) -> Response:
-    back = f"/registry/accounts/{account_id}"
-    form, no = await _posted(request, reg, back)
-    if no is not None:
-        return no
-    try:
-        if not 1 <= account_id <= MAX_ID:
-            raise DocumentError("account", f"must be between 1 and {MAX_ID}")
-        r = reg.transfer(account_id, _int(form, "to_account", 1, MAX_ID),
-                         _int(form, "quantity", 1, MAX_QUANTITY),
-                         unit_type=_text(form, "unit_type"),
-                         vintage=_opt_int(form, "vintage", 1990, 2100),
-                         authorisation=_text(form, "authorisation"))
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, _receipt(r))
+    def work(form: dict[str, str]) -> str:
+        _id(account_id, "account")
+        return _receipt(reg.transfer(account_id, _int(form, "to_account", 1, MAX_ID),
+                                     _int(form, "quantity", 1, MAX_QUANTITY),
+                                     unit_type=_text(form, "unit_type"),
+                                     vintage=_opt_int(form, "vintage", 1990, 2100),
+                                     authorisation=_text(form, "authorisation")))
+    return await _act(request, reg, f"/registry/accounts/{account_id}", work)
 
 
 @router.post("/registry/accounts/{account_id}/trusted", response_class=HTMLResponse)
 async def propose_trust(request: Request, reg: RegistryDep, account_id: int) -> Response:
     """A representative proposes adding an account to this account's trusted list, or
     removing one (Reg. (EU) 2019/1122 Art 23(4)); a second representative approves."""
-    back = f"/registry/accounts/{account_id}"
-    form, no = await _posted(request, reg, back)
-    if no is not None:
-        return no
-    try:
-        if not 1 <= account_id <= MAX_ID:
-            raise DocumentError("account", f"must be between 1 and {MAX_ID}")
+    def work(form: dict[str, str]) -> str:
+        _id(account_id, "account")
         other = _int(form, "trusted_account", 1, MAX_ID)
         action = form.get("action", "")
         if action == "add":
@@ -221,27 +236,19 @@ async def propose_trust(request: Request, reg: RegistryDep, account_id: int) -> 
             c = reg.distrust(account_id, other)
         else:
             raise DocumentError("action", f"must be add or remove, got {action[:20]!r}")
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, f"trusted-list change {c['id']} proposed: a second representative "
-                 "approves it")
+        return f"trusted-list change {c['id']} proposed: a second representative approves it"
+    return await _act(request, reg, f"/registry/accounts/{account_id}", work)
 
 
 @router.post("/registry/trusted/{change_id}/approve", response_class=HTMLResponse)
 async def approve_trust(request: Request, reg: RegistryDep, change_id: int) -> Response:
     """A second representative approves a trusted-list change."""
-    form, no = await _posted(request, reg, "/registry")
-    back = _back(form)
-    if no is not None:
-        return no
-    try:
-        if not 1 <= change_id <= MAX_ID:
-            raise DocumentError("change", f"must be between 1 and {MAX_ID}")
+    def work(form: dict[str, str]) -> str:
+        _id(change_id, "change")
         c = reg.approve_trust(change_id)
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, f"trusted-list change {change_id} approved: in force from "
-                 f"{c['effective_at']:%Y-%m-%d %H:%M} UTC")
+        return (f"trusted-list change {change_id} approved: in force from "
+                f"{c['effective_at']:%Y-%m-%d %H:%M} UTC")
+    return await _act(request, reg, None, work)
 
 
 @router.post("/registry/transactions/{tx_id}/{action}", response_class=HTMLResponse)
@@ -251,13 +258,9 @@ async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
     of the receiving account) or reject (either side) an external transfer; approve or cancel
     (proposed or during its delay, a representative of the sending account) an internal
     transfer (every one is under four eyes)."""
-    form, no = await _posted(request, reg, "/registry")
-    back = _back(form)
-    if no is not None:
-        return no
-    try:
-        if not 1 <= tx_id <= MAX_ID:
-            raise DocumentError("transaction", f"must be between 1 and {MAX_ID}")
+    def work(form: dict[str, str]) -> str:
+        _id(tx_id, "transaction")
+        r: Any
         if action == "approve":
             r = reg.approve(tx_id)
         elif action == "accept":
@@ -271,9 +274,8 @@ async def decide_transfer(request: Request, reg: RegistryDep, tx_id: int,
         else:
             raise DocumentError("action", f"must be approve, accept, reject or cancel, got "
                                 f"{action!r}")
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, _receipt(r))
+        return _receipt(r)
+    return await _act(request, reg, None, work)
 
 
 # ------------------------------------------------------------------ authorisations
@@ -302,11 +304,7 @@ def authorisations_page(request: Request, reg: RegistryDep, done: str = "") -> H
 
 @router.post("/registry/authorisations", response_class=HTMLResponse)
 async def propose_authorisation(request: Request, reg: RegistryDep) -> Response:
-    back = "/registry/authorisations"
-    form, no = await _posted(request, reg, back)
-    if no is not None:
-        return no
-    try:
+    def work(form: dict[str, str]) -> str:
         valid_from = _date(form.get("valid_from", ""), "valid_from")
         if valid_from is None:
             raise DocumentError("valid_from", "is required")
@@ -319,48 +317,33 @@ async def propose_authorisation(request: Request, reg: RegistryDep) -> Response:
             vintage_from=_int(form, "vintage_from", 1990, 2100),
             vintage_to=_int(form, "vintage_to", 1990, 2100), valid_from=valid_from,
             valid_to=_date(form.get("valid_to", ""), "valid_to"))
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, _receipt(r))
+        return _receipt(r)
+    return await _act(request, reg, "/registry/authorisations", work)
 
 
 @router.post("/registry/authorisations/revoke", response_class=HTMLResponse)
 async def revoke_authorisation(request: Request, reg: RegistryDep) -> Response:
-    back = "/registry/authorisations"
-    form, no = await _posted(request, reg, back)
-    if no is not None:
-        return no
-    try:
+    def work(form: dict[str, str]) -> str:
         effective = _date(form.get("effective_from", ""), "effective_from")
         if effective is None:
             raise DocumentError("effective_from", "is required")
-        r = reg.revoke(_text(form, "id", required=True) or "", effective)
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, _receipt(r))
+        return _receipt(reg.revoke(_text(form, "id", required=True) or "", effective))
+    return await _act(request, reg, "/registry/authorisations", work)
 
 
 @router.post("/registry/actions/{action_id}/{decision}", response_class=HTMLResponse)
 async def decide_action(request: Request, reg: RegistryDep, action_id: int,
                         decision: str) -> Response:
     """A second person approves (and so runs) or rejects an administrative action."""
-    form, no = await _posted(request, reg, "/registry/authorisations")
-    back = _back(form, "/registry/authorisations")
-    if no is not None:
-        return no
-    try:
-        if not 1 <= action_id <= MAX_ID:
-            raise DocumentError("action", f"must be between 1 and {MAX_ID}")
+    def work(form: dict[str, str]) -> str:
+        _id(action_id, "action")
         if decision == "approve":
-            message = f"action {action_id} approved; " + _receipt(reg.approve_action(action_id))
-        elif decision == "reject":
+            return f"action {action_id} approved; " + _receipt(reg.approve_action(action_id))
+        if decision == "reject":
             reg.reject_action(action_id)
-            message = f"action {action_id} rejected"
-        else:
-            raise DocumentError("decision", f"must be approve or reject, got {decision!r}")
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, message)
+            return f"action {action_id} rejected"
+        raise DocumentError("decision", f"must be approve or reject, got {decision!r}")
+    return await _act(request, reg, None, work, default="/registry/authorisations")
 
 
 # ------------------------------------------------------------------ users
@@ -392,18 +375,16 @@ async def manage_users(request: Request, reg: RegistryDep, what: str) -> Respons
     ``revoke`` (username, role, scope), ``active`` (username, active), ``representative``
     (account, username, rep_role)."""
     back = "/registry/users"
-    form, no = await _posted(request, reg, back)
-    if no is not None:
-        return no
-    try:
+
+    def work(form: dict[str, str]) -> str | Callable[[], Response]:
         username = (_text(form, "username", required=True) or "").lower()
         if what == "create":
             role, scope = form.get("role", ""), (_text(form, "scope") or "*")
             roles = [(role, scope)] if role else []
             otp = reg.create_user(username, roles=roles)
             user = reg.actor.username if reg.actor else None
-            return render(request, "registry_refused.html", status=201, back=back, user=user,
-                          error=None, created=username, otp=otp)
+            return lambda: render(request, "registry_refused.html", status=201, back=back,
+                                  user=user, error=None, created=username, otp=otp)
         if what == "grant":
             reg.grant_role(username, form.get("role", ""), _text(form, "scope") or "*")
             message = f"{username}: role granted"
@@ -421,9 +402,8 @@ async def manage_users(request: Request, reg: RegistryDep, what: str) -> Respons
         else:
             raise DocumentError("action", "must be create, grant, revoke, active or "
                                 f"representative, got {what!r}")
-    except CarbonlinkError as exc:
-        return refusal(request, reg, PageError.of(exc), _status(exc), back)
-    return _done(back, message)
+        return message
+    return await _act(request, reg, back, work)
 
 
 # ------------------------------------------------------------------ AEF
