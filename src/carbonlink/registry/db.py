@@ -68,6 +68,9 @@ representatives = sa.Table(
     # additional authorised representatives)
     sa.Column("role", sa.String(24), nullable=False,
               server_default=sa.text("'initiator_approver'")),
+    # every authenticated request reads the accounts its user represents by name
+    # (identity.ACTOR_BY_TOKEN); the primary key leads with the account
+    sa.Index("ix_representatives_name", "name"),
 )
 
 links = sa.Table(
