@@ -334,9 +334,26 @@ def test_trusted_list_is_kept_by_representatives_on_the_account_page(
         row = re.search(rf'<tr id="trusted-{party}">.*?</tr>', page, re.S)
         assert row and "not yet" in row.group(0)
         assert f'id="trust-change-{change}"' not in page
+        # bob proposes taking it off again, then withdraws his proposal from the page
+        r = client.post(f"/registry/accounts/{w.seller}/trusted",
+                        data={"csrf": csrf, "trusted_account": str(party), "action": "remove"},
+                        follow_redirects=False)
+        removal = int(re.search(r"change\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
+        row = re.search(rf'<tr id="trust-change-{removal}">.*?</tr>',
+                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
+        assert row and f"/registry/trusted/{removal}/reject" in row.group(0)
+        r = client.post(f"/registry/trusted/{removal}/reject",
+                        data={"csrf": csrf, "back": f"/registry/accounts/{w.seller}"},
+                        follow_redirects=False)
+        assert r.status_code == 303 and "rejected" in r.headers["location"], r.text
+        assert f'id="trust-change-{removal}"' not in client.get(
+            f"/registry/accounts/{w.seller}").text
+        bad = client.post(f"/registry/trusted/{removal}/maybe", data={"csrf": csrf})
+        assert bad.status_code == 422 and "decision" in bad.text
     with session(client_factory, ledger, "auditor") as (client, _):
         page = client.get(f"/registry/accounts/{w.seller}").text
         assert f'id="trusted-{party}"' in page and 'id="trust-form"' not in page
+        assert "/reject" not in page
     with Registry(ledger.url) as raw:
         adm = acting(raw).as_("admin")
         assert adm.trusted(w.seller, pending=True)[0]["trusted"] == party

@@ -113,6 +113,7 @@ SAMPLES: dict[str, Sample] = {
     "trust": Sample(lambda r, c: r.trust(c.w.seller, c.w.gha["party_holding"])),
     "approve_trust": Sample(lambda r, c: r.approve_trust(_trust_change_for(c))),
     "distrust": Sample(lambda r, c: r.distrust(c.w.seller, c.w.gha["party_holding"])),
+    "reject_trust": Sample(lambda r, c: r.reject_trust(_trust_change_for(c))),
     "trusted": Sample(lambda r, c: r.trusted(c.w.seller)),
     "surrender": Sample(lambda r, c: r.surrender(c.w.seller, 1, year=2026)),
     "use": Sample(lambda r, c: r.use(c.w.seller, 1, year=2026)),

@@ -156,6 +156,34 @@ def test_trusted_list_is_kept_by_the_accounts_representatives(reg: Acting, fe: W
     assert reg.verify() == []
 
 
+def test_a_trusted_list_change_can_be_withdrawn_or_refused(reg: Acting, fe: World) -> None:
+    """A proposed change of the trusted list never takes effect when its proposer withdraws it
+    or the second representative refuses it (Art 23(4) needs both); a decided change cannot be
+    rejected (R1002); someone who does not represent the account cannot (S7001); the ledger
+    verifies, and a rejection rewritten as an approval by SQL is found."""
+    party = fe.gha["party_holding"]
+    mine = reg.trust(fe.seller, party, by="alice", at=T1)["id"]
+    gone = reg.reject_trust(mine, by="alice", at=T1)                 # withdrawn
+    assert (gone["state"], gone["approver"]) == ("rejected", "alice")
+    theirs = reg.trust(fe.seller, party, by="alice", at=T1)["id"]    # a new proposal may follow
+    with pytest.raises(CheckFailed) as e:
+        reg.as_("carol").reject_trust(theirs)
+    assert e.value.code == "S7001"
+    assert reg.reject_trust(theirs, by="bob", at=T1)["state"] == "rejected"   # refused
+    with pytest.raises(CheckFailed) as e:
+        reg.approve_trust(theirs, by="bob", at=T1)
+    assert e.value.code == "R1002"
+    with pytest.raises(CheckFailed) as e:
+        reg.reject_trust(theirs, by="bob", at=T1)
+    assert e.value.code == "R1002"
+    assert reg.trusted(fe.seller, at=datetime(2026, 4, 1)) == []
+    assert [x for x in reg.trusted(fe.seller, pending=True)] == []
+    assert reg.verify() == []
+    with tampering(reg.engine) as c:
+        c.exec_driver_sql(f"UPDATE trusted_changes SET state = 'approved' WHERE id = {theirs}")
+    assert any(f"trusted-list change {theirs}:" in p for p in reg.verify())
+
+
 @pytest.mark.parametrize(("proposed", "due"), [
     (datetime(2026, 3, 2, 9, 0), datetime(2026, 3, 6, 11, 0)),    # Monday -> Friday
     (datetime(2026, 3, 6, 15, 0), datetime(2026, 3, 12, 11, 0)),  # Friday -> Thursday

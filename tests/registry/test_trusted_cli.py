@@ -1,4 +1,4 @@
-"""``carbonlink registry trusted add / approve / list`` as two representatives (CLI in process,
+"""``carbonlink registry trusted add / approve / remove / reject / list`` as two representatives (CLI in process,
 each with their own token): the proposer cannot approve (exit 2, A2006), the second
 representative can, the list shows the addition with the time it is in force from."""
 
@@ -40,3 +40,12 @@ def test_trusted_list_from_the_cli(database_url: str, capsys: pytest.CaptureFixt
     assert code == 0 and "approved by bob" in out and "in force from" in out
     code, out, _ = _run(capsys, "registry", "trusted", "list", str(w.seller), *db)
     assert code == 0 and f"trusts: {party} (from " in out
+    # a removal proposed by bob and withdrawn by him never takes effect
+    code, out, _ = _run(capsys, "registry", "trusted", "remove", str(w.seller), party, *db)
+    change = out.split("trusted-list change ")[1].split()[0]
+    code, out, _ = _run(capsys, "registry", "trusted", "reject", change, *db)
+    assert code == 0 and f"trusted-list change {change} rejected by bob" in out
+    code, out, err = _run(capsys, "registry", "trusted", "reject", change, *db)
+    assert code == 2 and "R1002" in out + err
+    code, out, _ = _run(capsys, "registry", "trusted", "list", str(w.seller), *db)
+    assert f"trusts: {party} (from " in out

@@ -370,6 +370,16 @@ def trusted_approve(change_id: int, db: Db = None) -> None:
         _trust_change(r.approve_trust(change_id))
 
 
+@trusted_app.command("reject")
+def trusted_reject(change_id: int, db: Db = None) -> None:
+    """Withdraw (its proposer) or refuse (another representative of the account) a proposed
+    trusted-list change: it never takes effect."""
+    with _open(db) as r:
+        c = r.reject_trust(change_id)
+    out.print(f"trusted-list change {c['id']} rejected by {c['approver']}: it does not take "
+              "effect")
+
+
 @trusted_app.command("list")
 def trusted_list(account_id: int, db: Db = None) -> None:
     """An account's trusted-account list (the holder's own accounts are trusted besides), with

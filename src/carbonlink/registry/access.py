@@ -156,6 +156,8 @@ OPERATIONS: dict[str, Rule] = {
     "trust": _r("initiator", "account", why=_TL, approval="approve_trust"),
     "distrust": _r("initiator", "account", why=_TL, approval="approve_trust"),
     "approve_trust": _r("approver", "account", why=_TL),
+    # its proposer withdraws it, or the second representative refuses it
+    "reject_trust": _r("initiator approver", "account", why=_TL),
     "trusted": _r(_READ_ALL + " initiator approver", "account", write=False, why=_TL),
     "surrender": _r("initiator", "account", why=_UR),
     "use": _r("initiator", "account", why=_UR),

@@ -75,6 +75,9 @@ def verify_custody(conn: Connection) -> list[str]:
             if "change" in p:
                 changes.setdefault(int(p["change"]), {}).update(
                     state="approved", approver=p.get("approved_by"))
+        elif kind == "trusted.rejected":
+            changes.setdefault(int(p["change"]), {}).update(state="rejected",
+                                                            approver=p.get("by"))
         elif kind == "trusted.proposed":
             changes.setdefault(int(p["change"]), {}).update(
                 account=int(p["account"]), trusted=int(p["trusted"]), action=str(p["action"]),
@@ -129,7 +132,7 @@ def verify_custody(conn: Connection) -> list[str]:
         elif any(j.get(k) != v for k, v in row.items()):
             problems.append(f"trusted-list change {ch.id}: {row} in the table, {j} in the "
                             "journal")
-        if ch.approver is not None and ch.approver == ch.proposer:
+        if ch.state == "approved" and ch.approver is not None and ch.approver == ch.proposer:
             problems.append(f"trusted-list change {ch.id}: approved by {ch.approver!r}, its "
                             "proposer (four eyes need two people)")
     for cid in sorted(set(changes) - {int(i) for (i,) in conn.execute(

@@ -323,7 +323,7 @@ def _target(reg: Registry, op: str, a: dict[str, Any]) -> Target:
         if op == "accept":
             return of_accounts(to_account)
         return of_accounts(to_account, from_account)
-    if op == "approve_trust":
+    if op in ("approve_trust", "reject_trust"):
         acc = reg._read(lambda c: c.execute(sa.select(trusted_changes.c.account_id).where(
             trusted_changes.c.id == a["change"])).scalar())
         return of_accounts(acc)

@@ -462,6 +462,30 @@ class Transfers(Ledger):
             return self._trust_change(conn, change)
         return self._run(go)
 
+    @operation("reject_trust")
+    def reject_trust(self, change: int, *, by: str | None = None,
+                     at: datetime | None = None) -> dict[str, Any]:
+        """A representative of the account withdraws (its proposer) or refuses (another) a
+        proposed change of its trusted list: it never takes effect (Art 23(4): a change needs
+        the second representative's agreement)."""
+        when = self._when(at)
+
+        def go(conn: Connection) -> dict[str, Any]:
+            c = self._trust_change(conn, change)
+            self._lock_accounts(conn, [int(c["account_id"])])
+            c = self._trust_change(conn, change)
+            if c["state"] != "proposed":
+                fail("R1002", "change", f"trusted-list change {change} is {c['state']}; "
+                     "expected proposed")
+            self._check_rep(conn, int(c["account_id"]), by, "by")
+            conn.execute(trusted_changes.update().where(trusted_changes.c.id == change).values(
+                state="rejected", approver=by, decided_at=when))
+            jr.append(conn, when, "trusted.rejected", None, {
+                "change": change, "account": int(c["account_id"]),
+                "trusted": int(c["trusted_id"]), "action": c["action"], "by": by})
+            return self._trust_change(conn, change)
+        return self._run(go)
+
     @operation("trusted")
     def trusted(self, account: int, *, pending: bool = False) -> list[Any]:
         """The accounts on ``account``'s trusted list in force now on the server's clock

@@ -201,7 +201,10 @@ def account_page(request: Request, reg: RegistryDep, account_id: int, q: str = "
     rows = [{**t, "actions": rr.actions_for(actor, t)} for t in txs]
     writes = actor.token_scope == "write"
     changes = [{**c, "can_approve": writes and actor.represents(account_id, "approver")
-                and c["proposer"] != actor.username} for c in trust if "since" not in c]
+                and c["proposer"] != actor.username,
+                "can_reject": writes and (actor.represents(account_id, "approver")
+                                          or actor.represents(account_id, "initiator"))}
+               for c in trust if "since" not in c]
     return render(request, "registry_account.html", user=actor.username, csrf=csrf, account=acc,
                   lines=lines, txs=rows, filters=filters, kinds=kinds, states=states, done=receipt_line(done),
                   back=back, limit=rr.MAX_ROWS,
@@ -240,14 +243,21 @@ async def propose_trust(request: Request, reg: RegistryDep, account_id: int) -> 
     return await _act(request, reg, f"/registry/accounts/{account_id}", work)
 
 
-@router.post("/registry/trusted/{change_id}/approve", response_class=HTMLResponse)
-async def approve_trust(request: Request, reg: RegistryDep, change_id: int) -> Response:
-    """A second representative approves a trusted-list change."""
+@router.post("/registry/trusted/{change_id}/{decision}", response_class=HTMLResponse)
+async def decide_trust(request: Request, reg: RegistryDep, change_id: int,
+                       decision: str) -> Response:
+    """A second representative approves a trusted-list change; its proposer withdraws it or
+    another representative refuses it (reject)."""
     def work(form: dict[str, str]) -> str:
         _id(change_id, "change")
-        c = reg.approve_trust(change_id)
-        return (f"trusted-list change {change_id} approved: in force from "
-                f"{c['effective_at']:%Y-%m-%d %H:%M} UTC")
+        if decision == "approve":
+            c = reg.approve_trust(change_id)
+            return (f"trusted-list change {change_id} approved: in force from "
+                    f"{c['effective_at']:%Y-%m-%d %H:%M} UTC")
+        if decision == "reject":
+            reg.reject_trust(change_id)
+            return f"trusted-list change {change_id} rejected"
+        raise DocumentError("decision", f"must be approve or reject, got {decision[:20]!r}")
     return await _act(request, reg, None, work)
 
 
