@@ -256,3 +256,39 @@ def test_assess_page_shows_progress_then_downloads(client: TestClient) -> None:
         assert client.get(href).content.startswith(magic)
     assert f"/api/assess/jobs/{jid}/report?format=pdf" in done
     assert client.get("/assess/jobs/unknown").status_code == 404
+
+
+UNC = {"seed": 7, "shocks": [
+    {"market": "EU_ETS", "variable": "bau", "distribution": "lognormal", "sigma": 0.04},
+    {"market": "CH_ETS", "variable": "bau", "distribution": "lognormal", "sigma": 0.08}],
+    "correlation": [[1.0, 0.2], [0.2, 1.0]]}
+
+
+def test_the_assess_page_and_jobs_take_a_number_of_samples(client: TestClient) -> None:
+    """The form's samples field (blank: the default) and ``?samples=`` of the jobs API draw
+    that many samples of the agreement's uncertainty block; a number out of range, or samples
+    for an agreement without the block, are refused naming the field."""
+    store = _store(client, inline_wait=300.0)
+    uncertain = yaml.safe_dump({**doc(), "uncertainty": UNC}, allow_unicode=True)
+    assert 'id="samples"' in client.get("/assess").text
+    r = client.post("/assess", data={"document": uncertain, "format": "json", "lang": "en",
+                                     "samples": "12"})
+    assert r.status_code == 200, r.text[:300]
+    assert json.loads(r.content)["uncertainty"]["samples"] == 12
+    for text, reason in (("0", "whole number"), ("2001", "whole number"), ("x", "whole number")):
+        r = client.post("/assess", data={"document": uncertain, "format": "html", "lang": "en",
+                                         "samples": text})
+        assert r.status_code == 422 and "samples" in r.text and reason in r.text, text
+        assert f'value="{text}"' in r.text          # the form comes back as it was
+    r = client.post("/assess", data={"document": EU_CH.read_text(encoding="utf-8"),
+                                     "format": "html", "lang": "en", "samples": "5"})
+    assert r.status_code == 422 and "uncertainty" in r.text
+    r = client.post("/api/assess/jobs?samples=9", content=uncertain,
+                    headers={"content-type": "application/yaml"})
+    assert r.status_code == 202, r.text
+    jid = r.json()["id"]
+    assert store.get(jid).ready.wait(300)
+    assert client.get(f"/api/assess/jobs/{jid}/report").json()["uncertainty"]["samples"] == 9
+    r = client.post("/api/assess/jobs?samples=9", content=EU_CH.read_text(encoding="utf-8"),
+                    headers={"content-type": "application/yaml"})
+    assert r.status_code == 422 and r.json()["problems"][0]["path"] == "query.samples"

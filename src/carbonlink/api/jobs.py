@@ -87,8 +87,10 @@ class JobStore:
             del self._jobs[jid]
 
     def submit(self, doc: dict[str, Any], *, lang: str = "en", fmt: str = "json",
-               sensitivity: bool = True, as_of: dt.date | None = None) -> Job:
-        """Start assessing ``doc`` (already admitted for HTTP) in a worker thread."""
+               sensitivity: bool = True, as_of: dt.date | None = None,
+               samples: int | None = None) -> Job:
+        """Start assessing ``doc`` (already admitted for HTTP) in a worker thread; ``samples``:
+        Monte Carlo draws of its ``uncertainty`` block (None: the pipeline's default)."""
         from carbonlink.assess.pipeline import ESTIMATED_STEPS
 
         with self._lock:
@@ -104,7 +106,8 @@ class JobStore:
             job = Job(id=secrets.token_urlsafe(16), lang=lang, fmt=fmt, created=now, last_seen=now,
                       total=ESTIMATED_STEPS)
             self._jobs[job.id] = job
-        threading.Thread(target=self._run, args=(job, doc, sensitivity, as_of), daemon=True,
+        threading.Thread(target=self._run, args=(job, doc, sensitivity, as_of, samples),
+                         daemon=True,
                          name=f"assess-{job.id[:6]}").start()
         return job
 
@@ -127,7 +130,8 @@ class JobStore:
     def _gone(self, job: Job) -> bool:
         return job.cancel.is_set() or self.clock() - job.last_seen > self.client_timeout
 
-    def _run(self, job: Job, doc: dict[str, Any], sensitivity: bool, as_of: dt.date | None) -> None:
+    def _run(self, job: Job, doc: dict[str, Any], sensitivity: bool, as_of: dt.date | None,
+             samples: int | None = None) -> None:
         from carbonlink import __version__
         from carbonlink.assess.pipeline import assess
         from carbonlink.reporting.report import build_report
@@ -141,7 +145,7 @@ class JobStore:
         job.status = RUNNING
         try:
             a = assess(doc, engine="fast", progress=progress, with_sensitivity=sensitivity,
-                       source="request body", as_of=as_of)
+                       source="request body", as_of=as_of, samples=samples)
             if self._gone(job):
                 raise JobCancelled
             job.report = build_report(a, tool_version=__version__, lang=job.lang)

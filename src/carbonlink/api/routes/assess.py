@@ -61,6 +61,26 @@ class TooLarge(CarbonlinkError):
 MAX_HTTP_SAMPLES = 2_000
 
 
+def _check_samples(doc: dict[str, Any], samples: int | None, field: str = "query.samples") -> None:
+    """``samples`` asks for draws of the agreement's ``uncertainty`` block: refused (naming the
+    field) when the document has none."""
+    if samples is not None and not isinstance(doc.get("uncertainty"), dict):
+        raise DocumentError(field, "needs an `uncertainty` block in the agreement (the shocks "
+                            "to draw); without one the report has no uncertainty section")
+
+
+def _form_samples(text: str) -> int | None:
+    """The form's ``samples`` field: blank is the default (200 draws, when the agreement has an
+    ``uncertainty`` block)."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HTTP_SAMPLES:
+        raise DocumentError("samples", f"must be a whole number from 1 to {MAX_HTTP_SAMPLES:,} "
+                            f"(or blank), got {text[:20]!r}")
+    return int(text)
+
+
 class Cancelled(Exception):
     """The client went away: the assessment stops at its next step."""
 
@@ -300,6 +320,9 @@ async def start_assess_job(
     sensitivity: Annotated[bool, Query(description="run the sensitivity sweeps")] = True,
     engine: Annotated[str, Query(description="fast only (see POST /api/assess)")] = "fast",
     as_of: Annotated[dt.date | None, Query(description="reference date of the legal check")] = None,
+    samples: Annotated[int | None, Query(
+        ge=1, le=MAX_HTTP_SAMPLES, description="Monte Carlo samples of the agreement's "
+        f"`uncertainty` block (default 200; at most {MAX_HTTP_SAMPLES:,})")] = None,
 ) -> Response:
     """The body is what ``POST /api/assess`` takes. The answer (202) is the job: its ``id``,
     ``status`` (queued, running, done, failed, cancelled), ``done``/``total`` steps, and the URLs
@@ -309,7 +332,9 @@ async def start_assess_job(
         if engine != "fast":
             raise DocumentError("query.engine", "only the fast engine runs over HTTP")
         doc = parse_agreement((await read_body(request)).decode("utf-8", errors="replace"))
-        job = job_store(request).submit(doc, lang=lang, sensitivity=sensitivity, as_of=as_of)
+        _check_samples(doc, samples)
+        job = job_store(request).submit(doc, lang=lang, sensitivity=sensitivity, as_of=as_of,
+                                        samples=samples)
     except Busy as exc:
         return _busy(exc)
     except CarbonlinkError as exc:
@@ -365,7 +390,7 @@ def assess_form(request: Request) -> HTMLResponse:
     from carbonlink.api.routes.pages import render as page
 
     return page(request, "assess.html", document=EXAMPLE_AGREEMENT.read_text(encoding="utf-8"),
-                lang="en", fmt="html", error=None)
+                lang="en", fmt="html", error=None, samples="", max_samples=MAX_HTTP_SAMPLES)
 
 
 @pages.post("/assess", response_class=HTMLResponse)
@@ -389,8 +414,10 @@ async def assess_submit(request: Request) -> Response:
         except ValueError:
             raise DocumentError("format", "must be html, xlsx, pdf, markdown or json") from None
         doc = parse_agreement(form.get("document", ""))
+        samples = _form_samples(form.get("samples", ""))
+        _check_samples(doc, samples, "samples")
         store = job_store(request)
-        job = store.submit(doc, lang=lang, fmt=fmt.value, sensitivity=True)
+        job = store.submit(doc, lang=lang, fmt=fmt.value, sensitivity=True, samples=samples)
         with anyio.move_on_after(store.inline_wait):
             while not job.ready.is_set():
                 await anyio.sleep(0.05)
@@ -406,7 +433,8 @@ async def assess_submit(request: Request) -> Response:
         err = PageError("The request was too large", str(exc)) if isinstance(exc, TooLarge) else \
             PageError.of(exc)
         return page(request, "assess.html", status=status, document=form.get("document", ""),
-                    lang=form.get("lang", "en"), fmt=form.get("format", "html"), error=err)
+                    lang=form.get("lang", "en"), fmt=form.get("format", "html"), error=err,
+                    samples=form.get("samples", "")[:20], max_samples=MAX_HTTP_SAMPLES)
 
 
 
