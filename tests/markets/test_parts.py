@@ -152,3 +152,14 @@ def test_remote_workers_without_the_output_folder_exit_2(
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(DocumentError, match="--out"):
         stream_samples(_designs(), 4, tmp_path / "s.txt")
+
+
+def test_a_directory_that_is_not_an_earlier_output_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "s.parquet"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(DocumentError, match="--out") as err:
+        stream_samples(_designs(), 3, out, name="five")
+    assert "other than" in str(err.value)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["s.parquet"]

@@ -604,6 +604,10 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
             d = int(row.pop("design"))
             params[d] = {str(k): v for k, v in row.items()}
     out = out.absolute()  # the workers resolve it, maybe from another working directory
+    if out.is_dir() and not _earlier_output(out):
+        raise DocumentError("--out", f"{out} is a directory holding files other than an earlier "
+                            "sweep's part-NNNNNNNN.parquet: it would be replaced, so choose "
+                            "another path (or remove it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     parts = out.with_name(f".{out.name}.partial")
     _remove(parts)
@@ -652,6 +656,15 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
         joined.unlink(missing_ok=True)
         _remove(parts)
     return acc.summary()
+
+
+def _earlier_output(folder: Path) -> bool:
+    """Whether ``folder`` holds nothing but the parts of an earlier streamed output (so
+    replacing it loses nothing else)."""
+    import re
+
+    part = re.compile(r"part-\d{8}\.parquet")
+    return all(p.is_file() and part.fullmatch(p.name) for p in folder.iterdir())
 
 
 def _remove(path: Path) -> None:
