@@ -706,7 +706,9 @@ def _check_shared(folder: Path) -> None:
     """With a running ``dask.distributed`` client: every worker sees ``folder`` (the client
     writes a token there, each worker reads it back and writes a file beside it), else a
     :class:`DocumentError` on ``--out`` naming the workers. A worker that joins later and
-    cannot see the folder fails its task with the same error."""
+    cannot see the folder fails its task (``OSError``: dask runs it again, maybe elsewhere);
+    if every try fails, :func:`stream_samples` stops with a :class:`DocumentError` on
+    ``--out`` too."""
     import uuid
 
     client = _distributed_client()
