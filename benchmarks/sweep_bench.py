@@ -5,13 +5,16 @@ quota-restricted links, banking/borrowing limits, a discount rate, 5 correlated 
 illustrative numbers). Rows, all in one run:
 
 * **local executor** — N samples (100,000; 20,000 with ``CARBONLINK_BENCH_QUICK=1``) through
-  ``stream_samples`` (the batch path, streamed to Parquet) on the process pool with 2 workers,
+  ``stream_samples`` (the batch path, streamed to a Parquet dataset directory: each batch's
+  part encoded and written by the process that solved it) on the process pool with 2 workers,
   and serially, against the **same samples solved one by one** through the multi-period
   program (``simulate_periods``, the path a sample took before batching): a random subset is
   timed and scaled to N (solving 100,000 one by one would take most of an hour); the ratio
   is the speed-up;
 * **Dask** — the same N samples on a ``dask.distributed`` LocalCluster of 1 worker process,
-  then of 2: the speed-up from 1 to 2 workers;
+  then of 2: the speed-up from 1 to 2 workers, and the CPU seconds of the client process
+  (which hosts the scheduler, on the same 2 cores: the number that bounds the speed-up, and
+  one that stays meaningful when the machine is busy);
 * **memory** — peak resident memory of a child process streaming N/10 and N samples to
   Parquet (flat: the output is written batch by batch; the summary keeps only the summarised
   variables).
@@ -54,7 +57,8 @@ wall = time.perf_counter() - t
 print(json.dumps({"wall": wall, "cpu": cpu() - c0,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "batched": stats.batched, "fallback": stats.fallback, "failed": stats.failed,
-                  "degenerate": stats.degenerate, "bytes": out.stat().st_size}))
+                  "degenerate": stats.degenerate,
+                  "bytes": sum(p.stat().st_size for p in out.iterdir())}))
 """
 
 
@@ -94,9 +98,11 @@ def _worker_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _dask(n: int, workers: int) -> tuple[float, float]:
+def _dask(n: int, workers: int) -> tuple[float, float, float]:
     """Wall seconds of ``n`` samples on a LocalCluster of ``workers`` processes (one thread
-    each), and the CPU seconds its workers spent on them."""
+    each), the CPU seconds its workers spent on them, and those of this process (the client,
+    which in a LocalCluster also hosts the scheduler: it competes with the workers for the
+    same cores, so it should only coordinate)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -105,8 +111,16 @@ def _dask(n: int, workers: int) -> tuple[float, float]:
 
     sc = load_scenario(SCENARIO)
     # the workers' statistical profiler samples every thread's stack every 10 ms: CPU that
-    # grows with the wall time, not with the work (and the wall time stretches with the load)
-    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+    # grows with the wall time, not with the work (and the wall time stretches with the load).
+    # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+    # mmap threshold at 128 kB: every batch's arrays are mapped and unmapped afresh, 650,000
+    # page faults and 1.2-1.8 CPU s in the kernel per 100,000 samples (measured; 35,000 and
+    # 0.1 s without it), more with 2 workers; unset for these workers (the thread limits
+    # stay). A nanny also writes it into this process's environment, which spawned workers
+    # inherit: removed here too.
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
             tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          dashboard_address=None, silence_logs=50) as cluster, \
@@ -117,10 +131,12 @@ def _dask(n: int, workers: int) -> tuple[float, float]:
         stream_samples([sc], 2_000 * workers, Path(tmp) / "warm.parquet", executor="dask",
                        batch_size=250)
         c0 = sum(client.run(_worker_cpu).values())
+        own = time.process_time()  # every thread of this process: client, scheduler, comms
         t = time.perf_counter()
         stream_samples([sc], n, Path(tmp) / "s.parquet", executor="dask")
         wall = time.perf_counter() - t
-        return wall, sum(client.run(_worker_cpu).values()) - c0
+        own = time.process_time() - own
+        return wall, sum(client.run(_worker_cpu).values()) - c0, own
 
 
 def main() -> None:
@@ -133,8 +149,8 @@ def main() -> None:
         serial = _child(N, folder / "s.parquet", "serial", 1)
         per = _one_by_one(ONE_BY_ONE)
         small = _child(N // 10, folder / "m.parquet", "serial", 1)
-    d1, c1 = _dask(N, 1)
-    d2, c2 = _dask(N, 2)
+    d1, c1, k1 = _dask(N, 1)
+    d2, c2, k2 = _dask(N, 2)
     load1 = os.getloadavg()
     obo = per * N
     rows = [
@@ -156,14 +172,16 @@ def main() -> None:
         print(f"{name:48} {secs:9.2f} {cpu_s:>7} {rate:>11}  {ratio}"
               f"{'  (goal ' + goal + ')' if goal else ''}")
     print("CPU s: the sweep process and its pool workers (local rows), the dask workers alone "
-          "(dask rows); on an idle machine the process pool's wall time is about "
-          "max(CPU s / 2, the writer's share)")
+          "(dask rows); every worker encodes and writes its own batches' Parquet parts")
+    print(f"dask client process (client + scheduler, LocalCluster) CPU s: {k1:.2f} with 1 worker, "
+          f"{k2:.2f} with 2 (it runs on the cores the workers use: 2 workers give at most "
+          f"about 2·W/(W + C) = {2 * c2 / (c2 + k2):.2f}× for W = {c2:.1f}, C = {k2:.2f})")
     print(f"batch path: {serial['batched']:,.0f} samples batched ({serial['degenerate']:,.0f} of "
           f"them degenerate: banks and flows one optimum of several), {serial['fallback']:,.0f} "
           f"sent one by one (unsettled), {serial['failed']:,.0f} failed (NaN)")
     print(f"peak RSS streaming to Parquet: {N // 10:,} samples {small['rss_mb']:.0f} MB, "
           f"{N:,} samples {serial['rss_mb']:.0f} MB "
-          f"(×{serial['rss_mb'] / small['rss_mb']:.2f} for ×10 samples; Parquet "
+          f"(×{serial['rss_mb'] / small['rss_mb']:.2f} for ×10 samples; Parquet dataset "
           f"{serial['bytes'] / 1e6:.0f} MB)")
 
 

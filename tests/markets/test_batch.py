@@ -337,10 +337,12 @@ def _values(frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
-def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies() -> None:
+def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
+        tmp_path: Path) -> None:
     """The same seed gives identical arrays on every executor, batch size and worker count; a
     LocalCluster (worker processes) whose worker is killed mid-sweep still completes it: the
-    lost batches run again on the restarted worker."""
+    lost batches run again on the restarted worker — also when the workers write the parts of
+    a streamed output (one part per batch, none twice, none half-written)."""
     import os
     import signal
 
@@ -371,6 +373,14 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies()
             got = run_samples(designs, n, executor="dask", batch_size=3, progress=kill_one)
             np.testing.assert_array_equal(_values(got), want)
             pd.testing.assert_frame_equal(got, serial)
+            if workers == 2:
+                assert killed and killed[0] not in client.scheduler_info()["workers"]
+            out = tmp_path / f"w{workers}.parquet"
+            killed.clear()
+            stream_samples(designs, n, out, executor="dask", batch_size=3, progress=kill_one)
+            assert sorted(p.name for p in out.iterdir()) == [
+                f"part-{i:08d}.parquet" for i in range(2 * n // 3)]
+            np.testing.assert_array_equal(_values(pd.read_parquet(out)), want)
             if workers == 2:
                 assert killed and killed[0] not in client.scheduler_info()["workers"]
 

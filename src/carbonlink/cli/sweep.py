@@ -39,7 +39,10 @@ def sweep(
         "--set", "-s", help="PATH=V1,V2,… e.g. 'links[*].quota=0,5,10,none' or "
         "'markets[EU].cap=900,1000' (repeatable: the grid is their product)")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="write .csv, .json, .parquet or .xlsx (default: CSV on stdout)")] = None,
+        "--out", "-o", help="write .csv, .json, .parquet or .xlsx (default: CSV on stdout); "
+        "with --samples, .parquet is a Parquet dataset directory (one part file per batch of "
+        "samples, written by the worker that solved it; pandas.read_parquet(PATH) reads it in "
+        "design and sample order) and .csv one file, both streamed")] = None,
     executor: Annotated[str, typer.Option(help="serial, process or dask")] = "serial",
     workers: Annotated[int | None, typer.Option(help="processes for --executor process")] = None,
     engine: Annotated[str, typer.Option(help="fast or plain")] = "fast",
@@ -50,7 +53,10 @@ def sweep(
         help="with --samples: write the per-design summary (.csv, .json, .parquet or .xlsx)")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="with --samples --executor dask: address of a dask.distributed scheduler "
-        "(e.g. tcp://10.0.0.5:8786); batches of samples run as its tasks")] = None,
+        "(e.g. tcp://10.0.0.5:8786); batches of samples run as its tasks, and its workers "
+        "write their parts of --out themselves, so --out must be on a filesystem they share "
+        "with this machine (checked before the first batch: exit 2 if a worker cannot see "
+        "it)")] = None,
     iamc_year: Annotated[int | None, typer.Option(
         "--iamc-year", help="write the IAMC format pyam reads (model, scenario, region, "
         "variable, unit, year, value), for this compliance year")] = None,
@@ -148,8 +154,10 @@ def _monte_carlo(base: Scenario, params: dict[str, list[float | str | None]], n:
                  engine: str, executor: str, workers: int | None,
                  summary: Path | None, out: Path | None = None) -> pd.DataFrame | None:
     """Every design (grid point) × N samples, with a progress bar and a summary on stderr.
-    With ``--out`` to .parquet or .csv the samples are streamed to the file batch by batch
-    (memory flat in N) and ``None`` is returned; else the long frame."""
+    With ``--out`` to .parquet (a dataset directory, one part per batch) or .csv the samples
+    are streamed batch by batch, each batch written by the worker that solved it (memory flat
+    in N; :func:`~carbonlink.markets.uncertainty.stream_samples`) and ``None`` is returned;
+    else the long frame."""
     import pandas as pd
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
