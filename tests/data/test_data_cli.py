@@ -44,8 +44,10 @@ def test_show_marks_unverified_figures_in_plain_text(
     code, out, _ = run(["data", "show", "EU_ETS", "--as-of", "2024-06-01"], capsys, monkeypatch)
     assert code == 0  # "[unverified]" must not be eaten as rich markup
     assert "1,386,051,745 tCO2e/yr (2024-01-01 to 2024-12-31) [unverified]" in out
+    assert "IS (from 2008-01-01) [unverified]" in out  # a dated membership left unverified
     code, out, _ = run(["data", "show", "RGGI", "--as-of", "2024-06-01"], capsys, monkeypatch)
-    assert "US-VA (2021-01-01 to 2023-12-31) [unverified]" in out
+    assert "US-VA (2021-01-01 to 2023-12-31)" in out  # verified: no mark
+    assert "US-VA (2021-01-01 to 2023-12-31) [unverified]" not in out
 
 
 def test_show_status_and_links_on_the_date(capsys: pytest.CaptureFixture[str],
