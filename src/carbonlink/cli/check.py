@@ -151,5 +151,7 @@ def check(
                 c.add_row(f"{_.dimension(r.dimension)} ({_(r.severity)})", r.subject,
                           f"[{_STYLE[r.rating]}]{_(r.rating)}[/]", _reason(r, _))
             console.print(c)
-        console.print(_summary(report.summary, _))
+        # the summary's numbers are highlighted in colour; without colours (a pipe, a file,
+        # NO_COLOR) highlighting changes no byte, so its large regular expression is not built
+        console.print(_summary(report.summary, _), highlight=console.color_system is not None)
     return 0 if report.ok else 1
