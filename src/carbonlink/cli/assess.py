@@ -89,21 +89,19 @@ def assess(
 
     Exit code as ``carbonlink check``: 0, or 1 when the agreement has error findings (the report
     is written either way; ``--no-fail`` exits 0); 2 for bad input (nothing written)."""
-    from carbonlink.assess.calibrate import parse_assume
     from carbonlink.reporting.chartpool import ChartPool, chart_workers
-
-    # the simulator, pandas and the report's modules (not matplotlib) before the charts' processes
-    # are forked, so that they inherit them
-    from carbonlink.reporting.report import build_report  # noqa: F401
-
-    fmt = report_format(out, fmt)
     from carbonlink.reporting.i18n import Translator
 
+    fmt = report_format(out, fmt)
     Translator(lang)  # an unknown language is bad input: exit 2 before any work
-    overrides = parse_assume(assume or [])
-    # the charts' processes start now and import matplotlib while the designs are simulated
+    # the charts' process is forked first, before the simulator, pandas and the agreement's
+    # models are imported: it imports matplotlib and draws a first chart on the other CPU while
+    # this process imports, checks and simulates (issue 13)
     workers = chart_workers() if fmt in (ReportFormat.html, ReportFormat.pdf) else 1
     with ChartPool(workers, lang) if workers > 1 else nullcontext() as pool:
+        from carbonlink.assess.calibrate import parse_assume
+
+        overrides = parse_assume(assume or [])
         return _run(agreement, out, fmt, overrides, assumptions, engine, strict, as_of, sensitivity,
                     quiet, no_fail, lang, pool, samples)
 

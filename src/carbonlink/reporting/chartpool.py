@@ -57,13 +57,17 @@ def chart_workers() -> int:
 
 
 def _warm(lang: str) -> None:
-    """A worker's start: import matplotlib and the SVG backend, find the CJK fonts once."""
+    """A worker's start: import matplotlib, the SVG backend and the charts' modules, find the CJK
+    fonts once, and draw a throwaway chart (:func:`~carbonlink.reporting.plots.warm_up`), so that
+    the drawing processes forked from this one start with the fonts and caches of a first chart
+    in memory."""
     from matplotlib.backends import backend_svg  # noqa: F401
 
-    from carbonlink.reporting import plots
+    from carbonlink.reporting import plots, render  # noqa: F401 - render: the designs' titles
 
     if lang != "en":
         plots.cjk_fonts()
+    plots.warm_up(lang)
 
 
 def _draw(rep: dict[str, Any], index: int) -> Chart | None:
