@@ -115,9 +115,12 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
     from carbonlink import __version__ as version
     from carbonlink.assess.pipeline import ESTIMATED_STEPS
     from carbonlink.assess.pipeline import assess as run
+    from carbonlink.cli import modules_loaded
     from carbonlink.reporting.export import render_pdf, render_xlsx
     from carbonlink.reporting.render import render_html, render_json, render_markdown, write_atomic
     from carbonlink.reporting.report import build_report
+
+    modules_loaded()
 
     err = Console(stderr=True)
     show = not quiet and err.is_terminal

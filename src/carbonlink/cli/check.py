@@ -123,8 +123,10 @@ def check(
     """Check a linkage agreement: legal capacity (LEG), Article 6.2 (A62), completeness (CMP),
     compatibility of the linked ETSs (CPT) and feasibility (FEA)."""
     from carbonlink.agreements import check as run
+    from carbonlink.cli import modules_loaded
     from carbonlink.reporting.i18n import Translator
 
+    modules_loaded()
     _ = Translator(lang)  # an unknown language is bad input: exit 2 before any work
     report = run(file, strict=strict, as_of=as_of)
     if fmt is CheckFormat.json:

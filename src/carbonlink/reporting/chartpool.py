@@ -12,6 +12,7 @@ This module imports nothing heavy: it is imported before the pool is forked.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -68,6 +69,10 @@ def _warm(lang: str) -> None:
     if lang != "en":
         plots.cjk_fonts()
     plots.warm_up(lang)
+    # forked while ``carbonlink assess`` paused the garbage collector for its imports: collect
+    # again (drawing leaves figures in reference cycles), without traversing what is loaded
+    gc.freeze()
+    gc.enable()
 
 
 def _draw(rep: dict[str, Any], index: int) -> Chart | None:
