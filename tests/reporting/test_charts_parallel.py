@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,57 @@ def test_assess_forks_the_chart_process_before_the_heavy_imports(tmp_path: Path)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stderr, out.stderr
     assert (tmp_path / "r.html").read_text().count("<svg") >= 5
+
+
+def _partial_and_full(lang: str = "en") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report as ``carbonlink assess`` sees it when the designs are solved (no sweeps yet)
+    and the whole report."""
+    import pickle
+
+    from carbonlink.reporting.render import page_units
+
+    seen: list[bytes] = []
+    full = assess(EU_CH, as_of="2026-06-01", on_designs=lambda a: seen.append(pickle.dumps(
+        page_units(build_report(a, tool_version="test", lang=lang)))))
+    assert len(seen) == 1
+    return pickle.loads(seen[0]), page_units(build_report(full, tool_version="test", lang=lang))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_designs_charts_read_only_the_design_inputs(lang: str) -> None:
+    """The designs' charts drawn from :func:`design_chart_inputs` of the early report are the
+    whole report's (what :meth:`ChartPool.start_designs` relies on)."""
+    from carbonlink.reporting.chartpool import CHART_KINDS, design_chart_inputs
+    from carbonlink.reporting.plots import draw_chart
+
+    partial, full = _partial_and_full(lang)
+    assert not partial["sensitivity"] and full["sensitivity"]
+    assert design_chart_inputs(partial) == design_chart_inputs(full)
+    for i in range(len(CHART_KINDS)):
+        assert draw_chart(design_chart_inputs(partial), i) == draw_chart(full, i), CHART_KINDS[i]
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_designs_charts_started_early_are_kept_or_redrawn() -> None:
+    """Charts started early from the designs are kept when the whole report's design inputs are
+    the same, redrawn when they differ; either way the charts are the in-process ones, in order."""
+    from carbonlink.reporting.chartpool import CHART_KINDS
+
+    partial, full = _partial_and_full()
+    serial = report_charts(full)
+    with ChartPool(2) as pool:
+        pool.start_designs(partial)
+        next(iter(pool._early.values())).result()  # the slowest one, drawn
+        pending = pool.start(full)
+        assert pending is not None and pending._kept  # at least the one drawn is kept
+        assert [c.svg for c in pending.result()] == [c.svg for c in serial]
+        # the early report differs (another unit): nothing is kept, everything redrawn
+        other = {**partial, "units": {**partial["units"], "price": "CHF/tCO2e"}}
+        pool.start_designs(other)
+        next(iter(pool._early.values())).result()
+        pending = pool.start(full)
+        assert pending is not None and not pending._kept
+        charts = pending.result()
+        assert [c.svg for c in charts] == [c.svg for c in serial]
+        assert [c.caption for c in charts] == [c.caption for c in serial]
+        assert len(charts) >= len(CHART_KINDS)

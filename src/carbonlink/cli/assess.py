@@ -117,7 +117,13 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
     from carbonlink.assess.pipeline import assess as run
     from carbonlink.cli import modules_loaded
     from carbonlink.reporting.export import render_pdf, render_xlsx
-    from carbonlink.reporting.render import render_html, render_json, render_markdown, write_atomic
+    from carbonlink.reporting.render import (
+        page_units,
+        render_html,
+        render_json,
+        render_markdown,
+        write_atomic,
+    )
     from carbonlink.reporting.report import build_report
 
     modules_loaded()
@@ -131,9 +137,15 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
         def progress(desc: str, n: int) -> None:
             bar.update(task, advance=n, description=desc)
 
+        def designs_solved(partial: Any) -> None:
+            # the chart process draws the designs' charts while the sweeps are solved
+            if pool is not None and fmt in (ReportFormat.html, ReportFormat.pdf):
+                pool.start_designs(page_units(build_report(partial, tool_version=version,
+                                                           lang=lang)))
+
         assessment = run(agreement, overrides=overrides, assumptions_file=assumptions,
                          engine=engine, strict=strict, as_of=as_of, progress=progress,
-                         with_sensitivity=sensitivity, samples=samples)
+                         with_sensitivity=sensitivity, samples=samples, on_designs=designs_solved)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
         rep = build_report(assessment, tool_version=version, lang=lang)
         content: str | bytes

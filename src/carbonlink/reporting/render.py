@@ -286,16 +286,24 @@ def render_decision_html(rep: dict[str, Any]) -> str:
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
+def page_units(rep: dict[str, Any]) -> dict[str, Any]:
+    """``rep`` with its units as the page and its charts show them ("million EUR" in the
+    report's language)."""
+    tr = Translator(rep.get("lang", "en"))
+    if tr.lang != "en" and rep.get("units"):
+        u = rep["units"]
+        money = (tr("million {currency}").format(currency=u["currency"])
+                 if u["money"].startswith("million ") else u["money"])
+        rep = {**rep, "units": {**u, "money": money}}
+    return rep
+
+
 def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network. The charts
     are drawn here (matplotlib imported now), or by ``charts``' processes (the same page)."""
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
-    if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
-        u = rep["units"]
-        money = (tr("million {currency}").format(currency=u["currency"])
-                 if u["money"].startswith("million ") else u["money"])
-        rep = {**rep, "units": {**u, "money": money}}
+    rep = page_units(rep)
     # the workers draw the charts while this process compiles the template (a third of a
     # second) and builds the tables
     pending = charts.start(rep) if charts is not None else None
