@@ -131,3 +131,28 @@ def test_designs_charts_started_early_are_kept_or_redrawn() -> None:
         assert [c.svg for c in charts] == [c.svg for c in serial]
         assert [c.caption for c in charts] == [c.caption for c in serial]
         assert len(charts) >= len(CHART_KINDS)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_assess_writes_the_report_when_the_early_report_fails(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early report is only a head start for the charts: if it cannot be built, the charts
+    are drawn from the whole report and the page is written as before."""
+    import carbonlink.reporting.report as report_module
+    from carbonlink.cli import main
+
+    real = report_module.build_report
+    calls: list[bool] = []
+
+    def first_fails(a: Any, **kw: Any) -> dict[str, Any]:
+        calls.append(True)
+        if len(calls) == 1:
+            raise RuntimeError("early report")
+        return real(a, **kw)
+
+    monkeypatch.setattr(report_module, "build_report", first_fails)
+    out = tmp_path / "r.html"
+    with pytest.raises(SystemExit) as exit_:
+        main(["assess", str(EU_CH), "--out", str(out), "-q", "--as-of", "2026-06-01"])
+    assert exit_.value.code == 0 and len(calls) == 2
+    assert out.read_text().count("<svg") == 8

@@ -138,10 +138,15 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
             bar.update(task, advance=n, description=desc)
 
         def designs_solved(partial: Any) -> None:
-            # the chart process draws the designs' charts while the sweeps are solved
+            # the chart process draws the designs' charts while the sweeps are solved; only a
+            # head start: if the early report cannot be built, the charts are drawn from the
+            # whole report as before, which reports any error itself
             if pool is not None and fmt in (ReportFormat.html, ReportFormat.pdf):
-                pool.start_designs(page_units(build_report(partial, tool_version=version,
-                                                           lang=lang)))
+                try:
+                    early = page_units(build_report(partial, tool_version=version, lang=lang))
+                except Exception:  # noqa: BLE001 - see above
+                    return
+                pool.start_designs(early)
 
         assessment = run(agreement, overrides=overrides, assumptions_file=assumptions,
                          engine=engine, strict=strict, as_of=as_of, progress=progress,
