@@ -122,3 +122,143 @@ def test_root_help_and_unknown_command_unchanged() -> None:
     bad = CliRunner().invoke(app, ["chek"])
     assert bad.exit_code == 2 and "No such command 'chek'" in bad.output
     assert "Did you mean 'check'?" in bad.output
+
+
+EU_CH = "examples/agreements/eu-switzerland.yaml"
+
+
+def _cli_probe(args: list[str], after: str, env: dict[str, str] | None = None) -> str:
+    """Run ``carbonlink ARGS`` as the console script does (``main()``, no argv) in a fresh
+    interpreter; ``after`` runs in an ``atexit`` handler (after ``main`` and its ``sys.exit``)
+    and prints its answer on stderr's last line."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import atexit, sys\n"
+            f"def _probe():\n    {after}\n"
+            "atexit.register(_probe)\n"
+            f"sys.argv = ['carbonlink', *{args!r}]\n"
+            "from carbonlink.cli import main\nmain()\n")
+    full_env = {**os.environ, **(env or {})}
+    if env is not None and not env:  # an empty mapping: the variable unset
+        full_env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=180, cwd=root, env=full_env)
+    assert out.returncode in (0, 1, 2), out.stderr
+    return out.stderr.strip().splitlines()[-1]
+
+
+def test_check_imports_no_package_metadata() -> None:
+    """``carbonlink check`` validates with pydantic's plugins disabled, so pydantic's plugin
+    loader (which imports ``importlib.metadata``, ``email``, ``zipfile`` …) stands aside."""
+    mods = _cli_probe(["check", EU_CH], "import json; print(json.dumps(sorted(sys.modules)), "
+                      "file=sys.stderr)")
+    loaded = set(json.loads(mods))
+    assert not loaded & {"importlib.metadata", "email", "zipfile", "csv"}, sorted(
+        loaded & {"importlib.metadata", "email", "zipfile", "csv"})
+    assert "pydantic.plugin._schema_validator" in loaded  # validators were built
+
+
+def test_plugin_loader_stand_in_hands_over_when_plugins_are_enabled() -> None:
+    """The stand-in answers "no plugins" only while the variable disables them; once it does not,
+    pydantic's real loader answers; and ``main`` leaves the real module to later imports."""
+    import os
+
+    import carbonlink.cli as cli
+
+    saved = {k: sys.modules.pop(k) for k in [cli._PLUGIN_LOADER] if k in sys.modules}
+    before = os.environ.get(cli.PYDANTIC_PLUGINS_VAR)
+    try:
+        stub = cli._plugin_loader_without_metadata()
+        assert stub is not None and sys.modules[cli._PLUGIN_LOADER] is stub
+        os.environ[cli.PYDANTIC_PLUGINS_VAR] = "__all__"
+        assert tuple(stub.get_plugins()) == ()
+        os.environ[cli.PYDANTIC_PLUGINS_VAR] = "some-plugin-name"  # not "disable all"
+        plugins = stub.get_plugins()
+        real = sys.modules[cli._PLUGIN_LOADER]
+        assert real is not stub and hasattr(real, "entry_points")  # the real loader, imported
+        assert list(plugins) == list(real.get_plugins())
+        assert cli._plugin_loader_without_metadata() is None  # never over the real one
+    finally:
+        if before is None:
+            os.environ.pop(cli.PYDANTIC_PLUGINS_VAR, None)
+        else:
+            os.environ[cli.PYDANTIC_PLUGINS_VAR] = before
+        sys.modules.update(saved)
+
+
+def test_in_process_main_leaves_no_stand_in_and_no_frozen_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    """Called with arguments (tests, notebooks), ``main`` restores what it changed: no stand-in
+    module left in ``sys.modules`` and the collector's generations untouched (``gc.freeze`` is
+    for the console script's process, which ends right after)."""
+    import gc
+
+    import carbonlink.cli as cli
+
+    frozen = gc.get_freeze_count()
+    with pytest.raises(SystemExit):
+        cli.main(["check", EU_CH])
+    capsys.readouterr()
+    stand_in = sys.modules.get(cli._PLUGIN_LOADER)
+    assert stand_in is None or hasattr(stand_in, "entry_points")  # absent, or pydantic's own
+    assert gc.get_freeze_count() == frozen
+
+
+def test_console_script_freezes_its_objects_before_shutdown() -> None:
+    """The console script's ``main()`` moves its objects to the permanent generation before the
+    interpreter shuts down (a shorter shutdown), and ``atexit`` handlers still run after it."""
+    count = _cli_probe(["check", EU_CH], "import gc; print(gc.get_freeze_count(), file=sys.stderr)")
+    assert int(count) > 10_000
+
+
+@pytest.mark.parametrize("args", [["check", EU_CH], ["check", "no-such-file.yaml"],
+                                  ["check", EU_CH, "--format", "bogus"],
+                                  ["simulate", "--help"]])
+def test_console_script_leaves_the_collector_on(args: list[str]) -> None:
+    """``check`` imports its modules with the collector paused and resumes it (also when the
+    command fails before it resumed it); other commands never pause it."""
+    state = _cli_probe(args, "import gc; print(gc.isenabled(), file=sys.stderr)")
+    assert state == "True"
+
+
+def test_modules_loaded_resumes_a_paused_collector() -> None:
+    import gc
+
+    import carbonlink.cli as cli
+
+    assert gc.isenabled()
+    gc.disable()
+    cli._gc_paused = True
+    try:
+        cli.modules_loaded()
+        assert gc.isenabled() and not cli._gc_paused and gc.get_freeze_count() > 0
+        cli.modules_loaded()  # idempotent: nothing paused, nothing done
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+        cli._gc_paused = False
+
+
+def test_check_summary_highlighted_only_in_colour(capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a colour system the summary line is printed without the highlighter (a large
+    regular expression that changes no byte there); in colour its numbers are highlighted as
+    before."""
+    from pathlib import Path
+
+    from carbonlink.cli.check import check
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    check(root / EU_CH)
+    plain = capsys.readouterr().out.splitlines()[-1]
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    check(root / EU_CH)
+    colour = capsys.readouterr().out.splitlines()[-1]
+    assert plain.startswith("0 errors, ") and "\x1b[" not in plain
+    assert "\x1b[1;36m0\x1b[0m errors" in colour  # the highlighter's number style

@@ -201,14 +201,17 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
            assumptions_file: str | Path | None = None, engine: str = "fast",
            strict: list[str] | None = None, progress: ProgressFn | None = None,
            with_sensitivity: bool = True, as_of: str | dt.date | None = None,
-           source: str | None = None, samples: int | None = None) -> Assessment:
+           source: str | None = None, samples: int | None = None,
+           on_designs: Callable[[Assessment], None] | None = None) -> Assessment:
     """Assess the agreement document at ``path`` (see module docstring), or an already parsed
     agreement mapping (``source`` then names it in the report), as of ``as_of`` (default today).
 
     When the agreement carries an ``uncertainty`` block, ``samples`` draws (default
     :data:`DEFAULT_SAMPLES`) of its shocks are solved for autarky, the agreement as drafted and
     the full link (when it differs), for the report's *Uncertainty* section; ``samples`` without
-    such a block is bad input (no shocks are invented)."""
+    such a block is bad input (no shocks are invented). ``on_designs`` is called with the
+    assessment as soon as its designs are solved, before the sweeps (``carbonlink assess`` starts
+    drawing the designs' charts then)."""
     from carbonlink.agreements import check
     from carbonlink.model.agreement import Agreement
 
@@ -331,6 +334,8 @@ def assess(path: str | Path | Mapping[str, Any], *, overrides: Mapping[str, Any]
     for d in designs:
         if results[d.id].status != "optimal":
             out.notes.append(f"Design {d.title!r}: the equilibrium is {results[d.id].status}.")
+    if on_designs is not None:
+        on_designs(out)
 
     if with_sensitivity:
         specs: list[SweepSpec] = [restriction_sweep(base.model_copy(update={"links": []}), links,

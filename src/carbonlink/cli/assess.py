@@ -89,21 +89,19 @@ def assess(
 
     Exit code as ``carbonlink check``: 0, or 1 when the agreement has error findings (the report
     is written either way; ``--no-fail`` exits 0); 2 for bad input (nothing written)."""
-    from carbonlink.assess.calibrate import parse_assume
     from carbonlink.reporting.chartpool import ChartPool, chart_workers
-
-    # the simulator, pandas and the report's modules (not matplotlib) before the charts' processes
-    # are forked, so that they inherit them
-    from carbonlink.reporting.report import build_report  # noqa: F401
-
-    fmt = report_format(out, fmt)
     from carbonlink.reporting.i18n import Translator
 
+    fmt = report_format(out, fmt)
     Translator(lang)  # an unknown language is bad input: exit 2 before any work
-    overrides = parse_assume(assume or [])
-    # the charts' processes start now and import matplotlib while the designs are simulated
+    # the charts' process is forked first, before the simulator, pandas and the agreement's
+    # models are imported: it imports matplotlib and draws a first chart on the other CPU while
+    # this process imports, checks and simulates (issue 13)
     workers = chart_workers() if fmt in (ReportFormat.html, ReportFormat.pdf) else 1
     with ChartPool(workers, lang) if workers > 1 else nullcontext() as pool:
+        from carbonlink.assess.calibrate import parse_assume
+
+        overrides = parse_assume(assume or [])
         return _run(agreement, out, fmt, overrides, assumptions, engine, strict, as_of, sensitivity,
                     quiet, no_fail, lang, pool, samples)
 
@@ -117,9 +115,18 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
     from carbonlink import __version__ as version
     from carbonlink.assess.pipeline import ESTIMATED_STEPS
     from carbonlink.assess.pipeline import assess as run
+    from carbonlink.cli import modules_loaded
     from carbonlink.reporting.export import render_pdf, render_xlsx
-    from carbonlink.reporting.render import render_html, render_json, render_markdown, write_atomic
+    from carbonlink.reporting.render import (
+        page_units,
+        render_html,
+        render_json,
+        render_markdown,
+        write_atomic,
+    )
     from carbonlink.reporting.report import build_report
+
+    modules_loaded()
 
     err = Console(stderr=True)
     show = not quiet and err.is_terminal
@@ -130,9 +137,20 @@ def _run(agreement: Path, out: Path | None, fmt: ReportFormat, overrides: dict[s
         def progress(desc: str, n: int) -> None:
             bar.update(task, advance=n, description=desc)
 
+        def designs_solved(partial: Any) -> None:
+            # the chart process draws the designs' charts while the sweeps are solved; only a
+            # head start: if the early report cannot be built, the charts are drawn from the
+            # whole report as before, which reports any error itself
+            if pool is not None and fmt in (ReportFormat.html, ReportFormat.pdf):
+                try:
+                    early = page_units(build_report(partial, tool_version=version, lang=lang))
+                except Exception:  # noqa: BLE001 - see above
+                    return
+                pool.start_designs(early)
+
         assessment = run(agreement, overrides=overrides, assumptions_file=assumptions,
                          engine=engine, strict=strict, as_of=as_of, progress=progress,
-                         with_sensitivity=sensitivity, samples=samples)
+                         with_sensitivity=sensitivity, samples=samples, on_designs=designs_solved)
         bar.update(task, description="writing the report", completed=ESTIMATED_STEPS)
         rep = build_report(assessment, tool_version=version, lang=lang)
         content: str | bytes

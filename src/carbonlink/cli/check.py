@@ -123,8 +123,10 @@ def check(
     """Check a linkage agreement: legal capacity (LEG), Article 6.2 (A62), completeness (CMP),
     compatibility of the linked ETSs (CPT) and feasibility (FEA)."""
     from carbonlink.agreements import check as run
+    from carbonlink.cli import modules_loaded
     from carbonlink.reporting.i18n import Translator
 
+    modules_loaded()
     _ = Translator(lang)  # an unknown language is bad input: exit 2 before any work
     report = run(file, strict=strict, as_of=as_of)
     if fmt is CheckFormat.json:
@@ -151,5 +153,7 @@ def check(
                 c.add_row(f"{_.dimension(r.dimension)} ({_(r.severity)})", r.subject,
                           f"[{_STYLE[r.rating]}]{_(r.rating)}[/]", _reason(r, _))
             console.print(c)
-        console.print(_summary(report.summary, _))
+        # the summary's numbers are highlighted in colour; without colours (a pipe, a file,
+        # NO_COLOR) highlighting changes no byte, so its large regular expression is not built
+        console.print(_summary(report.summary, _), highlight=console.color_system is not None)
     return 0 if report.ok else 1

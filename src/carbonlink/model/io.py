@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,6 +75,8 @@ def load_data_file(path: Path) -> Any:
 
 
 def _write_cache(cache: Path, value: Any, *, stale: str) -> None:
+    import tempfile  # only when a cache is written
+
     buf = io.BytesIO()
     try:
         pickle.dump(value, buf, protocol=pickle.HIGHEST_PROTOCOL)

@@ -12,8 +12,10 @@ This module imports nothing heavy: it is imported before the pool is forked.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
+import pickle
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -57,13 +59,21 @@ def chart_workers() -> int:
 
 
 def _warm(lang: str) -> None:
-    """A worker's start: import matplotlib and the SVG backend, find the CJK fonts once."""
+    """A worker's start: import matplotlib, the SVG backend and the charts' modules, find the CJK
+    fonts once, and draw a throwaway chart (:func:`~carbonlink.reporting.plots.warm_up`), so that
+    the drawing processes forked from this one start with the fonts and caches of a first chart
+    in memory."""
     from matplotlib.backends import backend_svg  # noqa: F401
 
-    from carbonlink.reporting import plots
+    from carbonlink.reporting import plots, render  # noqa: F401 - render: the designs' titles
 
     if lang != "en":
         plots.cjk_fonts()
+    plots.warm_up(lang)
+    # forked while ``carbonlink assess`` paused the garbage collector for its imports: collect
+    # again (drawing leaves figures in reference cycles), without traversing what is loaded
+    gc.freeze()
+    gc.enable()
 
 
 def _draw(rep: dict[str, Any], index: int) -> Chart | None:
@@ -72,21 +82,56 @@ def _draw(rep: dict[str, Any], index: int) -> Chart | None:
     return draw_chart(rep, index)
 
 
-def _draw_all(rep: dict[str, Any], workers: int) -> list[Chart]:
-    """In the warmed worker: every chart of ``rep``, drawn by ``workers`` processes forked from
-    it (matplotlib already imported: imported once, not once per process)."""
+def _draw_all(rep: dict[str, Any], workers: int,
+              indices: list[int] | None = None) -> dict[int, Chart | None]:
+    """In the warmed worker: the charts ``indices`` of ``rep`` (default: all), drawn by up to
+    ``workers`` processes forked from it (matplotlib already imported: imported once, not once
+    per process); one chart is drawn here."""
     kinds = chart_kinds(rep)
-    order = sorted(range(len(kinds)), key=lambda i: (kinds[i] not in SLOW_KINDS, i))
-    with ProcessPoolExecutor(max_workers=min(workers, len(kinds)),
+    todo = list(range(len(kinds))) if indices is None else indices
+    order = sorted(todo, key=lambda i: (kinds[i] not in SLOW_KINDS, i))
+    if min(workers, len(todo)) <= 1:
+        return {i: _draw(rep, i) for i in order}
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)),
                              mp_context=multiprocessing.get_context("fork")) as pool:
         futures: dict[int, Future[Chart | None]] = {i: pool.submit(_draw, rep, i) for i in order}
-        charts = [futures[i].result() for i in range(len(kinds))]
-    return [c for c in charts if c is not None]
+        return {i: futures[i].result() for i in todo}
+
+
+#: what the designs' charts (the first :data:`CHART_KINDS`) read of a report; the sweeps' charts
+#: also read ``sensitivity``
+DESIGN_CHART_KEYS = ("lang", "simulated", "units", "calibration", "designs")
+
+
+def design_chart_inputs(rep: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``rep`` the designs' charts are drawn from (a report without sweeps)."""
+    return {**{k: rep.get(k) for k in DESIGN_CHART_KEYS},
+            "framing": {"parties": rep["framing"]["parties"]}, "sensitivity": []}
+
+
+class PendingCharts:
+    """A report's charts being drawn: :meth:`result` waits for them, in report order."""
+
+    def __init__(self, kept: dict[int, Future[Chart | None]],
+                 rest: Future[dict[int, Chart | None]] | None) -> None:
+        self._kept = kept
+        self._rest = rest
+
+    def result(self) -> list[Chart]:
+        drawn = {i: f.result() for i, f in self._kept.items()}
+        if self._rest is not None:
+            drawn.update(self._rest.result())
+        return [c for _, c in sorted(drawn.items()) if c is not None]
 
 
 class ChartPool:
     """Draws a report's charts in ``workers`` processes; a context manager. One process is forked
-    at once and imports matplotlib; it forks the drawing processes when the charts are asked for."""
+    at once and imports matplotlib; it forks the drawing processes when the charts are asked for.
+
+    The designs' charts may be started early (:meth:`start_designs`), while the sweeps are still
+    solved: the chart process draws them one by one; when the whole report comes
+    (:meth:`start`), the ones already drawn or being drawn are kept if the report's design inputs
+    are the same (compared pickled, byte for byte), the others are drawn with the sweeps' charts."""
 
     def __init__(self, workers: int, lang: str = "en") -> None:
         self._workers = workers
@@ -95,13 +140,38 @@ class ChartPool:
                                          initializer=_warm, initargs=(lang,))
         # forking happens at the first submit: now, so that it imports while we simulate
         self._pool.submit(int)
+        self._early: dict[int, Future[Chart | None]] = {}
+        self._early_inputs = b""
 
-    def start(self, rep: dict[str, Any]) -> Future[list[Chart]] | None:
-        """Start drawing the charts of ``rep`` (``None``: it has none); the caller does other
-        work (the page's template, its tables) and then reads the future's result."""
+    def start_designs(self, rep: dict[str, Any]) -> None:
+        """Start drawing the designs' charts of ``rep``, a report whose designs are solved (its
+        sweeps may be missing): one job per chart, the slowest first, so that the whole report's
+        charts (:meth:`start`) wait for at most the ones already under way."""
         if not rep["simulated"]:
+            return
+        inputs = design_chart_inputs(rep)
+        self._early_inputs = pickle.dumps(inputs)
+        order = sorted(range(len(CHART_KINDS)), key=lambda i: (CHART_KINDS[i] not in SLOW_KINDS, i))
+        self._early = {i: self._pool.submit(_draw, inputs, i) for i in order}
+
+    def start(self, rep: dict[str, Any]) -> PendingCharts | None:
+        """Start drawing the charts of ``rep`` (``None``: it has none); the caller does other
+        work (the page's template, its tables) and then reads the result."""
+        early, self._early = self._early, {}
+        if not rep["simulated"]:
+            for f in early.values():
+                f.cancel()
             return None
-        return self._pool.submit(_draw_all, rep, self._workers)
+        same = bool(early) and self._early_inputs == pickle.dumps(design_chart_inputs(rep))
+        # a chart not yet started is drawn with the others (cancel() is True), so that the
+        # drawing processes share it; one under way or done is kept
+        kept = {i: f for i, f in early.items() if not f.cancel()} if same else {}
+        if not same:
+            for f in early.values():
+                f.cancel()
+        todo = [i for i in range(len(chart_kinds(rep))) if i not in kept]
+        rest = self._pool.submit(_draw_all, rep, self._workers, todo) if todo else None
+        return PendingCharts(kept, rest)
 
     def charts(self, rep: dict[str, Any]) -> list[Chart]:
         """:func:`carbonlink.reporting.plots.report_charts` of ``rep``, drawn by the workers."""

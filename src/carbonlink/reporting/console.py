@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported where a table is built: fmt_num serves the chart processes too
+    import pandas as pd
 
 
 class ResultLike(Protocol):
@@ -80,6 +82,8 @@ _LINK_COLUMNS: list[tuple[str, str]] = [
 
 def _optional_zero_column(df: pd.DataFrame, col: str) -> bool:
     """Columns that are all zero (offsets, ceilings, floors, tax) are left out of the table."""
+    import pandas as pd
+
     if col not in df.columns:
         return True
     values = pd.to_numeric(df[col], errors="coerce").fillna(0.0)

@@ -216,10 +216,65 @@ def _compat(rep: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[dict[s
     return subjects, [(dim, [cells.get((dim, s)) for s in subjects]) for dim in dims]
 
 
+#: the options of the report's template environment (a compiled template depends on them)
+_ENV_OPTIONS: dict[str, Any] = {"trim_blocks": True, "lstrip_blocks": True}
+_AUTOESCAPE = ("html", "j2")
+#: where compiled templates are kept: ``$CARBONLINK_CACHE_DIR``, else the user's cache folder
+CACHE_DIR_VAR = "CARBONLINK_CACHE_DIR"
+
+
+class TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja2's compiled templates kept between runs (compiling the report's template was a
+    third of a second of every ``carbonlink assess``; issue 13). A file is used only when its
+    header matches this Jinja2 and Python and its checksum matches the template's current
+    source (Jinja2 checks both); the file name carries a fingerprint of Jinja2's version, the
+    Python version and the environment's options, which the checksum does not cover. A missing,
+    stale, truncated or unreadable file is a miss (the template is compiled), and a folder that
+    cannot be written is no cache; files are written atomically (a temporary file, then a rename)
+    and not at all under ``PYTHONDONTWRITEBYTECODE``, like Python's own bytecode."""
+
+    def __init__(self, directory: str | Path) -> None:
+        import hashlib
+        import sys
+
+        key = repr((jinja2.__version__, sys.version, sorted(_ENV_OPTIONS.items()), _AUTOESCAPE,
+                    str(TEMPLATES)))
+        fingerprint = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        super().__init__(str(directory), f"carbonlink-{fingerprint}-%s.cache")
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        import pickle
+
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+            bucket.reset()  # compiled again
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        import sys
+
+        if sys.dont_write_bytecode:
+            return
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:  # a read-only or full disk: compiled again next time
+            pass
+
+
+def template_cache_dir() -> Path:
+    """``$CARBONLINK_CACHE_DIR/templates``, else ``$XDG_CACHE_HOME/carbonlink/templates``, else
+    ``~/.cache/carbonlink/templates``."""
+    if os.environ.get(CACHE_DIR_VAR):
+        return Path(os.environ[CACHE_DIR_VAR]) / "templates"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "carbonlink" / "templates"
+
+
 def _env(lang: str = "en") -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             trim_blocks=True, lstrip_blocks=True)
+                             autoescape=jinja2.select_autoescape(list(_AUTOESCAPE)),
+                             bytecode_cache=TemplateCache(template_cache_dir()), **_ENV_OPTIONS)
     env.globals["_"] = Translator(lang)
     return env
 
@@ -231,16 +286,24 @@ def render_decision_html(rep: dict[str, Any]) -> str:
         '{% include "_decision.html.j2" %}</div>').render(rep=rep)
 
 
+def page_units(rep: dict[str, Any]) -> dict[str, Any]:
+    """``rep`` with its units as the page and its charts show them ("million EUR" in the
+    report's language)."""
+    tr = Translator(rep.get("lang", "en"))
+    if tr.lang != "en" and rep.get("units"):
+        u = rep["units"]
+        money = (tr("million {currency}").format(currency=u["currency"])
+                 if u["money"].startswith("million ") else u["money"])
+        rep = {**rep, "units": {**u, "money": money}}
+    return rep
+
+
 def render_html(rep: dict[str, Any], charts: ChartPool | None = None) -> str:
     """One self-contained HTML page: charts as inline SVG, no script, no network. The charts
     are drawn here (matplotlib imported now), or by ``charts``' processes (the same page)."""
     env = _env(rep.get("lang", "en"))
     tr = Translator(rep.get("lang", "en"))
-    if tr.lang != "en" and rep.get("units"):  # "million EUR" in this language
-        u = rep["units"]
-        money = (tr("million {currency}").format(currency=u["currency"])
-                 if u["money"].startswith("million ") else u["money"])
-        rep = {**rep, "units": {**u, "money": money}}
+    rep = page_units(rep)
     # the workers draw the charts while this process compiles the template (a third of a
     # second) and builds the tables
     pending = charts.start(rep) if charts is not None else None

@@ -8,12 +8,14 @@ Every market, link and total figure is copied from ``SimulationResult.to_dict()`
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from carbonlink.assess.pipeline import Assessment
 from carbonlink.reporting.console import fmt_num
 from carbonlink.reporting.i18n import N_
 from carbonlink.reporting.verdict import decision, glossary, plain
+
+if TYPE_CHECKING:  # the chart processes import this module, not the simulator's
+    from carbonlink.assess.pipeline import Assessment
 
 REPORT_VERSION = 1
 
