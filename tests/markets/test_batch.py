@@ -20,12 +20,15 @@ from carbonlink.markets.multiperiod import period_arrays
 from carbonlink.markets.uncertainty import (
     SweepStats,
     draw_factors,
+    execute,
     run_samples,
     sample_scenarios,
     solve_task,
     spawned_state,
     stream_samples,
     summarise,
+    summary_of,
+    tasks_of,
 )
 from carbonlink.model.io import load_scenario, read_document
 from carbonlink.model.scenario import Scenario
@@ -342,7 +345,8 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
     """The same seed gives identical arrays on every executor, batch size and worker count; a
     LocalCluster (worker processes) whose worker is killed mid-sweep still completes it: the
     lost batches run again on the restarted worker — also when the workers write the parts of
-    a streamed output (one part per batch, none twice, none half-written)."""
+    a streamed output (one part per batch, none twice, none half-written) and keep the
+    summarised rows for the summary (the same table as serially)."""
     import os
     import signal
 
@@ -354,6 +358,9 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
     n = 24
     serial = run_samples(designs, n, batch_size=n)
     want = _values(serial)
+    # the summary a streamed sweep returns (on a cluster: summarised on a worker from the
+    # chunks the workers kept, also those lost with a killed worker and computed again)
+    summary = stream_samples(designs, n, tmp_path / "serial.parquet", batch_size=3)
     np.testing.assert_array_equal(_values(run_samples(designs, n, executor="process",
                                                       max_workers=2, batch_size=5)), want)
     for workers in (1, 2):
@@ -377,12 +384,21 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
                 assert killed and killed[0] not in client.scheduler_info()["workers"]
             out = tmp_path / f"w{workers}.parquet"
             killed.clear()
-            stream_samples(designs, n, out, executor="dask", batch_size=3, progress=kill_one)
+            got_summary = stream_samples(designs, n, out, executor="dask", batch_size=3,
+                                         progress=kill_one)
+            pd.testing.assert_frame_equal(got_summary, summary)
             assert sorted(p.name for p in out.iterdir()) == [
                 f"part-{i:08d}.parquet" for i in range(2 * n // 3)]
             np.testing.assert_array_equal(_values(pd.read_parquet(out)), want)
             if workers == 2:
                 assert killed and killed[0] not in client.scheduler_info()["workers"]
+            else:   # with reduce, the client sees receipts only; the summary is the same
+                seen: list[int] = []
+                tasks = tasks_of(designs, n, batch_size=5)
+                got = execute(tasks, lambda c, seen=seen: seen.append(c.values.shape[1]),
+                              executor="dask", reduce=summary_of)
+                assert len(seen) == len(tasks) and set(seen) == {0}
+                pd.testing.assert_frame_equal(got, summary_of([solve_task(t) for t in tasks]))
 
 
 def test_gain_split_into_effort_and_risk_sharing() -> None:

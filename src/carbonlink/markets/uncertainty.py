@@ -250,6 +250,23 @@ class Chunk:
                      fallback=self.fallback, one_by_one=self.one_by_one, reason=self.reason,
                      failed=self.failed, degenerate=self.degenerate)
 
+    def receipt(self) -> Chunk:
+        """The chunk without its values: its task, samples and counts (what the client needs for
+        progress, order and statistics while the values stay on the worker)."""
+        return Chunk(self.index, self.design, self.samples, [], [], [],
+                     np.empty((self.samples.size, 0)), batched=self.batched,
+                     fallback=self.fallback, one_by_one=self.one_by_one, reason=self.reason,
+                     failed=self.failed, degenerate=self.degenerate)
+
+
+def summary_of(chunks: Sequence[Chunk]) -> pd.DataFrame:
+    """:class:`SummaryAccumulator`'s table of ``chunks`` taken in task order (the order the
+    client takes them in), so the numbers do not depend on where it runs."""
+    acc = SummaryAccumulator()
+    for c in sorted(chunks, key=lambda c: c.index):
+        acc.add(c)
+    return acc.summary()
+
 
 #: a batch of samples: task index, design index, design, engine, first sample, end
 Task = tuple[int, int, Scenario, str, int, int]
@@ -385,13 +402,21 @@ def tasks_of(designs: Sequence[Scenario], n: int, *, engine: str = "fast",
 
 def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
             executor: str = "serial", max_workers: int | None = None, retries: int = 3,
-            fn: Callable[[Task], Chunk] = solve_task) -> None:
+            fn: Callable[[Task], Chunk] = solve_task,
+            reduce: Callable[[Sequence[Chunk]], Any] | None = None) -> Any:
     """Run ``fn`` (:func:`solve_task`, or a :class:`PartWriter` that also writes the batch's
     part of the output) on every task on ``executor``, calling ``on_chunk`` with each result
     in the order they finish. At most a few tasks per worker are in flight at a time, so
     results do not pile up in memory. ``dask``: on the running ``dask.distributed`` client (a
     task lost with its worker is run again, up to ``retries`` times), else on dask's local
-    scheduler."""
+    scheduler.
+
+    ``reduce`` (a ``dask.distributed`` client only): the chunks stay on the workers, the client
+    gets each one's :meth:`Chunk.receipt` (for ``on_chunk``), and ``reduce(chunks)`` runs as one
+    last task on a worker; its result is returned (``None`` on the other executors, where the
+    caller reduces what ``on_chunk`` gave it). In a ``LocalCluster`` the client process also
+    hosts the scheduler on the workers' cores: receiving and keeping every chunk there took
+    most of its CPU."""
     if executor == "serial":
         for t in tasks:
             on_chunk(fn(t))
@@ -423,8 +448,14 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
             # Chunk: the values array and the row labels; with a PartWriter only the
             # summarised rows, 34 numbers a sample for the five-market example)
 
+            kept: list[Any] = []    # with reduce: every task's chunk, left on its worker
+
             def submit(t: Task) -> Any:
-                return client.submit(fn, t, pure=False, retries=retries)
+                fut = client.submit(fn, t, pure=False, retries=retries)
+                if reduce is None:
+                    return fut
+                kept.append(fut)     # its receipt runs where the chunk is (nothing moves)
+                return client.submit(Chunk.receipt, fut, pure=False, retries=retries)
 
             todo = list(tasks)[::-1]
             first = [submit(todo.pop()) for _ in range(min(3 * nw, len(todo)))]
@@ -435,6 +466,10 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
                 on_chunk(chunk)
                 if todo:
                     pending.add(submit(todo.pop()))
+            if reduce is not None:
+                # a chunk lost with its worker is computed again for this task (its part
+                # rewritten under the same name)
+                return client.submit(reduce, kept, pure=False, retries=retries).result()
         else:  # dask's default scheduler on this machine
             step = 4 * (os.cpu_count() or 1)
             for i in range(0, len(tasks), step):
@@ -480,7 +515,8 @@ def run_samples(designs: Sequence[Scenario], n: int, *, name: str = "sweep",
 def _run(designs: Sequence[Scenario], n: int, sink: Callable[[Chunk], None], *, engine: str,
          executor: str, max_workers: int | None, batch_size: int | None,
          progress: Callable[[int], None] | None, stats: SweepStats | None,
-         fn: Callable[[Task], Chunk] = solve_task) -> None:
+         fn: Callable[[Task], Chunk] = solve_task,
+         reduce: Callable[[Sequence[Chunk]], Any] | None = None) -> Any:
     if n < 1:
         raise DocumentError("--samples", f"must be >= 1, got {n}")
     if not designs or designs[0].uncertainty is None:
@@ -497,8 +533,8 @@ def _run(designs: Sequence[Scenario], n: int, sink: Callable[[Chunk], None], *, 
         if progress is not None:
             progress(int(c.samples.size))
 
-    execute(tasks_of(designs, n, engine=engine, batch_size=batch_size), on_chunk,
-            executor=executor, max_workers=max_workers, fn=fn)
+    return execute(tasks_of(designs, n, engine=engine, batch_size=batch_size), on_chunk,
+                   executor=executor, max_workers=max_workers, fn=fn, reduce=reduce)
 
 
 #: a part of a streamed output: ``part-{task index:08d}.parquet`` (or ``.csv``), so the parts
@@ -634,8 +670,12 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
                 part.unlink()
 
         try:
-            _run(designs, n, take, engine=engine, executor=executor, max_workers=max_workers,
-                 batch_size=batch_size, progress=progress, stats=stats, fn=writer)
+            # on a dask cluster the summarised rows stay on the workers and one last task
+            # summarises them (the client only sees receipts); elsewhere ``take`` keeps them
+            summary = _run(designs, n, take, engine=engine, executor=executor,
+                           max_workers=max_workers, batch_size=batch_size, progress=progress,
+                           stats=stats, fn=writer,
+                           reduce=summary_of if executor == "dask" else None)
         except OSError as exc:  # a worker could not write its part (raised where it ran)
             raise DocumentError("--out", f"a batch's part could not be written to {parts}: "
                                 f"{exc}") from exc
@@ -655,7 +695,7 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
             fh.close()
         joined.unlink(missing_ok=True)
         _remove(parts)
-    return acc.summary()
+    return summary if summary is not None else acc.summary()
 
 
 def _earlier_output(folder: Path) -> bool:
