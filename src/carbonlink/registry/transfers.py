@@ -421,6 +421,17 @@ class Transfers(Ledger):
             fail("R1005", "change", f"no trusted-list change {cid}")
         return dict(r._mapping)
 
+    def _open_trust_change(self, conn: Connection, change: int) -> dict[str, Any]:
+        """The proposed trusted-list change ``change``, read again under its account's lock
+        (R1005 when there is none, R1002 when it was decided)."""
+        c = self._trust_change(conn, change)
+        self._lock_accounts(conn, [int(c["account_id"])])
+        c = self._trust_change(conn, change)
+        if c["state"] != "proposed":
+            fail("R1002", "change", f"trusted-list change {change} is {c['state']}; "
+                 "expected proposed")
+        return c
+
     @operation("approve_trust")
     def approve_trust(self, change: int, *, by: str | None = None,
                       at: datetime | None = None) -> dict[str, Any]:
@@ -430,12 +441,7 @@ class Transfers(Ledger):
         when = self._when(at)
 
         def go(conn: Connection) -> dict[str, Any]:
-            c = self._trust_change(conn, change)
-            self._lock_accounts(conn, [int(c["account_id"])])
-            c = self._trust_change(conn, change)
-            if c["state"] != "proposed":
-                fail("R1002", "change", f"trusted-list change {change} is {c['state']}; "
-                     "expected proposed")
+            c = self._open_trust_change(conn, change)
             if by == c["proposer"]:
                 fail("A2006", "by", f"{by!r} proposed trusted-list change {change}; a second "
                      "representative must approve")
@@ -471,12 +477,7 @@ class Transfers(Ledger):
         when = self._when(at)
 
         def go(conn: Connection) -> dict[str, Any]:
-            c = self._trust_change(conn, change)
-            self._lock_accounts(conn, [int(c["account_id"])])
-            c = self._trust_change(conn, change)
-            if c["state"] != "proposed":
-                fail("R1002", "change", f"trusted-list change {change} is {c['state']}; "
-                     "expected proposed")
+            c = self._open_trust_change(conn, change)
             self._check_rep(conn, int(c["account_id"]), by, "by")
             conn.execute(trusted_changes.update().where(trusted_changes.c.id == change).values(
                 state="rejected", approver=by, decided_at=when))
