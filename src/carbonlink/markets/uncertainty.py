@@ -22,7 +22,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -244,19 +244,16 @@ class Chunk:
         """The chunk cut to the rows :class:`SummaryAccumulator` keeps (``price``, ``gain``,
         ``binding``) and its counts: what a worker that wrote its part sends back."""
         keep = [r for r, v in enumerate(self.variables) if v.split("|")[0] in _SUMMARISED]
-        return Chunk(self.index, self.design, self.samples, [self.markets[r] for r in keep],
-                     [self.variables[r] for r in keep], [self.units[r] for r in keep],
-                     np.ascontiguousarray(self.values[:, keep]), batched=self.batched,
-                     fallback=self.fallback, one_by_one=self.one_by_one, reason=self.reason,
-                     failed=self.failed, degenerate=self.degenerate)
+        return replace(self, markets=[self.markets[r] for r in keep],
+                       variables=[self.variables[r] for r in keep],
+                       units=[self.units[r] for r in keep],
+                       values=np.ascontiguousarray(self.values[:, keep]))
 
     def receipt(self) -> Chunk:
         """The chunk without its values: its task, samples and counts (what the client needs for
         progress, order and statistics while the values stay on the worker)."""
-        return Chunk(self.index, self.design, self.samples, [], [], [],
-                     np.empty((self.samples.size, 0)), batched=self.batched,
-                     fallback=self.fallback, one_by_one=self.one_by_one, reason=self.reason,
-                     failed=self.failed, degenerate=self.degenerate)
+        return replace(self, markets=[], variables=[], units=[],
+                       values=np.empty((self.samples.size, 0)))
 
 
 def summary_of(chunks: Sequence[Chunk]) -> pd.DataFrame:

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
 from math import floor
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from carbonlink.registry import guard
 from carbonlink.registry import journal as jr
 from carbonlink.registry.checks import fail
 from carbonlink.registry.common import (
@@ -65,12 +64,13 @@ class ExternalTransfers(Transfers):
                 state="approved", approver=by, updated_at=when))
             jr.append(conn, when, "external_transfer.approved", tx_id, {"by": by})
             return Receipt(tx_id, "external_transfer", "approved", int(tx.quantity))
-        if self._fast_path(by):   # an internal transfer in one PostgreSQL statement
+        # an internal transfer in one PostgreSQL statement; the access check deferred to it
+        # (guard.DEFERRED) is made there, also when it leaves the transfer to the general path:
+        # the guard defers exactly when this predicate holds
+        if self._fast_path(by):
             done = self._run_statement(lambda dbc: self._approve_pg(dbc, tx_id, by, when))
             if done is not None:
                 return done
-        elif guard.DEFERRED.get() is not None:    # the access check waited for a statement
-            guard.check_now(cast(Any, self), "approve", {"tx_id": tx_id})
         return self._run(go)
 
     @operation("accept")

@@ -237,16 +237,6 @@ def check(reg: Registry, op: str, rule: Rule, args: dict[str, Any]) -> Target:
     return target
 
 
-def check_now(reg: Registry, op: str, args: dict[str, Any]) -> Target:
-    """The access check of a deferred operation whose statement left it to the general path
-    (not what the fast path handles): the check as :func:`check` makes it, read first."""
-    rule = OPERATIONS[op]
-    target = _target(reg, op, args)
-    if reg.actor is None or not allowed(reg.actor, rule, target):
-        refuse(reg, op, target)
-    return target
-
-
 def refuse(reg: Registry, op: str, target: Target) -> Any:
     """Journal and raise the refusal of ``op`` on ``target`` (``S7001``)."""
     rule = OPERATIONS[op]
