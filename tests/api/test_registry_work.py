@@ -44,6 +44,12 @@ def denials(ledger: Ledger) -> list[dict[str, Any]]:
             "SELECT payload FROM journal WHERE kind = 'access.denied' ORDER BY seq").all())]
 
 
+def row_of(page: str, row_id: str) -> str:
+    """The table row ``<tr id="row_id">…</tr>`` of ``page`` ('' when there is none)."""
+    m = re.search(rf'<tr id="{row_id}">.*?</tr>', page, re.S)
+    return m.group(0) if m else ""
+
+
 def test_a_representative_sees_their_accounts_only(client_factory: Callable[..., TestClient],
                                                     ledger: Ledger) -> None:
     w = ledger.world
@@ -270,10 +276,9 @@ def test_internal_transfer_under_four_eyes_is_approved_and_cancelled_in_the_dela
                               "vintage": "2026"}, follow_redirects=False)
         assert r.status_code == 303, r.text
         tx = int(re.search(r"transaction\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
-        row = re.search(rf'<tr id="tx-{tx}">.*?</tr>',
-                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
-        assert row and "proposed" in row.group(0) and f"/transactions/{tx}/approve" not in \
-            row.group(0) and f"/transactions/{tx}/cancel" in row.group(0)
+        row = row_of(client.get(f"/registry/accounts/{w.seller}").text, f"tx-{tx}")
+        assert row and "proposed" in row and f"/transactions/{tx}/approve" not in \
+            row and f"/transactions/{tx}/cancel" in row
         own = client.post(f"/registry/transactions/{tx}/approve", data={"csrf": csrf})
         assert own.status_code == 403 and "A2006" in own.text
     with session(client_factory, ledger, "bob") as (client, csrf):
@@ -281,9 +286,8 @@ def test_internal_transfer_under_four_eyes_is_approved_and_cancelled_in_the_dela
         r = client.post(f"/registry/transactions/{tx}/approve", data={"csrf": csrf},
                         follow_redirects=False)
         assert r.status_code == 303, r.text
-        row = re.search(rf'<tr id="tx-{tx}">.*?</tr>',
-                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
-        assert row and "delayed (completes at" in row.group(0)
+        row = row_of(client.get(f"/registry/accounts/{w.seller}").text, f"tx-{tx}")
+        assert row and "delayed (completes at" in row
     with session(client_factory, ledger, "carol") as (client, csrf):   # not a representative
         r = client.post(f"/registry/transactions/{tx}/cancel", data={"csrf": csrf})
         assert r.status_code == 403
@@ -314,34 +318,31 @@ def test_trusted_list_is_kept_by_representatives_on_the_account_page(
                         follow_redirects=False)
         assert r.status_code == 303, r.text
         change = int(re.search(r"change\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
-        row = re.search(rf'<tr id="trust-change-{change}">.*?</tr>',
-                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
-        assert row and "alice" in row.group(0) and "/approve" not in row.group(0)
+        row = row_of(client.get(f"/registry/accounts/{w.seller}").text, f"trust-change-{change}")
+        assert row and "alice" in row and "/approve" not in row
         own = client.post(f"/registry/trusted/{change}/approve", data={"csrf": csrf})
         assert own.status_code == 403 and "A2006" in own.text
         bad = client.post(f"/registry/accounts/{w.seller}/trusted",
                           data={"csrf": csrf, "trusted_account": str(party), "action": "x"})
         assert bad.status_code == 422 and "action" in bad.text
     with session(client_factory, ledger, "bob") as (client, csrf):
-        row = re.search(rf'<tr id="trust-change-{change}">.*?</tr>',
-                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
-        assert row and f"/registry/trusted/{change}/approve" in row.group(0)
+        row = row_of(client.get(f"/registry/accounts/{w.seller}").text, f"trust-change-{change}")
+        assert row and f"/registry/trusted/{change}/approve" in row
         r = client.post(f"/registry/trusted/{change}/approve",
                         data={"csrf": csrf, "back": f"/registry/accounts/{w.seller}"},
                         follow_redirects=False)
         assert r.status_code == 303, r.text
         page = client.get(f"/registry/accounts/{w.seller}").text
-        row = re.search(rf'<tr id="trusted-{party}">.*?</tr>', page, re.S)
-        assert row and "not yet" in row.group(0)
+        row = row_of(page, f"trusted-{party}")
+        assert row and "not yet" in row
         assert f'id="trust-change-{change}"' not in page
         # bob proposes taking it off again, then withdraws his proposal from the page
         r = client.post(f"/registry/accounts/{w.seller}/trusted",
                         data={"csrf": csrf, "trusted_account": str(party), "action": "remove"},
                         follow_redirects=False)
         removal = int(re.search(r"change\+(\d+)", r.headers["location"]).group(1))  # type: ignore[union-attr]
-        row = re.search(rf'<tr id="trust-change-{removal}">.*?</tr>',
-                        client.get(f"/registry/accounts/{w.seller}").text, re.S)
-        assert row and f"/registry/trusted/{removal}/reject" in row.group(0)
+        row = row_of(client.get(f"/registry/accounts/{w.seller}").text, f"trust-change-{removal}")
+        assert row and f"/registry/trusted/{removal}/reject" in row
         r = client.post(f"/registry/trusted/{removal}/reject",
                         data={"csrf": csrf, "back": f"/registry/accounts/{w.seller}"},
                         follow_redirects=False)
