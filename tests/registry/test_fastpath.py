@@ -300,10 +300,11 @@ def test_four_eyes_parity(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.parametrize("revision", ["0011_pg_four_eyes_fast_path",
-                                      "0012_pg_fast_path_one_pass"])
+                                      "0012_pg_fast_path_one_pass",
+                                      "0014_pg_fast_path_fewer_statements"])
 def test_function_matrix_matches_account_units(revision: str) -> None:
-    """The PostgreSQL functions' account types and unit types (migrations 0011, 0012) are those
-    of ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
+    """The PostgreSQL functions' account types and unit types (migrations 0011, 0012, 0014)
+    are those of ``HOLDING_TYPES`` and ``ACCOUNT_UNITS`` for holding accounts."""
     import importlib.util
 
     from carbonlink.registry.common import ACCOUNT_UNITS, HOLDING_TYPES

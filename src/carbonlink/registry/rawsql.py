@@ -146,14 +146,14 @@ def insert_tx_blocks(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
                                  "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"), list(rows))
 
 
-#: PostgreSQL proposal of an internal transfer in one statement (migrations 0011, 0012): returns
+#: PostgreSQL proposal of an internal transfer in one statement (migrations 0011, 0012, 0014): returns
 #: ``(tx_id, code, path, detail, payload)``; ``code`` is ``None`` on success, a check code when
 #: a check failed (nothing written), ``'external'`` (another registry) or ``'general'``
 #: (authorised units) for the general path
 PG_PROPOSE_INTERNAL = ("SELECT * FROM registry_propose_internal(%s::integer, %s::integer, "
                        "%s::bigint, %s::text, %s::integer, %s::text, %s::text, "
                        "%s::timestamp, %s::text, %s::timestamp)")
-#: PostgreSQL approval of an internal transfer in one statement (migrations 0011, 0012): returns
+#: PostgreSQL approval of an internal transfer in one statement (migrations 0011, 0012, 0014): returns
 #: ``(state, quantity, code, path, detail, account)``; ``code`` ``'general'`` for a transaction
 #: that is not an internal transfer (the general path answers), ``'denied'`` when the actor does
 #: not represent its transferring account (``account``; None: no such transaction)
