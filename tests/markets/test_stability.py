@@ -406,3 +406,39 @@ def test_solve_error_is_retried_at_the_next_scale(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(mp, "_solve_periods", broken)
     with pytest.raises(SolverError, match="Solve error"):
         simulate_periods(path)
+
+
+def test_a_cycling_qp_ends_in_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged RGGI document (found by the property test above: the emissions containment
+    reserve's first trigger price 30,881, the rest ~7) makes HiGHS 1.16's QP solver cycle at
+    every quantity scale. The solver's iterations are capped (``multiperiod.QP_ITERATIONS``), so
+    the run ends: solved, or a SolverError naming the limit — and the CLI exits 1 with that
+    message, no traceback. Before the cap ``simulate`` ran for ever."""
+    from carbonlink.markets import multiperiod as mp
+
+    doc = yaml.safe_load((EXAMPLES / "rggi-reserves.yaml").read_text())
+    (ecr,) = [r for r in doc["markets"][0]["reserves"] if r["kind"] == "withhold"]
+    ecr["price"] = [30881, 6.42, 6.87, 7.35]
+    limits: list[int] = []
+    make = mp._new_highs
+
+    def capped() -> Any:
+        h = make()
+        set_option = h.setOptionValue
+
+        def spy(name: str, value: Any) -> Any:
+            if name == "qp_iteration_limit":
+                limits.append(int(value))
+            return set_option(name, value)
+        h.setOptionValue = spy
+        return h
+    monkeypatch.setattr(mp, "_new_highs", capped)
+    try:
+        result = simulate_periods(doc)
+        assert result.markets["price"].notna().all()
+    except SolverError as exc:
+        assert "Iteration limit" in str(exc)
+    assert limits and all(0 < n < 2**31 - 1 for n in limits)
+    monkeypatch.undo()
+    fuzz_run(tmp_path, "simulate", doc, capsys)      # exit 0, 1 or 2 with a message

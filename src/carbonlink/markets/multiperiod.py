@@ -319,6 +319,12 @@ class _SolveError(SolverError):
 #: reports optimality with a primal infeasibility of the size of a tiny column bound (1e-4 of
 #: the largest quantity: a small ceiling release) and gives up; rescaled, it solves it.
 RESCALE = (1.0, 16.0, 1024.0)
+#: HiGHS's QP solver (1.16) can cycle for ever on a tiny program (found by the property test of
+#: damaged stability documents: one market, four periods, a withholding reserve whose first
+#: trigger price is 30,881 and the rest ~7): its iterations are capped at this plus 50 per row
+#: and column, far above what a program that converges needs (tens to hundreds), and a capped
+#: run is tried again at the next scale, like a "Solve error", then reported as an error
+QP_ITERATIONS = 20_000
 
 
 def solve_periods(pa: PeriodArrays, *, links: bool = True) -> _Solved:
@@ -533,6 +539,7 @@ def _solve_periods(pa: PeriodArrays, *, links: bool, rescale: float) -> _Solved:
     h.setOptionValue("dual_feasibility_tolerance", 1e-10)
     if hess_cols.size:
         h.setOptionValue("qp_regularization_value", 0.0)
+        h.setOptionValue("qp_iteration_limit", QP_ITERATIONS + 50 * (ncol + nrow))
     if h.passModel(model) == highspy.HighsStatus.kError:
         raise SolverError("HiGHS rejected the multi-period program")
     h.run()
@@ -542,7 +549,7 @@ def _solve_periods(pa: PeriodArrays, *, links: bool, rescale: float) -> _Solved:
         nan = np.full((nt, nm), np.nan)
         return _Solved("infeasible", nan, np.zeros((nt, ns)), zt, zt, zt, np.zeros((nt, nl)), nan,
                        np.zeros((nt, nl)), zt, np.zeros((nt, nk)))
-    if ms == highspy.HighsModelStatus.kSolveError:
+    if ms in (highspy.HighsModelStatus.kSolveError, highspy.HighsModelStatus.kIterationLimit):
         raise _SolveError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
     if ms != highspy.HighsModelStatus.kOptimal:
         raise SolverError(f"HiGHS stopped with status {h.modelStatusToString(ms)}")
