@@ -31,6 +31,30 @@ def pytest_configure(config: pytest.Config) -> None:
     from carbonlink.registry import identity
 
     identity.use_test_hash_parameters()
+    _build_the_cli_once()
+
+
+def _build_the_cli_once() -> None:
+    """``carbonlink.cli.main`` called in this process builds typer's click command tree once,
+    as the console script does once per process, instead of at every call: typer rebuilds it
+    from the function signatures each time the app is called (``Typer.__call__`` →
+    ``typer.main.get_command``), 85 ms a call for the ``registry`` group's ~50 commands, most of
+    an in-process CLI test's time. The commands, their parsing and their output are the same
+    objects typer builds; tests of the tree itself (``tests/markets/test_startup.py``) build
+    their own from ``carbonlink.cli.app.app``, which is left as it is."""
+    import typer.main
+
+    import carbonlink.cli as cli
+
+    typer_app = cli.app
+    built: list[Any] = []
+
+    def once_built(*args: Any, **kwargs: Any) -> Any:
+        if not built:
+            built.append(typer.main.get_command(typer_app))
+        return built[0](*args, **kwargs)
+
+    cli.app = once_built  # type: ignore[assignment]   # what carbonlink.cli._run calls
 
 
 #: most pytest-xdist workers ``-n auto`` starts: each holds its own registries, template databases

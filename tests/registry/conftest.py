@@ -3,6 +3,7 @@ two-Party world."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 from collections.abc import Iterator
@@ -160,6 +161,7 @@ class _Template:
     where: str
     key: Path | None
     admin: str | None = None    # PostgreSQL: the server's maintenance URL (pg_server_url)
+    world: World | None = None  # kind "world": the two-Party world built in it (make_world)
 
 
 @pytest.fixture(scope="session")
@@ -182,14 +184,15 @@ def _registry_templates() -> Iterator[dict[tuple[str, str], _Template]]:
             admin.dispose()
 
 
-def _build_template(url: str) -> None:
+def _build_template(url: str, kind: str) -> World | None:
     with Registry(url) as r:
         r.init()
-        Acting(r)
+        a = Acting(r)
+        return make_world(a) if kind == "world" else None
 
 
 def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
-                    key: Path | None = None) -> None:
+                    key: Path | None = None, world: bool = False) -> World | None:
     """Make the (empty) database at ``database_url`` a newly initialised registry with the
     tests' users (:class:`Acting`) — a copy of a template built once per session and backend,
     since migrating and creating the users for every test took most of a registry test's
@@ -197,7 +200,9 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
     copy of the template's journal key goes (None: the SQLite file's own key, ``<file>.journal-
     key``; PostgreSQL has none). Each test gets its own copy — its own file, or its own
     database (``CREATE DATABASE … TEMPLATE``, under the name the test's fixture made unique),
-    so tests stay isolated, also across xdist workers (each builds its own templates)."""
+    so tests stay isolated, also across xdist workers (each builds its own templates).
+    ``world``: the template also holds :func:`make_world`'s world (unsigned registries only),
+    returned (a copy) for the test's ``world`` fixture."""
     import os
     import shutil
     import sqlite3
@@ -206,7 +211,7 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
     templates: dict[tuple[str, str], _Template] = request.getfixturevalue(
         "_registry_templates")
     backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
-    kind = "plain" if key is None else "signed"
+    kind = "signed" if key is not None else "world" if world else "plain"
     tpl = templates.get((backend, kind))
     if tpl is None:
         folder = request.getfixturevalue("tmp_path_factory").mktemp(f"registry-{kind}")
@@ -218,7 +223,7 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
             if backend == "sqlite":
                 tpl = _Template(str(folder / "registry.db"), tpl_key or
                                 folder / "registry.db.journal-key")
-                _build_template(f"sqlite:///{tpl.where}")
+                tpl.world = _build_template(f"sqlite:///{tpl.where}", kind)
             else:
                 server = request.getfixturevalue("pg_server_url")
                 name = f"rtpl_{uuid.uuid4().hex[:12]}"
@@ -230,7 +235,7 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
                     admin.dispose()
                 tpl = _Template(f"{server.rsplit('/', 1)[0]}/{name}", tpl_key, server)
                 templates[(backend, kind)] = tpl      # dropped at the end even if building fails
-                _build_template(tpl.where)
+                tpl.world = _build_template(tpl.where, kind)
         finally:
             if tpl_key is not None:
                 if old is None:
@@ -261,12 +266,19 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
     if tpl.key is not None and own_key is not None and tpl.key.exists():
         own_key.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(tpl.key, own_key)
+    return copy.deepcopy(tpl.world)
+
+
+_WORLD = pytest.StashKey["World | None"]()
 
 
 @pytest.fixture
 def reg(request: pytest.FixtureRequest, database_url: str) -> Iterator[Acting]:
-    """A new registry (SQLite and PostgreSQL), migrated, with the tests' users."""
-    _fresh_registry(request, database_url)
+    """A new registry (SQLite and PostgreSQL), migrated, with the tests' users. When the test
+    also asks for ``world``, the registry is a copy of a template holding that world already
+    (building it took a third of such a test's time); :func:`world` returns it."""
+    request.node.stash[_WORLD] = _fresh_registry(request, database_url,
+                                                 world="world" in request.fixturenames)
     with Registry(database_url) as r:
         yield Acting(r)
 
@@ -321,8 +333,10 @@ def full_transfer(r: Any, src: int, dst: int, q: int, at: datetime, **kw: object
 
 
 @pytest.fixture
-def world(reg: Acting) -> World:
-    return make_world(reg)
+def world(request: pytest.FixtureRequest, reg: Acting) -> World:
+    """:func:`make_world`'s world in ``reg`` (built in its template: :func:`reg`)."""
+    w = request.node.stash.get(_WORLD, None)
+    return w if w is not None else make_world(reg)
 
 
 def pytest_configure(config: pytest.Config) -> None:

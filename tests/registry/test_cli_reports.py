@@ -358,8 +358,9 @@ def test_a_one_time_password_is_changed_at_first_login(
         with pytest.raises(CheckFailed) as e:
             r.as_user(actor).issue_token()
         assert e.value.code == "S7003"
-        denied = [json.loads(x.payload) for x in r.engine.connect().execute(
-            sa.select(journal.c.payload).where(journal.c.kind == "access.denied"))]
+        with r.engine.connect() as c:      # closed here: left open, its read transaction
+            denied = [json.loads(x.payload) for x in c.execute(   # blocked the logins below
+                sa.select(journal.c.payload).where(journal.c.kind == "access.denied"))]
         assert [d["operation"] for d in denied] == ["users", "issue_token"]
     monkeypatch.setenv("CARBONLINK_TOKEN_FILE", str(tmp_path / "tokens.json"))
     monkeypatch.setattr("sys.stdin", io.StringIO(otp + "\n"))      # no new password given
