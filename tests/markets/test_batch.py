@@ -179,6 +179,37 @@ def test_degenerate_samples_report_the_same_optimum_whatever_the_batch(
     np.testing.assert_array_equal(np.vstack([p.values for p in parts]), whole.values)
 
 
+@pytest.mark.parametrize("gufunc", [True, False], ids=["one pass", "raising inv"])
+def test_stacked_inverses_are_numpys_matrix_by_matrix(gufunc: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_inverses`` inverts a stack in one pass (numpy's gufunc, NaN for a matrix with an
+    exact zero pivot): every regular matrix's inverse has the bits ``np.linalg.inv`` gives it
+    alone — whatever else shares the stack, so a cached inverse does not depend on the worker
+    or batch that computed it — and singular ones (an exact zero pivot, or a condition number
+    above 1e12) get their pseudo-inverse; the raising path numpy's public ``inv`` takes gives
+    the same."""
+    if not gufunc:
+        monkeypatch.setattr(batch, "_stacked_inv", None)
+    rng = np.random.default_rng(7)
+    regular = rng.normal(size=(5, 9, 9)) + 9 * np.eye(9)
+    exact = regular[1].copy()
+    exact[4] = 0.0  # a zero row: an exact zero pivot
+    near = regular[2].copy()
+    near[:, 3] = near[:, 5] * (1 + 1e-15)  # two columns equal to round-off: cond > 1e12
+    mats = np.stack([regular[0], exact, regular[3], near, regular[4]])
+    inv, singular = batch._inverses(mats)
+    assert singular.tolist() == [False, True, False, True, False]
+    for k in (0, 2, 4):
+        np.testing.assert_array_equal(inv[k], np.linalg.inv(mats[k]))
+    for k in (1, 3):
+        np.testing.assert_array_equal(inv[k], np.linalg.pinv(mats[k], rtol=1e-10))
+    alone, sing_alone = batch._inverses(regular)  # the same matrices without singular company
+    assert not sing_alone.any()
+    np.testing.assert_array_equal(alone[[0, 3, 4]], inv[[0, 2, 4]])
+    empty, none = batch._inverses(np.zeros((0, 9, 9)))
+    assert empty.shape == (0, 9, 9) and none.shape == (0,)
+
+
 def test_the_sample_highs_gives_up_on_is_solved_in_the_batch() -> None:
     """Sample 33,253 of the five-market example: HiGHS stops with "Solve error" on its
     autarky program (it was the benchmark's one NaN); the batch path solves it (its autarky
@@ -399,6 +430,8 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
                               executor="dask", reduce=summary_of)
                 assert len(seen) == len(tasks) and set(seen) == {0}
                 pd.testing.assert_frame_equal(got, summary_of([solve_task(t) for t in tasks]))
+                # the reduce goes with the last batch; with no batch it still runs, on nothing
+                assert execute([], seen.append, executor="dask", reduce=len) == 0
 
 
 def test_gain_split_into_effort_and_risk_sharing() -> None:

@@ -273,12 +273,21 @@ def solve_task(task: Task) -> Chunk:
     """Solve samples ``start … stop − 1`` of a design: through the batch path
     (:mod:`carbonlink.markets.batch`) when it covers the design, else one by one. The draws
     come from each sample's own seed, so a task needs nothing but its range."""
-    from threadpoolctl import threadpool_limits
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
 
+        # found once per process: a fresh ``threadpool_limits`` scans the loaded libraries
+        # again, 3 ms a task
+        _THREADPOOLS = ThreadpoolController()
     # one BLAS thread: the matrices are small (a threaded OpenBLAS made a 44×44 SVD 20×
     # slower on a busy 2-core machine), and the executors give each worker its own core
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _THREADPOOLS.limit(limits=1, user_api="blas"):
         return _solve_task(task)
+
+
+#: this process's BLAS and OpenMP thread pools (:func:`solve_task`)
+_THREADPOOLS: Any = None
 
 
 def _solve_task(task: Task) -> Chunk:
@@ -455,18 +464,30 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
                 return client.submit(Chunk.receipt, fut, pure=False, retries=retries)
 
             todo = list(tasks)[::-1]
-            first = [submit(todo.pop()) for _ in range(min(3 * nw, len(todo)))]
-            pending = dask_completed(first)
+            last: Any = None  # the reduce task, submitted with the last batch
+
+            def feed() -> Any:
+                nonlocal last
+                fut = submit(todo.pop())
+                if reduce is not None and not todo:
+                    # queued now, so it starts on a worker the moment the last chunk is
+                    # there, not a round trip through this process later; a chunk lost with
+                    # its worker is computed again for it (its part rewritten under the same
+                    # name)
+                    last = client.submit(reduce, kept, pure=False, retries=retries)
+                return fut
+
+            pending = dask_completed([feed() for _ in range(min(3 * nw, len(todo)))])
             for fut in pending:
                 chunk = fut.result()
                 fut.release()
                 on_chunk(chunk)
                 if todo:
-                    pending.add(submit(todo.pop()))
+                    pending.add(feed())
             if reduce is not None:
-                # a chunk lost with its worker is computed again for this task (its part
-                # rewritten under the same name)
-                return client.submit(reduce, kept, pure=False, retries=retries).result()
+                if last is None:  # no tasks at all
+                    last = client.submit(reduce, kept, pure=False, retries=retries)
+                return last.result()
         else:  # dask's default scheduler on this machine
             step = 4 * (os.cpu_count() or 1)
             for i in range(0, len(tasks), step):
