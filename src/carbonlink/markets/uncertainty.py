@@ -740,8 +740,9 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
                 part.unlink()
 
         try:
-            # on a dask cluster the summarised rows stay on the workers and one last task
-            # summarises them (the client only sees receipts); elsewhere ``take`` keeps them
+            # on a dask cluster the summarised rows stay on the workers and last tasks, one
+            # share of the table per worker, summarise them (the client only sees receipts);
+            # elsewhere ``take`` keeps them
             summary = _run(designs, n, take, engine=engine, executor=executor,
                            max_workers=max_workers, batch_size=batch_size, progress=progress,
                            stats=stats, fn=writer,
