@@ -18,6 +18,7 @@ from carbonlink.errors import SolverError
 from carbonlink.markets import batch
 from carbonlink.markets.multiperiod import period_arrays
 from carbonlink.markets.uncertainty import (
+    SummaryOf,
     SweepStats,
     draw_factors,
     execute,
@@ -177,6 +178,57 @@ def test_degenerate_samples_report_the_same_optimum_whatever_the_batch(
              for i, s in enumerate(range(3000, 3040, 7))]
     assert whole.degenerate > 0 and sum(p.degenerate for p in parts) == whole.degenerate
     np.testing.assert_array_equal(np.vstack([p.values for p in parts]), whole.values)
+
+
+@pytest.mark.parametrize("gufunc", [True, False], ids=["one pass", "raising inv"])
+def test_stacked_inverses_are_numpys_matrix_by_matrix(gufunc: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_inverses`` inverts a stack in one pass (numpy's gufunc, NaN for a matrix with an
+    exact zero pivot): every regular matrix's inverse has the bits ``np.linalg.inv`` gives it
+    alone — whatever else shares the stack, so a cached inverse does not depend on the worker
+    or batch that computed it — and singular ones (an exact zero pivot, or a condition number
+    above 1e12) get their pseudo-inverse; the raising path numpy's public ``inv`` takes gives
+    the same."""
+    if not gufunc:
+        monkeypatch.setattr(batch, "_stacked_inv", None)
+    rng = np.random.default_rng(7)
+    regular = rng.normal(size=(5, 9, 9)) + 9 * np.eye(9)
+    exact = regular[1].copy()
+    exact[4] = 0.0  # a zero row: an exact zero pivot
+    near = regular[2].copy()
+    near[:, 3] = near[:, 5] * (1 + 1e-15)  # two columns equal to round-off: cond > 1e12
+    mats = np.stack([regular[0], exact, regular[3], near, regular[4]])
+    inv, singular = batch._inverses(mats)
+    assert singular.tolist() == [False, True, False, True, False]
+    for k in (0, 2, 4):
+        np.testing.assert_array_equal(inv[k], np.linalg.inv(mats[k]))
+    for k in (1, 3):
+        np.testing.assert_array_equal(inv[k], np.linalg.pinv(mats[k], rtol=1e-10))
+    alone, sing_alone = batch._inverses(regular)  # the same matrices without singular company
+    assert not sing_alone.any()
+    np.testing.assert_array_equal(alone[[0, 3, 4]], inv[[0, 2, 4]])
+    empty, none = batch._inverses(np.zeros((0, 9, 9)))
+    assert empty.shape == (0, 9, 9) and none.shape == (0,)
+
+
+def test_a_summary_shared_out_over_workers_is_the_same_table() -> None:
+    """On a cluster the summary runs as one share per worker (rows i, i + n, … each); joined,
+    the shares give :func:`summary_of`'s table bit for bit, for any number of shares (more
+    shares than rows too) and chunks in any order."""
+    sc = load_scenario(FIVE)
+    designs = [sc, sc.model_copy(update={"links": [lk.model_copy(update={"quota": 2.0})
+                                                   for lk in sc.links]})]
+    chunks = [solve_task(t).summarised() for t in tasks_of(designs, 40, batch_size=15)]
+    whole = summary_of(chunks)
+    assert len(whole) > 20
+    reduce = SummaryOf()
+    pd.testing.assert_frame_equal(reduce(chunks), whole, check_exact=True)
+    for n in (1, 2, 3, len(whole) + 2):
+        shares = [f(chunks[::-1]) for f in reduce.split(n)]
+        assert sum(len(f) for f in shares) == len(whole)
+        pd.testing.assert_frame_equal(SummaryOf.join(shares), whole, check_exact=True)
+    nothing = [f([]) for f in reduce.split(2)]
+    pd.testing.assert_frame_equal(SummaryOf.join(nothing), summary_of([]), check_exact=True)
 
 
 def test_the_sample_highs_gives_up_on_is_solved_in_the_batch() -> None:
@@ -399,6 +451,20 @@ def test_identical_on_serial_process_and_dask_clusters_even_when_a_worker_dies(
                               executor="dask", reduce=summary_of)
                 assert len(seen) == len(tasks) and set(seen) == {0}
                 pd.testing.assert_frame_equal(got, summary_of([solve_task(t) for t in tasks]))
+                # the reduce goes with the last batch; with no batch it still runs, on nothing
+                assert execute([], seen.append, executor="dask", reduce=len) == 0
+            # the summary shared out over the workers (two shares with 2 workers, a worker
+            # killed mid-sweep: its share runs elsewhere), joined: the serial table exactly
+            killed.clear()
+            tasks = tasks_of(designs, n, batch_size=4)
+            got = execute(tasks, lambda c: kill_one(0), executor="dask", fn=_summarised,
+                          reduce=SummaryOf())
+            pd.testing.assert_frame_equal(got, summary_of([solve_task(t) for t in tasks]),
+                                          check_exact=True)
+
+
+def _summarised(task: Any) -> Any:
+    return solve_task(task).summarised()
 
 
 def test_gain_split_into_effort_and_risk_sharing() -> None:

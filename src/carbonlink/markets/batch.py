@@ -296,6 +296,13 @@ def _group(key: npt.NDArray[np.int8]) -> tuple[IntArray, IntArray, npt.NDArray[n
     return first, inverse, h[first]
 
 
+_stacked_inv: Any
+try:  # numpy's gufunc behind ``np.linalg.inv`` (numpy < 2.5 is pinned)
+    from numpy.linalg._umath_linalg import inv as _stacked_inv
+except ImportError:  # pragma: no cover - depends on numpy's layout
+    _stacked_inv = None
+
+
 def _inverses(mats: FloatArray) -> tuple[FloatArray, BoolArray]:
     """Inverses of stacked matrices and which are singular (a zero pivot, or a 1-norm
     condition number above 1e12). A singular matrix gets its Moore–Penrose pseudo-inverse
@@ -306,13 +313,24 @@ def _inverses(mats: FloatArray) -> tuple[FloatArray, BoolArray]:
     singular = np.zeros(mats.shape[0], dtype=bool)
     if not mats.shape[0]:
         return inv, singular
-    try:
-        inv[:] = np.linalg.inv(mats)
-    except np.linalg.LinAlgError:  # an exact zero pivot somewhere in the stack
-        singular = np.linalg.slogdet(mats)[0] == 0
-        ok = np.flatnonzero(~singular)
-        inv[ok] = np.linalg.inv(mats[ok])
-    cond = np.abs(mats).sum(axis=1).max(axis=1) * np.abs(inv).sum(axis=1).max(axis=1)
+    if _stacked_inv is not None:
+        # numpy's own inverse loop, which fills a matrix with an exact zero pivot with NaN
+        # instead of raising for the whole stack: one pass, the same bits as
+        # ``np.linalg.inv`` for every other matrix (tested). The raising path costs an LU
+        # and a second inversion of the stack whenever one matrix in it is singular — 15 of
+        # 43 stacks over 30,000 samples of the five-market example: 0.51 s against 0.21 s.
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
+            inv[:] = _stacked_inv(mats, signature="d->d")
+        singular = np.asarray(~np.isfinite(inv).all(axis=(1, 2)), dtype=bool)
+    else:  # pragma: no cover - a numpy without the private module
+        try:
+            inv[:] = np.linalg.inv(mats)
+        except np.linalg.LinAlgError:  # an exact zero pivot somewhere in the stack
+            singular = np.asarray(np.linalg.slogdet(mats)[0] == 0, dtype=bool)
+            ok = np.flatnonzero(~singular)
+            inv[ok] = np.linalg.inv(mats[ok])
+    with np.errstate(invalid="ignore", over="ignore"):  # inf or NaN: singular below
+        cond = np.abs(mats).sum(axis=1).max(axis=1) * np.abs(inv).sum(axis=1).max(axis=1)
     singular |= ~(cond < 1e12)
     for k in np.flatnonzero(singular).tolist():
         inv[k] = np.linalg.pinv(mats[k], rtol=1e-10)

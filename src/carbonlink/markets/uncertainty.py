@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -256,13 +257,47 @@ class Chunk:
                        values=np.empty((self.samples.size, 0)))
 
 
-def summary_of(chunks: Sequence[Chunk]) -> pd.DataFrame:
+def summary_of(chunks: Sequence[Chunk], part: int = 0, parts: int = 1) -> pd.DataFrame:
     """:class:`SummaryAccumulator`'s table of ``chunks`` taken in task order (the order the
-    client takes them in), so the numbers do not depend on where it runs."""
+    client takes them in), so the numbers do not depend on where it runs. With ``parts`` > 1
+    only its rows ``part``, ``part + parts``, … (:class:`SummaryOf` shares the table out)."""
+    keys = None
+    if parts > 1:
+        every = sorted({(c.design, m, v, u) for c in chunks
+                        for m, v, u in zip(c.markets, c.variables, c.units, strict=True)
+                        if v.split("|")[0] in _SUMMARISED})
+        keys = set(every[part::parts])
     acc = SummaryAccumulator()
     for c in sorted(chunks, key=lambda c: c.index):
-        acc.add(c)
+        acc.add(c, keys)
     return acc.summary()
+
+
+@dataclass(frozen=True)
+class SummaryOf:
+    """:func:`summary_of` as the reduce of a sweep on a ``dask.distributed`` cluster
+    (:func:`execute`). Called, one task; :meth:`split` shares the table out over ``n`` tasks
+    (row ``i`` of the table to task ``i mod n``: each summarises its rows from every chunk,
+    one per worker, so the workers fetch each other's chunks and sort their columns side by
+    side, not one after the other), and :meth:`join` puts their rows back in order — the same
+    table, bit for bit (tested)."""
+
+    def __call__(self, chunks: Sequence[Chunk]) -> pd.DataFrame:
+        return summary_of(chunks)
+
+    def split(self, n: int) -> list[Callable[[Sequence[Chunk]], pd.DataFrame]]:
+        return [partial(summary_of, part=k, parts=n) for k in range(n)]
+
+    @staticmethod
+    def join(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+        n = len(frames)
+        kept = [(k, f) for k, f in enumerate(frames) if len(f)]
+        if not kept:
+            return frames[0]
+        # row j of part k is row k + j·n of the table
+        at = np.concatenate([k + n * np.arange(len(f)) for k, f in kept])
+        joined = pd.concat([f for _, f in kept], ignore_index=True)
+        return joined.iloc[np.argsort(at, kind="stable")].reset_index(drop=True)
 
 
 #: a batch of samples: task index, design index, design, engine, first sample, end
@@ -273,12 +308,21 @@ def solve_task(task: Task) -> Chunk:
     """Solve samples ``start … stop − 1`` of a design: through the batch path
     (:mod:`carbonlink.markets.batch`) when it covers the design, else one by one. The draws
     come from each sample's own seed, so a task needs nothing but its range."""
-    from threadpoolctl import threadpool_limits
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
 
+        # found once per process: a fresh ``threadpool_limits`` scans the loaded libraries
+        # again, 3 ms a task
+        _THREADPOOLS = ThreadpoolController()
     # one BLAS thread: the matrices are small (a threaded OpenBLAS made a 44×44 SVD 20×
     # slower on a busy 2-core machine), and the executors give each worker its own core
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _THREADPOOLS.limit(limits=1, user_api="blas"):
         return _solve_task(task)
+
+
+#: this process's BLAS and OpenMP thread pools (:func:`solve_task`)
+_THREADPOOLS: Any = None
 
 
 def _solve_task(task: Task) -> Chunk:
@@ -411,7 +455,9 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
     ``reduce`` (a ``dask.distributed`` client only): the chunks stay on the workers, the client
     gets each one's :meth:`Chunk.receipt` (for ``on_chunk``), and ``reduce(chunks)`` runs as one
     last task on a worker; its result is returned (``None`` on the other executors, where the
-    caller reduces what ``on_chunk`` gave it). In a ``LocalCluster`` the client process also
+    caller reduces what ``on_chunk`` gave it). A ``reduce`` with ``split(n)`` and ``join``
+    (:class:`SummaryOf`) runs as one task per worker instead, ``join`` combining their
+    results. In a ``LocalCluster`` the client process also
     hosts the scheduler on the workers' cores: receiving and keeping every chunk there took
     most of its CPU."""
     if executor == "serial":
@@ -438,7 +484,8 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
         if client is not None:
             from distributed import as_completed as dask_completed
 
-            nw = max(len(client.scheduler_info().get("workers", {})), 1)
+            addresses = list(client.scheduler_info().get("workers", {}))
+            nw = max(len(addresses), 1)
             # a task is small (the design pickles to a few kB: 3.7 kB for the five-market
             # example, so it travels with each task rather than scattered — scattered data
             # dies with its worker, a task is simply run again) and its result compact (a
@@ -455,18 +502,44 @@ def execute(tasks: Sequence[Task], on_chunk: Callable[[Chunk], None], *,
                 return client.submit(Chunk.receipt, fut, pure=False, retries=retries)
 
             todo = list(tasks)[::-1]
-            first = [submit(todo.pop()) for _ in range(min(3 * nw, len(todo)))]
-            pending = dask_completed(first)
+            last: Any = None  # the reduce task(s), submitted with the last batch
+
+            def queue_reduce() -> Any:
+                assert reduce is not None
+                split = getattr(reduce, "split", None)
+                if split is None or len(addresses) < 2:
+                    return client.submit(reduce, kept, pure=False, retries=retries)
+                # one share of the reduce per worker, each started where it is sent (any
+                # other worker if that one is lost)
+                return [client.submit(f, kept, pure=False, retries=retries, workers=[a],
+                                      allow_other_workers=True)
+                        for f, a in zip(split(len(addresses)), addresses, strict=True)]
+
+            def feed() -> Any:
+                nonlocal last
+                fut = submit(todo.pop())
+                if reduce is not None and not todo:
+                    # queued now, so it starts on a worker the moment the last chunk is
+                    # there, not a round trip through this process later; a chunk lost with
+                    # its worker is computed again for it (its part rewritten under the same
+                    # name)
+                    last = queue_reduce()
+                return fut
+
+            pending = dask_completed([feed() for _ in range(min(3 * nw, len(todo)))])
             for fut in pending:
                 chunk = fut.result()
                 fut.release()
                 on_chunk(chunk)
                 if todo:
-                    pending.add(submit(todo.pop()))
+                    pending.add(feed())
             if reduce is not None:
-                # a chunk lost with its worker is computed again for this task (its part
-                # rewritten under the same name)
-                return client.submit(reduce, kept, pure=False, retries=retries).result()
+                if last is None:  # no tasks at all
+                    last = queue_reduce()
+                if isinstance(last, list):
+                    split_reduce: Any = reduce  # a SummaryOf-like reduce
+                    return split_reduce.join(client.gather(last))
+                return last.result()
         else:  # dask's default scheduler on this machine
             step = 4 * (os.cpu_count() or 1)
             for i in range(0, len(tasks), step):
@@ -667,12 +740,13 @@ def stream_samples(designs: Sequence[Scenario], n: int, out: Path, *, name: str 
                 part.unlink()
 
         try:
-            # on a dask cluster the summarised rows stay on the workers and one last task
-            # summarises them (the client only sees receipts); elsewhere ``take`` keeps them
+            # on a dask cluster the summarised rows stay on the workers and last tasks, one
+            # share of the table per worker, summarise them (the client only sees receipts);
+            # elsewhere ``take`` keeps them
             summary = _run(designs, n, take, engine=engine, executor=executor,
                            max_workers=max_workers, batch_size=batch_size, progress=progress,
                            stats=stats, fn=writer,
-                           reduce=summary_of if executor == "dask" else None)
+                           reduce=SummaryOf() if executor == "dask" else None)
         except OSError as exc:  # a worker could not write its part (raised where it ran)
             raise DocumentError("--out", f"a batch's part could not be written to {parts}: "
                                 f"{exc}") from exc
@@ -774,9 +848,10 @@ class SummaryAccumulator:
     def __init__(self) -> None:
         self.parts: dict[tuple[int, str, str, str], list[FloatArray]] = {}
 
-    def add(self, c: Chunk) -> None:
+    def add(self, c: Chunk, keys: set[tuple[int, str, str, str]] | None = None) -> None:
+        """Keep ``c``'s summarised rows (only those in ``keys``, if given)."""
         for r, (m, v, u) in enumerate(zip(c.markets, c.variables, c.units, strict=True)):
-            if v.split("|")[0] in _SUMMARISED:
+            if v.split("|")[0] in _SUMMARISED and (keys is None or (c.design, m, v, u) in keys):
                 self.parts.setdefault((c.design, m, v, u), []).append(c.values[:, r].copy())
 
     def summary(self) -> pd.DataFrame:
