@@ -32,7 +32,8 @@ def _now() -> datetime:
 
 
 def _delayed(url: str) -> tuple[int, datetime]:
-    """A registry with one internal transfer approved now and delayed 26 hours."""
+    """A registry with one internal transfer approved now and delayed (Art 35(3): to 12:00 CET
+    of the next or second working day)."""
     with Registry(url) as raw:
         raw.init()
         reg = acting(raw)

@@ -2,7 +2,9 @@
 point 2), on SQLite and PostgreSQL, on the server's clock (the tests' fake clock): every
 internal transfer is proposed by one representative and approved by another (there is no
 opt-out); to a trusted account it then completes at once, to any other after the delay
-(26 hours), cancellable by the transferring account's representatives until then.
+(Reg. (EU) 2019/1122 Art 35(3): 12:00 CET of the next working day, or of the second when
+approved after 12:00 CET), cancellable by the transferring account's representatives until
+then.
 
 The harness (:class:`~tests.registry.conftest.Acting`) approves internal transfers by a second
 representative itself; these tests propose as the user (:func:`propose`) to see each step."""
@@ -18,7 +20,7 @@ from carbonlink.registry import CheckFailed, Receipt
 from carbonlink.registry import journal as jr
 from carbonlink.registry.db import blocks
 from carbonlink.registry.store import UNTRUSTED_DELAY
-from carbonlink.registry.transfers import trusted_from
+from carbonlink.registry.transfers import trusted_from, untrusted_due
 from tests.registry.conftest import Acting, World, tampering
 
 T1 = datetime(2026, 3, 2, 9, 0)
@@ -92,9 +94,12 @@ def test_a_second_representative_approves_and_the_delay_runs_on_the_servers_cloc
     assert a.state == "delayed"                          # not on the trusted list
     t = reg.transaction(p.tx_id)
     assert (t["proposer"], t["approver"], t["state"]) == ("alice", "bob", "delayed")
-    assert reg.settle(at=T1 + timedelta(hours=26)) == []     # 26 h from approval, not proposal
+    # approved Monday 10:05 CET, before noon: executed at 12:00 CET on Tuesday (Art 35(3))
+    due = datetime(2026, 3, 3, 11, 0)
+    assert t["completes_at"] == due == untrusted_due(T1 + timedelta(minutes=5))
+    assert reg.settle(at=due - timedelta(minutes=1)) == []
     assert reg.balance(party) == 0
-    assert reg.settle(at=T1 + timedelta(hours=26, minutes=5)) == [p.tx_id]
+    assert reg.settle(at=due) == [p.tx_id]
     assert reg.balance(party) == 10 and reg.balance(fe.seller) == 90
     assert reg.transaction(p.tx_id)["state"] == "completed"
     assert reg.verify() == []
@@ -199,6 +204,49 @@ def test_trusted_from_is_noon_cet_on_the_fourth_working_day(proposed: datetime,
         d += timedelta(days=1)
         n += d.isoweekday() <= 5
     assert due == datetime(d.year, d.month, d.day, 11, 0)
+
+
+@pytest.mark.parametrize(("approved", "due"), [
+    (datetime(2026, 3, 2, 9, 0), datetime(2026, 3, 3, 11, 0)),    # Mon 10:00 CET -> Tue noon
+    (datetime(2026, 3, 2, 10, 59), datetime(2026, 3, 3, 11, 0)),  # Mon 11:59 CET -> Tue noon
+    (datetime(2026, 3, 2, 11, 0), datetime(2026, 3, 4, 11, 0)),   # Mon 12:00 CET -> Wed noon
+    (datetime(2026, 3, 5, 14, 0), datetime(2026, 3, 9, 11, 0)),   # Thu 15:00 CET -> Mon noon
+    (datetime(2026, 3, 6, 8, 0), datetime(2026, 3, 9, 11, 0)),    # Fri 09:00 CET -> Mon noon
+    (datetime(2026, 3, 6, 15, 0), datetime(2026, 3, 10, 11, 0)),  # Fri 16:00 CET -> Tue noon
+    (datetime(2026, 3, 7, 15, 0), datetime(2026, 3, 10, 11, 0)),  # Saturday -> Tue noon
+    (datetime(2026, 3, 1, 23, 30), datetime(2026, 3, 3, 11, 0)),  # Sun 23:30 UTC: Mon 00:30 CET
+])
+def test_untrusted_due_is_noon_cet_on_the_next_or_second_working_day(approved: datetime,
+                                                                      due: datetime) -> None:
+    """Reg. (EU) 2019/1122 Art 35(3), against a plain formulation: count working days after
+    the approval's CET date, one if approved on a working day before 12:00 CET, else two (a
+    weekend approval counts as Monday morning's)."""
+    assert untrusted_due(approved) == due
+    local = approved + timedelta(hours=1)
+    d = local.date()
+    if d.isoweekday() > 5:
+        d += timedelta(days=8 - d.isoweekday())       # as if Monday morning: one working day
+        n_days = 1
+    else:
+        n_days = 1 if local.hour < 12 else 2
+    n = 0
+    while n < n_days:
+        d += timedelta(days=1)
+        n += d.isoweekday() <= 5
+    assert due == datetime(d.year, d.month, d.day, 11, 0)
+
+
+def test_a_fixed_delay_still_applies_when_configured(reg: Acting, fe: World) -> None:
+    """``Registry(untrusted_delay=timedelta(hours=26))`` (the issue's Union Registry figure)
+    replaces the Art 35(3) rule with a fixed delay from the approval."""
+    reg.registry.untrusted_delay = timedelta(hours=26)
+    party = fe.gha["party_holding"]
+    p = propose(reg, fe.seller, party, 5, by="alice", at=T1)
+    assert reg.approve(p.tx_id, by="bob", at=T1 + timedelta(minutes=5)).state == "delayed"
+    assert reg.transaction(p.tx_id)["completes_at"] == T1 + timedelta(hours=26, minutes=5)
+    assert reg.settle(at=T1 + timedelta(hours=26)) == []
+    assert reg.settle(at=T1 + timedelta(hours=26, minutes=5)) == [p.tx_id]
+    assert reg.verify() == []
 
 
 @pytest.mark.parametrize(("sql", "expected"), [

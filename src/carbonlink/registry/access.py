@@ -101,8 +101,8 @@ _READ_ALL = "administrator authorising_official auditor"
 _TL = ("Reg. (EU) 2019/1122 Art 23(4) (trusted account list: changes initiated and approved "
        "by two authorised representatives of the account; removals at once, additions at "
        "12:00 CET on the fourth working day after the proposal)")
-_CT = ("Reg. (EU) 2019/1122 Art 35(3) (delayed execution to accounts off the trusted list; "
-       "the 26-hour delay: Reg. (EU) No 389/2013 Art 39(3), verified: false)")
+_CT = ("Reg. (EU) 2019/1122 Art 35(3) (delayed execution to accounts off the trusted list: "
+       "by 12:00 CET of the next working day, or of the second when approved after 12:00 CET)")
 
 #: operation (the :class:`~carbonlink.registry.service.Registry` method) → who may run it
 OPERATIONS: dict[str, Rule] = {

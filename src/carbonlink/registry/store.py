@@ -33,21 +33,22 @@ from carbonlink.registry.db import (
 
 T = TypeVar("T")
 
-#: 26 hours: the delay before a transfer to an account not on the trusted account list
-#: completes, the figure issue 11 gives for the Union Registry; attributed to Commission
-#: Regulation (EU) No 389/2013 Art 39(3) — not re-checked against its text here (verified:
-#: false). Its successor, Commission Delegated Regulation (EU) 2019/1122 Art 35(3)
-#: (https://gesetze.legal/eu/vo_eu_2019_1122/35), executes such transfers at 12:00 CET of the
-#: next working day (the second, when proposed after 12:00); working days are not modelled —
-#: an assumption, configurable per registry (``Registry(untrusted_delay=...)``).
-UNTRUSTED_DELAY = timedelta(hours=26)
+#: the delay before a transfer to an account not on the trusted account list completes. ``None``
+#: (the default): Commission Delegated Regulation (EU) 2019/1122 Art 35(3)
+#: (https://gesetze.legal/eu/vo_eu_2019_1122/35) — proposed for execution (approved) on a
+#: working day before 12:00 CET, executed by 12:00 CET of the next working day; after 12:00 CET,
+#: at 12:00 CET of the second working day (:func:`carbonlink.registry.transfers.untrusted_due`).
+#: A ``timedelta`` instead is a fixed delay (``timedelta(hours=26)``: the figure issue 11 gives
+#: for the Union Registry, attributed to the earlier Commission Regulation (EU) No 389/2013
+#: Art 39(3), verified: false); ``timedelta(0)``: no delay.
+UNTRUSTED_DELAY: timedelta | None = None
 
 
 class Store:
     """Part of :class:`carbonlink.registry.service.Registry` (see the module)."""
 
     def __init__(self, url: str | None = None, *, proposal_ttl: timedelta = timedelta(days=3),
-                 untrusted_delay: timedelta = UNTRUSTED_DELAY, **engine_kwargs: Any) -> None:
+                 untrusted_delay: timedelta | None = UNTRUSTED_DELAY, **engine_kwargs: Any) -> None:
         if url is None:
             from carbonlink.config import get_settings
             url = get_settings().database_url

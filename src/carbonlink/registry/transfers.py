@@ -139,7 +139,8 @@ class Transfers(Ledger):
         ``registry_approve_internal`` (migration 0011) does what :meth:`_approve_internal`
         does, with its checks in the same order. ``None`` when ``tx_id`` is not an internal
         transfer (nothing written; the general path answers)."""
-        delay = self.untrusted_delay
+        due = self._untrusted_due(when)
+        delay = timedelta(0) if due is None else due - when
         allowed = guard.DEFERRED.get()
         dbc.execute(raw.PG_APPROVE_INTERNAL, (tx_id, by, when, when.isoformat(), delay,
                                               (when + delay).isoformat(),
@@ -277,11 +278,20 @@ class Transfers(Ledger):
         return conn.execute(sa.select(transactions).where(transactions.c.id == tx_id)
                             .with_for_update()).one()
 
+    def _untrusted_due(self, approved: datetime) -> datetime | None:
+        """When a transfer approved at ``approved`` to an account off the trusted list
+        completes: Reg. (EU) 2019/1122 Art 35(3) (:func:`untrusted_due`) unless the registry
+        sets a fixed :attr:`untrusted_delay`; ``None`` when it completes at once (delay 0)."""
+        delay = self.untrusted_delay
+        if delay is None:
+            return untrusted_due(approved)
+        return approved + delay if delay > timedelta(0) else None
+
     def _approve_internal(self, conn: Connection, tx_id: int, by: str | None,
                           when: datetime) -> Receipt:
         """The second representative approves: to a trusted account (or in a registry whose
         :attr:`untrusted_delay` is zero) the transfer completes at once; to any other it
-        completes after :attr:`untrusted_delay` (``delayed``), and the transferring account's
+        completes when :meth:`_untrusted_due` says (``delayed``), and the transferring account's
         representatives may cancel it until then."""
         tx = self._locked_tx(conn, tx_id, "internal_transfer")
         if tx.state != "proposed":
@@ -293,7 +303,8 @@ class Transfers(Ledger):
                  "representative must approve")
         self._check_rep(conn, tx.from_account, by, "by")
         q = int(tx.quantity)
-        if self.untrusted_delay <= timedelta(0) or \
+        due = self._untrusted_due(when)
+        if due is None or \
                 self._is_trusted(conn, int(tx.from_account), int(tx.to_account), when):
             conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
                 approver=by, updated_at=when))
@@ -301,7 +312,6 @@ class Transfers(Ledger):
                       {"by": by, "completes_at": None})
             self._complete_internal(conn, tx, when)
             return Receipt(tx_id, "internal_transfer", "completed", q)
-        due = when + self.untrusted_delay
         conn.execute(transactions.update().where(transactions.c.id == tx_id).values(
             state="delayed", approver=by, updated_at=when, completes_at=due))
         jr.append(conn, when, "internal_transfer.approved", tx_id,
@@ -518,6 +528,30 @@ class Transfers(Ledger):
 #: Monday–Friday (public holidays not modelled); CET is UTC+1 all year.
 TRUST_WORKING_DAYS = 4
 _CET = timedelta(hours=1)
+
+
+#: Reg. (EU) 2019/1122 Art 35(3) (https://gesetze.legal/eu/vo_eu_2019_1122/35, consolidated
+#: text; verified: false like Art 23(4) above): a transfer to an account not on the trusted
+#: account list proposed for execution — initiated and approved, Art 35(1) — on a working day
+#: before 12:00 CET is executed before 12:00 CET of the following working day; after 12:00 CET,
+#: at 12:00 CET of the second working day. The same assumptions as :func:`trusted_from`, and
+#: one more: one approved on a Saturday or Sunday counts as approved before 12:00 CET of the
+#: next working day (the article names working days only). Executed at 12:00 CET, the latest
+#: time the article allows.
+def untrusted_due(approved: datetime) -> datetime:
+    """When a transfer approved at ``approved`` (server clock, UTC) to an account off the
+    trusted list is executed."""
+    local = approved + _CET
+    d = local.date()
+    days = 1 if d.weekday() >= 5 or local.time() < time(12) else 2
+    while d.weekday() >= 5:
+        d += timedelta(days=1)
+    n = 0
+    while n < days:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            n += 1
+    return datetime.combine(d, time(12)) - _CET
 
 
 def trusted_from(proposed: datetime) -> datetime:
