@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -546,19 +546,19 @@ def untrusted_due(approved: datetime) -> datetime:
     days = 1 if d.weekday() >= 5 or local.time() < time(12) else 2
     while d.weekday() >= 5:
         d += timedelta(days=1)
-    n = 0
-    while n < days:
-        d += timedelta(days=1)
-        if d.weekday() < 5:
-            n += 1
-    return datetime.combine(d, time(12)) - _CET
+    return _noon_cet_after(d, days)
 
 
 def trusted_from(proposed: datetime) -> datetime:
     """When an addition proposed at ``proposed`` (server clock, UTC) takes effect."""
-    d = (proposed + _CET).date()
+    return _noon_cet_after((proposed + _CET).date(), TRUST_WORKING_DAYS)
+
+
+def _noon_cet_after(d: date, working_days: int) -> datetime:
+    """12:00 CET (as naive UTC) on the ``working_days``-th working day after the CET date
+    ``d`` (Art 23(4), Art 35(3): Monday–Friday, holidays not modelled)."""
     n = 0
-    while n < TRUST_WORKING_DAYS:
+    while n < working_days:
         d += timedelta(days=1)
         if d.weekday() < 5:
             n += 1
