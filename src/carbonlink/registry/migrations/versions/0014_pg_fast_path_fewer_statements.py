@@ -71,6 +71,46 @@ def _hash(prev: str, seq: str, kind: str, tx: str, payload: str) -> str:
             f"|| {tx} || '|' || {payload}, 'UTF8')), 'hex')")
 
 
+#: the proposal's writes, one statement after the journal head is locked: the transaction row
+#: (``WRITE_TX``), with a split the block shrunk and its lower serials inserted in escrow
+#: (``WRITE_SPLIT``), then the whole blocks put in escrow, the transaction's blocks, the entry
+#: and the head (``WRITE_REST``); two variants, so the common case (no split) opens ``blocks``
+#: for writing once, not three times
+WRITE_TX = """    WITH t AS (
+      INSERT INTO transactions (id, kind, state, created_at, updated_at, from_account,
+                                to_account, quantity, unit_type, vintage, proposer, expires_at)
+        VALUES (o_tx_id, 'internal_transfer', 'proposed', p_at, p_at, p_from, p_to, p_qty,
+                t_ut, t_vin, p_by, p_expires)
+"""
+WRITE_SPLIT = """    ), sh AS (
+      UPDATE blocks SET serial_start = serial_start + sp_take WHERE id = sp_id
+      RETURNING issuing_registry, unit_type, vintage, serial_start, account_id,
+                authorisation_id, first_transferred
+    ), sp AS (
+      INSERT INTO blocks (issuing_registry, unit_type, vintage, serial_start, serial_end,
+                          account_id, status, authorisation_id, first_transferred, pending_tx)
+      SELECT sh.issuing_registry, sh.unit_type, sh.vintage, sh.serial_start - sp_take,
+             sh.serial_start - 1, sh.account_id, 'pending_export', sh.authorisation_id,
+             sh.first_transferred, o_tx_id
+      FROM sh
+"""
+WRITE_REST = """    ), w AS (
+      UPDATE blocks SET status = 'pending_export', pending_tx = o_tx_id WHERE id = ANY(whole)
+    ), tb AS (
+      INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
+                                      serial_start, serial_end, authorisation_id, first_transfer)
+        SELECT o_tx_id, v.n - 1, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
+        FROM unnest(regs, uts, vins, starts, ends, auths) WITH ORDINALITY
+             AS v(reg, ut, vin, s, e, auth, n)
+    ), e AS (
+      INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
+        VALUES (h_seq + 1, j_at, 'internal_transfer.proposed', o_tx_id, o_payload, h_hash,
+                n_hash)
+    )
+    UPDATE journal_head SET seq = h_seq + 1, hash = n_hash WHERE id = 1;
+"""
+
+
 PROPOSE = r"""
 CREATE OR REPLACE FUNCTION registry_propose_internal(
     p_from integer, p_to integer, p_qty bigint, p_unit_type text, p_vintage integer,
@@ -242,62 +282,14 @@ BEGIN
   -- serials inserted in escrow already; whole blocks put in escrow), the transaction's blocks
   -- and the journal entry (the foreign keys are checked at its end, when all rows exist)
   IF sp_take > 0 THEN
-    WITH t AS (
-      INSERT INTO transactions (id, kind, state, created_at, updated_at, from_account,
-                                to_account, quantity, unit_type, vintage, proposer, expires_at)
-        VALUES (o_tx_id, 'internal_transfer', 'proposed', p_at, p_at, p_from, p_to, p_qty,
-                t_ut, t_vin, p_by, p_expires)
-    ), sh AS (
-      UPDATE blocks SET serial_start = serial_start + sp_take WHERE id = sp_id
-      RETURNING issuing_registry, unit_type, vintage, serial_start, account_id,
-                authorisation_id, first_transferred
-    ), sp AS (
-      INSERT INTO blocks (issuing_registry, unit_type, vintage, serial_start, serial_end,
-                          account_id, status, authorisation_id, first_transferred, pending_tx)
-      SELECT sh.issuing_registry, sh.unit_type, sh.vintage, sh.serial_start - sp_take,
-             sh.serial_start - 1, sh.account_id, 'pending_export', sh.authorisation_id,
-             sh.first_transferred, o_tx_id
-      FROM sh
-    ), w AS (
-      UPDATE blocks SET status = 'pending_export', pending_tx = o_tx_id WHERE id = ANY(whole)
-    ), tb AS (
-      INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
-                                      serial_start, serial_end, authorisation_id, first_transfer)
-        SELECT o_tx_id, v.n - 1, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
-        FROM unnest(regs, uts, vins, starts, ends, auths) WITH ORDINALITY
-             AS v(reg, ut, vin, s, e, auth, n)
-    ), e AS (
-      INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
-        VALUES (h_seq + 1, j_at, 'internal_transfer.proposed', o_tx_id, o_payload, h_hash,
-                n_hash)
-    )
-    UPDATE journal_head SET seq = h_seq + 1, hash = n_hash WHERE id = 1;
-  ELSE
-    WITH t AS (
-      INSERT INTO transactions (id, kind, state, created_at, updated_at, from_account,
-                                to_account, quantity, unit_type, vintage, proposer, expires_at)
-        VALUES (o_tx_id, 'internal_transfer', 'proposed', p_at, p_at, p_from, p_to, p_qty,
-                t_ut, t_vin, p_by, p_expires)
-    ), w AS (
-      UPDATE blocks SET status = 'pending_export', pending_tx = o_tx_id WHERE id = ANY(whole)
-    ), tb AS (
-      INSERT INTO transaction_blocks (tx_id, seq, issuing_registry, unit_type, vintage,
-                                      serial_start, serial_end, authorisation_id, first_transfer)
-        SELECT o_tx_id, v.n - 1, v.reg, v.ut, v.vin, v.s, v.e, v.auth, false
-        FROM unnest(regs, uts, vins, starts, ends, auths) WITH ORDINALITY
-             AS v(reg, ut, vin, s, e, auth, n)
-    ), e AS (
-      INSERT INTO journal (seq, at, kind, tx_id, payload, prev_hash, hash)
-        VALUES (h_seq + 1, j_at, 'internal_transfer.proposed', o_tx_id, o_payload, h_hash,
-                n_hash)
-    )
-    UPDATE journal_head SET seq = h_seq + 1, hash = n_hash WHERE id = 1;
-  END IF;
+@WRITE_TX@@WRITE_SPLIT@@WRITE_REST@  ELSE
+@WRITE_TX@@WRITE_REST@  END IF;
 END
 $fn$
 """.replace("@HOLDING_TYPES@", _array(HOLDING_TYPES)).replace(
-    "@HOLDING_UNITS@", _array(HOLDING_UNITS)).replace("@HEAD@", HEAD).replace(
-    "@HASH_PROPOSED@", _hash("h_hash", "h_seq + 1", "internal_transfer.proposed", "o_tx_id",
+    "@HOLDING_UNITS@", _array(HOLDING_UNITS)).replace("@WRITE_TX@", WRITE_TX).replace(
+    "@WRITE_SPLIT@", WRITE_SPLIT).replace("@WRITE_REST@", WRITE_REST).replace(
+    "@HEAD@", HEAD).replace("@HASH_PROPOSED@", _hash("h_hash", "h_seq + 1", "internal_transfer.proposed", "o_tx_id",
                              "o_payload"))
 
 APPROVE = r"""
