@@ -15,7 +15,13 @@ import pytest
 
 from carbonlink.api import create_app
 from carbonlink.registry import Registry
-from tests.registry.conftest import World, acting, full_transfer, make_world
+from tests.registry.conftest import (
+    World,
+    acting,
+    copy_sqlite_registry,
+    full_transfer,
+    make_world,
+)
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -104,8 +110,6 @@ def ledger_copy(request: pytest.FixtureRequest, database_url: str) -> Ledger:
     """A fresh registry at ``database_url`` equal to :func:`build_ledger`'s: a copy of the
     session's template for the backend (built on first use). SQLite: the file through SQLite's
     backup API, with its journal-signing key file; PostgreSQL: ``CREATE DATABASE … TEMPLATE``."""
-    import shutil
-    import sqlite3
     import uuid
 
     import sqlalchemy as sa
@@ -118,14 +122,7 @@ def ledger_copy(request: pytest.FixtureRequest, database_url: str) -> Ledger:
             folder = request.getfixturevalue("tmp_path_factory").mktemp("ledger-template")
             templates[backend] = (str(folder / "registry.db"),
                                   build_ledger(f"sqlite:///{folder / 'registry.db'}"))
-        source = Path(templates[backend][0])
-        with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
-        key = source.with_name(source.name + ".journal-key")
-        if key.exists():
-            shutil.copy2(key, target.with_name(target.name + ".journal-key"))
+        copy_sqlite_registry(Path(templates[backend][0]), target)
     else:
         server = request.getfixturevalue("pg_server_url")
         admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")

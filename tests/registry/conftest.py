@@ -164,6 +164,30 @@ class _Template:
     world: World | None = None  # kind "world": the two-Party world built in it (make_world)
 
 
+def copy_sqlite(source: Path | str, target: Path) -> None:
+    """``source`` copied to ``target`` through SQLite's backup API (a consistent copy)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def copy_sqlite_registry(source: Path, target: Path) -> str:
+    """A copy of the SQLite registry ``source`` at ``target``, with its journal-signing key
+    file (``<file>.journal-key``) when it has one; the copy's URL."""
+    import shutil
+
+    copy_sqlite(source, target)
+    key = source.with_name(source.name + ".journal-key")
+    if key.exists():
+        shutil.copy2(key, target.with_name(target.name + ".journal-key"))
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture(scope="session")
 def _registry_templates() -> Iterator[dict[tuple[str, str], _Template]]:
     """The session's templates (see :func:`_fresh_registry`), by (backend, kind); the
@@ -205,7 +229,6 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
     returned (a copy) for the test's ``world`` fixture."""
     import os
     import shutil
-    import sqlite3
     import uuid
 
     templates: dict[tuple[str, str], _Template] = request.getfixturevalue(
@@ -245,12 +268,7 @@ def _fresh_registry(request: pytest.FixtureRequest, database_url: str,
         templates[(backend, kind)] = tpl
     if backend == "sqlite":
         target = Path(database_url.removeprefix("sqlite:///"))
-        src, dst = sqlite3.connect(tpl.where), sqlite3.connect(target)
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
+        copy_sqlite(tpl.where, target)
         own_key = key or target.with_name(target.name + ".journal-key")
     else:
         target_name = database_url.rsplit("/", 1)[1]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
-import shutil
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +22,7 @@ import pytest
 from carbonlink.errors import CarbonlinkError
 from carbonlink.registry import OPERATIONS, ROLES, CheckFailed, Registry
 from carbonlink.registry.access import NOT_OPERATIONS, SCHEDULER
-from tests.registry.conftest import Acting, World, make_world
+from tests.registry.conftest import Acting, World, copy_sqlite_registry, make_world
 
 T1 = datetime(2026, 3, 1)
 _names = itertools.count()
@@ -194,17 +192,7 @@ def role_table_registry(tmp_path: Path,
     """A copy of :func:`role_table_start`'s registry for one test (SQLite's backup API, with
     the file's journal key), its URL and world."""
     template, w = role_table_start
-    target = tmp_path / "access.db"
-    src, dst = sqlite3.connect(template), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    key = template.with_name(template.name + ".journal-key")
-    if key.exists():
-        shutil.copy2(key, target.with_name(target.name + ".journal-key"))
-    return f"sqlite:///{target}", w
+    return copy_sqlite_registry(template, tmp_path / "access.db"), w
 
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))

@@ -3,8 +3,6 @@ invariant — balances match a simple model, and `verify` stays clean."""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import sys
 import uuid
 from collections import defaultdict
@@ -25,7 +23,7 @@ from hypothesis.stateful import (
 )
 
 from carbonlink.registry import CheckFailed, Registry
-from tests.registry.conftest import acting
+from tests.registry.conftest import acting, copy_sqlite_registry
 
 T0 = datetime(2026, 1, 5)
 CAP = 400
@@ -64,17 +62,8 @@ def start_copies(request: pytest.FixtureRequest,
         template = Path(database_url.removeprefix("sqlite:///"))
 
         def copy() -> str:
-            target = template.with_name(f"sm-{uuid.uuid4().hex[:8]}.db")
-            src, dst = sqlite3.connect(template), sqlite3.connect(target)
-            try:
-                src.backup(dst)
-            finally:
-                src.close()
-                dst.close()
-            key = template.with_name(template.name + ".journal-key")
-            if key.exists():
-                shutil.copy2(key, target.with_name(target.name + ".journal-key"))
-            return f"sqlite:///{target}"
+            return copy_sqlite_registry(
+                template, template.with_name(f"sm-{uuid.uuid4().hex[:8]}.db"))
 
         yield ids, copy
         return
