@@ -47,8 +47,9 @@ class Transfers(Ledger):
         point 2; Reg. (EU) 2019/1122 Art 35(1)). Inside one registry the **internal transfer** is
         proposed now (units held in escrow as *pending export*), a second representative
         approves it (:meth:`approve`), and then it completes at once to an account on the
-        trusted list (:meth:`trust`) and after :attr:`untrusted_delay` to any other
-        (:meth:`settle`), cancellable until then (:meth:`cancel_transfer`). To another
+        trusted list (:meth:`trust`) and to any other when :meth:`_untrusted_due` says (Art
+        35(3), or a fixed :attr:`untrusted_delay`; :meth:`settle`), cancellable until then
+        (:meth:`cancel_transfer`). To another
         registry it is an **external transfer**: proposed now (units held in escrow as
         *pending export*), then :meth:`approve` by a second representative, then
         :meth:`accept` by the receiving registry — or :meth:`reject` / :meth:`expire`."""
