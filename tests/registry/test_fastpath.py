@@ -2,8 +2,10 @@
 checks write nothing, the same code, path and detail on both); read-only commands never create
 a missing SQLite file. Every internal transfer is proposed and approved (revision 0009); on
 PostgreSQL each step is one statement (migration 0011: ``registry_propose_internal``,
-``registry_approve_internal``), whose parity with the Python checks on SQLite these tests
-hold."""
+``registry_approve_internal``), on SQLite one transaction on the driver
+(:mod:`carbonlink.registry.sqlite_fast`). These tests run three ways — SQLite's fast path,
+SQLite through the general Python path (``sqlite-general``), PostgreSQL — and hold the same
+receipts, codes, paths, details, rows and journal entries on each."""
 
 from __future__ import annotations
 
@@ -19,7 +21,28 @@ from carbonlink.registry import CheckFailed, Registry
 from carbonlink.registry.access import OPERATIONS
 from carbonlink.registry.db import blocks, journal, transactions
 from carbonlink.registry.journal import canonical
-from tests.registry.conftest import T0, World, acting
+from tests.registry.conftest import T0, Acting, World, acting
+
+
+@pytest.fixture(params=["sqlite", "sqlite-general", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    """The registry tests' backends (tests/conftest.py), and SQLite once more with its fast
+    path off: the general path's answers are the ones both fast paths must give."""
+    from carbonlink.registry.transfers import Transfers
+    if request.param == "sqlite-general":
+        monkeypatch.setattr(Transfers, "sqlite_fast_path", False)
+    if request.param.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    return str(request.getfixturevalue("pg_database_url"))
+
+
+def _fast_names(reg: Registry) -> tuple[str, str] | None:
+    """The fast path's (proposal, approval) method names on this backend, None when off."""
+    from carbonlink.registry.transfers import Transfers
+    if reg.engine.dialect.name == "postgresql":
+        return ("_propose_pg", "_approve_pg")
+    return ("_propose_lite", "_approve_lite") if Transfers.sqlite_fast_path else None
 
 
 def _setup(r: Registry) -> tuple[int, int, int]:
@@ -191,15 +214,15 @@ def test_filters_and_receipts_agree(reg: Registry) -> None:
     assert reg.balance(a) == 140 and reg.balance(b) == 10 and reg.verify() == []
 
 
-# --- the four-eyes internal transfer: PostgreSQL's one-statement proposal and approval -------
-# (migration 0011) against the Python path on SQLite: the same receipts, codes, paths, details,
-# rows and journal entries on both backends
+# --- the four-eyes internal transfer: the fast paths' proposal and approval (PostgreSQL's
+# one statement each, migration 0011; SQLite's driver-level transaction) against the general
+# Python path: the same receipts, codes, paths, details, rows and journal entries
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the one-statement calls that answered (not handed to the general path)."""
     from carbonlink.registry.transfers import Transfers
     ran: list[str] = []
-    for name in ("_propose_pg", "_approve_pg"):
+    for name in ("_propose_pg", "_approve_pg", "_propose_lite", "_approve_lite"):
         real = getattr(Transfers, name)
 
         def spy(self: object, *a: object, _real: object = real, _name: str = name,
@@ -292,11 +315,8 @@ def test_four_eyes_parity(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> Non
         (b, 1, 7, "held", None), (a, 8, 10, "pending_export", late.tx_id),
         (b, 11, 95, "held", None), (a, 96, 100, "held", None)]
     assert reg.verify() == []
-    if reg.engine.dialect.name == "postgresql":       # the one-statement path answered
-        assert ran == ["_propose_pg", "_approve_pg", "_propose_pg", "_propose_pg",
-                       "_approve_pg"]
-    else:
-        assert ran == []
+    names = _fast_names(reg)                  # the fast path answered every step
+    assert ran == ([] if names is None else [names[i] for i in (0, 1, 0, 0, 1)])
 
 
 @pytest.mark.parametrize("revision", ["0011_pg_four_eyes_fast_path",
@@ -349,8 +369,8 @@ def test_approve_refusals_parity(reg: Registry, world: World,
     assert (done.state, done.quantity) == ("completed", 5)
     assert _as(reg, "bob", T0).approve(external.tx_id).state == "approved"
     assert reg.verify() == []
-    assert ran == (["_propose_pg", "_approve_pg"]
-                   if reg.engine.dialect.name == "postgresql" else [])
+    names = _fast_names(reg)
+    assert ran == ([] if names is None else list(names))
 
 
 def _refusals(reg: Registry) -> list[dict[str, object]]:
@@ -366,3 +386,94 @@ def test_deferred_checks_need_only_representation() -> None:
     assert guard.DEFERRABLE
     for op in guard.DEFERRABLE:
         assert OPERATIONS[op].roles <= guard._REP, op
+
+
+_TABLES = ("accounts", "blocks", "transactions", "transaction_blocks", "journal",
+           "journal_signatures", "journal_head", "trusted_accounts", "trusted_changes",
+           "authorisation_totals", "first_transfers", "ca_entries", "links")
+
+
+def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
+    import sqlite3
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in _TABLES}
+    finally:
+        con.close()
+
+
+def test_sqlite_fast_path_writes_what_the_general_path_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite, byte for byte: the same story run on two copies of one registry, one through
+    :mod:`carbonlink.registry.sqlite_fast` and one through the general path, leaves identical
+    tables — rows, ids, timestamps, journal hashes and (deterministic Ed25519) signatures —
+    and the same receipts and refusals."""
+    from carbonlink.registry.transfers import Transfers
+    from tests.registry.conftest import copy_sqlite_registry, make_world
+
+    start = tmp_path / "start.db"
+    with Registry(f"sqlite:///{start}") as r0:
+        r0.init()
+        acting = Acting(r0)
+        w = make_world(acting)
+        acting.issue(w.seller, 500, vintage=2026, at=T0)
+        acting.issue(w.seller, 300, vintage=2027, at=T0)
+        acting.issue(w.seller, 40, unit_type="itmo", vintage=2026, authorisation="GHA-A1",
+                     at=T0)
+    outcomes = []
+    for fast in (True, False):
+        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
+        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
+        ran = _spy(monkeypatch)
+        with Registry(url) as r:
+            story = Acting(r)
+            outcomes.append((_run_story(story, w), _dump(url)))
+            assert story.verify() == []
+        assert (len(ran) > 0) == fast
+        monkeypatch.undo()
+    (got_fast, db_fast), (got_general, db_general) = outcomes
+    assert got_fast == got_general
+    for t in _TABLES:
+        assert db_fast[t] == db_general[t], t
+    assert len(db_fast["journal_signatures"]) == len(db_fast["journal"]) > 20
+
+
+def _run_story(r: Acting, w: World) -> list[object]:
+    out: list[object] = []
+    a, other = w.seller, w.gha["party_holding"]
+    r.registry.untrusted_delay = None          # Art 35(3): the delay to untrusted accounts
+
+    def call(who: str, at: datetime, op: str, *args: object, **kw: object) -> None:
+        try:
+            got = getattr(_as(r, who, at), op)(*args, **kw)
+            out.append(("ok", op, got))
+        except CheckFailed as e:
+            out.append(("refused", op, e.code, e.problems[0][0], e.detail))
+
+    t1 = datetime(2026, 1, 5, 9, 0)            # a Monday morning
+    call("alice", t1, "transfer", a, other, 7)                       # split, then delayed
+    p1 = out[-1][2].tx_id                                            # type: ignore[index]
+    call("alice", t1, "approve", p1)                                 # A2006
+    call("carol", t1, "approve", p1)                                 # S7001 (journalled)
+    call("bob", t1 + timedelta(seconds=1), "approve", p1)            # delayed
+    call("bob", t1, "approve", p1)                                   # R1002
+    call("alice", t1, "transfer", a, other, 20, vintage=2027)        # vintage filter
+    p2 = out[-1][2].tx_id                                            # type: ignore[index]
+    call("bob", t1 + timedelta(days=4), "approve", p2)               # R1003: expired
+    call("alice", t1, "transfer", a, other, 10_000)                  # H3001
+    call("alice", t1, "transfer", a, a, 1)                           # A2007
+    call("alice", t1, "transfer", a, other, 40, unit_type="itmo")    # authorised: general
+    p3 = out[-1][2].tx_id                                            # type: ignore[index]
+    call("bob", t1, "approve", p3)
+    call("alice", t1, "transfer", a, w.buyer, 5)                     # external: general
+    call("bob", t1, "approve", out[-1][2].tx_id)                     # type: ignore[index]
+    change = _as(r, "alice", t1).trust(a, other)["id"]
+    _as(r, "bob", t1).approve_trust(change)                          # in force 2026-01-09
+    t2 = datetime(2026, 1, 12, 9, 0)
+    for q in (3, 600, 1):                                            # many blocks, mixed vintages
+        call("alice", t2, "transfer", a, other, q)
+        call("bob", t2 - timedelta(hours=2), "approve", out[-1][2].tx_id)  # clock stepped back
+    call("alice", t2, "transfer", a, other, 2)
+    call("alice", t2, "cancel_transfer", out[-1][2].tx_id)           # general path
+    out.append(("settled", _as(r, "admin", t2 + timedelta(days=3)).settle()))
+    return out

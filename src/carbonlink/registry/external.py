@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
 from math import floor
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from carbonlink.registry import guard, sqlite_fast
 from carbonlink.registry import journal as jr
 from carbonlink.registry.checks import fail
 from carbonlink.registry.common import (
@@ -68,7 +69,16 @@ class ExternalTransfers(Transfers):
         # (guard.DEFERRED) is made there, also when it leaves the transfer to the general path:
         # the guard defers exactly when this predicate holds
         if self._fast_path(by):
-            done = self._run_statement(lambda dbc: self._approve_pg(dbc, tx_id, by, when))
+            if self.engine.dialect.name == "sqlite":
+                try:
+                    done = self._run_sqlite(lambda cur: self._approve_lite(cur, tx_id, by,
+                                                                           when))
+                except sqlite_fast.Denied as no:    # rolled back: journalled on its own
+                    guard.refuse(cast(Any, self), "approve", guard.Target(
+                        accounts=() if no.account is None else (int(no.account),)))
+                    raise AssertionError("unreachable") from None
+            else:
+                done = self._run_statement(lambda dbc: self._approve_pg(dbc, tx_id, by, when))
             if done is not None:
                 return done
         return self._run(go)

@@ -41,6 +41,11 @@ def ts(conn: Connection, at: datetime) -> Any:
     """A timestamp parameter stored exactly as SQLAlchemy's SQLite ``DateTime`` stores it."""
     if _pg(conn):
         return at
+    return ts_text(at)
+
+
+def ts_text(at: datetime) -> str:
+    """SQLAlchemy's SQLite ``DateTime`` text of ``at`` (what :func:`ts` binds on SQLite)."""
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

@@ -114,9 +114,9 @@ class Store:
         """Hand a kept connection back to the pool as the pool expects it (not in autocommit),
         or drop it if it is broken."""
         dbc = pooled.driver_connection
-        if dbc is None or dbc.closed:
+        if dbc is None or getattr(dbc, "closed", False):
             pooled.invalidate()
-        else:
+        elif hasattr(dbc, "pgconn"):           # psycopg (SQLite's stay as the pool made them)
             dbc.autocommit = False
         pooled.close()
 
@@ -186,11 +186,14 @@ class Store:
                 return self._idle.pop()
         pooled = self.engine.raw_connection()
         dbc: Any = pooled.driver_connection
-        dbc.autocommit = True
+        if self.engine.dialect.name == "postgresql":
+            dbc.autocommit = True
+        # SQLite: the pool's connections are in autocommit mode already (db.make_engine sets
+        # isolation_level None and the registry sends BEGIN itself)
         return _Kept(pooled, dbc.cursor())
 
     def _put_statement_conn(self, kept: _Kept) -> None:
-        if not kept.cursor.connection.closed:
+        if not getattr(kept.cursor.connection, "closed", False):
             with self._idle_lock:
                 if len(self._idle) < self.KEEP_IDLE:
                     self._idle.append(kept)
@@ -212,6 +215,36 @@ class Store:
                 raise sa.exc.DBAPIError.instance(
                     None, None, exc, psycopg.Error,
                     connection_invalidated=bool(kept.cursor.connection.closed)) from exc
+            finally:
+                self._put_statement_conn(kept)
+        return self._retrying(call)
+
+    def _run_sqlite(self, fn: Callable[[Any], T | None]) -> T | None:
+        """SQLite only: call ``fn`` with a kept ``sqlite3`` cursor inside one database
+        transaction (``BEGIN IMMEDIATE``: the write lock, as :meth:`_run` takes it), committed
+        when ``fn`` returns a result and rolled back when it returns ``None`` (left to the
+        general path) or raises (a failed check writes nothing); with the retries of
+        :meth:`_run`. Like :meth:`_run_statement`, no SQLAlchemy ``Connection`` is built
+        (:mod:`carbonlink.registry.sqlite_fast`)."""
+        import sqlite3
+
+        def call() -> T | None:
+            kept = self._take_statement_conn()
+            cur = kept.cursor
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(cur)
+                except BaseException:
+                    if cur.connection.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT" if out is not None else "ROLLBACK")
+                return out
+            except sqlite3.Error as exc:
+                if cur.connection.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
             finally:
                 self._put_statement_conn(kept)
         return self._retrying(call)

@@ -12,7 +12,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from carbonlink.registry import bounds, guard
+from carbonlink.registry import bounds, guard, sqlite_fast
 from carbonlink.registry import journal as jr
 from carbonlink.registry import rawsql as raw
 from carbonlink.registry.checks import fail
@@ -95,23 +95,53 @@ class Transfers(Ledger):
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
         if serials is None and self._fast_path(by):
-            done = self._run_statement(lambda dbc: self._propose_pg(
-                dbc, from_account, to_account, quantity, unit_type, vintage, authorisation,
-                by, when))
+            if self.engine.dialect.name == "sqlite":
+                done = self._run_sqlite(lambda cur: self._propose_lite(
+                    cur, from_account, to_account, quantity, unit_type, vintage,
+                    authorisation, by, when))
+            else:
+                done = self._run_statement(lambda dbc: self._propose_pg(
+                    dbc, from_account, to_account, quantity, unit_type, vintage,
+                    authorisation, by, when))
             if done is not None:
                 return done
         return self._run(go)
 
+    #: SQLite: internal transfers on the driver (:mod:`carbonlink.registry.sqlite_fast`);
+    #: False sends them through the general path (the parity tests run both)
+    sqlite_fast_path = True
+
     def _fast_path(self, by: str | None = None) -> bool:
-        """May this call run as one PostgreSQL statement (migration 0011)? Not in replay mode
-        (its journal rule differs), not with a client reference (recorded in the same database
-        transaction), not inside a four-eyes administrative action, not with a journal key
-        (one statement commits inside SQL, where the key cannot sign), not for a name that
-        SQL would print differently from Python (:func:`rawsql.plain_name`)."""
-        return (self.engine.dialect.name == "postgresql" and not self.replay
-                and guard.AFTER.get() is None and guard.ON_COMMIT.get() is None
-                and not guard.DRY_RUN.get() and raw.plain_name(by)
-                and (self.journal_key is None or self.journal_key.private() is None))
+        """May this internal transfer step run on the fast path: one statement on PostgreSQL
+        (migration 0011), one driver-level transaction on SQLite
+        (:mod:`~carbonlink.registry.sqlite_fast`)? Not in replay mode (its journal rule
+        differs), not with a client reference (recorded in the same database transaction), not
+        inside a four-eyes administrative action. On PostgreSQL also not with a journal key
+        (one statement commits inside SQL, where the key cannot sign; SQLite's path signs in
+        Python), not for a name that SQL would print differently from Python
+        (:func:`rawsql.plain_name`)."""
+        dialect = self.engine.dialect.name
+        if dialect not in ("postgresql", "sqlite") or self.replay \
+                or guard.AFTER.get() is not None or guard.ON_COMMIT.get() is not None \
+                or guard.DRY_RUN.get():
+            return False
+        if dialect == "sqlite":
+            return self.sqlite_fast_path
+        return raw.plain_name(by) and (self.journal_key is None
+                                       or self.journal_key.private() is None)
+
+    def _propose_lite(self, cur: Any, from_account: int, to_account: int, quantity: int,
+                      unit_type: str | None, vintage: int | None, authorisation: str | None,
+                      by: str | None, when: datetime) -> Receipt | None:
+        """SQLite's proposal of an internal transfer (:func:`sqlite_fast.propose`)."""
+        return sqlite_fast.propose(self, cur, from_account, to_account, quantity, unit_type,
+                                   vintage, authorisation, by, when)
+
+    def _approve_lite(self, cur: Any, tx_id: int, by: str | None,
+                      when: datetime) -> Receipt | None:
+        """SQLite's approval of an internal transfer (:func:`sqlite_fast.approve`), with the
+        access check deferred to it (``guard.DEFERRED``)."""
+        return sqlite_fast.approve(self, cur, tx_id, by, when, guard.DEFERRED.get())
 
     def _propose_pg(self, dbc: Any, from_account: int, to_account: int, quantity: int,
                     unit_type: str | None, vintage: int | None, authorisation: str | None,
