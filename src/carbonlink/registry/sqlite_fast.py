@@ -71,8 +71,7 @@ def _dt(value: Any) -> datetime | None:
 
 _LOCK_TWO = _lite(raw.lock_query([1, 2])[0])
 _LOCK_ONE = _lite(raw.lock_query([1])[0])
-_TX_ACCOUNTS = "SELECT kind, from_account, to_account FROM transactions WHERE id = ?"
-_TX = ("SELECT state, quantity, from_account, to_account, proposer, expires_at "
+_TX = ("SELECT kind, from_account, to_account, state, quantity, proposer, expires_at "
        "FROM transactions WHERE id = ?")
 _HEAD = ("SELECT h.seq, h.hash, j.at FROM journal_head h LEFT JOIN journal j ON j.seq = h.seq "
          "WHERE h.id = 1")
@@ -208,15 +207,16 @@ def approve(reg: Transfers, cur: Any, tx_id: int, by: str | None, when: datetime
     account, or in a registry without a delay, the transfer completes now; to any other it is
     ``delayed`` until ``Transfers._untrusted_due``. ``allowed``: the access check deferred to
     here — the accounts the actor represents as an approver (:class:`Denied` otherwise)."""
-    cur.execute(_TX_ACCOUNTS, (tx_id,))
-    first = cur.fetchone()
-    if allowed is not None and (first is None or first[1] is None or first[1] not in allowed):
-        raise Denied(None if first is None else first[1])
-    if first is None or first[0] != "internal_transfer":
-        return None                       # not an internal transfer: the general path
-    accs = _lock(cur, [first[1], first[2]], by)
+    # one read: SQLite holds the write lock from BEGIN IMMEDIATE, so the row read before the
+    # accounts are "locked" is the row after (PostgreSQL reads it again under the locks)
     cur.execute(_TX, (tx_id,))
-    state, qty, src, dst, proposer, expires = cur.fetchone()
+    tx = cur.fetchone()
+    if allowed is not None and (tx is None or tx[1] is None or tx[1] not in allowed):
+        raise Denied(None if tx is None else tx[1])
+    if tx is None or tx[0] != "internal_transfer":
+        return None                       # not an internal transfer: the general path
+    _, src, dst, state, qty, proposer, expires = tx
+    accs = _lock(cur, [src, dst], by)
     if state != "proposed":
         fail("R1002", "tx", f"transfer {tx_id} is {state}; expected proposed")
     expires_at = _dt(expires)

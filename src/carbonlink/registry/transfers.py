@@ -116,7 +116,8 @@ class Transfers(Ledger):
         (migration 0011), one driver-level transaction on SQLite
         (:mod:`~carbonlink.registry.sqlite_fast`)? Not in replay mode (its journal rule
         differs), not with a client reference (recorded in the same database transaction), not
-        inside a four-eyes administrative action. On PostgreSQL also not with a journal key
+        inside a four-eyes administrative action; on SQLite, for a database file (not
+        ``:memory:`` or a URI). On PostgreSQL also not with a journal key
         (one statement commits inside SQL, where the key cannot sign; SQLite's path signs in
         Python), not for a name that SQL would print differently from Python
         (:func:`rawsql.plain_name`)."""
@@ -125,8 +126,8 @@ class Transfers(Ledger):
                 or guard.AFTER.get() is not None or guard.ON_COMMIT.get() is not None \
                 or guard.DRY_RUN.get():
             return False
-        if dialect == "sqlite":
-            return self.sqlite_fast_path
+        if dialect == "sqlite":     # a file: its pool's connections may change threads
+            return self.sqlite_fast_path and self._sqlite_file is not None
         return raw.plain_name(by) and (self.journal_key is None
                                        or self.journal_key.private() is None)
 
