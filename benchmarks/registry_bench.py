@@ -10,7 +10,9 @@ the two servers' runs interleaved level by level: a before/after in one run.
 
 ``python -m benchmarks`` calls :func:`main`. PostgreSQL rows need ``TEST_DATABASE_URL`` (set by
 ``scripts/with-postgres.sh``, i.e. ``make bench``); pgbench is found via ``PGBIN`` or
-``/usr/lib/postgresql/*/bin``. SQLite rates are the median of ``RUNS`` timed runs, one client.
+``/usr/lib/postgresql/*/bin``. SQLite rates are the median of ``RUNS`` timed runs, one client;
+an internal transfer's two steps run there on the driver (:mod:`carbonlink.registry.sqlite_fast`),
+the goal of ≥ 1,000 complete transfers/s being issue 4's.
 On PostgreSQL, pgbench and the internal-transfer loop are measured in ``ROUNDS`` interleaved
 rounds (pgbench, transfers, pgbench, transfers, …) on the same server, so both see the same
 background load; the ratio reported is the median of the per-round ratios.
