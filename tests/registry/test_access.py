@@ -354,3 +354,54 @@ def test_approval_rows(op: str, reg: Acting, world: World) -> None:
     t = reg.transaction(got.tx_id)
     assert (t["proposer"], t["approver"]) == ("ivy", "jon")
     assert reg.verify() == []
+
+
+def _operations() -> list[tuple[str, inspect.Signature]]:
+    out = []
+    for attr in dir(Registry):
+        fn = getattr(Registry, attr)
+        name = getattr(fn, "__operation__", None)
+        if name is not None:
+            out.append((attr, inspect.signature(inspect.unwrap(fn))))
+    return sorted(out, key=lambda x: x[0])
+
+
+def test_fast_binder_binds_as_inspect_does() -> None:
+    """``guard.binder`` (the access check's argument binding without ``inspect``'s general
+    walk) gives every operation the arguments ``Signature.bind`` gives — the same names,
+    values and order — for positional prefixes with every subset of the remaining parameters
+    by keyword, and raises the same ``TypeError`` for an unknown, repeated, missing or extra
+    argument."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from carbonlink.registry.guard import binder
+    ops = _operations()
+    assert len(ops) > 40
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        _, sig = data.draw(st.sampled_from(ops))
+        names = list(sig.parameters)[1:]
+        positional = [n for n in names if sig.parameters[n].kind
+                      is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        k = data.draw(st.integers(0, len(positional) + 1))
+        args = [f"p{i}" for i in range(k)]
+        keywords = data.draw(st.lists(st.sampled_from([*names, "bogus"]), unique=True))
+        kwargs = {n: f"k{n}" for n in keywords}
+        try:
+            want: Any = sig.bind("self", *args, **kwargs)
+        except TypeError as e:
+            want = ("TypeError", str(e))
+        try:
+            got: Any = binder(sig)("self", *args, **kwargs)
+        except TypeError as e:
+            got = ("TypeError", str(e))
+        if isinstance(want, inspect.BoundArguments):
+            assert isinstance(got, inspect.BoundArguments)
+            assert list(got.arguments.items()) == list(want.arguments.items())
+            assert (got.args, got.kwargs) == (want.args, want.kwargs)
+        else:
+            assert got == want
+    check()

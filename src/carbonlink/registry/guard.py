@@ -99,12 +99,40 @@ class Target:
         return {self.party, *(p for _, p in self.more)}
 
 
+def binder(sig: inspect.Signature) -> Callable[..., inspect.BoundArguments]:
+    """``sig.bind`` for a method whose parameters are all positional-or-keyword or keyword-only
+    (every operation's): the same arguments, in the same order, built without ``inspect``'s
+    general walk (~25 µs of every call, a tenth of a SQLite transfer); anything unusual — an
+    unknown, repeated or missing argument, another kind of parameter — goes to ``sig.bind``,
+    which raises its usual ``TypeError``."""
+    params = list(sig.parameters.values())
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    simple = all(p.kind in kinds for p in params)
+    positional = tuple(p.name for p in params
+                       if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    order = tuple(p.name for p in params)
+    required = frozenset(p.name for p in params if p.default is inspect.Parameter.empty)
+
+    def bind(*args: Any, **kwargs: Any) -> inspect.BoundArguments:
+        if not simple or len(args) > len(positional):
+            return sig.bind(*args, **kwargs)
+        arguments = dict(zip(positional, args, strict=False))   # len(args) <= len(positional)
+        for name in order[len(args):]:
+            if name in kwargs:
+                arguments[name] = kwargs[name]
+        if len(arguments) != len(args) + len(kwargs) or not required <= arguments.keys():
+            return sig.bind(*args, **kwargs)
+        return inspect.BoundArguments(sig, arguments)
+    return bind
+
+
 def operation(name: str) -> Callable[[F], F]:
     """Mark a Registry method as operation ``name`` (it must have a rule in OPERATIONS)."""
     rule = OPERATIONS[name]
 
     def deco(fn: F) -> F:
         sig = inspect.signature(fn)
+        bind = binder(sig)
         has_by = "by" in sig.parameters
 
         @functools.wraps(fn)
@@ -117,7 +145,7 @@ def operation(name: str) -> Callable[[F], F]:
                     bound = sig.bind(self, *args, **kwargs)
                     return _propose(self, name, rule, bound, _target(self, name, bound.arguments))
                 return fn(self, *args, **kwargs)
-            bound = sig.bind(self, *args, **kwargs)
+            bound = bind(self, *args, **kwargs)
             actor = self.actor
             if actor is not None and actor.must_change_password:
                 deny(self, name, MUST_CHANGE, code="S7003", path="password")
