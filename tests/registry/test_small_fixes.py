@@ -38,3 +38,26 @@ def test_the_calendar_defaults_to_the_servers_day(reg: Acting, world: World) -> 
     got = reg.calendar(at=server_day)        # at=: the tests' server clock (Acting)
     assert got == reg.calendar(date(2031, 6, 1))
     assert got != reg.calendar(date(2026, 2, 1))
+
+
+def test_sqlite_timestamp_text_is_sqlalchemys() -> None:
+    """``rawsql.ts_text`` (the raw paths' SQLite timestamps) writes what SQLAlchemy's SQLite
+    ``DateTime`` writes for the same value — a year below 1000 zero-padded, microseconds
+    always, a time zone dropped — so rows written by either compare and read back alike."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from carbonlink.registry.rawsql import ts_text
+    engine = sa.create_engine("sqlite://")
+    meta = sa.MetaData()
+    t = sa.Table("t", meta, sa.Column("at", sa.DateTime))
+    meta.create_all(engine)
+    values = [datetime(2026, 1, 5, 9, 0), datetime(2026, 12, 31, 23, 59, 59, 999_999),
+              datetime(999, 3, 4, 5, 6, 7, 8), datetime(2026, 6, 1, 12, 0, tzinfo=UTC)]
+    with engine.begin() as c:
+        for v in values:
+            c.execute(t.insert().values(at=v))
+        stored = [r[0] for r in c.exec_driver_sql("SELECT at FROM t")]
+    assert [ts_text(v) for v in values] == stored
+    assert stored[0] == "2026-01-05 09:00:00.000000"

@@ -133,6 +133,9 @@ def operation(name: str) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         sig = inspect.signature(fn)
         bind = binder(sig)
+        by_name = all(p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                 inspect.Parameter.KEYWORD_ONLY)
+                      for p in sig.parameters.values())
         has_by = "by" in sig.parameters
 
         @functools.wraps(fn)
@@ -167,7 +170,8 @@ def operation(name: str) -> Callable[[F], F]:
             replayed = jr.REPLAYED.set(self.replay and rule.write)
             deferred = DEFERRED.set(target.deferred)
             try:
-                return fn(*bound.args, **bound.kwargs)
+                # every parameter can be passed by name (binder): skip BoundArguments.args
+                return fn(**bound.arguments) if by_name else fn(*bound.args, **bound.kwargs)
             finally:
                 DEFERRED.reset(deferred)
                 jr.REPLAYED.reset(replayed)

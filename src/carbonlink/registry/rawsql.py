@@ -45,8 +45,12 @@ def ts(conn: Connection, at: datetime) -> Any:
 
 
 def ts_text(at: datetime) -> str:
-    """SQLAlchemy's SQLite ``DateTime`` text of ``at`` (what :func:`ts` binds on SQLite)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    """SQLAlchemy's SQLite ``DateTime`` text of ``at`` (what :func:`ts` binds on SQLite):
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, the year zero-padded as SQLAlchemy pads it, any time zone
+    dropped as SQLAlchemy drops it (``isoformat``: a third of ``strftime``'s time)."""
+    if at.tzinfo is not None:
+        at = at.replace(tzinfo=None)
+    return at.isoformat(" ", "microseconds")
 
 
 def run(conn: Connection, text: str, params: Sequence[Any] = ()) -> Any:
