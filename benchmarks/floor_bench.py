@@ -48,7 +48,19 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.registry_bench import CONDITIONS, QUICK, ROUND_SECONDS, _condition, _pg_database, _pgbench
+from benchmarks.registry_bench import (
+    CONDITIONS,
+    QUICK,
+    ROUND_SECONDS,
+    _condition,
+    _pg_database,
+    _pgbench,
+    _rate,
+    _server_script,
+    _transfers,
+    _verified,
+)
+from carbonlink.registry import Registry
 
 ROUNDS = 2 if QUICK else 5
 START = 10_000_000          # each account's opening balance
@@ -230,11 +242,122 @@ ALTER TABLE @s.proposals ADD FOREIGN KEY (from_account) REFERENCES @s.accounts (
 CREATE INDEX ON @s.proposals (state) WHERE state IN ('proposed', 'approved');
 """
 
+#: F5: F4 with the units as serial-range blocks instead of balances (as the registry holds
+#: them): the proposal reads the source's held blocks lowest serial first, puts whole blocks
+#: in escrow or splits one, and records the transaction's blocks; the approval moves the
+#: escrowed blocks to the destination. The blocks have the registry's check, no-overlap
+#: exclusion constraint (on the serial range only: one registry, type and vintage here) and
+#: partial indexes (migration 0004); the balance columns stay as opened.
+F5_TABLES = """
+CREATE TABLE @s.blocks (id serial PRIMARY KEY,
+                        account_id integer NOT NULL REFERENCES @s.accounts (id),
+                        serial_start bigint NOT NULL, serial_end bigint NOT NULL,
+                        status text NOT NULL, pending_tx bigint,
+                        CHECK (serial_start >= 1 AND serial_end >= serial_start),
+                        EXCLUDE USING gist (int8range(serial_start, serial_end, '[]') WITH &&));
+CREATE INDEX ON @s.blocks (account_id, serial_start) WHERE status = 'held';
+CREATE INDEX ON @s.blocks (pending_tx) WHERE pending_tx IS NOT NULL;
+CREATE TABLE @s.transaction_blocks (tx_id bigint NOT NULL REFERENCES @s.proposals (id),
+                                    seq integer NOT NULL, serial_start bigint NOT NULL,
+                                    serial_end bigint NOT NULL, PRIMARY KEY (tx_id, seq));
+INSERT INTO @s.blocks (account_id, serial_start, serial_end, status)
+  VALUES (1, 1, @START, 'held'), (2, @START + 1, 2 * @START, 'held');
+"""
+
+F5_WRITE = """    ), w AS (
+      UPDATE @s.blocks SET status = 'escrow', pending_tx = v WHERE id = ANY(whole)
+    ), tb AS (
+      INSERT INTO @s.transaction_blocks
+        SELECT v, x.n - 1, x.s, x.e FROM unnest(starts, ends) WITH ORDINALITY AS x(s, e, n)
+    ), e AS (
+      INSERT INTO @s.journal VALUES (h_seq + 1, t, 'proposed', v, pl, h_hash, n_hash)
+    )
+    UPDATE @s.journal_head SET seq = h_seq + 1, hash = n_hash WHERE id = 1;
+"""
+
+F5 = """
+CREATE FUNCTION @s.propose(p_from integer, p_to integer, p_qty bigint, p_by text)
+RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE v bigint; h_seq bigint; h_hash text; pl text; n_hash text; r record; b record;
+  n integer := 0; need bigint := p_qty; whole integer[] := '{}'; sp_id integer;
+  sp_take bigint := 0; starts bigint[] := '{}'; ends bigint[] := '{}';
+  t timestamp := now() AT TIME ZONE 'UTC';
+BEGIN
+  FOR r IN SELECT id FROM @s.accounts WHERE id IN (p_from, p_to) ORDER BY id FOR UPDATE LOOP
+    n := n + 1;
+  END LOOP;
+  IF n <> 2 OR p_from = p_to THEN RAISE EXCEPTION 'no such pair of accounts'; END IF;
+  FOR b IN SELECT id, serial_start, serial_end FROM @s.blocks
+           WHERE account_id = p_from AND status = 'held' ORDER BY serial_start LOOP
+    starts := starts || b.serial_start;
+    IF b.serial_end - b.serial_start + 1 <= need THEN
+      whole := whole || b.id; ends := ends || b.serial_end;
+      need := need - (b.serial_end - b.serial_start + 1);
+    ELSE
+      sp_id := b.id; sp_take := need; ends := ends || (b.serial_start + need - 1); need := 0;
+    END IF;
+    EXIT WHEN need = 0;
+  END LOOP;
+  IF need > 0 THEN RAISE EXCEPTION 'account % holds % units, % requested',
+                                   p_from, p_qty - need, p_qty; END IF;
+  SELECT nextval('@s.proposals_id_seq'), seq, hash INTO v, h_seq, h_hash
+    FROM @s.journal_head WHERE id = 1 FOR UPDATE;
+  pl := '{"by":' || to_json(p_by)::text || ',"from":' || p_from || ',"quantity":' || p_qty
+        || ',"to":' || p_to || '}';
+  n_hash := @HASH_PROPOSED;
+  IF sp_take > 0 THEN
+    WITH p AS (
+      INSERT INTO @s.proposals (id, from_account, to_account, quantity, proposer, state)
+        VALUES (v, p_from, p_to, p_qty, p_by, 'proposed')
+    ), sh AS (
+      UPDATE @s.blocks SET serial_start = serial_start + sp_take WHERE id = sp_id
+        RETURNING serial_start
+    ), sp AS (
+      INSERT INTO @s.blocks (account_id, serial_start, serial_end, status, pending_tx)
+        SELECT p_from, sh.serial_start - sp_take, sh.serial_start - 1, 'escrow', v FROM sh
+@F5_WRITE  ELSE
+    WITH p AS (
+      INSERT INTO @s.proposals (id, from_account, to_account, quantity, proposer, state)
+        VALUES (v, p_from, p_to, p_qty, p_by, 'proposed')
+@F5_WRITE  END IF;
+  RETURN v;
+END $fn$;
+
+CREATE FUNCTION @s.approve(p_tx bigint, p_by text)
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE p record; h_seq bigint; h_hash text; pl text; h1 text; h2 text;
+  t timestamp := now() AT TIME ZONE 'UTC';
+BEGIN
+  SELECT from_account, to_account INTO p FROM @s.proposals WHERE id = p_tx;
+  IF NOT FOUND THEN RETURN 'refused'; END IF;
+  PERFORM 1 FROM @s.accounts WHERE id IN (p.from_account, p.to_account) ORDER BY id
+    FOR UPDATE;
+  UPDATE @s.proposals SET state = 'completed', approver = p_by
+    WHERE id = p_tx AND state = 'proposed' AND proposer <> p_by
+    RETURNING from_account, to_account, quantity INTO p;
+  IF NOT FOUND THEN RETURN 'refused'; END IF;
+  SELECT seq, hash INTO h_seq, h_hash FROM @s.journal_head WHERE id = 1 FOR UPDATE;
+  pl := '{"by":' || to_json(p_by)::text || '}';
+  h1 := @HASH_APPROVED;
+  h2 := @HASH_COMPLETED;
+  WITH b AS (
+    UPDATE @s.blocks SET account_id = p.to_account, status = 'held', pending_tx = NULL
+      WHERE pending_tx = p_tx
+  ), e AS (
+    INSERT INTO @s.journal VALUES (h_seq + 1, t, 'approved', p_tx, pl, h_hash, h1),
+                                  (h_seq + 2, t, 'completed', p_tx, '{}', h1, h2)
+  )
+  UPDATE @s.journal_head SET seq = h_seq + 2, hash = h2 WHERE id = 1;
+  RETURN 'completed';
+END $fn$;
+""".replace("@F5_WRITE", F5_WRITE)
+
 VARIANTS: dict[str, tuple[str, str]] = {
     "F1": ("bare two-phase", F1),
     "F2": ("F1 + hash-chained journal", F2),
     "F3": ("F2 + escrow, account locks", F3),
     "F4": ("F3 + registry's FKs and index", F3 + F4_KEYS),
+    "F5": ("F4 + serial-range blocks", F4_KEYS + F5_TABLES + F5),
 }
 
 
@@ -312,6 +435,14 @@ def _check(conn: sa.Connection, schema: str) -> int:
     if journalled and (bad_links or entries != head or entries != 1 + 3 * done):
         problems.append(f"journal: {bad_links} broken links, {entries} entries, head {head}, "
                         f"{done} transfers")
+    if schema == "f5":
+        moving, units = conn.execute(sa.text(
+            f"SELECT count(*) FILTER (WHERE status <> 'held' OR pending_tx IS NOT NULL), "
+            f"sum(serial_end - serial_start + 1) FROM {s}.blocks")).one()
+        tb = conn.execute(sa.text(f"SELECT count(DISTINCT tx_id) FROM {s}.transaction_blocks")
+                          ).scalar_one()
+        if moving or units != 2 * START or tb != done:
+            problems.append(f"blocks: {moving} not held, {units} units, {tb} transactions")
     if problems:
         raise RuntimeError(f"{schema} ledger is inconsistent: " + "; ".join(problems))
     return int(done)
@@ -320,17 +451,27 @@ def _check(conn: sa.Connection, schema: str) -> int:
 Cell = dict[str, list[float]]   # per condition: per-round rates
 
 
+#: the registry itself (migration 0014's functions, on its own ledger): the anchor
+REAL = "R"
+
+
 def _measure(server: str, tpcb: Callable[[], float],
              script: Callable[[str, str], float], console: Console) -> tuple[
         Cell, dict[tuple[str, str], Cell], dict[str, int]]:
     """Per condition, tpcb-like tps and per (variant, driver) complete transfers/s, round by
-    round; and the transfers each variant's ledger holds, checked."""
+    round; and the transfers each variant's ledger holds, checked. The registry's own
+    transfers (pgbench-driven: ``registry_bench._server_script``; Python: the service path)
+    run in the same rounds on a registry ledger in a second database."""
     import psycopg
 
     tps: Cell = {c: [] for c in CONDITIONS}
     rates: dict[tuple[str, str], Cell] = {(v, d): {c: [] for c in CONDITIONS}
-                                          for v in VARIANTS for d in ("pgbench", "python")}
-    with _pg_database(server) as db:
+                                          for v in (*VARIANTS, REAL) for d in ("pgbench", "python")}
+    with _pg_database(server) as db, _pg_database(server) as rdb, \
+            Registry(f"{server.rsplit('/', 1)[0]}/{rdb}") as reg:
+        internal, _, (a, b) = _transfers(reg)
+        _rate(internal, 0.5)  # warm-up
+        real_script = _server_script(reg, a, b)
         url = sa.engine.make_url(server).set(database=db)
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
@@ -345,17 +486,23 @@ def _measure(server: str, tpcb: Callable[[], float],
                         t = time.perf_counter()
                         tps[cond].append(tpcb())
                         line = [f"tpcb-like {tps[cond][-1]:,.0f}"]
-                        for v in VARIANTS:
-                            pg = 2 * script(db, scripts[v])    # two transfers per script run
-                            py = _python_rate(conninfo, v.lower(), ROUND_SECONDS)
+                        for v in (*VARIANTS, REAL):
+                            if v == REAL:
+                                pg = 2 * script(rdb, real_script)
+                                py = _rate(internal, ROUND_SECONDS)
+                            else:
+                                pg = 2 * script(db, scripts[v])   # two transfers per script run
+                                py = _python_rate(conninfo, v.lower(), ROUND_SECONDS)
                             rates[v, "pgbench"][cond].append(pg)
                             rates[v, "python"][cond].append(py)
                             line.append(f"{v} {pg / tps[cond][-1]:.2f}/{py / tps[cond][-1]:.2f}")
-                        console.print(f"[{cond} {r + 1}/{ROUNDS}, {time.perf_counter() - t:.0f} s, "
-                                      f"load {os.getloadavg()[0]:.2f}] " + "  ".join(line)
-                                      + "  (× tpcb-like: pgbench-/Python-driven)")
+                        console.print(f"({cond} {r + 1}/{ROUNDS}, {time.perf_counter() - t:.0f} s,"
+                                      f" load {os.getloadavg()[0]:.2f}) " + "  ".join(line)
+                                      + "  (× tpcb-like: pgbench-/Python-driven)",
+                                      markup=False, highlight=False)
             with engine.connect() as conn:
                 made = {v: _check(conn, v.lower()) for v in VARIANTS}
+            _verified(reg)
         finally:
             engine.dispose()
     return tps, rates, made
@@ -387,7 +534,10 @@ def main() -> None:
                   *(f"{1e6 / statistics.median(tps[c]):,.0f} (per tx)" for c in CONDITIONS))
     for (v, d), cell in rates.items():
         ratios = {c: [x / t for x, t in zip(cell[c], tps[c], strict=True)] for c in CONDITIONS}
-        table.add_row(f"{v} {VARIANTS[v][0]}", d,
+        name = f"{v} {VARIANTS[v][0]}" if v in VARIANTS else f"{v} the registry (0014)"
+        driver = "Registry API" if (v, d) == (REAL, "python") else \
+            "psycopg" if d == "python" else d
+        table.add_row(name, driver,
                       *(f"{statistics.median(ratios[c]):.2f} ({min(ratios[c]):.2f}–"
                         f"{max(ratios[c]):.2f})" for c in CONDITIONS),
                       *(f"{1e6 / statistics.median(cell[c]):,.0f}" for c in CONDITIONS))
