@@ -8,7 +8,7 @@ import sys
 
 MODULES = {"equilibrium": "benchmarks.equilibrium_bench", "registry": "benchmarks.registry_bench",
            "sweep": "benchmarks.sweep_bench"}
-#: run only when named: ``floor`` (the four-eyes floor on PostgreSQL, ~4 minutes)
+#: run only when named: ``floor`` (the four-eyes floor on PostgreSQL, ~5 minutes)
 OPT_IN = {"floor": "benchmarks.floor_bench"}
 
 

@@ -31,7 +31,7 @@ driver) and the ratio reported is the median of the per-round ratios. Afterwards
 variant's ledger is checked: all proposals completed, balances conserved, the journal's hash
 chain recomputes.
 
-``python -m benchmarks floor`` (not part of the plain ``make bench``: it takes ~4 minutes);
+``python -m benchmarks floor`` (not part of the plain ``make bench``: it takes ~5 minutes);
 needs ``TEST_DATABASE_URL`` and pgbench, e.g. ``bash scripts/with-postgres.sh .venv/bin/python
 -m benchmarks floor``.
 """
