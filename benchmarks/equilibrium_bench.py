@@ -60,7 +60,7 @@ console = Console(width=160)
 def linear_network(n: int, seed: int = 3) -> dict[str, Any]:
     """``n`` markets with linear MACs, every directed link with a quota, a tax and a discount."""
     rng = np.random.default_rng(seed)
-    ms = []
+    ms: list[dict[str, Any]] = []
     for i in range(n):
         bau = float(rng.uniform(50, 500))
         ms.append({"id": f"M{i}", "bau": bau, "cap": bau * float(rng.uniform(0.6, 0.9)),
@@ -84,7 +84,7 @@ def _firm_file(folder: Path, name: str, rng: np.random.Generator, n: int, scale:
 def steps_network(folder: Path, n: int, options: int, seed: int = 5) -> dict[str, Any]:
     """``n`` markets with ``options`` firm-level options each, every directed link restricted."""
     rng = np.random.default_rng(seed)
-    ms = []
+    ms: list[dict[str, Any]] = []
     for i in range(n):
         path, total = _firm_file(folder, f"s{n}-{i}", rng, options)
         bau = total * 1.2
@@ -119,7 +119,7 @@ def firm_network(folder: Path, options: int, n: int = 10, seed: int = 1) -> dict
 
     rng = np.random.default_rng(seed)
     per = options // n
-    ms = []
+    ms: list[dict[str, Any]] = []
     for i in range(n):
         qty = rng.uniform(0.1, 1.0, per)
         cost = rng.lognormal(3.0, 0.8, per) * rng.uniform(0.5, 2.0)
@@ -195,7 +195,7 @@ def in_child(kind: str, arg: Any, runs: int, src: str | None = None) -> tuple[fl
     p.start()
     res = q.get()
     p.join()
-    return res  # type: ignore[no-any-return]
+    return res
 
 
 # ---- floors and peers ------------------------------------------------------------------------

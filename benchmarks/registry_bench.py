@@ -49,6 +49,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carbonlink.registry import Registry
+from carbonlink.registry.guard import PendingAction
 
 #: ``CARBONLINK_BENCH_QUICK=1``: fewer and shorter runs (a smoke run; the figures are noisier)
 QUICK = os.environ.get("CARBONLINK_BENCH_QUICK") == "1"
@@ -88,10 +89,18 @@ def _setup(reg: Registry) -> tuple[int, int, int, dict[str, Registry]]:
     for pending in (admin.add_link("GHA01", "CHE01", unit_types=["allowance"]),
                     admin.issue(a, 10_000_000, vintage=2026),
                     admin.issue(b, 10_000_000, vintage=2026)):
-        admin2.approve_action(pending.id)
+        admin2.approve_action(_pending(pending))
     users = {u: reg.as_user(reg.trusted_actor(u)) for u in ("alice", "bob", "carol", "treasury",
                                                           "admin")}
     return a, b, c, users
+
+
+def _pending(out: object) -> int:
+    """The id of the four-eyes action a call by one administrator proposed (the operation
+    returns a :class:`~carbonlink.registry.guard.PendingAction` until a second one approves)."""
+    if not isinstance(out, PendingAction):
+        raise RuntimeError(f"expected a proposed four-eyes action, got {out!r}")
+    return out.id
 
 
 def _rate(op: Callable[[int], object], seconds: float) -> float:
@@ -124,7 +133,7 @@ class _DbClock:
                 self.seconds += time.perf_counter() - t
                 self.calls += 1
 
-        psycopg.Connection.wait = wait  # type: ignore[method-assign]
+        psycopg.Connection.wait = wait  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:
@@ -354,7 +363,7 @@ def _api_ledger(reg: Registry, pairs: int) -> tuple[tuple[str, str], list[tuple[
     for _ in range(pairs):
         a = admin.open_account("GHA01", holder=h, representatives_=["alice", "bob"])
         b = admin.open_account("GHA01", holder=h, representatives_=["alice", "bob"])
-        admin2.approve_action(admin.issue(a, 10_000_000, vintage=2026).id)
+        admin2.approve_action(_pending(admin.issue(a, 10_000_000, vintage=2026)))
         out.append((a, b))
     alice, bob = (reg.as_user(reg.trusted_actor(u)).issue_token("write", name="bench")
                   for u in ("alice", "bob"))
