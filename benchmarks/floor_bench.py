@@ -118,6 +118,14 @@ BEGIN
 END $fn$;
 """
 
+#: a proposal's journal entry (F2, F3, F5): the id drawn and the head locked in one read, the
+#: canonical payload and its hash
+PROPOSAL_ENTRY = """  SELECT nextval('@s.proposals_id_seq'), seq, hash INTO v, h_seq, h_hash
+    FROM @s.journal_head WHERE id = 1 FOR UPDATE;
+  pl := '{"by":' || to_json(p_by)::text || ',"from":' || p_from || ',"quantity":' || p_qty
+        || ',"to":' || p_to || '}';
+  n_hash := @HASH_PROPOSED;"""
+
 #: F2: the journal. The proposal: one statement locks the head and draws the id, one writes
 #: the proposal, the entry and the head. The approval: the proposal row updated (refused if
 #: not proposed or approved by its proposer), the head locked, one statement moves the
@@ -128,11 +136,7 @@ RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE v bigint; h_seq bigint; h_hash text; pl text; n_hash text;
   t timestamp := now() AT TIME ZONE 'UTC';
 BEGIN
-  SELECT nextval('@s.proposals_id_seq'), seq, hash INTO v, h_seq, h_hash
-    FROM @s.journal_head WHERE id = 1 FOR UPDATE;
-  pl := '{"by":' || to_json(p_by)::text || ',"from":' || p_from || ',"quantity":' || p_qty
-        || ',"to":' || p_to || '}';
-  n_hash := @HASH_PROPOSED;
+@PROPOSAL_ENTRY
   WITH p AS (
     INSERT INTO @s.proposals (id, from_account, to_account, quantity, proposer, state)
       VALUES (v, p_from, p_to, p_qty, p_by, 'proposed')
@@ -169,6 +173,45 @@ BEGIN
 END $fn$;
 """
 
+#: the approval of F3 and F5: the proposal read, both accounts locked (id order), the
+#: proposal completed by someone other than its proposer, the head locked, then one
+#: statement moving the units (``@MOVE``: balances or blocks) and writing both entries
+APPROVE_LOCKED = """CREATE FUNCTION @s.approve(p_tx bigint, p_by text)
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE p record; h_seq bigint; h_hash text; pl text; h1 text; h2 text;
+  t timestamp := now() AT TIME ZONE 'UTC';
+BEGIN
+  SELECT from_account, to_account INTO p FROM @s.proposals WHERE id = p_tx;
+  IF NOT FOUND THEN RETURN 'refused'; END IF;
+  PERFORM 1 FROM @s.accounts WHERE id IN (p.from_account, p.to_account) ORDER BY id
+    FOR UPDATE;
+  UPDATE @s.proposals SET state = 'completed', approver = p_by
+    WHERE id = p_tx AND state = 'proposed' AND proposer <> p_by
+    RETURNING from_account, to_account, quantity INTO p;
+  IF NOT FOUND THEN RETURN 'refused'; END IF;
+  SELECT seq, hash INTO h_seq, h_hash FROM @s.journal_head WHERE id = 1 FOR UPDATE;
+  pl := '{"by":' || to_json(p_by)::text || '}';
+  h1 := @HASH_APPROVED;
+  h2 := @HASH_COMPLETED;
+@MOVE  ), e AS (
+    INSERT INTO @s.journal VALUES (h_seq + 1, t, 'approved', p_tx, pl, h_hash, h1),
+                                  (h_seq + 2, t, 'completed', p_tx, '{}', h1, h2)
+  )
+  UPDATE @s.journal_head SET seq = h_seq + 2, hash = h2 WHERE id = 1;
+  RETURN 'completed';
+END $fn$;
+"""
+F3_MOVE = """  WITH a AS (
+    UPDATE @s.accounts a
+      SET escrow = a.escrow - CASE WHEN a.id = p.from_account THEN p.quantity ELSE 0 END,
+          balance = a.balance + CASE WHEN a.id = p.to_account THEN p.quantity ELSE 0 END
+      WHERE a.id IN (p.from_account, p.to_account)
+"""
+F5_MOVE = """  WITH b AS (
+    UPDATE @s.blocks SET account_id = p.to_account, status = 'held', pending_tx = NULL
+      WHERE pending_tx = p_tx
+"""
+
 #: F3: F2 with both accounts locked first (id order) in either phase, the balance checked, the
 #: quantity held in escrow between the phases
 F3 = """
@@ -186,11 +229,7 @@ BEGIN
   IF n <> 2 OR p_from = p_to THEN RAISE EXCEPTION 'no such pair of accounts'; END IF;
   IF s_bal < p_qty THEN RAISE EXCEPTION 'account % holds % units, % requested',
                                         p_from, s_bal, p_qty; END IF;
-  SELECT nextval('@s.proposals_id_seq'), seq, hash INTO v, h_seq, h_hash
-    FROM @s.journal_head WHERE id = 1 FOR UPDATE;
-  pl := '{"by":' || to_json(p_by)::text || ',"from":' || p_from || ',"quantity":' || p_qty
-        || ',"to":' || p_to || '}';
-  n_hash := @HASH_PROPOSED;
+@PROPOSAL_ENTRY
   WITH x AS (
     UPDATE @s.accounts SET balance = balance - p_qty, escrow = escrow + p_qty
       WHERE id = p_from
@@ -204,36 +243,7 @@ BEGIN
   RETURN v;
 END $fn$;
 
-CREATE FUNCTION @s.approve(p_tx bigint, p_by text)
-RETURNS text LANGUAGE plpgsql AS $fn$
-DECLARE p record; h_seq bigint; h_hash text; pl text; h1 text; h2 text;
-  t timestamp := now() AT TIME ZONE 'UTC';
-BEGIN
-  SELECT from_account, to_account INTO p FROM @s.proposals WHERE id = p_tx;
-  IF NOT FOUND THEN RETURN 'refused'; END IF;
-  PERFORM 1 FROM @s.accounts WHERE id IN (p.from_account, p.to_account) ORDER BY id
-    FOR UPDATE;
-  UPDATE @s.proposals SET state = 'completed', approver = p_by
-    WHERE id = p_tx AND state = 'proposed' AND proposer <> p_by
-    RETURNING from_account, to_account, quantity INTO p;
-  IF NOT FOUND THEN RETURN 'refused'; END IF;
-  SELECT seq, hash INTO h_seq, h_hash FROM @s.journal_head WHERE id = 1 FOR UPDATE;
-  pl := '{"by":' || to_json(p_by)::text || '}';
-  h1 := @HASH_APPROVED;
-  h2 := @HASH_COMPLETED;
-  WITH a AS (
-    UPDATE @s.accounts a
-      SET escrow = a.escrow - CASE WHEN a.id = p.from_account THEN p.quantity ELSE 0 END,
-          balance = a.balance + CASE WHEN a.id = p.to_account THEN p.quantity ELSE 0 END
-      WHERE a.id IN (p.from_account, p.to_account)
-  ), e AS (
-    INSERT INTO @s.journal VALUES (h_seq + 1, t, 'approved', p_tx, pl, h_hash, h1),
-                                  (h_seq + 2, t, 'completed', p_tx, '{}', h1, h2)
-  )
-  UPDATE @s.journal_head SET seq = h_seq + 2, hash = h2 WHERE id = 1;
-  RETURN 'completed';
-END $fn$;
-"""
+@APPROVE_LOCKED""".replace("@APPROVE_LOCKED", APPROVE_LOCKED.replace("@MOVE", F3_MOVE))
 
 #: F4: F3's functions on F3's tables with the registry's keys on the proposal row
 F4_KEYS = """
@@ -300,11 +310,7 @@ BEGIN
   END LOOP;
   IF need > 0 THEN RAISE EXCEPTION 'account % holds % units, % requested',
                                    p_from, p_qty - need, p_qty; END IF;
-  SELECT nextval('@s.proposals_id_seq'), seq, hash INTO v, h_seq, h_hash
-    FROM @s.journal_head WHERE id = 1 FOR UPDATE;
-  pl := '{"by":' || to_json(p_by)::text || ',"from":' || p_from || ',"quantity":' || p_qty
-        || ',"to":' || p_to || '}';
-  n_hash := @HASH_PROPOSED;
+@PROPOSAL_ENTRY
   IF sp_take > 0 THEN
     WITH p AS (
       INSERT INTO @s.proposals (id, from_account, to_account, quantity, proposer, state)
@@ -323,34 +329,8 @@ BEGIN
   RETURN v;
 END $fn$;
 
-CREATE FUNCTION @s.approve(p_tx bigint, p_by text)
-RETURNS text LANGUAGE plpgsql AS $fn$
-DECLARE p record; h_seq bigint; h_hash text; pl text; h1 text; h2 text;
-  t timestamp := now() AT TIME ZONE 'UTC';
-BEGIN
-  SELECT from_account, to_account INTO p FROM @s.proposals WHERE id = p_tx;
-  IF NOT FOUND THEN RETURN 'refused'; END IF;
-  PERFORM 1 FROM @s.accounts WHERE id IN (p.from_account, p.to_account) ORDER BY id
-    FOR UPDATE;
-  UPDATE @s.proposals SET state = 'completed', approver = p_by
-    WHERE id = p_tx AND state = 'proposed' AND proposer <> p_by
-    RETURNING from_account, to_account, quantity INTO p;
-  IF NOT FOUND THEN RETURN 'refused'; END IF;
-  SELECT seq, hash INTO h_seq, h_hash FROM @s.journal_head WHERE id = 1 FOR UPDATE;
-  pl := '{"by":' || to_json(p_by)::text || '}';
-  h1 := @HASH_APPROVED;
-  h2 := @HASH_COMPLETED;
-  WITH b AS (
-    UPDATE @s.blocks SET account_id = p.to_account, status = 'held', pending_tx = NULL
-      WHERE pending_tx = p_tx
-  ), e AS (
-    INSERT INTO @s.journal VALUES (h_seq + 1, t, 'approved', p_tx, pl, h_hash, h1),
-                                  (h_seq + 2, t, 'completed', p_tx, '{}', h1, h2)
-  )
-  UPDATE @s.journal_head SET seq = h_seq + 2, hash = h2 WHERE id = 1;
-  RETURN 'completed';
-END $fn$;
-""".replace("@F5_WRITE", F5_WRITE)
+@APPROVE_LOCKED""".replace("@F5_WRITE", F5_WRITE).replace(
+    "@APPROVE_LOCKED", APPROVE_LOCKED.replace("@MOVE", F5_MOVE))
 
 VARIANTS: dict[str, tuple[str, str]] = {
     "F1": ("bare two-phase", F1),
@@ -368,7 +348,7 @@ def _ddl(schema: str, functions: str) -> str:
                   "@HASH_APPROVED": ("h_hash", "h_seq + 1", "approved", "p_tx", "pl"),
                   "@HASH_COMPLETED": ("h1", "h_seq + 2", "completed", "p_tx", "'{}'"),
               }.items()}
-    text = _TABLES + functions
+    text = (_TABLES + functions).replace("@PROPOSAL_ENTRY", PROPOSAL_ENTRY)
     for k, v in hashes.items():
         text = text.replace(k, v)
     return text.replace("@START", str(START)).replace("@s", schema)
