@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -476,4 +477,93 @@ def _run_story(r: Acting, w: World) -> list[object]:
     call("alice", t2, "transfer", a, other, 2)
     call("alice", t2, "cancel_transfer", out[-1][2].tx_id)           # general path
     out.append(("settled", _as(r, "admin", t2 + timedelta(days=3)).settle()))
+    return out
+
+
+@pytest.mark.parametrize("delay", [None, timedelta(hours=26), timedelta(0)],
+                         ids=["art35", "fixed", "none"])
+def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: timedelta | None) -> None:
+    """The byte-for-byte comparison of the test above on the edges it does not reach, for each
+    kind of :attr:`untrusted_delay`: an account without a holder, one of the same holder (Art
+    23(2)), a trusted-list entry approved but not yet in force and then in force, a destination
+    blocked and a source closed between proposal and approval, a block already first
+    transferred (split), mixed unit types and vintages, refusals of a destination's
+    representative and of a missing transaction."""
+    from carbonlink.registry.transfers import Transfers
+    from tests.registry.conftest import copy_sqlite_registry, make_world
+
+    start = tmp_path / "start.db"
+    with Registry(f"sqlite:///{start}") as r0:
+        r0.init()
+        acting = Acting(r0)
+        w = make_world(acting)
+        acting.issue(w.seller, 200, vintage=2026, at=T0)
+        acting.issue(w.seller, 100, unit_type="offset", vintage=2027, at=T0)
+        lone = acting.open_account("GHA01", representatives_=["erin", "fred"], at=T0)
+        sib = acting.open_account("GHA01", holder=w.seller_holder,
+                                  representatives_=["alice", "bob"], at=T0)
+        acting.issue(lone, 30, vintage=2026, at=T0)
+        acting.issue(w.seller, 50, vintage=2028, at=T0)
+        with r0.engine.begin() as conn:          # marked first transferred (no authorisation)
+            conn.execute(blocks.update().where(blocks.c.vintage == 2028)
+                         .values(first_transferred=True))
+    outcomes = []
+    for fast in (True, False):
+        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
+        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
+        ran = _spy(monkeypatch)
+        with Registry(url) as r:
+            story = Acting(r)
+            r.untrusted_delay = delay
+            outcomes.append((_edge_story(story, w, lone, sib), _dump(url)))
+            assert story.verify() == []
+        assert (len(ran) > 0) == fast
+        monkeypatch.undo()
+    (got_fast, db_fast), (got_general, db_general) = outcomes
+    assert got_fast == got_general
+    for t in _TABLES:
+        assert db_fast[t] == db_general[t], t
+
+
+def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
+    out: list[object] = []
+    a = w.seller
+
+    def call(who: str, at: datetime, op: str, *args: object, **kw: object) -> Any:
+        try:
+            got = getattr(_as(r, who, at), op)(*args, **kw)
+            out.append(("ok", op, got))
+            return got
+        except CheckFailed as e:
+            out.append(("refused", op, e.code, e.problems[0][0], e.detail))
+            return None
+
+    t1 = datetime(2026, 1, 5, 13, 0)                 # a Monday afternoon
+    p = call("alice", t1, "transfer", a, lone, 7)    # no holder: off the trusted list
+    call("fred", t1, "approve", p.tx_id)             # the destination's representative
+    call("bob", t1, "approve", p.tx_id)
+    p = call("alice", t1, "transfer", a, sib, 5)     # the same holder
+    call("bob", t1, "approve", p.tx_id)
+    p = call("erin", t1, "transfer", lone, a, 4)     # to an account with a holder
+    call("fred", t1, "approve", p.tx_id)
+    call("bob", t1, "approve", 10**6)                # no such transaction
+    change = _as(r, "alice", t1).trust(a, lone)["id"]
+    _as(r, "bob", t1).approve_trust(change)          # in force on the fourth working day
+    p = call("alice", t1, "transfer", a, lone, 3)
+    call("bob", t1 + timedelta(days=1), "approve", p.tx_id)     # not yet in force
+    t2 = datetime(2026, 1, 13, 9, 30)
+    p = call("alice", t2, "transfer", a, lone, 2)
+    call("bob", t2, "approve", p.tx_id)                         # in force
+    p = call("alice", t2, "transfer", a, lone, 20, vintage=2028)  # first transferred, split
+    call("bob", t2, "approve", p.tx_id)
+    p = call("alice", t2, "transfer", a, lone, 250)             # allowances and offsets
+    call("bob", t2, "approve", p.tx_id)
+    p = call("alice", t2, "transfer", a, sib, 6)
+    r.set_account_status(sib, "blocked", at=t2)                 # blocked before approval
+    call("bob", t2, "approve", p.tx_id)
+    p = call("erin", t2, "transfer", lone, w.gha["party_holding"], 5)
+    r.set_account_status(lone, "closed", at=t2)                 # the source closed
+    call("fred", t2, "approve", p.tx_id)
+    out.append(("settled", _as(r, "admin", t2 + timedelta(days=9)).settle()))
     return out
