@@ -567,3 +567,128 @@ def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
     call("fred", t2, "approve", p.tx_id)
     out.append(("settled", _as(r, "admin", t2 + timedelta(days=9)).settle()))
     return out
+
+
+# --- SQLite's driver-level transaction: rollback on every way out, the kept connection after
+
+def _lite_world(tmp_path: Path) -> tuple[Registry, Acting, int, int]:
+    """A SQLite registry (fast path on) with 100 units in ``a`` (alice, bob) and an empty
+    ``b`` of the same holder (completes at once)."""
+    raw = Registry(f"sqlite:///{tmp_path / 'lite.db'}")
+    raw.init()
+    r = Acting(raw)
+    r.add_registry("GHA01", at=T0)
+    h = r.add_holder("GHA01", "Lite Ltd", at=T0)
+    a = r.open_account("GHA01", holder=h, representatives_=["alice", "bob"], at=T0)
+    b = r.open_account("GHA01", holder=h, representatives_=["alice", "bob"], at=T0)
+    r.issue(a, 100, vintage=2026, at=T0)
+    return raw, r, a, b
+
+
+def _counts(reg: Registry) -> tuple[int, ...]:
+    with reg.engine.connect() as c:
+        return tuple(int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one())
+                     for t in ("transactions", "blocks", "transaction_blocks", "journal",
+                               "journal_signatures"))
+
+
+def _no_open_transaction(reg: Registry) -> None:
+    for kept in reg._idle:
+        assert not kept.cursor.connection.in_transaction
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, "sqlite"], ids=["base", "sqlite"])
+def test_sqlite_fast_path_rolls_back_when_interrupted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: object) -> None:
+    """An exception inside the transaction — a ``BaseException`` such as KeyboardInterrupt,
+    or a driver error after rows were written (a duplicate journal head) — writes nothing, on
+    the proposal and on the approval, and the kept connection serves the next call."""
+    from carbonlink.errors import DocumentError
+    from carbonlink.registry import sqlite_fast
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        real = sqlite_fast.append
+
+        def broken(reg: object, cur: Any, *args: object) -> None:
+            if exc is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            cur.execute("INSERT INTO journal_head (id, seq, hash) VALUES (1, 0, 'x')")
+
+        ok = _as(r, "alice", T0).transfer(a, b, 5)
+        before = _counts(raw), r.balance(a), r.balance(b)
+        monkeypatch.setattr(sqlite_fast, "append", broken)
+        want = KeyboardInterrupt if exc is KeyboardInterrupt else DocumentError
+        with pytest.raises(want):
+            _as(r, "alice", T0).transfer(a, b, 7)
+        with pytest.raises(want):
+            _as(r, "bob", T0).approve(ok.tx_id)
+        assert (_counts(raw), r.balance(a), r.balance(b)) == before
+        _no_open_transaction(raw)
+        monkeypatch.setattr(sqlite_fast, "append", real)
+        assert _as(r, "bob", T0).approve(ok.tx_id).state == "completed"
+        p = _as(r, "alice", T0).transfer(a, b, 7)
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 12 and r.verify() == []
+
+
+def test_sqlite_fast_path_interrupted_after_begin_keeps_no_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt that arrives as ``BEGIN IMMEDIATE`` returns (Ctrl-C while waiting for the
+    write lock) must not hand the connection back to the idle list inside its transaction:
+    it would hold SQLite's write lock for good (every other writer, in any process, waits) and
+    fail its next ``BEGIN``."""
+    import sqlite3
+
+    from carbonlink.registry.common import _Kept
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        take = type(raw)._take_statement_conn
+
+        class Interrupted:
+            armed = True
+
+            def __init__(self, cur: Any) -> None:
+                self.cur, self.connection = cur, cur.connection
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                out = self.cur.execute(sql, *args)
+                if sql == "BEGIN IMMEDIATE" and Interrupted.armed:
+                    Interrupted.armed = False
+                    raise KeyboardInterrupt
+                return out
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.cur, name)
+
+        def interrupted(self: Registry) -> _Kept:
+            kept = take(self)
+            return _Kept(kept.pooled, Interrupted(kept.cursor))
+
+        monkeypatch.setattr(type(raw), "_take_statement_conn", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _as(r, "alice", T0).transfer(a, b, 5)
+        monkeypatch.undo()
+        _no_open_transaction(raw)          # what is kept holds no transaction
+        other = sqlite3.connect(tmp_path / "lite.db", timeout=0.1, isolation_level=None)
+        try:                               # another writer gets the lock
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        p = _as(r, "alice", T0).transfer(a, b, 5)
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 5 and r.verify() == []
+
+
+def test_sqlite_close_closes_kept_connections(tmp_path: Path) -> None:
+    """``Registry.close`` closes the driver connections the fast path kept."""
+    import sqlite3
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        p = _as(r, "alice", T0).transfer(a, b, 5)
+        _as(r, "bob", T0).approve(p.tx_id)
+        kept = [k.cursor.connection for k in raw._idle]
+        assert kept
+    for c in kept:
+        with pytest.raises(sqlite3.ProgrammingError):
+            c.execute("SELECT 1")

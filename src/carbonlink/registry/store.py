@@ -225,27 +225,33 @@ class Store:
         when ``fn`` returns a result and rolled back when it returns ``None`` (left to the
         general path) or raises (a failed check writes nothing); with the retries of
         :meth:`_run`. Like :meth:`_run_statement`, no SQLAlchemy ``Connection`` is built
-        (:mod:`carbonlink.registry.sqlite_fast`)."""
+        (:mod:`carbonlink.registry.sqlite_fast`).
+
+        Whatever way the call ends — an exception from ``fn``, a driver error, an interrupt
+        arriving as ``BEGIN IMMEDIATE`` returns (Ctrl-C while waiting for the write lock) — no
+        kept connection goes back idle inside a transaction: it would hold SQLite's write lock
+        for good and fail its next ``BEGIN``. A connection that cannot roll back is dropped
+        (closing it releases the lock)."""
         import sqlite3
 
         def call() -> T | None:
             kept = self._take_statement_conn()
             cur = kept.cursor
             try:
-                cur.execute("BEGIN IMMEDIATE")
                 try:
+                    cur.execute("BEGIN IMMEDIATE")
                     out = fn(cur)
-                except BaseException:
+                    cur.execute("COMMIT" if out is not None else "ROLLBACK")
+                    return out
+                except sqlite3.Error as exc:
+                    raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            finally:
+                try:
                     if cur.connection.in_transaction:
                         cur.execute("ROLLBACK")
+                except BaseException:
+                    kept.pooled.invalidate()
                     raise
-                cur.execute("COMMIT" if out is not None else "ROLLBACK")
-                return out
-            except sqlite3.Error as exc:
-                if cur.connection.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
-            finally:
                 self._put_statement_conn(kept)
         return self._retrying(call)
 
