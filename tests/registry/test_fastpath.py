@@ -662,7 +662,7 @@ def test_sqlite_fast_path_interrupted_after_begin_keeps_no_lock(
 
         def interrupted(self: Registry) -> _Kept:
             kept = take(self)
-            return _Kept(kept.pooled, Interrupted(kept.cursor))
+            return kept._replace(cursor=Interrupted(kept.cursor))
 
         monkeypatch.setattr(type(raw), "_take_statement_conn", interrupted)
         with pytest.raises(KeyboardInterrupt):
@@ -692,3 +692,23 @@ def test_sqlite_close_closes_kept_connections(tmp_path: Path) -> None:
     for c in kept:
         with pytest.raises(sqlite3.ProgrammingError):
             c.execute("SELECT 1")
+
+
+def test_sqlite_connection_in_use_across_close_is_closed(tmp_path: Path) -> None:
+    """A call still running on a kept connection while ``Registry.close`` runs (the web
+    server's threadpool at shutdown; a view made by ``as_user``) does not keep that connection
+    open after it ends: it is closed, not kept idle in a closed registry; a registry used
+    again after ``close`` still works."""
+    import sqlite3
+    raw, r, a, b = _lite_world(tmp_path)
+    view = _as(r, "alice", T0)
+    p = view.transfer(a, b, 5)
+    busy = view._take_statement_conn()       # in use by another thread as close() runs
+    raw.close()
+    view._put_statement_conn(busy)           # that call ends
+    assert raw._idle == [] and view._idle == []
+    with pytest.raises(sqlite3.ProgrammingError):
+        busy.cursor.connection.execute("SELECT 1")
+    with raw:
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 5 and r.verify() == []

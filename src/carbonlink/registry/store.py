@@ -75,6 +75,8 @@ class Store:
         # checked out of the pool in autocommit mode, a few of them idle between calls
         self._idle: list[_Kept] = []
         self._idle_lock = threading.Lock()
+        #: times :meth:`close` ran (a list: views made by :meth:`as_user` share it)
+        self._epoch = [0]
         u = sa.engine.make_url(url)
         db = u.database or ""
         self._sqlite_file: Path | None = (
@@ -103,8 +105,12 @@ class Store:
     def close(self) -> None:
         if not self._owner:      # a view made by as_user shares its owner's engine
             return
+        # the idle list is emptied in place (views share it) and the epoch moves on, so a
+        # connection still in use by a call (another thread) is closed when that call ends
         with self._idle_lock:
-            idle, self._idle = self._idle, []
+            idle = self._idle[:]
+            self._idle.clear()
+            self._epoch[0] += 1
         for kept in idle:
             self._give_back(kept.pooled)
         self.engine.dispose()
@@ -190,14 +196,19 @@ class Store:
             dbc.autocommit = True
         # SQLite: the pool's connections are in autocommit mode already (db.make_engine sets
         # isolation_level None and the registry sends BEGIN itself)
-        return _Kept(pooled, dbc.cursor())
+        return _Kept(pooled, dbc.cursor(), self._epoch[0])
 
     def _put_statement_conn(self, kept: _Kept) -> None:
-        if not getattr(kept.cursor.connection, "closed", False):
-            with self._idle_lock:
-                if len(self._idle) < self.KEEP_IDLE:
-                    self._idle.append(kept)
-                    return
+        broken = getattr(kept.cursor.connection, "closed", False)
+        with self._idle_lock:
+            stale = kept.epoch != self._epoch[0]
+            if not (stale or broken) and len(self._idle) < self.KEEP_IDLE:
+                self._idle.append(kept)
+                return
+        if stale and not broken:     # taken before close(): close it, do not keep it
+            kept.pooled.invalidate()
+            kept.pooled.close()
+            return
         self._give_back(kept.pooled)
 
     def _run_statement(self, fn: Callable[[Any], T]) -> T:
