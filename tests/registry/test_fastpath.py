@@ -488,8 +488,9 @@ def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
     kind of :attr:`untrusted_delay`: an account without a holder, one of the same holder (Art
     23(2)), a trusted-list entry approved but not yet in force and then in force, a destination
     blocked and a source closed between proposal and approval, a block already first
-    transferred (split), mixed unit types and vintages, refusals of a destination's
-    representative and of a missing transaction."""
+    transferred (split), mixed unit types and vintages, refusals (journalled) of a
+    destination's representative, of a missing transaction, of a representative with the
+    initiator right only and of an administrator."""
     from carbonlink.registry.transfers import Transfers
     from tests.registry.conftest import copy_sqlite_registry, make_world
 
@@ -504,6 +505,9 @@ def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
         sib = acting.open_account("GHA01", holder=w.seller_holder,
                                   representatives_=["alice", "bob"], at=T0)
         acting.issue(lone, 30, vintage=2026, at=T0)
+        for u, role in (("ivy", "initiator"), ("kim", "initiator"), ("jon", "approver")):
+            acting.user(u)                       # representatives with one right each
+            acting.as_("admin").add_representative(lone, u, role)
         acting.issue(w.seller, 50, vintage=2028, at=T0)
         with r0.engine.begin() as conn:          # marked first transferred (no authorisation)
             conn.execute(blocks.update().where(blocks.c.vintage == 2028)
@@ -548,6 +552,10 @@ def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
     p = call("erin", t1, "transfer", lone, a, 4)     # to an account with a holder
     call("fred", t1, "approve", p.tx_id)
     call("bob", t1, "approve", 10**6)                # no such transaction
+    p = call("ivy", t1, "transfer", lone, a, 1)      # an initiator only proposes
+    call("kim", t1, "approve", p.tx_id)              # another initiator: no right to approve
+    call("admin", t1, "approve", p.tx_id)            # an administrator neither
+    call("jon", t1, "approve", p.tx_id)              # the approver
     change = _as(r, "alice", t1).trust(a, lone)["id"]
     _as(r, "bob", t1).approve_trust(change)          # in force on the fourth working day
     p = call("alice", t1, "transfer", a, lone, 3)
@@ -566,6 +574,7 @@ def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
     r.set_account_status(lone, "closed", at=t2)                 # the source closed
     call("fred", t2, "approve", p.tx_id)
     out.append(("settled", _as(r, "admin", t2 + timedelta(days=9)).settle()))
+    assert [o[2] for o in out if o[0] == "refused"] == ["S7001"] * 4
     return out
 
 
