@@ -721,3 +721,35 @@ def test_sqlite_connection_in_use_across_close_is_closed(tmp_path: Path) -> None
     with raw:
         assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
         assert r.balance(b) == 5 and r.verify() == []
+
+
+def test_sqlite_fast_path_retries_a_locked_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``database is locked`` at ``BEGIN IMMEDIATE`` (another process writing longer than the
+    busy timeout) is retried like the general path's, on the same kept connection, and then
+    the transfer goes through once."""
+    import sqlite3
+
+    from carbonlink.registry import store
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        p = _as(r, "alice", T0).transfer(a, b, 5)       # a kept connection exists now
+        for kept in raw._idle:                         # give up at once instead of waiting
+            kept.cursor.execute("PRAGMA busy_timeout=0")
+        other = sqlite3.connect(tmp_path / "lite.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")               # another writer holds the lock
+        seen: list[str] = []
+        real = store._retriable
+
+        def release_then_judge(exc: Any) -> bool:
+            seen.append(str(exc.orig))
+            if other.in_transaction:
+                other.execute("ROLLBACK")
+            return real(exc)
+        monkeypatch.setattr(store, "_retriable", release_then_judge)
+        try:
+            done = _as(r, "bob", T0).approve(p.tx_id)
+        finally:
+            other.close()
+        assert seen == ["database is locked"]
+        assert done.state == "completed" and r.balance(b) == 5 and r.verify() == []
