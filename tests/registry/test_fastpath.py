@@ -480,23 +480,28 @@ def _run_story(r: Acting, w: World) -> list[object]:
     return out
 
 
-@pytest.mark.parametrize("delay", [None, timedelta(hours=26), timedelta(0)],
-                         ids=["art35", "fixed", "none"])
+@pytest.mark.parametrize(("delay", "signed"), [(None, True), (timedelta(hours=26), True),
+                                               (timedelta(0), True), (None, False)],
+                         ids=["art35", "fixed", "none", "art35-no-key-file"])
 def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: timedelta | None) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: timedelta | None,
+        signed: bool) -> None:
     """The byte-for-byte comparison of the test above on the edges it does not reach, for each
     kind of :attr:`untrusted_delay`: an account without a holder, one of the same holder (Art
     23(2)), a trusted-list entry approved but not yet in force and then in force, a destination
     blocked and a source closed between proposal and approval, a block already first
     transferred (split), mixed unit types and vintages, refusals (journalled) of a
     destination's representative, of a missing transaction, of a representative with the
-    initiator right only and of an administrator."""
+    initiator right only and of an administrator; once without the journal key file
+    (entries unsigned)."""
     from carbonlink.registry.transfers import Transfers
     from tests.registry.conftest import copy_sqlite_registry, make_world
 
     start = tmp_path / "start.db"
     with Registry(f"sqlite:///{start}") as r0:
         r0.init()
+        if not signed:                           # a registry whose key file never existed
+            start.with_name("start.db.journal-key").unlink()
         acting = Acting(r0)
         w = make_world(acting)
         acting.issue(w.seller, 200, vintage=2026, at=T0)
@@ -528,6 +533,8 @@ def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
     assert got_fast == got_general
     for t in _TABLES:
         assert db_fast[t] == db_general[t], t
+    signatures = len(db_fast["journal_signatures"])
+    assert signatures > len(db_fast["journal"]) // 2 if signed else signatures == 0
 
 
 def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
