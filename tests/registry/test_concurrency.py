@@ -1,5 +1,6 @@
 """16 concurrent clients race to move overlapping holdings on PostgreSQL: no overspending,
-link quota never exceeded, and `verify` is clean afterwards."""
+link quota never exceeded, and `verify` is clean afterwards; on SQLite, threads and a second
+process race through the driver-level internal transfer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import threading
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from carbonlink.registry import CheckFailed, Registry
 from tests.registry.conftest import acting, make_world
@@ -99,3 +103,109 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
         writer.close()
         t.join()
         assert read_while_writing and got == [100, 1, []]
+
+
+SQLITE_CHILD = """
+import random, sys
+from carbonlink.registry import Registry, CheckFailed
+raw = Registry(sys.argv[1])
+reg, second = raw.as_user(raw.trusted_actor("rep")), raw.as_user(raw.trusted_actor("rep2"))
+accs = [int(x) for x in sys.argv[3:]]
+rnd = random.Random(int(sys.argv[2]))
+for _ in range(60):
+    src, dst = rnd.sample(accs, 2)
+    q = rnd.randint(1, 40)
+    try:
+        r = second.approve(reg.transfer(src, dst, q).tx_id)
+    except CheckFailed as exc:
+        print("refused", exc.code, flush=True)
+        continue
+    print("ack", src, dst, r.quantity, r.state, flush=True)
+raw.close()
+"""
+
+
+def test_sqlite_fast_path_threads_and_a_process_never_overspend(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's driver-level internal transfer (:mod:`carbonlink.registry.sqlite_fast`) under
+    contention: threads sharing one registry (its kept connections change threads, as in the
+    web server's threadpool) and a second process, on one file. Every acknowledged transfer
+    completed, balances are exactly the acknowledged moves, nothing overspent, ``verify``
+    clean."""
+    import os
+    import subprocess
+    import sys
+
+    from carbonlink.registry.transfers import Transfers
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    calls: list[int] = []
+    real = Transfers._propose_lite
+
+    def counted(self: Transfers, *a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Transfers, "_propose_lite", counted)
+    with Registry(url) as raw:
+        raw.init()
+        reg = acting(raw)
+        reg.add_registry("GHA01")
+        h = reg.add_holder("GHA01", "Race Ltd")      # one holder: completes at once (Art 23(2))
+        accs = [reg.open_account("GHA01", holder=h) for _ in range(3)]
+        for a in accs:
+            reg.issue(a, 100, vintage=2026)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH"))
+            if p))
+        child = subprocess.Popen([sys.executable, "-c", SQLITE_CHILD, url, "11",
+                                  *map(str, accs)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env)
+        first, second = (raw.as_user(raw.trusted_actor(u)) for u in ("rep", "rep2"))
+        delta: dict[int, int] = defaultdict(int)
+        rejected: dict[str, int] = defaultdict(int)
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def client(seed: int) -> None:
+            rnd = random.Random(seed)
+            for _ in range(25):
+                src, dst = rnd.sample(accs, 2)
+                q = rnd.randint(1, 40)
+                try:
+                    got = second.approve(first.transfer(src, dst, q).tx_id)
+                    assert got.state == "completed"
+                    with lock:
+                        delta[src] -= q
+                        delta[dst] += q
+                except CheckFailed as exc:
+                    with lock:
+                        rejected[exc.code] += 1
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    with lock:
+                        errors.append(exc)
+                    return
+
+        assert child.stdout is not None
+        head = child.stdout.readline()             # the process is writing: start the threads
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out, err = child.communicate(timeout=600)
+        out = head + out
+        assert child.returncode == 0, err
+        assert not errors, errors
+        for line in out.splitlines():
+            word, *rest = line.split()
+            if word == "ack":
+                src, dst, q = (int(x) for x in rest[:3])
+                assert rest[3] == "completed"
+                delta[src] -= q
+                delta[dst] += q
+            else:
+                rejected[rest[0]] += 1
+        assert set(rejected) <= {"H3001"}
+        for a in accs:
+            assert reg.balance(a) == 100 + delta[a] >= 0
+        assert reg.verify() == []
+        assert len(calls) > 0                       # the fast path answered in this process

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -477,3 +478,285 @@ def _run_story(r: Acting, w: World) -> list[object]:
     call("alice", t2, "cancel_transfer", out[-1][2].tx_id)           # general path
     out.append(("settled", _as(r, "admin", t2 + timedelta(days=3)).settle()))
     return out
+
+
+@pytest.mark.parametrize(("delay", "signed"), [(None, True), (timedelta(hours=26), True),
+                                               (timedelta(0), True), (None, False)],
+                         ids=["art35", "fixed", "none", "art35-no-key-file"])
+def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: timedelta | None,
+        signed: bool) -> None:
+    """The byte-for-byte comparison of the test above on the edges it does not reach, for each
+    kind of :attr:`untrusted_delay`: an account without a holder, one of the same holder (Art
+    23(2)), a trusted-list entry approved but not yet in force and then in force, a destination
+    blocked and a source closed between proposal and approval, a block already first
+    transferred (split), mixed unit types and vintages, refusals (journalled) of a
+    destination's representative, of a missing transaction, of a representative with the
+    initiator right only and of an administrator; once without the journal key file
+    (entries unsigned)."""
+    from carbonlink.registry.transfers import Transfers
+    from tests.registry.conftest import copy_sqlite_registry, make_world
+
+    start = tmp_path / "start.db"
+    with Registry(f"sqlite:///{start}") as r0:
+        r0.init()
+        if not signed:                           # a registry whose key file never existed
+            start.with_name("start.db.journal-key").unlink()
+        acting = Acting(r0)
+        w = make_world(acting)
+        acting.issue(w.seller, 200, vintage=2026, at=T0)
+        acting.issue(w.seller, 100, unit_type="offset", vintage=2027, at=T0)
+        lone = acting.open_account("GHA01", representatives_=["erin", "fred"], at=T0)
+        sib = acting.open_account("GHA01", holder=w.seller_holder,
+                                  representatives_=["alice", "bob"], at=T0)
+        acting.issue(lone, 30, vintage=2026, at=T0)
+        for u, role in (("ivy", "initiator"), ("kim", "initiator"), ("jon", "approver")):
+            acting.user(u)                       # representatives with one right each
+            acting.as_("admin").add_representative(lone, u, role)
+        acting.issue(w.seller, 50, vintage=2028, at=T0)
+        with r0.engine.begin() as conn:          # marked first transferred (no authorisation)
+            conn.execute(blocks.update().where(blocks.c.vintage == 2028)
+                         .values(first_transferred=True))
+    outcomes = []
+    for fast in (True, False):
+        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
+        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
+        ran = _spy(monkeypatch)
+        with Registry(url) as r:
+            story = Acting(r)
+            r.untrusted_delay = delay
+            outcomes.append((_edge_story(story, w, lone, sib), _dump(url)))
+            assert story.verify() == []
+        assert (len(ran) > 0) == fast
+        monkeypatch.undo()
+    (got_fast, db_fast), (got_general, db_general) = outcomes
+    assert got_fast == got_general
+    for t in _TABLES:
+        assert db_fast[t] == db_general[t], t
+    signatures = len(db_fast["journal_signatures"])
+    assert signatures > len(db_fast["journal"]) // 2 if signed else signatures == 0
+
+
+def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
+    out: list[object] = []
+    a = w.seller
+
+    def call(who: str, at: datetime, op: str, *args: object, **kw: object) -> Any:
+        try:
+            got = getattr(_as(r, who, at), op)(*args, **kw)
+            out.append(("ok", op, got))
+            return got
+        except CheckFailed as e:
+            out.append(("refused", op, e.code, e.problems[0][0], e.detail))
+            return None
+
+    t1 = datetime(2026, 1, 5, 13, 0)                 # a Monday afternoon
+    p = call("alice", t1, "transfer", a, lone, 7)    # no holder: off the trusted list
+    call("fred", t1, "approve", p.tx_id)             # the destination's representative
+    call("bob", t1, "approve", p.tx_id)
+    p = call("alice", t1, "transfer", a, sib, 5)     # the same holder
+    call("bob", t1, "approve", p.tx_id)
+    p = call("erin", t1, "transfer", lone, a, 4)     # to an account with a holder
+    call("fred", t1, "approve", p.tx_id)
+    call("bob", t1, "approve", 10**6)                # no such transaction
+    p = call("ivy", t1, "transfer", lone, a, 1)      # an initiator only proposes
+    call("kim", t1, "approve", p.tx_id)              # another initiator: no right to approve
+    call("admin", t1, "approve", p.tx_id)            # an administrator neither
+    call("jon", t1, "approve", p.tx_id)              # the approver
+    change = _as(r, "alice", t1).trust(a, lone)["id"]
+    _as(r, "bob", t1).approve_trust(change)          # in force on the fourth working day
+    p = call("alice", t1, "transfer", a, lone, 3)
+    call("bob", t1 + timedelta(days=1), "approve", p.tx_id)     # not yet in force
+    t2 = datetime(2026, 1, 13, 9, 30)
+    p = call("alice", t2, "transfer", a, lone, 2)
+    call("bob", t2, "approve", p.tx_id)                         # in force
+    p = call("alice", t2, "transfer", a, lone, 20, vintage=2028)  # first transferred, split
+    call("bob", t2, "approve", p.tx_id)
+    p = call("alice", t2, "transfer", a, lone, 250)             # allowances and offsets
+    call("bob", t2, "approve", p.tx_id)
+    p = call("alice", t2, "transfer", a, sib, 6)
+    r.set_account_status(sib, "blocked", at=t2)                 # blocked before approval
+    call("bob", t2, "approve", p.tx_id)
+    p = call("erin", t2, "transfer", lone, w.gha["party_holding"], 5)
+    r.set_account_status(lone, "closed", at=t2)                 # the source closed
+    call("fred", t2, "approve", p.tx_id)
+    out.append(("settled", _as(r, "admin", t2 + timedelta(days=9)).settle()))
+    assert [o[2] for o in out if o[0] == "refused"] == ["S7001"] * 4
+    return out
+
+
+# --- SQLite's driver-level transaction: rollback on every way out, the kept connection after
+
+def _lite_world(tmp_path: Path) -> tuple[Registry, Acting, int, int]:
+    """A SQLite registry (fast path on) with 100 units in ``a`` (alice, bob) and an empty
+    ``b`` of the same holder (completes at once)."""
+    raw = Registry(f"sqlite:///{tmp_path / 'lite.db'}")
+    raw.init()
+    r = Acting(raw)
+    r.add_registry("GHA01", at=T0)
+    h = r.add_holder("GHA01", "Lite Ltd", at=T0)
+    a = r.open_account("GHA01", holder=h, representatives_=["alice", "bob"], at=T0)
+    b = r.open_account("GHA01", holder=h, representatives_=["alice", "bob"], at=T0)
+    r.issue(a, 100, vintage=2026, at=T0)
+    return raw, r, a, b
+
+
+def _counts(reg: Registry) -> tuple[int, ...]:
+    with reg.engine.connect() as c:
+        return tuple(int(c.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one())
+                     for t in ("transactions", "blocks", "transaction_blocks", "journal",
+                               "journal_signatures"))
+
+
+def _no_open_transaction(reg: Registry) -> None:
+    for kept in reg._idle:
+        assert not kept.cursor.connection.in_transaction
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, "sqlite"], ids=["base", "sqlite"])
+def test_sqlite_fast_path_rolls_back_when_interrupted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exc: object) -> None:
+    """An exception inside the transaction — a ``BaseException`` such as KeyboardInterrupt,
+    or a driver error after rows were written (a duplicate journal head) — writes nothing, on
+    the proposal and on the approval, and the kept connection serves the next call."""
+    from carbonlink.errors import DocumentError
+    from carbonlink.registry import sqlite_fast
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        real = sqlite_fast.append
+
+        def broken(reg: object, cur: Any, *args: object) -> None:
+            if exc is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            cur.execute("INSERT INTO journal_head (id, seq, hash) VALUES (1, 0, 'x')")
+
+        ok = _as(r, "alice", T0).transfer(a, b, 5)
+        before = _counts(raw), r.balance(a), r.balance(b)
+        monkeypatch.setattr(sqlite_fast, "append", broken)
+        want = KeyboardInterrupt if exc is KeyboardInterrupt else DocumentError
+        with pytest.raises(want):
+            _as(r, "alice", T0).transfer(a, b, 7)
+        with pytest.raises(want):
+            _as(r, "bob", T0).approve(ok.tx_id)
+        assert (_counts(raw), r.balance(a), r.balance(b)) == before
+        _no_open_transaction(raw)
+        monkeypatch.setattr(sqlite_fast, "append", real)
+        assert _as(r, "bob", T0).approve(ok.tx_id).state == "completed"
+        p = _as(r, "alice", T0).transfer(a, b, 7)
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 12 and r.verify() == []
+
+
+def test_sqlite_fast_path_interrupted_after_begin_keeps_no_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt that arrives as ``BEGIN IMMEDIATE`` returns (Ctrl-C while waiting for the
+    write lock) must not hand the connection back to the idle list inside its transaction:
+    it would hold SQLite's write lock for good (every other writer, in any process, waits) and
+    fail its next ``BEGIN``."""
+    import sqlite3
+
+    from carbonlink.registry.common import _Kept
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        take = type(raw)._take_statement_conn
+
+        class Interrupted:
+            armed = True
+
+            def __init__(self, cur: Any) -> None:
+                self.cur, self.connection = cur, cur.connection
+
+            def execute(self, sql: str, *args: Any) -> Any:
+                out = self.cur.execute(sql, *args)
+                if sql == "BEGIN IMMEDIATE" and Interrupted.armed:
+                    Interrupted.armed = False
+                    raise KeyboardInterrupt
+                return out
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.cur, name)
+
+        def interrupted(self: Registry) -> _Kept:
+            kept = take(self)
+            return kept._replace(cursor=Interrupted(kept.cursor))
+
+        monkeypatch.setattr(type(raw), "_take_statement_conn", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _as(r, "alice", T0).transfer(a, b, 5)
+        monkeypatch.undo()
+        _no_open_transaction(raw)          # what is kept holds no transaction
+        other = sqlite3.connect(tmp_path / "lite.db", timeout=0.1, isolation_level=None)
+        try:                               # another writer gets the lock
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        p = _as(r, "alice", T0).transfer(a, b, 5)
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 5 and r.verify() == []
+
+
+def test_sqlite_close_closes_kept_connections(tmp_path: Path) -> None:
+    """``Registry.close`` closes the driver connections the fast path kept."""
+    import sqlite3
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        p = _as(r, "alice", T0).transfer(a, b, 5)
+        _as(r, "bob", T0).approve(p.tx_id)
+        kept = [k.cursor.connection for k in raw._idle]
+        assert kept
+    for c in kept:
+        with pytest.raises(sqlite3.ProgrammingError):
+            c.execute("SELECT 1")
+
+
+def test_sqlite_connection_in_use_across_close_is_closed(tmp_path: Path) -> None:
+    """A call still running on a kept connection while ``Registry.close`` runs (the web
+    server's threadpool at shutdown; a view made by ``as_user``) does not keep that connection
+    open after it ends: it is closed, not kept idle in a closed registry; a registry used
+    again after ``close`` still works."""
+    import sqlite3
+    raw, r, a, b = _lite_world(tmp_path)
+    view = _as(r, "alice", T0)
+    p = view.transfer(a, b, 5)
+    busy = view._take_statement_conn()       # in use by another thread as close() runs
+    raw.close()
+    view._put_statement_conn(busy)           # that call ends
+    assert raw._idle == [] and view._idle == []
+    with pytest.raises(sqlite3.ProgrammingError):
+        busy.cursor.connection.execute("SELECT 1")
+    with raw:
+        assert _as(r, "bob", T0).approve(p.tx_id).state == "completed"
+        assert r.balance(b) == 5 and r.verify() == []
+
+
+def test_sqlite_fast_path_retries_a_locked_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``database is locked`` at ``BEGIN IMMEDIATE`` (another process writing longer than the
+    busy timeout) is retried like the general path's, on the same kept connection, and then
+    the transfer goes through once."""
+    import sqlite3
+
+    from carbonlink.registry import store
+    raw, r, a, b = _lite_world(tmp_path)
+    with raw:
+        p = _as(r, "alice", T0).transfer(a, b, 5)       # a kept connection exists now
+        for kept in raw._idle:                         # give up at once instead of waiting
+            kept.cursor.execute("PRAGMA busy_timeout=0")
+        other = sqlite3.connect(tmp_path / "lite.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")               # another writer holds the lock
+        seen: list[str] = []
+        real = store._retriable
+
+        def release_then_judge(exc: Any) -> bool:
+            seen.append(str(exc.orig))
+            if other.in_transaction:
+                other.execute("ROLLBACK")
+            return real(exc)
+        monkeypatch.setattr(store, "_retriable", release_then_judge)
+        try:
+            done = _as(r, "bob", T0).approve(p.tx_id)
+        finally:
+            other.close()
+        assert seen == ["database is locked"]
+        assert done.state == "completed" and r.balance(b) == 5 and r.verify() == []

@@ -187,9 +187,12 @@ class _RolledBack(Exception):
 
 class _Kept(NamedTuple):
     """A connection kept checked out of the pool (``pooled``), in autocommit mode, and the
-    psycopg cursor one-statement work runs on (its ``connection`` is the driver's)."""
+    psycopg cursor one-statement work runs on (its ``connection`` is the driver's); ``epoch``:
+    how many times the registry had been closed when it was taken (one taken before the last
+    ``close`` is closed, not kept)."""
 
     pooled: Any
     cursor: Any
+    epoch: int = 0
 
 

@@ -75,6 +75,8 @@ class Store:
         # checked out of the pool in autocommit mode, a few of them idle between calls
         self._idle: list[_Kept] = []
         self._idle_lock = threading.Lock()
+        #: times :meth:`close` ran (a list: views made by :meth:`as_user` share it)
+        self._epoch = [0]
         u = sa.engine.make_url(url)
         db = u.database or ""
         self._sqlite_file: Path | None = (
@@ -103,8 +105,12 @@ class Store:
     def close(self) -> None:
         if not self._owner:      # a view made by as_user shares its owner's engine
             return
+        # the idle list is emptied in place (views share it) and the epoch moves on, so a
+        # connection still in use by a call (another thread) is closed when that call ends
         with self._idle_lock:
-            idle, self._idle = self._idle, []
+            idle = self._idle[:]
+            self._idle.clear()
+            self._epoch[0] += 1
         for kept in idle:
             self._give_back(kept.pooled)
         self.engine.dispose()
@@ -190,14 +196,19 @@ class Store:
             dbc.autocommit = True
         # SQLite: the pool's connections are in autocommit mode already (db.make_engine sets
         # isolation_level None and the registry sends BEGIN itself)
-        return _Kept(pooled, dbc.cursor())
+        return _Kept(pooled, dbc.cursor(), self._epoch[0])
 
     def _put_statement_conn(self, kept: _Kept) -> None:
-        if not getattr(kept.cursor.connection, "closed", False):
-            with self._idle_lock:
-                if len(self._idle) < self.KEEP_IDLE:
-                    self._idle.append(kept)
-                    return
+        broken = getattr(kept.cursor.connection, "closed", False)
+        with self._idle_lock:
+            stale = kept.epoch != self._epoch[0]
+            if not (stale or broken) and len(self._idle) < self.KEEP_IDLE:
+                self._idle.append(kept)
+                return
+        if stale and not broken:     # taken before close(): close it, do not keep it
+            kept.pooled.invalidate()
+            kept.pooled.close()
+            return
         self._give_back(kept.pooled)
 
     def _run_statement(self, fn: Callable[[Any], T]) -> T:
@@ -225,27 +236,33 @@ class Store:
         when ``fn`` returns a result and rolled back when it returns ``None`` (left to the
         general path) or raises (a failed check writes nothing); with the retries of
         :meth:`_run`. Like :meth:`_run_statement`, no SQLAlchemy ``Connection`` is built
-        (:mod:`carbonlink.registry.sqlite_fast`)."""
+        (:mod:`carbonlink.registry.sqlite_fast`).
+
+        Whatever way the call ends — an exception from ``fn``, a driver error, an interrupt
+        arriving as ``BEGIN IMMEDIATE`` returns (Ctrl-C while waiting for the write lock) — no
+        kept connection goes back idle inside a transaction: it would hold SQLite's write lock
+        for good and fail its next ``BEGIN``. A connection that cannot roll back is dropped
+        (closing it releases the lock)."""
         import sqlite3
 
         def call() -> T | None:
             kept = self._take_statement_conn()
             cur = kept.cursor
             try:
-                cur.execute("BEGIN IMMEDIATE")
                 try:
+                    cur.execute("BEGIN IMMEDIATE")
                     out = fn(cur)
-                except BaseException:
+                    cur.execute("COMMIT" if out is not None else "ROLLBACK")
+                    return out
+                except sqlite3.Error as exc:
+                    raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+            finally:
+                try:
                     if cur.connection.in_transaction:
                         cur.execute("ROLLBACK")
+                except BaseException:
+                    kept.pooled.invalidate()
                     raise
-                cur.execute("COMMIT" if out is not None else "ROLLBACK")
-                return out
-            except sqlite3.Error as exc:
-                if cur.connection.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise sa.exc.DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
-            finally:
                 self._put_statement_conn(kept)
         return self._retrying(call)
 
