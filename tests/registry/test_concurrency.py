@@ -156,9 +156,12 @@ def test_sqlite_fast_path_threads_and_a_process_never_overspend(
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH"))
             if p))
+        # stderr to a file: with two pipes, communicate() reads the descriptors directly and
+        # would lose the lines readline() below has already buffered
+        err_file = (tmp_path / "child.err").open("w")
         child = subprocess.Popen([sys.executable, "-c", SQLITE_CHILD, url, "11",
                                   *map(str, accs)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, env=env)
+                                 stderr=err_file, text=True, env=env)
         first, second = (raw.as_user(raw.trusted_actor(u)) for u in ("rep", "rep2"))
         delta: dict[int, int] = defaultdict(int)
         rejected: dict[str, int] = defaultdict(int)
@@ -191,9 +194,11 @@ def test_sqlite_fast_path_threads_and_a_process_never_overspend(
             t.start()
         for t in threads:
             t.join()
-        out, err = child.communicate(timeout=600)
-        out = head + out
-        assert child.returncode == 0, err
+        out = head + child.stdout.read()           # the same buffered reader: no line lost
+        child.stdout.close()
+        child.wait(timeout=600)
+        err_file.close()
+        assert child.returncode == 0, (tmp_path / "child.err").read_text()
         assert not errors, errors
         for line in out.splitlines():
             word, *rest = line.split()

@@ -575,13 +575,13 @@ def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
     p = call("alice", t2, "transfer", a, lone, 250)             # allowances and offsets
     call("bob", t2, "approve", p.tx_id)
     p = call("alice", t2, "transfer", a, sib, 6)
-    r.set_account_status(sib, "blocked", at=t2)                 # blocked before approval
-    call("bob", t2, "approve", p.tx_id)
+    r.set_account_status(sib, "blocked", at=t2)                 # blocked before approval:
+    call("bob", t2, "approve", p.tx_id)                         # A2002 when it executes
     p = call("erin", t2, "transfer", lone, w.gha["party_holding"], 5)
     r.set_account_status(lone, "closed", at=t2)                 # the source closed
     call("fred", t2, "approve", p.tx_id)
     out.append(("settled", _as(r, "admin", t2 + timedelta(days=9)).settle()))
-    assert [o[2] for o in out if o[0] == "refused"] == ["S7001"] * 4
+    assert [o[2] for o in out if o[0] == "refused"] == ["S7001"] * 4 + ["A2002"]
     return out
 
 
@@ -760,3 +760,38 @@ def test_sqlite_fast_path_retries_a_locked_database(
             other.close()
         assert seen == ["database is locked"]
         assert done.state == "completed" and r.balance(b) == 5 and r.verify() == []
+
+
+def test_approval_refuses_a_destination_no_longer_open(
+        reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A2002 when the transfer executes, not only when it is proposed: an acquiring account
+    blocked or closed after the proposal refuses the approval (the same code, path and detail
+    on every path; nothing written, the units stay in escrow until cancelled or approved once
+    the account is open again), and ``settle`` leaves a delayed transfer into an account
+    blocked during its delay delayed until the account is open again."""
+    ran = _spy(monkeypatch)
+    ids = _parity_world(reg)
+    a, b = ids["a"], ids["b"]
+    p = _as(reg, "alice", T0).transfer(a, b, 7)
+    reg.set_account_status(b, "blocked", at=T0)
+    before = reg.verify(), reg.balance(a), reg.balance(b)
+    with pytest.raises(CheckFailed) as e:
+        _as(reg, "bob", T0).approve(p.tx_id)
+    assert (e.value.code, e.value.problems[0][0], e.value.detail) == (
+        "A2002", "to_account", f"account {b} is blocked")
+    assert (reg.verify(), reg.balance(a), reg.balance(b)) == before
+    assert reg.transaction(p.tx_id)["state"] == "proposed"
+    reg.set_account_status(b, "open", at=T0)
+    assert _as(reg, "bob", T0).approve(p.tx_id).state == "completed"
+    # delayed, then the account closed during the delay: settle waits for it to reopen
+    reg.registry.untrusted_delay = timedelta(hours=26)       # type: ignore[attr-defined]
+    q = _as(reg, "alice", T0).transfer(a, b, 3)
+    assert _as(reg, "bob", T0).approve(q.tx_id).state == "delayed"
+    reg.set_account_status(b, "closed", at=T0)
+    assert reg.settle(at=T0 + timedelta(hours=27)) == []
+    assert reg.transaction(q.tx_id)["state"] == "delayed"
+    reg.set_account_status(b, "open", at=T0 + timedelta(hours=27))
+    assert reg.settle(at=T0 + timedelta(hours=28)) == [q.tx_id]
+    assert reg.balance(b) == 10 and reg.verify() == []
+    names = _fast_names(reg)
+    assert ran == ([] if names is None else [names[0], names[1], names[0], names[1]])

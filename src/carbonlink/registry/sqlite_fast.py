@@ -228,10 +228,12 @@ def approve(reg: Transfers, cur: Any, tx_id: int, by: str | None, when: datetime
     s = accs.get(src)
     if s is not None and s.n_reps and not s.is_rep:
         fail("A2005", "by", f"{by!r} is not a representative of account {src}")
+    d = accs.get(dst)
+    if d is None or d.status != "open":      # Transfers._check_still_open
+        fail("A2002", "to_account", f"account {dst} is {None if d is None else d.status}")
     due = reg._untrusted_due(when)
     trusted = due is None
     if not trusted:   # the holder's own accounts (Art 23(2)), else the trusted list in force
-        d = accs.get(dst)
         trusted = (s is not None and d is not None and s.holder_id is not None
                    and s.holder_id == d.holder_id)
         if not trusted:

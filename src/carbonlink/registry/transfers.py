@@ -334,6 +334,7 @@ class Transfers(Ledger):
             fail("A2006", "by", f"{by!r} proposed transfer {tx_id}; a second "
                  "representative must approve")
         self._check_rep(conn, tx.from_account, by, "by")
+        self._check_still_open(conn, int(tx.to_account))
         q = int(tx.quantity)
         due = self._untrusted_due(when)
         if due is None or \
@@ -349,6 +350,17 @@ class Transfers(Ledger):
         jr.append(conn, when, "internal_transfer.approved", tx_id,
                   {"by": by, "completes_at": due.isoformat()})
         return Receipt(tx_id, "internal_transfer", "delayed", q)
+
+    @staticmethod
+    def _check_still_open(conn: Connection, account: int) -> None:
+        """A2002 when the transfer executes (approval, or settle after the delay), not only when
+        it was proposed: the acquiring account may have been blocked or closed since, and
+        units never go into an account that is not open (as ``accept`` re-checks it for an
+        external transfer)."""
+        status = conn.execute(sa.select(accounts.c.status).where(
+            accounts.c.id == account)).scalar()
+        if status != "open":
+            fail("A2002", "to_account", f"account {account} is {status}")
 
     def _complete_internal(self, conn: Connection, tx: Any, when: datetime,
                            settled_by: str | None = None) -> None:
@@ -387,7 +399,10 @@ class Transfers(Ledger):
         clock; returns their ids. The web server runs it every ``settle_seconds`` as
         :data:`~carbonlink.registry.access.SCHEDULER`; ``carbonlink registry settle --watch``
         runs it as the logged-in administrator. Each completion's journal entry names who
-        settled it (``settled_by``)."""
+        settled it (``settled_by``). A transfer whose acquiring account is no longer open
+        (blocked or closed during the delay) is not completed: it stays delayed — completed by
+        a later settle once the account is open again, or cancelled by the transferring
+        account's representatives (A2002 applies when a transfer executes)."""
         when = self._when(at)
 
         def go(conn: Connection) -> list[int]:
@@ -397,7 +412,9 @@ class Transfers(Ledger):
             out: list[int] = []
             for (tid,) in due:
                 tx = self._locked_tx(conn, int(tid), "internal_transfer")
-                if tx.state == "delayed" and tx.completes_at <= when:
+                open_ = conn.execute(sa.select(accounts.c.status).where(
+                    accounts.c.id == tx.to_account)).scalar() == "open"
+                if open_ and tx.state == "delayed" and tx.completes_at <= when:
                     self._complete_internal(conn, tx, when, by)
                     out.append(int(tid))
             return out
