@@ -10,6 +10,7 @@ receipts, codes, paths, details, rows and journal entries on each."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -403,14 +404,39 @@ def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
         con.close()
 
 
+def _fast_and_general(start: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                      story: Callable[[Acting], list[object]]) -> dict[str, list[Any]]:
+    """Run ``story`` on two copies of the SQLite registry ``start``, one with the fast path
+    (which must answer) and one through the general path; assert the same outcomes, a clean
+    ``verify`` and identical tables; return the tables."""
+    from carbonlink.registry.transfers import Transfers
+    from tests.registry.conftest import copy_sqlite_registry
+
+    outcomes = []
+    for fast in (True, False):
+        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
+        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
+        ran = _spy(monkeypatch)
+        with Registry(url) as r:
+            acting = Acting(r)
+            outcomes.append((story(acting), _dump(url)))
+            assert acting.verify() == []
+        assert (len(ran) > 0) == fast
+        monkeypatch.undo()
+    (got_fast, db_fast), (got_general, db_general) = outcomes
+    assert got_fast == got_general
+    for t in _TABLES:
+        assert db_fast[t] == db_general[t], t
+    return db_fast
+
+
 def test_sqlite_fast_path_writes_what_the_general_path_writes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite, byte for byte: the same story run on two copies of one registry, one through
     :mod:`carbonlink.registry.sqlite_fast` and one through the general path, leaves identical
     tables — rows, ids, timestamps, journal hashes and (deterministic Ed25519) signatures —
     and the same receipts and refusals."""
-    from carbonlink.registry.transfers import Transfers
-    from tests.registry.conftest import copy_sqlite_registry, make_world
+    from tests.registry.conftest import make_world
 
     start = tmp_path / "start.db"
     with Registry(f"sqlite:///{start}") as r0:
@@ -421,22 +447,8 @@ def test_sqlite_fast_path_writes_what_the_general_path_writes(
         acting.issue(w.seller, 300, vintage=2027, at=T0)
         acting.issue(w.seller, 40, unit_type="itmo", vintage=2026, authorisation="GHA-A1",
                      at=T0)
-    outcomes = []
-    for fast in (True, False):
-        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
-        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
-        ran = _spy(monkeypatch)
-        with Registry(url) as r:
-            story = Acting(r)
-            outcomes.append((_run_story(story, w), _dump(url)))
-            assert story.verify() == []
-        assert (len(ran) > 0) == fast
-        monkeypatch.undo()
-    (got_fast, db_fast), (got_general, db_general) = outcomes
-    assert got_fast == got_general
-    for t in _TABLES:
-        assert db_fast[t] == db_general[t], t
-    assert len(db_fast["journal_signatures"]) == len(db_fast["journal"]) > 20
+    db = _fast_and_general(start, tmp_path, monkeypatch, lambda story: _run_story(story, w))
+    assert len(db["journal_signatures"]) == len(db["journal"]) > 20
 
 
 def _run_story(r: Acting, w: World) -> list[object]:
@@ -494,8 +506,7 @@ def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
     destination's representative, of a missing transaction, of a representative with the
     initiator right only and of an administrator; once without the journal key file
     (entries unsigned)."""
-    from carbonlink.registry.transfers import Transfers
-    from tests.registry.conftest import copy_sqlite_registry, make_world
+    from tests.registry.conftest import make_world
 
     start = tmp_path / "start.db"
     with Registry(f"sqlite:///{start}") as r0:
@@ -517,24 +528,12 @@ def test_sqlite_fast_path_edges_write_what_the_general_path_writes(
         with r0.engine.begin() as conn:          # marked first transferred (no authorisation)
             conn.execute(blocks.update().where(blocks.c.vintage == 2028)
                          .values(first_transferred=True))
-    outcomes = []
-    for fast in (True, False):
-        url = copy_sqlite_registry(start, tmp_path / f"{fast}.db")
-        monkeypatch.setattr(Transfers, "sqlite_fast_path", fast)
-        ran = _spy(monkeypatch)
-        with Registry(url) as r:
-            story = Acting(r)
-            r.untrusted_delay = delay
-            outcomes.append((_edge_story(story, w, lone, sib), _dump(url)))
-            assert story.verify() == []
-        assert (len(ran) > 0) == fast
-        monkeypatch.undo()
-    (got_fast, db_fast), (got_general, db_general) = outcomes
-    assert got_fast == got_general
-    for t in _TABLES:
-        assert db_fast[t] == db_general[t], t
-    signatures = len(db_fast["journal_signatures"])
-    assert signatures > len(db_fast["journal"]) // 2 if signed else signatures == 0
+    def story(r: Acting) -> list[object]:
+        r.registry.untrusted_delay = delay
+        return _edge_story(r, w, lone, sib)
+    db = _fast_and_general(start, tmp_path, monkeypatch, story)
+    signatures = len(db["journal_signatures"])
+    assert signatures > len(db["journal"]) // 2 if signed else signatures == 0
 
 
 def _edge_story(r: Acting, w: World, lone: int, sib: int) -> list[object]:
