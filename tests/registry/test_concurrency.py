@@ -8,6 +8,7 @@ import random
 import threading
 from collections import defaultdict
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,39 @@ OPS = 30
 T1 = datetime(2026, 3, 1)
 
 
+class _Tally:
+    """What racing clients moved (by account), what was refused (by code) and what failed,
+    under one lock."""
+
+    def __init__(self) -> None:
+        self.delta: dict[int, int] = defaultdict(int)
+        self.exported: list[int] = []
+        self.rejected: dict[str, int] = defaultdict(int)
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+
+    def attempt(self, op: Any, src: int, dst: int | None, q: int) -> bool:
+        """Run ``op()``, which moves ``q`` units from ``src`` to ``dst`` (None: exported, they
+        sit in escrow); record its outcome. False after an unexpected error (stop the client)."""
+        try:
+            op()
+        except CheckFailed as exc:
+            with self.lock:
+                self.rejected[exc.code] += 1
+            return True
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            with self.lock:
+                self.errors.append(exc)
+            return False
+        with self.lock:
+            self.delta[src] -= q
+            if dst is None:
+                self.exported.append(q)
+            else:
+                self.delta[dst] += q
+        return True
+
+
 def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
     with Registry(pg_database_url, pool_size=CLIENTS, max_overflow=4) as raw:
         raw.init()
@@ -30,11 +64,7 @@ def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
         accs += [reg.open_account("GHA01", at=T1) for _ in range(2)]
         for a in accs:
             reg.issue(a, 100, vintage=2026, at=T1)
-        delta: dict[int, int] = defaultdict(int)
-        exported: list[int] = []
-        rejected: dict[str, int] = defaultdict(int)
-        errors: list[BaseException] = []
-        lock = threading.Lock()
+        tally = _Tally()
         start = threading.Barrier(CLIENTS)
 
         def client(seed: int) -> None:
@@ -44,24 +74,10 @@ def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
                 src = rnd.choice(accs)
                 q = rnd.randint(1, 60)
                 by = "alice" if src == w.seller else None
-                try:
-                    if rnd.random() < 0.2:
-                        reg.transfer(src, w.buyer, q, by=by, at=T1)
-                        with lock:
-                            delta[src] -= q
-                            exported.append(q)
-                    else:
-                        dst = rnd.choice([a for a in accs if a != src])
-                        reg.transfer(src, dst, q, by=by, at=T1)
-                        with lock:
-                            delta[src] -= q
-                            delta[dst] += q
-                except CheckFailed as exc:
-                    with lock:
-                        rejected[exc.code] += 1
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    with lock:
-                        errors.append(exc)
+                dst = w.buyer if rnd.random() < 0.2 else \
+                    rnd.choice([a for a in accs if a != src])
+                if not tally.attempt(partial(reg.transfer, src, dst, q, by=by, at=T1), src,
+                                     None if dst == w.buyer else dst, q):
                     return
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
@@ -69,12 +85,12 @@ def test_concurrent_clients_never_overspend(pg_database_url: str) -> None:
             t.start()
         for t in threads:
             t.join()
-        assert not errors, errors
-        assert set(rejected) <= {"H3001", "L4003"}
-        assert rejected["H3001"] > 0  # the race really happened
+        assert not tally.errors, tally.errors
+        assert set(tally.rejected) <= {"H3001", "L4003"}
+        assert tally.rejected["H3001"] > 0  # the race really happened
         for a in accs:
-            assert reg.balance(a) == 100 + delta[a] >= 0  # exports sit in escrow
-        assert sum(exported) <= 300
+            assert reg.balance(a) == 100 + tally.delta[a] >= 0  # exports sit in escrow
+        assert sum(tally.exported) <= 300
         assert reg.verify() == []
 
 
@@ -163,28 +179,18 @@ def test_sqlite_fast_path_threads_and_a_process_never_overspend(
                                   *map(str, accs)], stdout=subprocess.PIPE,
                                  stderr=err_file, text=True, env=env)
         first, second = (raw.as_user(raw.trusted_actor(u)) for u in ("rep", "rep2"))
-        delta: dict[int, int] = defaultdict(int)
-        rejected: dict[str, int] = defaultdict(int)
-        errors: list[BaseException] = []
-        lock = threading.Lock()
+        tally = _Tally()
+
+        def both_eyes(src: int, dst: int, q: int) -> None:
+            got = second.approve(first.transfer(src, dst, q).tx_id)
+            assert got.state == "completed"
 
         def client(seed: int) -> None:
             rnd = random.Random(seed)
             for _ in range(25):
                 src, dst = rnd.sample(accs, 2)
                 q = rnd.randint(1, 40)
-                try:
-                    got = second.approve(first.transfer(src, dst, q).tx_id)
-                    assert got.state == "completed"
-                    with lock:
-                        delta[src] -= q
-                        delta[dst] += q
-                except CheckFailed as exc:
-                    with lock:
-                        rejected[exc.code] += 1
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    with lock:
-                        errors.append(exc)
+                if not tally.attempt(partial(both_eyes, src, dst, q), src, dst, q):
                     return
 
         assert child.stdout is not None
@@ -199,18 +205,18 @@ def test_sqlite_fast_path_threads_and_a_process_never_overspend(
         child.wait(timeout=600)
         err_file.close()
         assert child.returncode == 0, (tmp_path / "child.err").read_text()
-        assert not errors, errors
+        assert not tally.errors, tally.errors
         for line in out.splitlines():
             word, *rest = line.split()
             if word == "ack":
                 src, dst, q = (int(x) for x in rest[:3])
                 assert rest[3] == "completed"
-                delta[src] -= q
-                delta[dst] += q
+                tally.delta[src] -= q
+                tally.delta[dst] += q
             else:
-                rejected[rest[0]] += 1
-        assert set(rejected) <= {"H3001"}
+                tally.rejected[rest[0]] += 1
+        assert set(tally.rejected) <= {"H3001"}
         for a in accs:
-            assert reg.balance(a) == 100 + delta[a] >= 0
+            assert reg.balance(a) == 100 + tally.delta[a] >= 0
         assert reg.verify() == []
         assert len(calls) > 0                       # the fast path answered in this process
