@@ -15,12 +15,12 @@ Create Date: 2026-12-02 01:45:00
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
 from types import ModuleType
 
 from alembic import op
+
+from carbonlink.registry.migrations import revision_module
 
 revision: str = "0015"
 down_revision: str | None = "0014"
@@ -29,12 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _revision_0014() -> ModuleType:
-    path = Path(__file__).with_name("0014_pg_fast_path_fewer_statements.py")
-    spec = importlib.util.spec_from_file_location("carbonlink_migration_0014", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return revision_module("0014_pg_fast_path_fewer_statements.py")
 
 
 #: (0014's text, this revision's text): each occurs exactly once in 0014's approval function
