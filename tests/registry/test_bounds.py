@@ -80,3 +80,23 @@ def test_cli_bad_numbers_and_verify_exit_codes(database_url: str,
     with Registry(database_url) as raw, tampering(raw.engine) as c:
         c.exec_driver_sql("UPDATE journal SET payload = '{}' WHERE seq = 2")
     assert cli.run("registry", "verify")[0] == 1
+
+
+@pytest.mark.parametrize(("op", "value"), [
+    ("approve", "2"), ("approve", 2.0), ("approve", True), ("accept", 0),
+    ("reject", 2**40), ("transaction", "x"), ("cancel_transfer", -1),
+])
+def test_a_transaction_id_is_a_whole_number_in_range(reg: Acting, world: World, op: str,
+                                                     value: object) -> None:
+    """A transaction id is refused (R1008, path ``tx``) unless a whole number from 1 to
+    2^31 − 1 — before the access check reads the database with it: a string or float was
+    coerced by SQLite into an existing transaction (``approve("2")`` approved transaction 2
+    and returned ``tx_id='2'``), and a bool is not an id."""
+    reg.issue(world.seller, 50, vintage=2026)
+    p = reg.registry.as_user(reg.registry.trusted_actor("alice")).transfer(
+        world.seller, world.gha["party_holding"], 5)
+    before = reg.verify(), reg.transaction(p.tx_id)["state"]
+    with pytest.raises(CheckFailed) as e:
+        getattr(reg.registry.as_user(reg.registry.trusted_actor("bob")), op)(value)
+    assert (e.value.code, e.value.problems[0][0]) == ("R1008", "tx")
+    assert (reg.verify(), reg.transaction(p.tx_id)["state"]) == before == ([], "proposed")

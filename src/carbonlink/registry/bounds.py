@@ -25,6 +25,8 @@ MAX_QUANTITY = 10**12
 MAX_SERIAL = 2**53
 MIN_YEAR, MAX_YEAR = 1990, 2100
 MAX_EMISSIONS = 10**11
+#: transaction ids are the ``transactions.id`` column's (``Integer``: 32 bits on PostgreSQL)
+MAX_TX_ID = 2**31 - 1
 
 
 def _whole(value: object, path: str) -> int:
@@ -57,3 +59,11 @@ def serial(value: object, path: str = "serials") -> None:
     v = _whole(value, path)
     if not 1 <= v <= MAX_SERIAL:
         fail("R1008", path, f"serial numbers run from 1 to {MAX_SERIAL:,}, got {v:,}")
+
+
+def tx_id(value: object, path: str = "tx") -> None:
+    """A transaction id: a whole number from 1 to :data:`MAX_TX_ID` (a string, float or bool
+    is refused, not coerced by the database into some other transaction's id)."""
+    v = _whole(value, path)
+    if not 1 <= v <= MAX_TX_ID:
+        fail("R1008", path, f"a transaction id runs from 1 to {MAX_TX_ID:,}, got {v:,}")

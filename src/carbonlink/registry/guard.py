@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from carbonlink.registry import bounds
 from carbonlink.registry import journal as jr
 from carbonlink.registry.access import OPERATIONS, Actor, Rule
 from carbonlink.registry.checks import CheckFailed
@@ -137,6 +138,7 @@ def operation(name: str) -> Callable[[F], F]:
                                  inspect.Parameter.KEYWORD_ONLY)
                       for p in sig.parameters.values())
         has_by = "by" in sig.parameters
+        has_tx = "tx_id" in sig.parameters
 
         @functools.wraps(fn)
         def wrapper(self: Registry, *args: Any, client_ref: str | None = None,
@@ -149,6 +151,8 @@ def operation(name: str) -> Callable[[F], F]:
                     return _propose(self, name, rule, bound, _target(self, name, bound.arguments))
                 return fn(self, *args, **kwargs)
             bound = bind(self, *args, **kwargs)
+            if has_tx:     # before anything reads the database with it
+                bounds.tx_id(bound.arguments.get("tx_id"))
             actor = self.actor
             if actor is not None and actor.must_change_password:
                 deny(self, name, MUST_CHANGE, code="S7003", path="password")
