@@ -69,16 +69,13 @@ class ExternalTransfers(Transfers):
         # (guard.DEFERRED) is made there, also when it leaves the transfer to the general path:
         # the guard defers exactly when this predicate holds
         if self._fast_path(by):
-            if self.engine.dialect.name == "sqlite":
-                try:
-                    done = self._run_sqlite(lambda cur: self._approve_lite(cur, tx_id, by,
-                                                                           when))
-                except sqlite_fast.Denied as no:    # rolled back: journalled on its own
-                    guard.refuse(cast(Any, self), "approve", guard.Target(
-                        accounts=() if no.account is None else (int(no.account),)))
-                    raise AssertionError("unreachable") from None
-            else:
-                done = self._run_statement(lambda dbc: self._approve_pg(dbc, tx_id, by, when))
+            try:
+                done = self._run_fast(lambda cur: self._approve_lite(cur, tx_id, by, when),
+                                      lambda dbc: self._approve_pg(dbc, tx_id, by, when))
+            except sqlite_fast.Denied as no:    # rolled back: journalled on its own
+                guard.refuse(cast(Any, self), "approve", guard.Target(
+                    accounts=() if no.account is None else (int(no.account),)))
+                raise AssertionError("unreachable") from None
             if done is not None:
                 return done
         return self._run(go)

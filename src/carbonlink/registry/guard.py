@@ -100,6 +100,13 @@ class Target:
         return {self.party, *(p for _, p in self.more)}
 
 
+def _by_name(sig: inspect.Signature) -> bool:
+    """Every parameter of ``sig`` can be passed by name (positional-or-keyword or
+    keyword-only)."""
+    return all(p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values())
+
+
 def binder(sig: inspect.Signature) -> Callable[..., inspect.BoundArguments]:
     """``sig.bind`` for a method whose parameters are all positional-or-keyword or keyword-only
     (every operation's): the same arguments, in the same order, built without ``inspect``'s
@@ -107,8 +114,7 @@ def binder(sig: inspect.Signature) -> Callable[..., inspect.BoundArguments]:
     unknown, repeated or missing argument, another kind of parameter — goes to ``sig.bind``,
     which raises its usual ``TypeError``."""
     params = list(sig.parameters.values())
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    simple = all(p.kind in kinds for p in params)
+    simple = _by_name(sig)
     positional = tuple(p.name for p in params
                        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
     order = tuple(p.name for p in params)
@@ -134,9 +140,7 @@ def operation(name: str) -> Callable[[F], F]:
     def deco(fn: F) -> F:
         sig = inspect.signature(fn)
         bind = binder(sig)
-        by_name = all(p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                 inspect.Parameter.KEYWORD_ONLY)
-                      for p in sig.parameters.values())
+        by_name = _by_name(sig)
         has_by = "by" in sig.parameters
         has_tx = "tx_id" in sig.parameters
 

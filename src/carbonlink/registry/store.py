@@ -115,14 +115,13 @@ class Store:
             self._give_back(kept.pooled)
         self.engine.dispose()
 
-    @staticmethod
-    def _give_back(pooled: Any) -> None:
+    def _give_back(self, pooled: Any) -> None:
         """Hand a kept connection back to the pool as the pool expects it (not in autocommit),
         or drop it if it is broken."""
         dbc = pooled.driver_connection
         if dbc is None or getattr(dbc, "closed", False):
             pooled.invalidate()
-        elif hasattr(dbc, "pgconn"):           # psycopg (SQLite's stay as the pool made them)
+        elif self.engine.dialect.name == "postgresql":   # SQLite's stay as the pool made them
             dbc.autocommit = False
         pooled.close()
 

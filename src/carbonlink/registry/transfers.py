@@ -5,7 +5,7 @@ with their checks."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -95,17 +95,22 @@ class Transfers(Ledger):
                            blocks=[tuple(x) for x in self._blocks_payload(pieces)])
 
         if serials is None and self._fast_path(by):
-            if self.engine.dialect.name == "sqlite":
-                done = self._run_sqlite(lambda cur: self._propose_lite(
-                    cur, from_account, to_account, quantity, unit_type, vintage,
-                    authorisation, by, when))
-            else:
-                done = self._run_statement(lambda dbc: self._propose_pg(
-                    dbc, from_account, to_account, quantity, unit_type, vintage,
-                    authorisation, by, when))
+            args = (from_account, to_account, quantity, unit_type, vintage, authorisation, by,
+                    when)
+            done = self._run_fast(lambda cur: self._propose_lite(cur, *args),
+                                  lambda dbc: self._propose_pg(dbc, *args))
             if done is not None:
                 return done
         return self._run(go)
+
+    def _run_fast(self, lite: Callable[[Any], Receipt | None],
+                  pg: Callable[[Any], Receipt | None]) -> Receipt | None:
+        """One fast-path step (:meth:`_fast_path`): ``lite`` in SQLite's driver-level
+        transaction (:meth:`_run_sqlite`), ``pg`` as PostgreSQL's one statement on a kept
+        connection (:meth:`_run_statement`)."""
+        if self.engine.dialect.name == "sqlite":
+            return self._run_sqlite(lite)
+        return self._run_statement(pg)
 
     #: SQLite: internal transfers on the driver (:mod:`carbonlink.registry.sqlite_fast`);
     #: False sends them through the general path (the parity tests run both)
@@ -352,13 +357,16 @@ class Transfers(Ledger):
         return Receipt(tx_id, "internal_transfer", "delayed", q)
 
     @staticmethod
-    def _check_still_open(conn: Connection, account: int) -> None:
+    def _account_status(conn: Connection, account: int) -> str | None:
+        return conn.execute(sa.select(accounts.c.status).where(
+            accounts.c.id == account)).scalar()
+
+    def _check_still_open(self, conn: Connection, account: int) -> None:
         """A2002 when the transfer executes (approval, or settle after the delay), not only when
         it was proposed: the acquiring account may have been blocked or closed since, and
         units never go into an account that is not open (as ``accept`` re-checks it for an
         external transfer)."""
-        status = conn.execute(sa.select(accounts.c.status).where(
-            accounts.c.id == account)).scalar()
+        status = self._account_status(conn, account)
         if status != "open":
             fail("A2002", "to_account", f"account {account} is {status}")
 
@@ -412,8 +420,7 @@ class Transfers(Ledger):
             out: list[int] = []
             for (tid,) in due:
                 tx = self._locked_tx(conn, int(tid), "internal_transfer")
-                open_ = conn.execute(sa.select(accounts.c.status).where(
-                    accounts.c.id == tx.to_account)).scalar() == "open"
+                open_ = self._account_status(conn, int(tx.to_account)) == "open"
                 if open_ and tx.state == "delayed" and tx.completes_at <= when:
                     self._complete_internal(conn, tx, when, by)
                     out.append(int(tid))
