@@ -29,12 +29,16 @@ def sql(conn: Connection, text: str) -> str:
     key = (conn.dialect.name, text)
     s = _CACHE.get(key)
     if s is None:
-        pg = conn.dialect.name == "postgresql"
-        s = text.replace("{fu}", " FOR UPDATE" if pg else "")
-        if not pg:
-            s = s.replace("%s", "?")
+        s = text.replace("{fu}", " FOR UPDATE") if conn.dialect.name == "postgresql" \
+            else for_sqlite(text)
         _CACHE[key] = s
     return s
+
+
+def for_sqlite(text: str) -> str:
+    """``text`` as SQLite runs it: ``?`` placeholders, and no row locks (SQLite holds the
+    database write lock from ``BEGIN IMMEDIATE``)."""
+    return text.replace("{fu}", "").replace("%s", "?")
 
 
 def ts(conn: Connection, at: datetime) -> Any:

@@ -46,12 +46,6 @@ class Denied(Exception):
         self.account = account
 
 
-def _lite(text: str) -> str:
-    """A :mod:`rawsql` text (``%s``, ``{fu}``) as SQLite runs it: SQLite holds the database
-    write lock from ``BEGIN IMMEDIATE``, so there are no row locks."""
-    return text.replace("{fu}", "").replace("%s", "?")
-
-
 def _rows(cur: Any, text: str, params: Sequence[Any] = ()) -> list[Any]:
     """Rows with attribute access by column name (like SQLAlchemy's ``Row``)."""
     cur.execute(text, params)
@@ -69,8 +63,8 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-_LOCK_TWO = _lite(raw.lock_query([1, 2])[0])
-_LOCK_ONE = _lite(raw.lock_query([1])[0])
+_LOCK_TWO = raw.for_sqlite(raw.lock_query([1, 2])[0])
+_LOCK_ONE = raw.for_sqlite(raw.lock_query([1])[0])
 _TX = ("SELECT kind, from_account, to_account, state, quantity, proposer, expires_at "
        "FROM transactions WHERE id = ?")
 _HEAD = ("SELECT h.seq, h.hash, j.at FROM journal_head h LEFT JOIN journal j ON j.seq = h.seq "
@@ -148,7 +142,7 @@ def propose(reg: Transfers, cur: Any, from_account: int, to_account: int, quanti
         return None                       # an external transfer: the general path
     # the holdings, lowest serials first (Ledger._take), read until enough
     text, params = raw.held_query(from_account, unit_type, vintage, authorisation, -1, 0)
-    held = cur.connection.execute(_lite(text), params)
+    held = cur.connection.execute(raw.for_sqlite(text), params)
     take: list[tuple[Any, ...]] = []      # block row, first serial, last serial
     need = quantity
     try:
